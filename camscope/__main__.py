@@ -1,0 +1,5 @@
+import sys
+
+from camscope.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""User-facing errors.
+
+Every problem a user can cause (bad file, bad name, bad shape, missing weights) raises a subclass of
+:class:`CamscopeError` with a message that says what is wrong and what to do. The CLI prints these as one
+line with no traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CamscopeError(Exception):
+    """Base class of every error caused by the user's input, not by a bug."""
+
+
+class ImageLoadError(CamscopeError):
+    """An image file is missing, unreadable, corrupt or not an image."""
+
+
+class TargetError(CamscopeError):
+    """Targets do not fit the batch or the model output (length mismatch, class out of range)."""
+
+
+class LayerError(CamscopeError):
+    """A target layer is not part of the model, or its output does not fit the reshape transform."""
+
+
+class UnknownNameError(CamscopeError, KeyError):
+    """A method, model or metric name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsError(CamscopeError):
+    """Weights file missing, or a checkpoint that does not fit its architecture."""
+
+
+class MetricInputError(CamscopeError):
+    """Maps, boxes, masks or metric parameters that do not fit the images."""
