@@ -1,0 +1,81 @@
+"""camscope: what supervised and self-supervised vision models look at, and how faithful the maps are.
+
+Drop-in for pytorch-grad-cam users (same class names and call shape)::
+
+    from camscope import GradCAM, ClassifierOutputTarget
+    with GradCAM(model, target_layers=[model.layer4[-1]]) as cam:
+        maps = cam(input_tensor, targets=[ClassifierOutputTarget(281)])  # np.float32 (N, H, W) in [0, 1]
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from camscope.methods import (
+    AblationCAM,
+    BaseCAM,
+    EigenCAM,
+    EigenGradCAM,
+    FullGrad,
+    GradCAM,
+    GradCAMElementWise,
+    GradCAMPlusPlus,
+    GuidedBackpropReLUModel,
+    HiResCAM,
+    LayerCAM,
+    RandomCAM,
+    ScoreCAM,
+    XGradCAM,
+    deprocess_image,
+    get_method,
+    guided_gradcam,
+    method_names,
+)
+from camscope.targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+
+__version__ = "0.1.0"
+
+# Heavier parts load on first use, so `import camscope` stays quick.
+_LAZY = {
+    "load_model": "camscope.models",
+    "get_spec": "camscope.models",
+    "explain": "camscope.api",
+    "Explanation": "camscope.api",
+    "evaluate": "camscope.api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'camscope' has no attribute {name!r}")
+
+
+__all__ = [
+    "AblationCAM",
+    "BaseCAM",
+    "ClassifierOutputSoftmaxTarget",
+    "ClassifierOutputTarget",
+    "EigenCAM",
+    "EigenGradCAM",
+    "Explanation",
+    "FullGrad",
+    "GradCAM",
+    "GradCAMElementWise",
+    "GradCAMPlusPlus",
+    "GuidedBackpropReLUModel",
+    "HiResCAM",
+    "LayerCAM",
+    "RandomCAM",
+    "ScoreCAM",
+    "XGradCAM",
+    "deprocess_image",
+    "evaluate",
+    "explain",
+    "get_method",
+    "get_spec",
+    "guided_gradcam",
+    "load_model",
+    "method_names",
+]

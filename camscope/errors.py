@@ -37,3 +37,7 @@ class WeightsError(CamscopeError):
 
 class MetricInputError(CamscopeError):
     """Maps, boxes, masks or metric parameters that do not fit the images."""
+
+
+class InputError(CamscopeError):
+    """An input tensor of the wrong shape, type or size."""

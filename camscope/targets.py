@@ -9,14 +9,14 @@ batch with one gather instead of a Python loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 from camscope.errors import TargetError
 
 Target = Callable[[torch.Tensor], torch.Tensor]
-TargetSpec = Union[None, int, Target, Sequence[Union[int, Target, None]]]
+TargetSpec = None | int | Target | Sequence[int | Target | None]
 
 
 class ClassifierOutputTarget:

@@ -1,0 +1,162 @@
+"""Capture what target layers output (and the gradients there) during one forward pass.
+
+One context manager owns every hook the engine registers, so hooks never outlive a call, even when the
+forward pass raises. It also leaves the model as it found it: the train/eval flag of every module is
+restored on exit, and ``requires_grad`` flags are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from camscope.errors import LayerError
+
+ReshapeTransform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def module_path(model: nn.Module, layer: nn.Module) -> str:
+    """Dotted path of ``layer`` inside ``model``; LayerError if it is not part of the model."""
+    for name, module in model.named_modules():
+        if module is layer:
+            return name
+    raise LayerError(
+        f"target layer {type(layer).__name__} is not a submodule of {type(model).__name__}: "
+        "pass layers of the model being explained (e.g. model.layer4[-1])"
+    )
+
+
+def resolve_layers(model: nn.Module, layers: Sequence[nn.Module | str] | nn.Module | str) -> list[nn.Module]:
+    """Target layers as modules: accepts modules of ``model`` or dotted paths such as ``"layer4.2"``."""
+    if isinstance(layers, (nn.Module, str)):
+        layers = [layers]
+    resolved = []
+    for layer in layers:
+        if isinstance(layer, str):
+            try:
+                layer = model.get_submodule(layer)
+            except AttributeError as exc:
+                raise LayerError(f"model {type(model).__name__} has no layer {layer!r}") from exc
+        elif not isinstance(layer, nn.Module):
+            raise LayerError(f"a target layer must be an nn.Module or a dotted path, got {layer!r}")
+        module_path(model, layer)
+        resolved.append(layer)
+    if not resolved:
+        raise LayerError("no target layers given")
+    return resolved
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run in eval mode, then restore each module's own training flag (not just the root's)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def to_grid(output: torch.Tensor, reshape_transform: ReshapeTransform | None, layer_name: str) -> torch.Tensor:
+    """A layer output as (N, C, h, w): through the reshape transform if one is given."""
+    if reshape_transform is not None:
+        try:
+            grid = reshape_transform(output)
+        except LayerError:
+            raise
+        except Exception as exc:
+            raise LayerError(
+                f"reshape_transform does not fit the output of layer {layer_name!r} "
+                f"(shape {tuple(output.shape)}): {exc}"
+            ) from exc
+        if not isinstance(grid, torch.Tensor) or grid.ndim != 4:
+            shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
+            raise LayerError(
+                f"reshape_transform turned the output of layer {layer_name!r} (shape {tuple(output.shape)}) "
+                f"into {shape}; it must return (batch, channels, height, width)"
+            )
+        return grid
+    if output.ndim != 4:
+        raise LayerError(
+            f"layer {layer_name!r} outputs shape {tuple(output.shape)}, not (batch, channels, height, width): "
+            "token models need a reshape_transform (camscope.models.infer_cam_layers finds one)"
+        )
+    return output
+
+
+class LayerCapture:
+    """Forward hooks that record the outputs of ``layers`` while active.
+
+    Each recorded output is the layer's own tensor; the network continues on a copy, so in-place
+    operations downstream (``out += identity``, ``ReLU(inplace=True)``) can neither change the recorded
+    values nor make autograd differentiate with respect to a modified version. When ``need_grad`` is
+    set and an output does not require grad (frozen model), the recorded tensor is made a leaf that
+    does, so gradients exist at the layer whatever the caller's ``requires_grad`` flags are.
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[nn.Module], need_grad: bool = False) -> None:
+        self.model = model
+        self.layers = list(layers)
+        self.need_grad = need_grad
+        self.names = [module_path(model, layer) for layer in self.layers]
+        self.outputs: list[torch.Tensor | None] = [None] * len(self.layers)
+        self._handles: list[Any] = []
+        self._replacements: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}
+
+    def __enter__(self) -> LayerCapture:
+        for index, layer in enumerate(self.layers):
+            self._handles.append(layer.register_forward_hook(self._make_hook(index)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _make_hook(self, index: int) -> Callable[..., torch.Tensor]:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:
+            if not isinstance(output, torch.Tensor):
+                raise LayerError(
+                    f"layer {self.names[index]!r} returns {type(output).__name__}, not a tensor: "
+                    "choose a layer whose output is a feature map or token tensor"
+                )
+            if self.need_grad and torch.is_grad_enabled() and not output.requires_grad:
+                output = output.detach().requires_grad_(True)
+            self.outputs[index] = output
+            replace = self._replacements.get(index)
+            return replace(output) if replace is not None else output.clone()
+
+        return hook
+
+    @contextmanager
+    def replacing(self, index: int, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+        """Substitute ``fn(output)`` for layer ``index``'s output while active (activation perturbation)."""
+        self._replacements[index] = fn
+        try:
+            yield
+        finally:
+            self._replacements.pop(index, None)
+
+    def forward(self, input_tensor: torch.Tensor) -> Any:
+        self.outputs = [None] * len(self.layers)
+        result = self.model(input_tensor)
+        missing = [name for name, out in zip(self.names, self.outputs) if out is None]
+        if missing:
+            raise LayerError(f"target layer(s) {missing} did not run in the model's forward pass")
+        return result
+
+    def recorded(self) -> list[torch.Tensor]:
+        return [out for out in self.outputs if out is not None]

@@ -1,0 +1,41 @@
+"""The attribution methods: thin classes on one engine (:class:`BaseCAM`), registered by name."""
+
+from camscope.methods.activation import EigenCAM, RandomCAM
+from camscope.methods.base import BaseCAM, CamState, LayerState
+from camscope.methods.fullgrad import FullGrad
+from camscope.methods.gradient import (
+    EigenGradCAM,
+    GradCAM,
+    GradCAMElementWise,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    XGradCAM,
+)
+from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
+from camscope.methods.perturbation import AblationCAM, ScoreCAM
+from camscope.methods.registry import get_method, method_names, register_method
+
+__all__ = [
+    "AblationCAM",
+    "BaseCAM",
+    "CamState",
+    "EigenCAM",
+    "EigenGradCAM",
+    "FullGrad",
+    "GradCAM",
+    "GradCAMElementWise",
+    "GradCAMPlusPlus",
+    "GuidedBackpropReLUModel",
+    "HiResCAM",
+    "LayerCAM",
+    "LayerState",
+    "RandomCAM",
+    "ScoreCAM",
+    "XGradCAM",
+    "deprocess_image",
+    "get_method",
+    "guided_gradcam",
+    "method_names",
+    "register_method",
+]

@@ -1,0 +1,248 @@
+"""BaseCAM: the one engine every CAM method runs on.
+
+It owns what all methods share — input and target validation, hooks (through :class:`LayerCapture`),
+gradients, the per-layer ReLU / min-max scaling / upsampling, aggregation over several target layers,
+``eigen_smooth`` and ``aug_smooth`` — so a method only says how it turns one layer's activations
+(and gradients) into a map: usually by giving channel weights (:meth:`BaseCAM.channel_weights`),
+otherwise by overriding :meth:`BaseCAM.layer_map`.
+
+The call shape and the numbers are those of pytorch-grad-cam 1.5.7, so its users switch by changing an
+import; the differences are deliberate and listed in the tests (one target for a batch is broadcast
+instead of silently explaining only the first image, the model's train/eval mode is restored, the sign
+of the principal component in Eigen methods is fixed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from camscope.capture import LayerCapture, ReshapeTransform, eval_mode, model_device, resolve_layers, to_grid
+from camscope.errors import InputError, TargetError
+from camscope.targets import Target, TargetSpec, model_logits, resolve_targets, target_scores
+
+#: Test-time augmentations of ``aug_smooth``: horizontal flip × brightness factor, as pytorch-grad-cam
+#: does with ttach (HorizontalFlip, Multiply([0.9, 1, 1.1])).
+AUG_FLIPS: tuple[bool, ...] = (False, True)
+AUG_FACTORS: tuple[float, ...] = (0.9, 1.0, 1.1)
+
+
+@dataclass
+class LayerState:
+    """One target layer after the forward (and backward) pass."""
+
+    index: int
+    layer: nn.Module
+    name: str
+    output: torch.Tensor  # the layer's raw output (e.g. tokens), detached
+    activations: torch.Tensor  # (N, C, h, w) after the reshape transform
+    grads: torch.Tensor | None = None  # (N, C, h, w), d(target score)/d(activations)
+
+
+@dataclass
+class CamState:
+    """Everything a method may need about one call: input, outputs, targets, layers."""
+
+    input: torch.Tensor
+    logits: torch.Tensor
+    targets: list[Target]
+    layers: list[LayerState] = field(default_factory=list)
+    input_grad: torch.Tensor | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.input.shape[-2]), int(self.input.shape[-1])
+
+
+def scale_per_image(maps: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each map to [0, 1]; a constant map becomes all zeros (never NaN).
+
+    Same formula as pytorch-grad-cam: ``(m - min) / (1e-7 + max(m - min))``.
+    """
+    flat = torch.nan_to_num(maps.flatten(1), nan=0.0)
+    flat = flat - flat.min(dim=1, keepdim=True).values
+    flat = flat / (1e-7 + flat.max(dim=1, keepdim=True).values)
+    return flat.view_as(maps)
+
+
+def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (N, h, w) maps, half-pixel centres (the same as OpenCV's INTER_LINEAR)."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def principal_projection(activations: torch.Tensor) -> torch.Tensor:
+    """Projection of each position's channel vector on the first principal component: (N, C, h, w) → (N, h, w).
+
+    The sign of a singular vector is arbitrary (LAPACK builds differ), which can turn an Eigen-CAM map
+    upside down; we orient it so that its largest absolute value is positive, the correction that
+    pytorch-grad-cam ships as ``get_2d_projection_with_sign_correction`` (Seg-Eigen-CAM, Eq. 13).
+    """
+    n, c, h, w = activations.shape
+    flat = torch.nan_to_num(activations.float()).reshape(n, c, h * w).transpose(1, 2)
+    flat = flat - flat.mean(dim=1, keepdim=True)
+    _, _, vh = torch.linalg.svd(flat, full_matrices=False)
+    projection = flat @ vh[:, 0, :, None]
+    projection = projection.reshape(n, h * w)
+    flip = projection.min(dim=1).values.abs() > projection.max(dim=1).values.abs()
+    projection = torch.where(flip[:, None], -projection, projection)
+    return projection.reshape(n, h, w)
+
+
+class BaseCAM:
+    """Class activation maps for a batch: ``cam(input_tensor, targets) -> np.float32 (N, H, W) in [0, 1]``.
+
+    Args:
+        model: any classifier ``nn.Module``; its output may be a tensor, a tuple (first item) or have
+            ``.logits``. It is put in eval mode during a call and restored afterwards.
+        target_layers: modules of ``model`` (or dotted paths) whose outputs are explained; several
+            layers are averaged after per-layer scaling.
+        reshape_transform: maps a layer's raw output to (N, C, h, w), e.g. tokens to a grid.
+    """
+
+    name: ClassVar[str] = ""
+    uses_gradients: ClassVar[bool] = True
+    needs_input_gradient: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Sequence[nn.Module | str] | nn.Module | str,
+        reshape_transform: ReshapeTransform | None = None,
+    ) -> None:
+        self.model = model
+        self.target_layers = resolve_layers(model, target_layers)
+        self.reshape_transform = reshape_transform
+
+    # pytorch-grad-cam's context-manager shape; hooks live only inside each call, so nothing to release.
+    def __enter__(self) -> BaseCAM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(layers={[type(layer).__name__ for layer in self.target_layers]})"
+
+    # ------------------------------------------------------------------ the public call
+    def __call__(
+        self,
+        input_tensor: torch.Tensor,
+        targets: TargetSpec = None,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
+    ) -> np.ndarray:
+        maps = self.compute(input_tensor, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        return maps.detach().float().cpu().numpy()
+
+    forward = __call__
+
+    def compute(
+        self,
+        input_tensor: torch.Tensor,
+        targets: TargetSpec = None,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
+    ) -> torch.Tensor:
+        """Like ``__call__`` but returns a tensor on the model's device."""
+        x = self._check_input(input_tensor)
+        with eval_mode(self.model), torch.inference_mode(False):
+            if not aug_smooth:
+                return self._maps(x, targets, eigen_smooth)
+            return self._augmented_maps(x, targets, eigen_smooth)
+
+    # ------------------------------------------------------------------ what methods override
+    def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
+        """Weight of each channel, (N, C). Methods that weight channels implement only this."""
+        raise NotImplementedError(f"{type(self).__name__} must implement channel_weights or layer_map")
+
+    def layer_map(self, state: CamState, layer: LayerState, eigen_smooth: bool) -> torch.Tensor:
+        """The map of one layer before ReLU and scaling, (N, h, w)."""
+        weights = self.channel_weights(state, layer)
+        weighted = weights[:, :, None, None] * layer.activations
+        return principal_projection(weighted) if eigen_smooth else weighted.sum(dim=1)
+
+    def combine_layers(self, state: CamState, layer_maps: list[torch.Tensor]) -> torch.Tensor:
+        """Per layer: ReLU, scale, upsample; then the mean over layers, scaled again."""
+        size = state.size
+        scaled = [resize_maps(scale_per_image(torch.relu(m.float())), size) for m in layer_maps]
+        stacked = torch.stack(scaled, dim=1)
+        return scale_per_image(torch.relu(stacked).mean(dim=1))
+
+    # ------------------------------------------------------------------ the engine
+    def _check_input(self, input_tensor: torch.Tensor) -> torch.Tensor:
+        if not isinstance(input_tensor, torch.Tensor):
+            raise InputError(f"input_tensor must be a torch.Tensor, got {type(input_tensor).__name__}")
+        if input_tensor.ndim != 4:
+            hint = " (add a batch dimension: x[None])" if input_tensor.ndim == 3 else ""
+            raise InputError(
+                f"input_tensor must have shape (batch, channels, height, width), got {tuple(input_tensor.shape)}"
+                + hint
+            )
+        if not input_tensor.is_floating_point():
+            raise InputError(f"input_tensor must be a float tensor, got {input_tensor.dtype}")
+        if input_tensor.shape[0] == 0:
+            raise InputError("input_tensor is an empty batch")
+        return input_tensor.to(model_device(self.model))
+
+    def _maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
+        state = self.forward_pass(x, targets)
+        layer_maps = [self.layer_map(state, layer, eigen_smooth) for layer in state.layers]
+        return self.combine_layers(state, layer_maps)
+
+    def forward_pass(self, x: torch.Tensor, targets: TargetSpec) -> CamState:
+        """Run the model once with hooks; add gradients at the layers (and the input) if the method uses them."""
+        with LayerCapture(self.model, self.target_layers, need_grad=self.uses_gradients) as capture:
+            if not self.uses_gradients:
+                with torch.inference_mode():
+                    logits = model_logits(capture.forward(x))
+                    state = CamState(x, logits, resolve_targets(targets, logits))
+                grads: Sequence[torch.Tensor | None] = [None] * len(self.target_layers)
+            else:
+                with torch.enable_grad():
+                    x = x.detach().clone().requires_grad_(self.needs_input_gradient)
+                    logits = model_logits(capture.forward(x))
+                    resolved = resolve_targets(targets, logits.detach())
+                    wrt = capture.recorded() + ([x] if self.needs_input_gradient else [])
+                    score = target_scores(resolved, logits).sum()
+                    all_grads = torch.autograd.grad(score, wrt, allow_unused=True) if score.requires_grad else ()
+                    all_grads = [
+                        g if g is not None else torch.zeros_like(t)
+                        for g, t in zip(all_grads or [None] * len(wrt), wrt)
+                    ]
+                state = CamState(x.detach(), logits.detach(), resolved)
+                if self.needs_input_gradient:
+                    state.input_grad = all_grads[-1]
+                grads = all_grads[: len(self.target_layers)]
+            for index, (layer, name, output, grad) in enumerate(
+                zip(self.target_layers, capture.names, capture.outputs, grads)
+            ):
+                assert output is not None
+                output = output.detach()
+                activations = to_grid(output, self.reshape_transform, name)
+                grid_grad = to_grid(grad, self.reshape_transform, name) if grad is not None else None
+                state.layers.append(LayerState(index, layer, name, output, activations, grid_grad))
+        return state
+
+    def _augmented_maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
+        """Average of the maps of flipped and brightness-scaled copies, each mapped back (one batched call)."""
+        n = x.shape[0]
+        combos = [(flip, factor) for flip in AUG_FLIPS for factor in AUG_FACTORS]
+        batch = torch.cat([(x.flip(-1) if flip else x) * factor for flip, factor in combos])
+        if targets is None or isinstance(targets, int) or callable(targets):
+            repeated: Any = targets
+        else:
+            entries = list(targets)
+            if len(entries) != n:
+                raise TargetError(f"got {len(entries)} targets for a batch of {n} images: give one per image")
+            repeated = entries * len(combos)
+        maps = self._maps(batch, repeated, eigen_smooth).view(len(combos), n, *x.shape[-2:])
+        restored = [m.flip(-1) if flip else m for m, (flip, _) in zip(maps, combos)]
+        return torch.stack(restored).mean(dim=0)

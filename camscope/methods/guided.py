@@ -1,0 +1,86 @@
+"""Guided backpropagation (Springenberg et al., 2015) and guided Grad-CAM.
+
+Guided backprop lets only positive gradients flow back through each ReLU. pytorch-grad-cam swaps the
+model's ReLU modules for another class and back; here forward hooks put a gate after each ReLU for the
+duration of one call, so the model itself is never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from camscope.capture import ReshapeTransform, eval_mode, model_device
+from camscope.targets import TargetSpec, model_logits, resolve_targets, target_scores
+
+
+class _PositiveGradientGate(torch.autograd.Function):
+    """Identity forward; backward passes the gradient only where it and the ReLU's output are positive."""
+
+    @staticmethod
+    def forward(ctx: Any, relu_output: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(relu_output)
+        return relu_output.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (relu_output,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (relu_output > 0)
+
+
+class GuidedBackpropReLUModel:
+    """``GuidedBackpropReLUModel(model)(input, target_category)`` → gradients at the input, channels last.
+
+    Returns (H, W, 3) for a batch of one image (as pytorch-grad-cam does) and (N, H, W, 3) otherwise;
+    ``target_category`` is a target spec (None = top-1, an int, a target callable or one per image).
+    """
+
+    def __init__(self, model: nn.Module, device: str | torch.device | None = None) -> None:
+        self.model = model if device is None else model.to(device)
+
+    def __call__(self, input_img: torch.Tensor, target_category: TargetSpec = None) -> np.ndarray:
+        grads = self.compute(input_img, target_category)
+        result = grads.permute(0, 2, 3, 1).detach().cpu().numpy()
+        return result[0] if result.shape[0] == 1 else result
+
+    def compute(self, input_img: torch.Tensor, targets: TargetSpec = None) -> torch.Tensor:
+        """Guided gradients as a tensor (N, 3, H, W) on the model's device."""
+        relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
+        handles = [m.register_forward_hook(lambda _m, _i, out: _PositiveGradientGate.apply(out)) for m in relus]
+        try:
+            with eval_mode(self.model), torch.inference_mode(False), torch.enable_grad():
+                x = input_img.to(model_device(self.model)).detach().clone().requires_grad_(True)
+                logits = model_logits(self.model(x))
+                resolved = resolve_targets(targets, logits.detach())
+                (grad,) = torch.autograd.grad(target_scores(resolved, logits).sum(), [x])
+        finally:
+            for handle in handles:
+                handle.remove()
+        return grad
+
+
+def deprocess_image(img: np.ndarray) -> np.ndarray:
+    """Gradients → a viewable uint8 image: standardise, shrink to ±0.1 around grey, clip (keras-grad-cam)."""
+    img = img - np.mean(img)
+    img = img / (np.std(img) + 1e-5)
+    img = np.clip(img * 0.1 + 0.5, 0, 1)
+    return np.uint8(img * 255)
+
+
+def guided_gradcam(
+    model: nn.Module,
+    target_layers: Sequence[nn.Module | str] | nn.Module | str,
+    input_tensor: torch.Tensor,
+    targets: TargetSpec = None,
+    reshape_transform: ReshapeTransform | None = None,
+) -> np.ndarray:
+    """Guided Grad-CAM: the Grad-CAM map times the guided-backprop gradients, (N, H, W, 3) float32."""
+    from camscope.methods.gradient import GradCAM
+
+    maps = GradCAM(model, target_layers, reshape_transform)(input_tensor, targets)
+    guided = GuidedBackpropReLUModel(model).compute(input_tensor, targets).permute(0, 2, 3, 1).cpu().numpy()
+    return (maps[..., None] * guided).astype(np.float32)

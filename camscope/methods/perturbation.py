@@ -1,0 +1,216 @@
+"""Methods that score perturbed copies: Score-CAM (masks the input) and Ablation-CAM (zeroes channels).
+
+Both run their many forward passes batched, chunk by chunk (memory grows with ``batch_size``, not with
+the number of channels), under ``torch.inference_mode()``. Ablation-CAM runs only the part of the
+network after the target layer (:mod:`camscope.tail`), and, where that part is global average pooling
+followed by a linear layer, needs no forward pass at all: the ablated logits have a closed form.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from camscope.capture import LayerCapture, ReshapeTransform
+from camscope.errors import CamscopeError
+from camscope.methods.base import BaseCAM, CamState, LayerState
+from camscope.methods.registry import register_method
+from camscope.tail import LayerTail, TailInputs, TailUnavailable, build_tail
+from camscope.targets import Target, model_logits, repeated_target_scores, target_scores
+
+log = logging.getLogger("camscope")
+_NOTICED: set[tuple[str, str]] = set()
+
+
+def _chunks(total: int, size: int) -> Iterator[slice]:
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))
+
+
+def _progress(total: int, size: int, desc: str, enabled: bool) -> Iterator[slice]:
+    steps = list(_chunks(total, size))
+    # disable=None: a bar only on an interactive terminal, never in logs or CI output
+    return iter(tqdm(steps, desc=desc, leave=False, disable=None if enabled and len(steps) > 4 else True))
+
+
+@register_method("scorecam", "score-cam")
+class ScoreCAM(BaseCAM):
+    """Score-CAM (Wang et al., CVPR-W 2020): each channel, upsampled and min-max normalised, masks the
+    input; its weight is the softmax over channels of the target scores of the masked inputs.
+
+    Channels whose normalised low-resolution maps are identical (typically the all-zero channels of a
+    ReLU layer) give identical masked inputs: each distinct mask is scored once.
+    """
+
+    uses_gradients = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Sequence[nn.Module | str] | nn.Module | str,
+        reshape_transform: ReshapeTransform | None = None,
+        batch_size: int = 32,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(model, target_layers, reshape_transform)
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
+        size = state.size
+        weights = []
+        with torch.inference_mode():
+            for index, target in enumerate(state.targets):
+                acts = layer.activations[index].float()
+                flat = acts.flatten(1)
+                low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
+                _, inverse = torch.unique((flat - low) / (high - low + 1e-8), dim=0, return_inverse=True)
+                representative = torch.full((int(inverse.max()) + 1,), acts.shape[0], device=inverse.device)
+                representative = representative.scatter_reduce(
+                    0, inverse, torch.arange(acts.shape[0], device=inverse.device), reduce="amin"
+                )
+                scores = torch.empty(len(representative), device=state.input.device)
+                for chunk in _progress(len(representative), self.batch_size, "Score-CAM", self.progress):
+                    # align_corners=True: the upsampling pytorch-grad-cam uses (nn.UpsamplingBilinear2d)
+                    low_res = acts[representative[chunk], None]
+                    maps = F.interpolate(low_res, size=size, mode="bilinear", align_corners=True)
+                    maps_flat = maps.flatten(1)
+                    low_up = maps_flat.min(dim=1).values[:, None, None, None]
+                    high_up = maps_flat.max(dim=1).values[:, None, None, None]
+                    masks = (maps - low_up) / (high_up - low_up + 1e-8)
+                    logits = model_logits(self.model(state.input[index : index + 1] * masks))
+                    scores[chunk] = repeated_target_scores(target, logits).float()
+                weights.append(torch.softmax(scores[inverse], dim=0))
+        return torch.stack(weights)
+
+
+@register_method("ablationcam", "ablation-cam")
+class AblationCAM(BaseCAM):
+    """Ablation-CAM (Desai & Ramaswamy, WACV 2020): w_c = (y − y_c) / y, where y_c is the target score
+    with channel c of the layer set to ``ablation_value`` (0: the channel switched off).
+
+    The ablated scores come from the network after the layer only, computed from the recorded
+    activation (exact; verified on the input), or in closed form when that part is pool + linear.
+    Where the model cannot be split at the layer, full forward passes are used, with a one-line notice.
+
+    ``ablation_layer`` and ``ratio_channels_to_ablate`` exist for pytorch-grad-cam compatibility: token
+    layouts are handled from the reshape transform, so no ablation layer is needed, and every channel
+    is ablated (the only ratio supported).
+    """
+
+    uses_gradients = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Sequence[nn.Module | str] | nn.Module | str,
+        reshape_transform: ReshapeTransform | None = None,
+        ablation_layer: object | None = None,
+        batch_size: int = 64,
+        ratio_channels_to_ablate: float = 1.0,
+        ablation_value: float = 0.0,
+        use_tail: bool = True,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(model, target_layers, reshape_transform)
+        if ratio_channels_to_ablate != 1.0:
+            raise CamscopeError("AblationCAM ablates every channel: ratio_channels_to_ablate must be 1.0")
+        self.batch_size = batch_size
+        self.ablation_value = float(ablation_value)
+        self.use_tail = use_tail
+        self.progress = progress
+        self.last_strategy = ""  # "closed-form", "tail" or "full-forward": how the last call was computed
+
+    def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
+        with torch.inference_mode():
+            original = target_scores(state.targets, state.logits).float()
+            ablated = self.ablated_scores(state, layer)
+        safe = torch.where(original.abs() > 1e-12, original, torch.full_like(original, 1e-12))
+        return (original[:, None] - ablated) / safe[:, None]
+
+    def ablated_scores(self, state: CamState, layer: LayerState) -> torch.Tensor:
+        """Target score of each image with each channel ablated, (N, C)."""
+        dim = self._channel_dim(layer)
+        split = self._split(state, layer) if self.use_tail else None
+        if split is not None:
+            tail, inputs = split
+            linear = tail.global_pool_linear() if dim == 1 else None
+            if linear is not None:
+                self.last_strategy = "closed-form"
+                return self._closed_form(state.targets, inputs, linear)
+            self.last_strategy = "tail"
+            rows = []
+            for i, target in enumerate(state.targets):
+                run = lambda batch, i=i: tail(batch, inputs.for_image(i, batch.shape[0]))  # noqa: E731
+                rows.append(self._scores(target, inputs.layer_output[i : i + 1], dim, run))
+            return torch.stack(rows)
+        self.last_strategy = "full-forward"
+        rows = []
+        for i, target in enumerate(state.targets):
+            run = self._full_forward(state.input[i : i + 1], layer.index)
+            rows.append(self._scores(target, layer.output[i : i + 1], dim, run))
+        return torch.stack(rows)
+
+    def _channel_dim(self, layer: LayerState) -> int:
+        """Which dimension of the raw output holds channels: 1 for (N, C, h, w), the last for tokens/NHWC."""
+        channels = layer.activations.shape[1]
+        if self.reshape_transform is None:
+            return 1
+        if layer.output.shape[-1] == channels:
+            return layer.output.ndim - 1
+        if layer.output.ndim > 1 and layer.output.shape[1] == channels:
+            return 1
+        raise CamscopeError(
+            f"cannot tell which dimension of layer {layer.name!r}'s output {tuple(layer.output.shape)} "
+            f"holds its {channels} channels"
+        )
+
+    def _split(self, state: CamState, layer: LayerState) -> tuple[LayerTail, TailInputs] | None:
+        try:
+            return build_tail(self.model, layer.name, state.input)
+        except TailUnavailable as exc:
+            key = (type(self.model).__name__, layer.name)
+            if key not in _NOTICED:
+                _NOTICED.add(key)
+                log.warning(
+                    "camscope: notice: Ablation-CAM runs full forward passes for %s at %r (%s)",
+                    key[0], layer.name, str(exc).splitlines()[0][:160],
+                )
+            return None
+
+    def _closed_form(self, targets: list[Target], inputs: TailInputs, linear: nn.Linear) -> torch.Tensor:
+        """Pool + linear tail: ablating channel k moves the logits by ``W[:, k] * (value - mean(A_k))``."""
+        means = inputs.layer_output.float().mean(dim=(2, 3))  # (N, C)
+        weight = linear.weight.float()  # (classes, C)
+        rows = []
+        for index, target in enumerate(targets):
+            shift = (self.ablation_value - means[index])[:, None] * weight.T  # (C, classes)
+            rows.append(repeated_target_scores(target, inputs.logits[index].float()[None] + shift).float())
+        return torch.stack(rows)
+
+    def _scores(self, target: Target, output: torch.Tensor, dim: int, run) -> torch.Tensor:
+        """Score ``target`` on every single-channel ablation of one image's layer ``output`` (1, ...)."""
+        channels = output.shape[dim]
+        scores = torch.empty(channels, device=output.device)
+        for chunk in _progress(channels, self.batch_size, "Ablation-CAM", self.progress):
+            batch = output.expand(chunk.stop - chunk.start, *output.shape[1:]).clone()
+            rows = torch.arange(batch.shape[0], device=batch.device)
+            channels_here = torch.arange(chunk.start, chunk.stop, device=batch.device)
+            batch.movedim(dim, 1)[rows, channels_here] = self.ablation_value
+            scores[chunk] = repeated_target_scores(target, run(batch)).float()
+        return scores
+
+    def _full_forward(self, image: torch.Tensor, layer_index: int):
+        """A scorer that runs the whole model on copies of ``image`` with the layer's output replaced."""
+        layer = self.target_layers[layer_index]
+
+        def run(ablated: torch.Tensor) -> torch.Tensor:
+            with LayerCapture(self.model, [layer]) as capture, capture.replacing(0, lambda _: ablated):
+                return model_logits(capture.forward(image.expand(ablated.shape[0], *image.shape[1:])))
+
+        return run
