@@ -31,7 +31,7 @@ PEER_CLASS = {
 }
 
 
-def build(model_name: str):  # noqa: ANN201
+def build(model_name: str):
     """Model, target layers, reshape transform and a 224×224 input, all seeded."""
     import timm
     import torch
@@ -55,7 +55,6 @@ def build(model_name: str):  # noqa: ANN201
 def measure(model_name: str, method: str, impl: str, repeats: int, queue: Any) -> None:
     """Runs in a subprocess: warm up once, time ``repeats`` calls, report median seconds, peak RSS, map."""
     import numpy as np
-    import torch
 
     model, layers, reshape, x = build(model_name)
     target = 1
