@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage
 
 from camscope.errors import CamscopeError
 
@@ -453,7 +454,27 @@ def _object_mask(labels: np.ndarray, scale: np.ndarray, u: np.ndarray, v: np.nda
             inv = (1.0 / scale[rows]).astype(np.float32)[:, None, None]
             cu, cv = centroids[label].astype(np.float32)
             mask[rows] = test(u[rows] * inv + cu, v[rows] * inv + cv)
-    return mask
+    return _largest_piece(mask)
+
+
+_IN_PLANE = np.zeros((3, 3, 3), bool)
+_IN_PLANE[1] = True  # 8-connectivity within an image, none across images
+
+
+def _largest_piece(masks: np.ndarray) -> np.ndarray:
+    """Drop the stray pixels that sampling leaves near sharp tips (crescent, star), so each mask is one piece."""
+    labels, count = ndimage.label(masks, structure=_IN_PLANE)
+    if count <= len(masks):
+        return masks
+    sizes = np.bincount(labels.ravel())
+    owner = np.zeros(count + 1, np.int64)
+    pixels = np.flatnonzero(labels)
+    owner[labels.ravel()[pixels]] = pixels // masks[0].size
+    biggest = np.zeros(len(masks), np.int64)
+    np.maximum.at(biggest, owner[1:], sizes[1:])
+    keep = sizes == biggest[owner]
+    keep[0] = False
+    return keep[labels]
 
 
 def _object_pixels(p: _Scenes, u: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
