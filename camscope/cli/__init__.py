@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from camscope.errors import CamscopeError
 
 # Subcommand modules, in the order `camscope --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("explain", "zoo", "evaluate")
+SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "evaluate", "zoo", "train_mini", "sweep", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
