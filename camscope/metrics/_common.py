@@ -1,0 +1,148 @@
+"""Shared plumbing of the metrics: input checks, batched scoring, image-space conversion.
+
+Every metric runs its forward passes through :func:`score_batches`, which builds the perturbed
+inputs chunk by chunk (``batch_size`` at a time) under ``torch.inference_mode()``: peak memory grows
+with the batch size, never with the number of steps or percentiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from camscope.errors import MetricInputError
+from camscope.targets import (
+    ClassifierOutputSoftmaxTarget,
+    ClassifierOutputTarget,
+    Target,
+    TargetSpec,
+    model_logits,
+    resolve_targets,
+    target_scores,
+)
+
+ArrayLike = np.ndarray | torch.Tensor
+
+#: ImageNet normalisation, the default of every metric that works in image space.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+def check_inputs(inputs: torch.Tensor, maps: ArrayLike | None = None) -> torch.Tensor | None:
+    """Validate ``inputs`` (N, C, H, W) and ``maps`` (N, H, W); return the maps as a float32 CPU tensor."""
+    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4 or not inputs.is_floating_point():
+        shape = tuple(inputs.shape) if hasattr(inputs, "shape") else type(inputs).__name__
+        raise MetricInputError(f"expected an input batch as a float tensor (N, C, H, W), got {shape}")
+    if inputs.shape[0] == 0:
+        raise MetricInputError("the input batch is empty")
+    if maps is None:
+        return None
+    return check_maps(maps, (inputs.shape[0], inputs.shape[2], inputs.shape[3]))
+
+
+def check_maps(maps: ArrayLike, shape: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """Maps as a float32 CPU tensor (N, H, W); wrong shape or non-finite values raise MetricInputError."""
+    if isinstance(maps, np.ndarray):
+        tensor = torch.from_numpy(np.ascontiguousarray(maps))
+    elif isinstance(maps, torch.Tensor):
+        tensor = maps.detach().cpu()
+    else:
+        raise MetricInputError(f"maps must be a numpy array or a tensor, got {type(maps).__name__}")
+    if tensor.ndim != 3:
+        raise MetricInputError(
+            f"maps must have shape (N, H, W), got {tuple(tensor.shape)}: one 2-D map per image"
+        )
+    if shape is not None and tuple(tensor.shape) != tuple(shape):
+        raise MetricInputError(
+            f"maps of shape {tuple(tensor.shape)} do not fit the input batch: expected {tuple(shape)} "
+            "(one map per image, at the input's height and width)"
+        )
+    tensor = tensor.float()
+    if not torch.isfinite(tensor).all():
+        raise MetricInputError("maps contain NaN or infinite values")
+    return tensor
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise MetricInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def channel_stats(
+    inputs: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean`` and ``std`` as (1, C, 1, 1) tensors on the inputs' device and dtype."""
+    c = inputs.shape[1]
+    if len(mean) != c or len(std) != c:
+        raise MetricInputError(f"mean/std need one value per channel ({c}), got {len(mean)}/{len(std)}")
+    if any(float(s) == 0 for s in std):
+        raise MetricInputError("std must not contain zeros")
+    kw = {"device": inputs.device, "dtype": inputs.dtype}
+    return torch.tensor(mean, **kw).view(1, c, 1, 1), torch.tensor(std, **kw).view(1, c, 1, 1)
+
+
+@torch.inference_mode()
+def forward_logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Logits of the unperturbed inputs, batched."""
+    return torch.cat([model_logits(model(chunk)) for chunk in inputs.split(batch_size)])
+
+
+def resolve(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: TargetSpec,
+    batch_size: int,
+    *,
+    probability: bool,
+) -> tuple[list[Target], torch.Tensor]:
+    """Resolve targets on the clean inputs' logits; return them with those logits.
+
+    With ``probability=True``, class-index targets (None, int, ClassifierOutputTarget) become the
+    softmax probability of that class, as the deletion/insertion, average drop and ROAD papers score;
+    any other callable is applied to the logits unchanged (give one that returns a probability if you
+    want one).
+    """
+    logits = forward_logits(model, inputs, batch_size)
+    resolved = resolve_targets(targets, logits)
+    if probability:
+        resolved = [
+            ClassifierOutputSoftmaxTarget(t.category) if type(t) is ClassifierOutputTarget else t
+            for t in resolved
+        ]
+    return resolved, logits
+
+
+def score_batches(
+    model: nn.Module,
+    targets: Sequence[Target],
+    items: Sequence[Any],
+    build: Callable[[Sequence[Any]], tuple[torch.Tensor, Sequence[int]]],
+    batch_size: int,
+) -> np.ndarray:
+    """Score perturbed inputs, built and run ``batch_size`` at a time.
+
+    ``build(chunk)`` turns a chunk of ``items`` into (inputs, image index of each row); row ``j`` is
+    scored with ``targets[image_index[j]]``. Returns float64 scores, one per item, in item order.
+    """
+    out = np.empty(len(items), dtype=np.float64)
+    with torch.inference_mode():
+        for start, chunk in _chunks(items, batch_size):
+            batch, owners = build(chunk)
+            logits = model_logits(model(batch))
+            rows = [targets[i] for i in owners]
+            out[start : start + len(chunk)] = target_scores(rows, logits).double().cpu().numpy()
+    return out
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:
+    for start in range(0, len(items), size):
+        yield start, items[start : start + size]
+
+
+def as_numpy_bool(values: Iterable[bool]) -> np.ndarray:
+    return np.asarray(list(values), dtype=bool)

@@ -1,0 +1,179 @@
+"""Ground truth for the localization metrics: boxes, masks, Pascal VOC XML files.
+
+Coordinates are continuous pixel coordinates: pixel ``(row r, column c)`` covers ``[c, c+1) × [r, r+1)``,
+and a box is ``(x0, y0, x1, y1)`` with ``x0 < x1``, ``y0 < y1``. A box covers every pixel it overlaps
+with positive area, so a box never rasterises to nothing. Pascal VOC / ImageNet validation XML files
+store 1-based inclusive pixel indices; :func:`load_voc_boxes` converts them (``xmin − 1``, ``xmax``).
+
+Ground truth given on the original image is brought to the model's input with
+:func:`transform_boxes` / :func:`transform_mask`, which apply the same geometry as the evaluation
+transform ``Resize(resize)`` + ``CenterCrop(crop)`` of torchvision/timm (resize: an int resizes the
+shorter side keeping the aspect ratio, a pair ``(h, w)`` resizes exactly; crop: int or ``(h, w)``;
+either may be None). The zoo's preprocessing supplies the numbers; nothing here depends on it.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from camscope.errors import MetricInputError
+
+Size = int | Sequence[int] | None
+GroundTruth = np.ndarray | torch.Tensor | Sequence[object]
+
+
+@dataclass
+class VocAnnotation:
+    """Boxes of one Pascal VOC XML file, in continuous pixel coordinates of the original image."""
+
+    width: int
+    height: int
+    boxes: np.ndarray
+    names: list[str] = field(default_factory=list)
+
+
+def load_voc_boxes(path: str | Path, names: Sequence[str] | None = None) -> VocAnnotation:
+    """Read a Pascal VOC XML annotation (as ImageNet's validation set ships them).
+
+    ``names`` keeps only objects of those classes (e.g. the WordNet id of the image's label).
+    """
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise MetricInputError(f"cannot read the VOC annotation {path}: {exc}") from exc
+    size = root.find("size")
+    if size is None:
+        raise MetricInputError(f"the VOC annotation {path} has no <size> element")
+    width, height = int(_text(size, "width", path)), int(_text(size, "height", path))
+    boxes, kept = [], []
+    for obj in root.iter("object"):
+        name = _text(obj, "name", path)
+        if names is not None and name not in names:
+            continue
+        box = obj.find("bndbox")
+        if box is None:
+            raise MetricInputError(f"an object in {path} has no <bndbox>")
+        xmin, ymin, xmax, ymax = (float(_text(box, k, path)) for k in ("xmin", "ymin", "xmax", "ymax"))
+        boxes.append((xmin - 1, ymin - 1, xmax, ymax))
+        kept.append(name)
+    array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    check_boxes(array, height, width, what=str(path))
+    return VocAnnotation(width=width, height=height, boxes=array, names=kept)
+
+
+def _text(node: ET.Element, tag: str, path: str | Path) -> str:
+    child = node.find(tag)
+    if child is None or child.text is None:
+        raise MetricInputError(f"the VOC annotation {path} lacks <{tag}>")
+    return child.text.strip()
+
+
+def check_boxes(boxes: np.ndarray, height: int, width: int, what: str = "boxes") -> np.ndarray:
+    """Boxes as a float (K, 4) array; boxes outside the image or empty raise MetricInputError."""
+    array = np.asarray(boxes, dtype=np.float64)
+    if array.ndim == 1 and array.shape == (4,):
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise MetricInputError(f"{what}: expected boxes as (K, 4) rows of x0, y0, x1, y1, got {array.shape}")
+    for x0, y0, x1, y1 in array:
+        if not (x0 < x1 and y0 < y1):
+            raise MetricInputError(f"{what}: box {(x0, y0, x1, y1)} is empty (need x0 < x1 and y0 < y1)")
+        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+            raise MetricInputError(
+                f"{what}: box {(x0, y0, x1, y1)} lies outside the {width}x{height} image"
+            )
+    return array
+
+
+def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boolean (H, W) mask of the union of the boxes (every pixel a box overlaps)."""
+    mask = np.zeros((height, width), dtype=bool)
+    for x0, y0, x1, y1 in check_boxes(boxes, height, width):
+        mask[int(np.floor(y0)) : int(np.ceil(y1)), int(np.floor(x0)) : int(np.ceil(x1))] = True
+    return mask
+
+
+def resized_size(height: int, width: int, resize: Size) -> tuple[int, int]:
+    """Output (h, w) of torchvision's ``Resize(resize)``."""
+    if resize is None:
+        return height, width
+    if isinstance(resize, int):
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = resize, int(resize * long / short)
+        return (new_long, new_short) if width <= height else (new_short, new_long)
+    h, w = resize
+    return int(h), int(w)
+
+
+def _crop_offsets(height: int, width: int, crop: Size) -> tuple[int, int, int, int]:
+    """(top, left, crop_h, crop_w) of torchvision's ``CenterCrop`` (padding when the crop is larger)."""
+    if crop is None:
+        return 0, 0, height, width
+    ch, cw = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+
+    def offset(size: int, c: int) -> int:
+        return -((c - size) // 2) if c > size else round((size - c) / 2.0)
+
+    return offset(height, ch), offset(width, cw), ch, cw
+
+
+def transform_boxes(
+    boxes: np.ndarray, image_size: tuple[int, int], resize: Size = None, crop: Size = None
+) -> np.ndarray:
+    """Map boxes of an image of ``image_size = (width, height)`` through Resize + CenterCrop.
+
+    Boxes are clipped to the crop; a box entirely cut away is dropped (the result may be empty).
+    """
+    width, height = image_size
+    array = check_boxes(boxes, height, width)
+    new_h, new_w = resized_size(height, width, resize)
+    scaled = array * np.array([new_w / width, new_h / height, new_w / width, new_h / height])
+    top, left, ch, cw = _crop_offsets(new_h, new_w, crop)
+    moved = scaled - np.array([left, top, left, top])
+    moved[:, [0, 2]] = moved[:, [0, 2]].clip(0, cw)
+    moved[:, [1, 3]] = moved[:, [1, 3]].clip(0, ch)
+    keep = (moved[:, 2] > moved[:, 0]) & (moved[:, 3] > moved[:, 1])
+    return moved[keep]
+
+
+def transform_mask(mask: np.ndarray | torch.Tensor, resize: Size = None, crop: Size = None) -> np.ndarray:
+    """Map an (H, W) mask through Resize (nearest neighbour) + CenterCrop, as the image is mapped."""
+    m = torch.as_tensor(np.asarray(mask, dtype=np.float32))
+    if m.ndim != 2:
+        raise MetricInputError(f"expected an (H, W) mask, got shape {tuple(m.shape)}")
+    new_h, new_w = resized_size(m.shape[0], m.shape[1], resize)
+    m = torch.nn.functional.interpolate(m[None, None], size=(new_h, new_w), mode="nearest-exact")[0, 0]
+    top, left, ch, cw = _crop_offsets(new_h, new_w, crop)
+    out = torch.zeros(ch, cw)
+    src = m[max(top, 0) : top + ch, max(left, 0) : left + cw]
+    out[max(-top, 0) : max(-top, 0) + src.shape[0], max(-left, 0) : max(-left, 0) + src.shape[1]] = src
+    return out.numpy() > 0.5
+
+
+def ground_truth_masks(ground_truth: GroundTruth, n: int, height: int, width: int) -> np.ndarray:
+    """Boolean (N, H, W) masks from masks (N, H, W) or from one box array (K_i, 4) per image.
+
+    Empty masks raise MetricInputError: an image without ground truth cannot be scored.
+    """
+    if isinstance(ground_truth, (np.ndarray, torch.Tensor)) and np.asarray(ground_truth).ndim == 3:
+        masks = np.asarray(ground_truth.cpu() if isinstance(ground_truth, torch.Tensor) else ground_truth)
+        if masks.shape != (n, height, width):
+            raise MetricInputError(
+                f"ground-truth masks of shape {masks.shape} do not fit the maps: expected {(n, height, width)}"
+            )
+        masks = masks.astype(bool)
+    else:
+        items = list(ground_truth)  # type: ignore[arg-type]
+        if len(items) != n:
+            raise MetricInputError(f"got ground truth for {len(items)} images, but {n} maps")
+        masks = np.stack([boxes_to_mask(np.asarray(b), height, width) for b in items])
+    empty = [i for i in range(n) if not masks[i].any()]
+    if empty:
+        raise MetricInputError(f"the ground-truth mask of image(s) {empty} is empty: nothing to point at")
+    return masks

@@ -1,0 +1,323 @@
+"""Perturbation metrics: deletion / insertion curves, average drop / increase, confidence change.
+
+All of them change the input according to the map and read the model's score of the target again.
+Deletion and insertion share one engine (:func:`_ranked_curves`): pixels are ranked by the map and
+moved, ``step`` at a time, from a *start* image to a *finish* image; every intermediate image is one
+row of a batch, built only when its chunk is run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+from torch import nn
+
+from camscope.errors import MetricInputError
+from camscope.metrics._common import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ArrayLike,
+    channel_stats,
+    check_batch_size,
+    check_inputs,
+    resolve,
+    score_batches,
+)
+from camscope.targets import TargetSpec, target_scores
+
+Substrate = str | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- deletion / insertion
+
+
+@dataclass
+class CurveResult:
+    """Deletion or insertion result.
+
+    ``curves[i, k]`` is the target's score (softmax probability for class targets) after ``k`` steps,
+    ``auc[i]`` the normalised area under it (trapezoid rule on x in [0, 1], as RISE's ``auc``).
+    """
+
+    name: str
+    auc: np.ndarray
+    curves: np.ndarray
+    step: int
+
+    def summary(self) -> dict[str, np.ndarray]:
+        return {f"{self.name}_auc": self.auc}
+
+
+def deletion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec = None,
+    *,
+    step: int | None = None,
+    substrate: Substrate = "zeros",
+    batch_size: int = 32,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> CurveResult:
+    """Deletion metric (Petsiuk et al., "RISE", BMVC 2018): lower AUC is better.
+
+    Pixels are removed in decreasing order of the map, ``step`` per step (default: the image width),
+    replaced by the ``substrate``; ``curves[:, k]`` is the target's probability once ``k·step`` pixels
+    are gone, for ``k = 0 .. ceil(H·W / step)``, and ``auc = (Σ_k c_k − (c_0 + c_K)/2) / K``.
+
+    The default substrate is RISE's: zeros of the *normalised* input tensor (the dataset mean
+    colour). Other substrates: ``"black"`` (black in image space, using ``mean``/``std``), ``"blur"``,
+    ``"mean"`` (each image's channel means), a tensor broadcastable to the inputs, or a callable
+    ``inputs -> substrate``. Equal map values are ranked in raster order (a stable sort), so the
+    result is deterministic; a constant map removes pixels row by row from the top left.
+    """
+    finish = make_substrate(substrate, inputs, mean, std)
+    return _ranked_curves("deletion", model, inputs, maps, targets, inputs, finish, step, batch_size)
+
+
+def insertion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec = None,
+    *,
+    step: int | None = None,
+    substrate: Substrate = "blur",
+    batch_size: int = 32,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> CurveResult:
+    """Insertion metric (Petsiuk et al., "RISE", BMVC 2018): higher AUC is better.
+
+    Starts from the ``substrate`` (default RISE's: a Gaussian blur of the input, kernel 11, sigma 5,
+    on the normalised tensor) and inserts the input's pixels in decreasing order of the map, ``step``
+    per step. Curve, AUC, tie order and substrate options as in :func:`deletion`.
+    """
+    start = make_substrate(substrate, inputs, mean, std)
+    return _ranked_curves("insertion", model, inputs, maps, targets, start, inputs, step, batch_size)
+
+
+def _ranked_curves(
+    name: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec,
+    start: torch.Tensor,
+    finish: torch.Tensor,
+    step: int | None,
+    batch_size: int,
+) -> CurveResult:
+    """The one engine of deletion and insertion: move ranked pixels from ``start`` to ``finish``."""
+    maps_t = check_inputs(inputs, maps)
+    assert maps_t is not None
+    check_batch_size(batch_size)
+    n, _, h, w = inputs.shape
+    step = w if step is None else step
+    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 1:
+        raise MetricInputError(f"step must be a positive number of pixels, got {step!r}")
+    step = int(step)
+    n_steps = -(-h * w // step)
+
+    # rank[i, p] = position of pixel p in image i's removal order (stable: ties in raster order)
+    order = torch.argsort(maps_t.reshape(n, -1), dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(h * w).expand(n, -1).contiguous())
+    rank = rank.to(inputs.device)
+
+    resolved, _ = resolve(model, inputs, targets, batch_size, probability=True)
+    items = [(i, k) for i in range(n) for k in range(n_steps + 1)]
+
+    def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
+        owners = [i for i, _ in chunk]
+        index = torch.tensor(owners, device=inputs.device)
+        moved = torch.tensor([k * step for _, k in chunk], device=inputs.device)
+        take_finish = (rank[index] < moved[:, None]).view(len(chunk), 1, h, w)
+        return torch.where(take_finish, finish[index], start[index]), owners
+
+    curves = score_batches(model, resolved, items, build, batch_size).reshape(n, n_steps + 1)
+    return CurveResult(name=name, auc=normalised_auc(curves), curves=curves, step=step)
+
+
+def normalised_auc(curves: np.ndarray) -> np.ndarray:
+    """Trapezoid area under each curve with x spread evenly over [0, 1] (RISE's ``auc``)."""
+    k = curves.shape[-1] - 1
+    if k == 0:
+        return curves[..., 0].copy()
+    return (curves.sum(-1) - curves[..., 0] / 2 - curves[..., -1] / 2) / k
+
+
+def rise_blur_kernel(size: int = 11, sigma: float = 5.0) -> np.ndarray:
+    """RISE's ``gkern``: a unit impulse filtered by ``scipy.ndimage.gaussian_filter`` (reflect mode)."""
+    impulse = np.zeros((size, size))
+    impulse[size // 2, size // 2] = 1
+    return gaussian_filter(impulse, sigma)
+
+
+def gaussian_blur(inputs: torch.Tensor, size: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """Per-channel blur with RISE's kernel and zero padding, as RISE's insertion substrate."""
+    c = inputs.shape[1]
+    kernel = torch.as_tensor(rise_blur_kernel(size, sigma), dtype=inputs.dtype, device=inputs.device)
+    weight = kernel.expand(c, 1, size, size).contiguous()
+    with torch.inference_mode():
+        return nn.functional.conv2d(inputs, weight, padding=size // 2, groups=c)
+
+
+def make_substrate(
+    substrate: Substrate, inputs: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """The substrate image for every input, shape (N, C, H, W)."""
+    check_inputs(inputs)
+    if isinstance(substrate, torch.Tensor):
+        try:
+            return substrate.to(inputs.device, inputs.dtype).expand_as(inputs)
+        except RuntimeError as exc:
+            raise MetricInputError(
+                f"substrate of shape {tuple(substrate.shape)} does not broadcast to {tuple(inputs.shape)}"
+            ) from exc
+    if callable(substrate):
+        out = substrate(inputs)
+        if not isinstance(out, torch.Tensor) or out.shape != inputs.shape:
+            raise MetricInputError("a substrate callable must return a tensor shaped like the inputs")
+        return out
+    if substrate == "zeros":
+        return torch.zeros_like(inputs)
+    if substrate == "blur":
+        return gaussian_blur(inputs)
+    if substrate == "mean":
+        return inputs.mean(dim=(2, 3), keepdim=True).expand_as(inputs)
+    if substrate == "black":
+        m, s = channel_stats(inputs, mean, std)
+        return ((0 - m) / s).expand_as(inputs)
+    raise MetricInputError(
+        f"unknown substrate {substrate!r}: use 'zeros', 'blur', 'mean', 'black', a tensor or a callable"
+    )
+
+
+# --------------------------------------------------------------------------- explanation-map products
+
+
+@dataclass
+class AverageDropResult:
+    """Average drop / increase in confidence (Grad-CAM++).
+
+    Per image: ``drop = max(0, Y − O) / Y`` and ``increase = O > Y`` with Y the target's softmax
+    probability on the image and O on the explanation image. ``average_drop`` and
+    ``increase_in_confidence`` are the paper's percentages over the batch.
+    """
+
+    drop: np.ndarray
+    increase: np.ndarray
+    scores: np.ndarray
+    explanation_scores: np.ndarray
+    space: str
+
+    @property
+    def average_drop(self) -> float:
+        return float(100 * self.drop.mean())
+
+    @property
+    def increase_in_confidence(self) -> float:
+        return float(100 * self.increase.mean())
+
+    def summary(self) -> dict[str, np.ndarray]:
+        return {"avg_drop": 100 * self.drop, "increase": 100 * self.increase.astype(np.float64)}
+
+
+def explanation_images(
+    inputs: torch.Tensor,
+    maps: torch.Tensor,
+    space: str,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> torch.Tensor:
+    """``E = map ⊙ image``, as a normalised tensor ready for the model.
+
+    ``space="image"`` (the Grad-CAM++ paper): the product is taken on the unnormalised image, so
+    removed pixels become black. ``space="normalized"`` (pytorch-grad-cam): the product is taken on
+    the normalised tensor, so removed pixels become the dataset mean colour.
+    """
+    weights = maps.to(inputs.device, inputs.dtype)[:, None]
+    if space == "normalized":
+        return inputs * weights
+    if space == "image":
+        m, s = channel_stats(inputs, mean, std)
+        return ((inputs * s + m) * weights - m) / s
+    raise MetricInputError(f"unknown space {space!r}: use 'image' (the paper's) or 'normalized'")
+
+
+def average_drop_increase(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec = None,
+    *,
+    space: str = "image",
+    batch_size: int = 32,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> AverageDropResult:
+    """Average Drop and Increase in Confidence (Chattopadhyay et al., "Grad-CAM++", WACV 2018).
+
+    ``E = map ⊙ image`` (see :func:`explanation_images` for ``space``); Y = softmax score of the
+    target on the image, O on E; ``drop = max(0, Y − O) / Y``, ``increase = [O > Y]``. A Y of exactly
+    0 (softmax underflow) gives drop 0, never NaN. A constant map of ones leaves the image unchanged
+    (drop 0, no increase); a map of zeros turns it black (``space="image"``) or mean grey.
+    """
+    maps_t = check_inputs(inputs, maps)
+    assert maps_t is not None
+    check_batch_size(batch_size)
+    resolved, logits = resolve(model, inputs, targets, batch_size, probability=True)
+    explained = explanation_images(inputs, maps_t, space, mean, std)
+    y = target_scores(resolved, logits).double().cpu().numpy()
+    o = _score_rows(model, resolved, explained, batch_size)
+    drop = np.where(y > 0, np.maximum(0.0, y - o) / np.where(y > 0, y, 1.0), 0.0)
+    return AverageDropResult(drop=drop, increase=o > y, scores=y, explanation_scores=o, space=space)
+
+
+@dataclass
+class ConfidenceChangeResult:
+    """``change[i] = target(model(x_i ⊙ map_i)) − target(model(x_i))`` (float32, as pytorch-grad-cam)."""
+
+    change: np.ndarray
+
+    def summary(self) -> dict[str, np.ndarray]:
+        return {"confidence_change": self.change.astype(np.float64)}
+
+
+def confidence_change(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec = None,
+    *,
+    batch_size: int = 32,
+) -> ConfidenceChangeResult:
+    """pytorch-grad-cam's ``CamMultImageConfidenceChange``, batched.
+
+    ``target(model(x ⊙ map)) − target(model(x))`` with the product on the *normalised* tensor and the
+    target applied to the raw output (a ClassifierOutputTarget scores the logit), exactly as
+    pytorch-grad-cam 1.5.7 computes it; its DropInConfidence is ``max(0, −change)`` and
+    IncreaseInConfidence ``change > 0``.
+    """
+    maps_t = check_inputs(inputs, maps)
+    assert maps_t is not None
+    check_batch_size(batch_size)
+    resolved, logits = resolve(model, inputs, targets, batch_size, probability=False)
+    before = target_scores(resolved, logits).cpu().numpy().astype(np.float32)
+    after = _score_rows(model, resolved, explanation_images(inputs, maps_t, "normalized"), batch_size)
+    return ConfidenceChangeResult(change=after.astype(np.float32) - before)
+
+
+def _score_rows(model: nn.Module, targets: Sequence, batch: torch.Tensor, batch_size: int) -> np.ndarray:
+    """Score row i of ``batch`` with ``targets[i]``."""
+
+    def build(chunk: Sequence[int]) -> tuple[torch.Tensor, Sequence[int]]:
+        return batch[chunk[0] : chunk[-1] + 1], chunk
+
+    return score_batches(model, targets, range(batch.shape[0]), build, batch_size)

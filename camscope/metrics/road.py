@@ -1,0 +1,182 @@
+"""ROAD: RemOve And Debias (Rong, Leemann, Borisov, Kasneci, Kasneci, ICML 2022).
+
+Pixels are removed in the map's order — most relevant first (MoRF, lower is better) or least
+relevant first (LeRF, higher is better) — and filled by noisy linear imputation
+(:mod:`camscope.metrics.imputation`), which leaks far less of the removed shape than a constant fill.
+The curves are the target's score at each removal percentage; ``combined = (mean LeRF − mean MoRF) / 2``
+(pytorch-grad-cam's ROADCombined, higher is better).
+
+Two behaviours, chosen with ``compat``:
+
+* ``compat=None`` (default) — the official code (github.com/tleemann/road_evaluation): the map is
+  min-max normalised, a tiny seeded noise ``1e-4 · N(0, 1)`` (one field per call, shared by the images,
+  as the official dataset draws one) breaks ties, and exactly ``int(H·W·p)`` pixels are removed. The
+  imputation runs on the unnormalised image ``x · std + mean`` (noise 0.01 in [0, 1] units), which is
+  then normalised again; the score is the target's softmax probability. ``percentages`` are the
+  fraction *removed* for both orders (the official code's LeRF ``th_p`` is the fraction kept: its
+  ``th_p = 0.3`` is our LeRF 70 %).
+* ``compat="pytorch-grad-cam"`` — pytorch-grad-cam 1.5.7's ROADMostRelevantFirst /
+  ROADLeastRelevantFirst / ROADCombined value for value: ``percentiles`` p keep the pixels whose map
+  value is below ``np.percentile(map, p)`` (MoRF; LeRF uses ``1 − map``), so with ties it removes more
+  than ``100 − p`` % (on a map that is 60 % zeros, its LeRF "remove 10 %" removes 60 %); imputation on
+  the normalised tensor; the score is the target applied to the raw output (a logit for
+  ClassifierOutputTarget) minus its value on the clean image. With the same ``seed`` given to
+  ``torch.manual_seed`` before pytorch-grad-cam's ROADCombined, the imputed images are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from camscope.errors import MetricInputError
+from camscope.metrics._common import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ArrayLike,
+    channel_stats,
+    check_batch_size,
+    check_inputs,
+    resolve,
+    score_batches,
+)
+from camscope.metrics.imputation import impute_batch
+from camscope.targets import TargetSpec, target_scores
+
+DEFAULT_PERCENTAGES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+ORDERS: tuple[str, ...] = ("lerf", "morf")  # pytorch-grad-cam's ROADCombined runs LeRF first
+
+
+@dataclass
+class RoadResult:
+    """ROAD curves (N, P) per order and their means (N,); ``combined = (lerf − morf) / 2``."""
+
+    percentages: tuple[float, ...]
+    morf_curves: np.ndarray | None
+    lerf_curves: np.ndarray | None
+    compat: str | None
+
+    @property
+    def morf(self) -> np.ndarray | None:
+        return None if self.morf_curves is None else self.morf_curves.mean(axis=1)
+
+    @property
+    def lerf(self) -> np.ndarray | None:
+        return None if self.lerf_curves is None else self.lerf_curves.mean(axis=1)
+
+    @property
+    def combined(self) -> np.ndarray | None:
+        if self.morf is None or self.lerf is None:
+            return None
+        return (self.lerf - self.morf) / 2
+
+    def summary(self) -> dict[str, np.ndarray]:
+        out = {"road_morf": self.morf, "road_lerf": self.lerf, "road_combined": self.combined}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def road(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec = None,
+    *,
+    percentages: Sequence[float] = DEFAULT_PERCENTAGES,
+    orders: Sequence[str] = ORDERS,
+    compat: str | None = None,
+    noise: float = 0.01,
+    seed: int = 0,
+    batch_size: int = 32,
+    workers: int | None = None,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> RoadResult:
+    """ROAD MoRF / LeRF curves at ``percentages`` (in %) and their combination; see the module doc.
+
+    ``noise`` is the imputation noise (0 switches it off), ``seed`` seeds it and the tie-breaking noise,
+    ``workers`` the threads solving imputation systems. A constant map has a defined result: in the
+    default mode the tie-breaking noise orders it (seeded), in compat mode it keeps nothing (every
+    pixel is imputed) and the imputed image is the mean colour plus noise, where pytorch-grad-cam's
+    singular solve gives NaN.
+    """
+    maps_t = check_inputs(inputs, maps)
+    assert maps_t is not None
+    check_batch_size(batch_size)
+    if compat not in (None, "pytorch-grad-cam"):
+        raise MetricInputError(f"unknown compat {compat!r}: use None or 'pytorch-grad-cam'")
+    unknown = [o for o in orders if o not in ORDERS]
+    if unknown or not orders:
+        raise MetricInputError(f"unknown ROAD orders {unknown or orders}: use 'morf' and/or 'lerf'")
+    pcts = tuple(float(p) for p in percentages)
+    if not pcts or any(not 0 <= p < 100 for p in pcts):
+        raise MetricInputError(f"ROAD percentages must lie in [0, 100), got {list(percentages)}")
+    n = inputs.shape[0]
+    generator = torch.Generator().manual_seed(seed)
+    resolved, logits = resolve(model, inputs, targets, batch_size, probability=compat is None)
+    todo = [o for o in ORDERS if o in orders]
+    if compat is None:
+        keep = _official_keep(maps_t, pcts, todo, generator)
+    else:
+        keep = _pytorch_grad_cam_keep(maps_t, pcts, todo)
+    # one item per (order, percentage, image), in pytorch-grad-cam's loop order (its noise order)
+    items = [(o, k, i) for o in todo for k in range(len(pcts)) for i in range(n)]
+    m, s = channel_stats(inputs, mean, std)
+
+    def build(chunk: Sequence[tuple[str, int, int]]) -> tuple[torch.Tensor, list[int]]:
+        owners = [i for _, _, i in chunk]
+        x = inputs[owners]
+        masks = torch.stack([keep[o][k, i] for o, k, i in chunk])
+        if compat is None:
+            imputed = impute_batch(x * s + m, masks, noise=noise, generator=generator, workers=workers)
+            imputed = (imputed.to(inputs.device, inputs.dtype) - m) / s
+        else:
+            imputed = impute_batch(x, masks, noise=noise, generator=generator, workers=workers)
+            imputed = imputed.to(inputs.device, inputs.dtype)
+        return imputed, owners
+
+    scores = score_batches(model, resolved, items, build, batch_size)
+    curves: dict[str, np.ndarray] = {}
+    for j, o in enumerate(todo):
+        block = scores[j * len(pcts) * n : (j + 1) * len(pcts) * n].reshape(len(pcts), n).T
+        if compat is not None:  # pytorch-grad-cam: float32 differences to the clean score
+            clean = target_scores(resolved, logits).cpu().numpy().astype(np.float32)
+            block = block.astype(np.float32) - clean[:, None]
+        curves[o] = block
+    return RoadResult(pcts, curves.get("morf"), curves.get("lerf"), compat)
+
+
+def _official_keep(
+    maps: torch.Tensor, pcts: Sequence[float], orders: Sequence[str], generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """Keep masks (P, N, H, W) per order, as the official ImputedDataset builds them."""
+    n, h, w = maps.shape
+    flat = maps.reshape(n, -1).double()
+    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    ranked = (flat - lo) / (hi - lo + 1e-5) + 1e-4 * torch.randn(h * w, generator=generator, dtype=torch.float64)
+    order = torch.argsort(ranked, dim=1, descending=True, stable=True)
+    out = {}
+    for o in orders:
+        masks = torch.ones(len(pcts), n, h * w, dtype=torch.bool)
+        for k, p in enumerate(pcts):
+            count = int(h * w * p / 100)
+            removed = order[:, :count] if o == "morf" else order[:, h * w - count :]
+            masks[k].scatter_(1, removed, False)
+        out[o] = masks.reshape(len(pcts), n, h, w)
+    return out
+
+
+def _pytorch_grad_cam_keep(maps: torch.Tensor, pcts: Sequence[float], orders: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Keep masks of pytorch-grad-cam's RemoveMostRelevantFirst / RemoveLeastRelevantFirst."""
+    out = {}
+    for o in orders:
+        values = maps if o == "morf" else 1 - maps
+        masks = torch.empty(len(pcts), *maps.shape, dtype=torch.bool)
+        for k, p in enumerate(pcts):
+            for i in range(maps.shape[0]):
+                masks[k, i] = values[i] < np.percentile(values[i].numpy(), p)
+        out[o] = masks
+    return out
