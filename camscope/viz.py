@@ -1,0 +1,181 @@
+"""Pictures of explanations: heat-map overlays, image × method grids, deletion/insertion curves.
+
+Headless by construction: figures are built on matplotlib's Agg canvas directly (no pyplot, no global
+figure registry, no display needed), so the CLI, the report and the tests run on servers and in CI.
+Colour maps come from matplotlib; OpenCV is not needed at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from camscope.data.images import ImageLike, as_rgb_array
+from camscope.errors import MetricInputError, UnknownNameError
+
+Curve = np.ndarray | Sequence[float] | tuple[Sequence[float], Sequence[float]]
+
+
+def overlay(image: ImageLike, cam: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
+    """Blend a heat map over an image: ``(1 - alpha) * image + alpha * colormap(cam)`` as uint8 (H, W, 3).
+
+    ``cam`` is a float (h, w) map in [0, 1] (values outside are clipped); it is resized bilinearly to the
+    image when the sizes differ, so a 7×7 CAM can be laid over its 224×224 input directly.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    pixels = as_rgb_array(image)
+    heat = colorize(resize_map(cam, pixels.shape[:2]), colormap)
+    blended = (1.0 - alpha) * pixels.astype(np.float32) + alpha * heat.astype(np.float32)
+    return np.rint(blended).astype(np.uint8)
+
+
+def colorize(cam: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """Map a float (H, W) map in [0, 1] to uint8 RGB with a matplotlib colour map."""
+    values = _check_map(cam)
+    return (_colormap(colormap)(np.clip(values, 0.0, 1.0))[..., :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def resize_map(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float (h, w) map to ``shape`` (H, W); unchanged when it already fits."""
+    values = _check_map(cam)
+    if values.shape == tuple(shape):
+        return values
+    resized = Image.fromarray(values, mode="F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
+
+
+def save_png(picture: ImageLike | Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Write an image array (uint8, or float in [0, 1]), PIL image or figure as PNG; creates the folder."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(picture, Figure):
+        picture.savefig(out, format="png", dpi=dpi, bbox_inches="tight")
+    else:
+        Image.fromarray(as_rgb_array(picture)).save(out, format="PNG")
+    return out
+
+
+def grid_figure(
+    rows: Sequence[Sequence[tuple[str, ImageLike]]],
+    row_labels: Sequence[str] | None = None,
+    cell_inches: float = 2.0,
+    colormap: str = "jet",
+) -> Figure:
+    """Image × method grid: one row per image, one ``(title, picture)`` cell per column.
+
+    A cell holds an RGB image (array, PIL image, path) or a 2-D float map, drawn with ``colormap`` in
+    [0, 1]. Rows may be ragged; missing cells stay blank.
+    """
+    if not rows or not any(rows):
+        raise MetricInputError("grid_figure needs at least one (title, image) cell")
+    if row_labels is not None and len(row_labels) != len(rows):
+        raise MetricInputError(f"{len(row_labels)} row labels for {len(rows)} rows")
+    columns = max(len(row) for row in rows)
+    figure = _figure((cell_inches * columns, cell_inches * len(rows) + 0.3))
+    axes = figure.subplots(len(rows), columns, squeeze=False)
+    for r, row in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            ax.set_axis_off()
+            if c < len(row):
+                _draw_cell(ax, *row[c], colormap=colormap)
+        if row_labels is not None:
+            axes[r][0].set_axis_on()
+            axes[r][0].set_xticks([])
+            axes[r][0].set_yticks([])
+            axes[r][0].set_ylabel(row_labels[r], fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def plot_curves(
+    curves: Mapping[str, Curve],
+    title: str | None = None,
+    xlabel: str = "fraction of pixels removed",
+    ylabel: str = "score",
+) -> Figure:
+    """Deletion/insertion curves, one line per label, with each curve's area under it in the legend.
+
+    A curve is either the y values (x then runs evenly from 0 to 1, the usual fraction removed) or an
+    ``(x, y)`` pair.
+    """
+    if not curves:
+        raise MetricInputError("plot_curves needs at least one curve")
+    figure = _figure((5.0, 3.6))
+    ax = figure.add_subplot()
+    for label, curve in curves.items():
+        x, y = _curve_xy(label, curve)
+        ax.plot(x, y, label=f"{label} (AUC {area_under_curve(x, y):.3f})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def area_under_curve(x: np.ndarray, y: np.ndarray) -> float:
+    """Trapezoidal area under y(x), normalised by the x range (so a constant score s gives s)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    width = x[-1] - x[0]
+    return float(np.trapezoid(y, x) / width) if width else float(y.mean())
+
+
+def figure_to_array(figure: Figure) -> np.ndarray:
+    """Render a figure to uint8 (H, W, 3): for embedding in reports or checking in tests."""
+    canvas = figure.canvas
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def _figure(size: tuple[float, float]) -> Figure:
+    figure = Figure(figsize=size)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _draw_cell(ax: Axes, title: str, picture: ImageLike, colormap: str) -> None:
+    if isinstance(picture, np.ndarray) and picture.ndim == 2 and np.issubdtype(picture.dtype, np.floating):
+        ax.imshow(picture, cmap=_colormap(colormap), vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(as_rgb_array(picture), interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+
+
+def _curve_xy(label: str, curve: Curve) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(curve, tuple) and len(curve) == 2 and np.ndim(curve[0]) == 1:
+        x, y = np.asarray(curve[0], float), np.asarray(curve[1], float)
+    else:
+        y = np.asarray(curve, float)
+        x = np.linspace(0.0, 1.0, len(y)) if y.ndim == 1 else y
+    if y.ndim != 1 or x.shape != y.shape or len(y) < 2:
+        raise MetricInputError(f"curve {label!r}: expected y values or (x, y) of equal length >= 2")
+    return x, y
+
+
+def _check_map(cam: np.ndarray) -> np.ndarray:
+    values = np.asarray(cam)
+    if values.ndim != 2:
+        raise MetricInputError(f"expected a 2-D map (H, W), got shape {values.shape}")
+    values = values.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise MetricInputError("the map contains NaN or infinite values")
+    return values
+
+
+def _colormap(name: str) -> matplotlib.colors.Colormap:
+    try:
+        return matplotlib.colormaps[name]
+    except KeyError:
+        hint = "use a matplotlib name such as 'jet' or 'viridis'"
+        raise UnknownNameError(f"unknown colour map {name!r}; {hint}") from None
