@@ -1,0 +1,81 @@
+"""The model zoo: specs, weights resolution, preprocessing, target layers and reshape transforms.
+
+::
+
+    model = load_model("dino_resnet50", weights="pretrained_weights/")
+    spec = get_spec("dino_resnet50")
+    x = spec.preprocess(pil_image)[None]
+    target_layers, reshape_transform = spec.cam_layers(model)
+
+Any timm or torchvision classifier name works as well; its layers are inferred
+(:func:`infer_cam_layers`).
+"""
+
+from camscope.models import zoo as _zoo  # registers the seed models
+from camscope.models.checkpoint import (
+    DropPrefix,
+    RenamePrefix,
+    StripPrefix,
+    Take,
+    TimmFilter,
+    Unwrap,
+    read_checkpoint,
+)
+from camscope.models.foreign import imagenet_class_names
+from camscope.models.layers import infer_cam_layers, layer_name, model_input_size, resolve_layer
+from camscope.models.loading import (
+    RandomWeightsWarning,
+    get_spec,
+    load_model,
+    locate_weights,
+    resolve_weights,
+)
+from camscope.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from camscope.models.reshape import ChannelsLastToFirst, ReshapeTransform, TokensToGrid
+from camscope.models.spec import (
+    ModelSpec,
+    TimmBuilder,
+    TorchvisionBuilder,
+    list_models,
+    register_model,
+    unregister_model,
+)
+from camscope.models.weights import ENV_VAR, Location, WeightsFile
+
+SEED_MODELS = _zoo.SEED_MODELS
+
+__all__ = [
+    "ENV_VAR",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SEED_MODELS",
+    "ChannelsLastToFirst",
+    "DropPrefix",
+    "Location",
+    "ModelSpec",
+    "Preprocess",
+    "RandomWeightsWarning",
+    "RenamePrefix",
+    "ReshapeTransform",
+    "StripPrefix",
+    "Take",
+    "TimmBuilder",
+    "TimmFilter",
+    "TokensToGrid",
+    "TorchvisionBuilder",
+    "Unwrap",
+    "WeightsFile",
+    "get_spec",
+    "imagenet_class_names",
+    "infer_cam_layers",
+    "layer_name",
+    "list_models",
+    "load_model",
+    "locate_weights",
+    "model_input_size",
+    "read_checkpoint",
+    "register_model",
+    "resolve_layer",
+    "resolve_weights",
+    "unregister_model",
+]

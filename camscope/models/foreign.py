@@ -1,0 +1,154 @@
+"""Specs for models outside the zoo: any timm or torchvision classifier, or a model object.
+
+The preprocessing comes from the published weights' own configuration (timm's pretrained_cfg,
+torchvision's weights transforms), the weights file from their URL, and the target layer is
+inferred from the architecture. Nothing is guessed except for a bare ``nn.Module`` nobody
+describes, which gets ImageNet defaults and a note saying so.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import PurePosixPath
+from urllib.parse import urlparse
+
+from torch import nn
+
+from camscope.models.checkpoint import StripPrefix, TimmFilter, Unwrap
+from camscope.models.layers import model_input_size
+from camscope.models.preprocess import Preprocess
+from camscope.models.spec import ModelSpec, TimmBuilder, TorchvisionBuilder
+from camscope.models.weights import WeightsFile
+
+
+@lru_cache(maxsize=1)
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, in index order."""
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def timm_spec(name: str) -> ModelSpec | None:
+    """Spec for a timm model name (``arch`` or ``arch.tag``), or None if timm does not know it."""
+    import timm
+    from timm.models import get_pretrained_cfg
+    from timm.models._registry import model_entrypoint, split_model_name_tag
+
+    arch, _tag = split_model_name_tag(name)
+    if not timm.is_model(arch):
+        return None
+    cfg = get_pretrained_cfg(name)
+    module = model_entrypoint(arch).__module__.rsplit(".", 1)[-1]
+    weights: tuple[WeightsFile, ...] = ()
+    preprocess = Preprocess.imagenet(256, 224, "bicubic")
+    num_classes, class_names = 1000, None
+    if cfg is not None:
+        preprocess = _timm_preprocess(cfg.input_size, cfg.crop_pct, cfg.crop_mode, cfg.interpolation, cfg.mean, cfg.std)
+        num_classes = cfg.num_classes or 1000
+        class_names = imagenet_class_names() if num_classes == 1000 else None
+        weights = _timm_weights(cfg, module)
+    return ModelSpec(
+        name=name,
+        family=arch.split("_")[0],
+        build=TimmBuilder(name),
+        preprocess=preprocess,
+        weights=weights,
+        num_classes=num_classes,
+        class_names=class_names,
+        source=f"timm {name} (pretrained_cfg {cfg.tag if cfg is not None else 'none'})",
+    )
+
+
+def _timm_weights(cfg: object, module: str) -> tuple[WeightsFile, ...]:
+    url = getattr(cfg, "url", None) or None
+    hf_repo = getattr(cfg, "hf_hub_id", None) or None
+    hf_name = getattr(cfg, "hf_hub_filename", None) or "model.safetensors"
+    if isinstance(url, str) and url:
+        filename = PurePosixPath(urlparse(url).path).name
+    elif hf_repo:
+        filename = f"{hf_repo.split('/')[-1]}.safetensors"
+        url = f"https://huggingface.co/{hf_repo}/resolve/main/{hf_name}"
+    else:
+        return ()
+    steps = (Unwrap(), StripPrefix("module."), TimmFilter(module))
+    return (WeightsFile(filename, url, convert=steps, hf_repo=hf_repo, hf_filename=hf_name),)
+
+
+def _timm_preprocess(
+    input_size: tuple[int, ...],
+    crop_pct: float | None,
+    crop_mode: str | None,
+    interpolation: str | None,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> Preprocess:
+    """timm's evaluation transform: shorter side to floor(size / crop_pct), centre crop."""
+    crop = (int(input_size[1]), int(input_size[2]))
+    pct = crop_pct or 0.875
+    scale = (math.floor(crop[0] / pct), math.floor(crop[1] / pct))
+    resize: int | tuple[int, int] = scale if crop_mode == "squash" or scale[0] != scale[1] else scale[0]
+    known = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
+    return Preprocess(resize, crop, known, tuple(mean), tuple(std))
+
+
+def torchvision_spec(name: str) -> ModelSpec | None:
+    """Spec for a torchvision classification model name, from its DEFAULT weights."""
+    import torchvision
+
+    if name not in torchvision.models.list_models(module=torchvision.models):
+        return None
+    try:
+        published = torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):
+        published = None
+    weights: tuple[WeightsFile, ...] = ()
+    preprocess = Preprocess.imagenet(256, 224, "bilinear")
+    class_names = imagenet_class_names()
+    if published is not None:
+        t = published.transforms()
+        preprocess = Preprocess(
+            int(t.resize_size[0]), (int(t.crop_size[0]), int(t.crop_size[0])), t.interpolation.value,
+            tuple(t.mean), tuple(t.std),
+        )
+        class_names = tuple(published.meta.get("categories") or class_names)
+        filename = PurePosixPath(urlparse(published.url).path).name
+        weights = (WeightsFile(filename, published.url, convert=(Unwrap(), StripPrefix("module."))),)
+    return ModelSpec(
+        name=name,
+        family=name.split("_")[0],
+        build=TorchvisionBuilder(name),
+        preprocess=preprocess,
+        weights=weights,
+        num_classes=len(class_names),
+        class_names=class_names,
+        source=f"torchvision {name} ({published})" if published is not None else f"torchvision {name}",
+    )
+
+
+def module_spec(model: nn.Module) -> ModelSpec:
+    """Spec describing a model object: its camscope spec, its timm config, or ImageNet defaults."""
+    spec = getattr(model, "camscope_spec", None)
+    if isinstance(spec, ModelSpec):
+        return spec
+    cfg = getattr(model, "pretrained_cfg", None)
+    name = type(model).__name__
+    if isinstance(cfg, dict) and cfg.get("input_size"):
+        hw = model_input_size(model)
+        preprocess = _timm_preprocess(
+            (3, *hw), cfg.get("crop_pct"), cfg.get("crop_mode"), cfg.get("interpolation"),
+            cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)),
+        )
+        arch = cfg.get("architecture") or name
+        num_classes = int(getattr(model, "num_classes", cfg.get("num_classes", 1000)) or 0)
+        return ModelSpec(
+            name=arch, family=arch.split("_")[0], build=TimmBuilder(arch), preprocess=preprocess,
+            num_classes=num_classes, class_names=imagenet_class_names() if num_classes == 1000 else None,
+            source=f"timm pretrained_cfg of the model ({cfg.get('tag') or 'untagged'})",
+        )
+    hw = model_input_size(model)
+    return ModelSpec(
+        name=name, family=name, build=lambda: model, preprocess=Preprocess(hw[0] * 8 // 7, hw, "bilinear"),
+        notes="preprocessing unknown for this model object: ImageNet defaults (resize 256 bilinear, crop 224)",
+    )

@@ -1,0 +1,259 @@
+"""Target layers: find them by name, or infer them for any classifier.
+
+A CAM needs the last layer whose output is still a spatial map the prediction depends on. For
+CNNs that is the last spatial stage; for transformers it is the input of the last token-mixing
+block (its first norm), because after the last block only the class token reaches the head and
+patch tokens get no gradient. Both are found by running the model once on a blank image and
+watching what each module outputs, so the rule works on architectures nobody listed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from camscope.errors import LayerError
+from camscope.models.reshape import ReshapeTransform, reshape_for_shape
+
+_PART = re.compile(r"^(?P<name>[^\[\]]*)(?P<index>(\[-?\d+\])*)$")
+_INDEX = re.compile(r"\[(-?\d+)\]")
+# Modules whose output is never a good CAM target even when it is spatial.
+_PASSTHROUGH = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten)
+_POOLING = (
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AvgPool2d,
+    nn.MaxPool2d,
+)
+# Class-attention stages (CaiT's blocks_token_only, XCiT's cls_attn_blocks) only update the class
+# token; the trunk before them is the patch representation.
+_CLASS_ATTENTION = ("token_only", "cls_attn")
+
+
+def resolve_layer(model: nn.Module, path: str | nn.Module) -> nn.Module:
+    """The submodule named ``path``: ``"layer4.2"``, ``"layer4[-1]"``, ``"blocks[-1].norm1"``.
+
+    Raises :class:`LayerError` naming the part that was not found and the closest layer names.
+    """
+    if isinstance(path, nn.Module):
+        if any(m is path for m in model.modules()):
+            return path
+        raise LayerError(f"the given {type(path).__name__} module is not part of {type(model).__name__}")
+    module = model
+    walked: list[str] = []
+    for part in path.strip().split("."):
+        match = _PART.match(part)
+        if not match or (not match["name"] and not match["index"]):
+            raise LayerError(f"cannot parse layer name {path!r} (use e.g. 'layer4[-1]' or 'blocks.11.norm1')")
+        steps: list[str | int] = [match["name"]] if match["name"] else []
+        steps += [int(i) for i in _INDEX.findall(match["index"])]
+        for step in steps:
+            module = _child(model, module, step, walked, path)
+    return module
+
+
+def _child(model: nn.Module, module: nn.Module, step: str | int, walked: list[str], path: str) -> nn.Module:
+    children = module._modules
+    if isinstance(step, str) and step in children and children[step] is not None:
+        walked.append(step)
+        return children[step]
+    indexable = isinstance(module, (nn.Sequential, nn.ModuleList))
+    if isinstance(step, int) and indexable and -len(module) <= step < len(module):
+        index = step % len(module)
+        walked.append(list(children)[index])
+        return module[index]
+    where = ".".join(walked) or type(model).__name__
+    near = difflib.get_close_matches(_canonical(path, model), layer_names(model), n=5, cutoff=0.5)
+    hint = f"; near matches: {', '.join(near)}" if near else f"; its children: {', '.join(list(children)[:12])}"
+    raise LayerError(f"layer {path!r} not found: {where} has no child {step!r}{hint}")
+
+
+def _canonical(path: str, model: nn.Module) -> str:
+    """``path`` with [i] turned into .i, for fuzzy matching against named_modules names."""
+    return _INDEX.sub(lambda m: "." + m.group(1), path).lstrip(".")
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    return [name for name, _ in model.named_modules() if name]
+
+
+def layer_name(model: nn.Module, layer: nn.Module) -> str:
+    """Dotted name of ``layer`` inside ``model`` (as in ``named_modules``)."""
+    for name, module in model.named_modules():
+        if module is layer:
+            return name or "<model>"
+    raise LayerError(f"{type(layer).__name__} is not part of {type(model).__name__}")
+
+
+def model_input_size(model: nn.Module, default: int = 224) -> tuple[int, int]:
+    """The (H, W) the model is built for: its spec, its patch embedding, timm's config, or 224."""
+    spec = getattr(model, "camscope_spec", None)
+    if spec is not None:
+        return tuple(spec.input_size[1:])  # type: ignore[return-value]
+    patch_embed = getattr(model, "patch_embed", None)
+    img_size = getattr(patch_embed, "img_size", None)
+    if img_size is not None:
+        return _pair(img_size)
+    if isinstance(getattr(model, "image_size", None), int):  # torchvision ViT
+        return _pair(model.image_size)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if cfg.get("input_size"):
+        return _pair(cfg["input_size"][1:])
+    return (default, default)
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[0]), int(size[1]))
+
+
+@dataclass
+class _Seen:
+    order: int
+    calls: int
+    shape: tuple[int, ...] | None
+
+
+def probe(
+    model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Module] | None = None
+) -> dict[str, _Seen]:
+    """Run ``model`` once on a blank image and record each module's output shape and call order.
+
+    The model's train/eval mode is restored afterwards; no gradients are computed.
+    """
+    modules = dict(model.named_modules()) if modules is None else modules
+    seen: dict[str, _Seen] = {}
+    counter = [0]
+
+    def hook(name: str):
+        def record(_module: nn.Module, _inputs: object, output: object) -> None:
+            tensor = output[0] if isinstance(output, (tuple, list)) and output else output
+            shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
+            counter[0] += 1
+            calls = seen[name].calls + 1 if name in seen else 1
+            seen[name] = _Seen(order=counter[0], calls=calls, shape=shape)
+
+        return record
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
+    was_training = model.training
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, *input_hw, device=device, dtype=dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return seen
+
+
+def reshape_for_layer(
+    model: nn.Module, layer: nn.Module, input_hw: tuple[int, int] | None = None
+) -> ReshapeTransform | None:
+    """Reshape transform for ``layer``, derived from the output it really produces."""
+    input_hw = input_hw or model_input_size(model)
+    name = layer_name(model, layer)
+    seen = probe(model, input_hw, {name: layer})
+    if name not in seen or seen[name].shape is None:
+        raise LayerError(f"layer {name!r} is not used in the forward pass of {type(model).__name__}")
+    return reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), layer=name)
+
+
+def cam_layers_from_names(
+    model: nn.Module, names: Sequence[str], input_hw: tuple[int, int] | None = None
+) -> tuple[list[nn.Module], ReshapeTransform | None]:
+    """Resolve ``names`` and derive one reshape transform that fits all of them."""
+    layers = [resolve_layer(model, name) for name in names]
+    transforms = {reshape_for_layer(model, layer, input_hw) for layer in layers}
+    if len(transforms) > 1:
+        raise LayerError(
+            f"target layers {list(names)} need different reshape transforms ({transforms}); "
+            "explain them one at a time"
+        )
+    return layers, transforms.pop()
+
+
+def infer_cam_layers(
+    model: nn.Module, input_hw: tuple[int, int] | None = None
+) -> tuple[list[nn.Module], ReshapeTransform | None]:
+    """Target layer and reshape transform for any classifier (timm, torchvision, or your own).
+
+    Transformers (ViT, DeiT, CaiT, XCiT, Swin, torchvision ViT/Swin): the first norm of the last
+    token-mixing block outside class-attention stages. CNNs (ResNet, ConvNeXt, EfficientNet,
+    MobileNet, RegNet, DenseNet, VGG …): the last module, run once, whose output is still a
+    spatial map (pooling and pass-through modules excluded).
+    """
+    input_hw = input_hw or model_input_size(model)
+    seen = probe(model, input_hw)
+    name = _last_token_block_norm(model, seen, input_hw) or _last_spatial_module(model, seen, input_hw)
+    if name is None:
+        raise LayerError(
+            f"could not find a spatial layer in {type(model).__name__}; pass target layers explicitly"
+        )
+    layer = model.get_submodule(name)
+    reshape = reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), layer=name)  # type: ignore[arg-type]
+    return [layer], reshape
+
+
+def _channels_last_hint(model: nn.Module) -> bool:
+    return getattr(model, "output_fmt", None) == "NHWC"
+
+
+def _spatial(shape: tuple[int, ...] | None, input_hw: tuple[int, int], hint: bool) -> str | None:
+    """'tokens', 'nhwc', 'nchw' or None for the layout of an output of ``shape``."""
+    if shape is None:
+        return None
+    try:
+        transform = reshape_for_shape(shape, input_hw, hint)
+    except LayerError:
+        return None
+    if len(shape) == 3:
+        return "tokens"
+    if transform is None:
+        return "nchw" if shape[2] * shape[3] > 1 else None
+    return "nhwc" if shape[1] * shape[2] > 1 else None
+
+
+def _is_norm(name: str, module: nn.Module) -> bool:
+    return isinstance(module, (nn.LayerNorm, nn.GroupNorm)) or name.startswith(("norm", "ln"))
+
+
+def _last_token_block_norm(model: nn.Module, seen: dict[str, _Seen], input_hw: tuple[int, int]) -> str | None:
+    hint = _channels_last_hint(model)
+    best: tuple[int, str] | None = None
+    for name, module in model.named_modules():
+        if not name or name not in seen or seen[name].calls != 1 or any(k in name for k in _CLASS_ATTENTION):
+            continue
+        children = list(module.named_children())
+        if not any("attn" in child or "attention" in child for child, _ in children):
+            continue
+        norms = [f"{name}.{child}" for child, sub in children if _is_norm(child, sub)]
+        norms = [n for n in norms if n in seen and seen[n].calls == 1]
+        if not norms or _spatial(seen[norms[0]].shape, input_hw, hint) not in ("tokens", "nhwc"):
+            continue
+        if best is None or seen[name].order > best[0]:
+            best = (seen[name].order, norms[0])
+    return best[1] if best else None
+
+
+def _last_spatial_module(model: nn.Module, seen: dict[str, _Seen], input_hw: tuple[int, int]) -> str | None:
+    hint = _channels_last_hint(model)
+    best: tuple[int, str] | None = None
+    for name, module in model.named_modules():
+        if not name or name not in seen or seen[name].calls != 1 or isinstance(module, _PASSTHROUGH + _POOLING):
+            continue
+        if _spatial(seen[name].shape, input_hw, hint) not in ("nchw", "nhwc"):
+            continue
+        if best is None or seen[name].order > best[0]:
+            best = (seen[name].order, name)
+    return best[1] if best else None

@@ -1,0 +1,146 @@
+"""ModelSpec: everything camscope needs to know about one model, and the registry of specs.
+
+A spec names how to build the architecture (never with downloaded weights), the weights files
+and how they map onto it, the evaluation transform, whether training was supervised, and the
+default CAM target layers. The seed zoo (:mod:`camscope.models.zoo`) and the packaged mini zoo
+are both just registered specs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from camscope.errors import UnknownNameError
+from camscope.models.layers import cam_layers_from_names, infer_cam_layers
+from camscope.models.preprocess import Preprocess
+from camscope.models.reshape import ReshapeTransform
+from camscope.models.weights import WeightsFile
+
+
+@dataclass(frozen=True)
+class TimmBuilder:
+    """``timm.create_model(arch, pretrained=False, **kwargs)``."""
+
+    arch: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self) -> nn.Module:
+        import timm
+
+        return timm.create_model(self.arch, pretrained=False, **dict(self.kwargs))
+
+    def __str__(self) -> str:
+        return f"timm {self.arch}"
+
+
+@dataclass(frozen=True)
+class TorchvisionBuilder:
+    """``torchvision.models.get_model(arch, weights=None, **kwargs)``."""
+
+    arch: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self) -> nn.Module:
+        import torchvision
+
+        return torchvision.models.get_model(self.arch, weights=None, **dict(self.kwargs))
+
+    def __str__(self) -> str:
+        return f"torchvision {self.arch}"
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """One model: architecture, weights, preprocessing, training regime, default CAM layers.
+
+    ``target_layers`` are names for :func:`~camscope.models.layers.resolve_layer`; empty means
+    "infer from the architecture". ``training`` is ``"supervised"`` or ``"self-supervised"``,
+    with the method (DINO, MoCo v3) in ``ssl_method``.
+    """
+
+    name: str
+    family: str
+    build: Callable[[], nn.Module]
+    preprocess: Preprocess
+    weights: tuple[WeightsFile, ...] = ()
+    target_layers: tuple[str, ...] = ()
+    training: str = "supervised"
+    ssl_method: str | None = None
+    num_classes: int = 1000
+    class_names: tuple[str, ...] | None = None
+    source: str = ""
+    notes: str = ""
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return self.preprocess.input_size
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.preprocess.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.preprocess.std
+
+    @property
+    def supervised(self) -> bool:
+        return self.training == "supervised"
+
+    @property
+    def training_label(self) -> str:
+        return f"{self.training} ({self.ssl_method})" if self.ssl_method else self.training
+
+    def cam_layers(self, model: nn.Module) -> tuple[list[nn.Module], ReshapeTransform | None]:
+        """Default target layers of ``model`` and the reshape transform their output needs."""
+        input_hw = self.input_size[1:]
+        if self.target_layers:
+            return cam_layers_from_names(model, self.target_layers, input_hw)
+        return infer_cam_layers(model, input_hw)
+
+    def num_params(self) -> int:
+        """Parameter count, from an instance built on the meta device (no memory, no weights)."""
+        if "num_params" not in self._cache:
+            with torch.device("meta"):
+                model = self.build()
+            self._cache["num_params"] = sum(p.numel() for p in model.parameters())
+        return self._cache["num_params"]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec, overwrite: bool = False) -> ModelSpec:
+    """Add ``spec`` to the zoo (``camscope zoo``, ``load_model(spec.name)``)."""
+    if spec.name in _REGISTRY and not overwrite:
+        raise ValueError(f"model {spec.name!r} is already registered (pass overwrite=True to replace it)")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_model(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def list_models() -> list[str]:
+    """Names of the registered zoo models, in registration order."""
+    return list(_REGISTRY)
+
+
+def registered_spec(name: str) -> ModelSpec | None:
+    return _REGISTRY.get(name)
+
+
+def unknown_model(name: str) -> UnknownNameError:
+    near = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(near)}?" if near else f"; zoo models: {', '.join(_REGISTRY)}"
+    return UnknownNameError(
+        f"unknown model {name!r}: not in the zoo, timm or torchvision{hint} (`camscope zoo` lists the zoo)"
+    )
