@@ -30,7 +30,9 @@ from scipy import ndimage
 from camscope.errors import CamscopeError
 
 DEFAULT_SIZE = 64
-COVERAGE_RANGE = (0.06, 0.26)  # fraction of the image covered by the object, drawn uniformly
+# Fraction of the image covered by the object, drawn uniformly. The top is lowered where the widest shape
+# (the crescent) would no longer fit inside the image: at 64 px the largest objects cover about 24 %.
+COVERAGE_RANGE = (0.06, 0.26)
 MIN_SIZE = 32
 
 _CHUNK = 256  # images rendered at once: bounds memory, and fixes the random stream per image block
