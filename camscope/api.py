@@ -1,0 +1,167 @@
+"""The one-call API: ``camscope.explain(model, image, method=...)``.
+
+It joins the pieces a user would otherwise wire by hand — the model's own preprocessing, its default
+target layers and reshape transform (from the zoo spec, or inferred for any timm/torchvision model),
+the method, and the top classes — and returns the map together with the image exactly as the model
+saw it (after resize and crop), so overlays line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from camscope.capture import model_device
+from camscope.errors import InputError
+from camscope.methods import get_method
+from camscope.methods.base import BaseCAM
+from camscope.targets import TargetSpec, model_logits
+
+ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
+
+
+@dataclass
+class Explanation:
+    """One image's explanation: the map, the model's view of the image, and what the model predicted."""
+
+    map: np.ndarray  # float32 (H, W) in [0, 1]
+    image: np.ndarray  # uint8 (H, W, 3): the model's input, de-normalised
+    target: int | None  # the explained class (None for a custom target callable)
+    top_classes: list[tuple[int, str, float]]  # (index, name, probability), best first
+    method: str
+    layers: list[str]
+    model_name: str = ""
+    random_weights: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def overlay(self, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
+        from camscope.viz import overlay
+
+        return overlay(self.image, self.map, alpha=alpha, colormap=colormap)
+
+    def save(self, path: str | Path, alpha: float = 0.5) -> Path:
+        """Write the overlay as PNG (marked when the model has random weights)."""
+        from camscope.viz import save_png
+
+        picture = self.overlay(alpha)
+        if self.random_weights:
+            picture = _stamp_random_weights(picture)
+        return save_png(picture, path)
+
+
+def _stamp_random_weights(picture: np.ndarray) -> np.ndarray:
+    """A red band across the top: an overlay of a random-weights model must never pass for a real one."""
+    marked = picture.copy()
+    band = max(2, picture.shape[0] // 16)
+    marked[:band] = (220, 0, 0)
+    return marked
+
+
+def _as_model(model: nn.Module | str) -> tuple[nn.Module, str]:
+    if isinstance(model, str):
+        from camscope.models import load_model
+
+        return load_model(model), model
+    return model, getattr(model, "camscope_name", type(model).__name__)
+
+
+def _class_name(names: Sequence[str] | None, index: int) -> str:
+    return names[index] if names is not None and 0 <= index < len(names) else str(index)
+
+
+def denormalize(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """A normalised (3, H, W) input back to uint8 (H, W, 3)."""
+    m = torch.tensor(mean, dtype=tensor.dtype, device=tensor.device)[:, None, None]
+    s = torch.tensor(std, dtype=tensor.dtype, device=tensor.device)[:, None, None]
+    image = (tensor * s + m).clamp(0, 1).mul(255).round().byte()
+    return image.permute(1, 2, 0).cpu().numpy()
+
+
+def explain(
+    model: nn.Module | str,
+    images: ImageInput | Sequence[ImageInput],
+    method: str | type[BaseCAM] = "gradcam",
+    targets: TargetSpec = None,
+    *,
+    layers: Sequence[nn.Module | str] | None = None,
+    reshape_transform: Any = None,
+    top_k: int = 5,
+    aug_smooth: bool = False,
+    eigen_smooth: bool = False,
+    **method_kwargs: Any,
+) -> Explanation | list[Explanation]:
+    """Explain one image (→ :class:`Explanation`) or a sequence of images (→ a list), batched.
+
+    ``model`` is a module or a zoo / timm / torchvision name; preprocessing, target layers and the
+    reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
+    ``targets``: None (top-1 of each image), a class index for all, or one per image.
+    """
+    from camscope.data.images import as_rgb_array, load_image
+    from camscope.models import get_spec
+
+    net, name = _as_model(model)
+    spec = get_spec(model if isinstance(model, str) else net)
+    single = not isinstance(images, (list, tuple))
+    batch_images = [images] if single else list(images)
+    if not batch_images:
+        raise InputError("no images to explain")
+    pictures = [load_image(img) if isinstance(img, (str, Path)) else as_rgb_array(img) for img in batch_images]
+    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
+
+    if layers is None:
+        target_layers, reshape = spec.cam_layers(net)
+    else:
+        from camscope.models import resolve_layer
+
+        target_layers = [resolve_layer(net, layer) for layer in layers]
+        reshape = reshape_transform
+    if reshape_transform is not None:
+        reshape = reshape_transform
+
+    cls = get_method(method) if isinstance(method, str) else method
+    cam = cls(net, target_layers, reshape, **method_kwargs) if cls.name != "fullgrad" else cls(net)
+    maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+
+    with torch.inference_mode():
+        probs = torch.softmax(model_logits(net(x)).float(), dim=-1)
+    top = probs.topk(min(top_k, probs.shape[1]), dim=-1)
+    explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), len(batch_images))
+    from camscope.capture import module_path
+
+    layer_names = [module_path(net, layer) for layer in cam.target_layers]
+    results = [
+        Explanation(
+            map=maps[i],
+            image=denormalize(x[i], spec.mean, spec.std),
+            target=explained[i],
+            top_classes=[
+                (int(c), _class_name(spec.class_names, int(c)), float(p))
+                for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())
+            ],
+            method=cls.name,
+            layers=layer_names,
+            model_name=name,
+            random_weights=bool(getattr(net, "camscope_random_weights", False)),
+        )
+        for i in range(len(batch_images))
+    ]
+    return results[0] if single else results
+
+
+def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
+    if targets is None:
+        return top1
+    if isinstance(targets, int):
+        return [targets] * n
+    if callable(targets):
+        return [getattr(targets, "category", None)] * n
+    out: list[int | None] = []
+    for i, t in enumerate(targets):
+        out.append(top1[i] if t is None else t if isinstance(t, int) else getattr(t, "category", None))
+    return out

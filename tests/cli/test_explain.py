@@ -1,0 +1,71 @@
+"""``camscope explain`` and ``camscope.explain`` end to end, on real (small) models and real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import camscope
+from camscope.cli import main
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("img") / "photo.jpg"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o.png"
+    code = main(["explain", str(photo), "--model", "resnet18", "--random-weights", "--method", "layercam",
+                 "--out", str(out), "--save-map"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    overlay = np.asarray(Image.open(out))
+    cam = np.load(out.with_suffix(".npy"))
+    assert overlay.shape == (224, 224, 3) and cam.shape == (224, 224) and cam.dtype == np.float32
+    assert printed.count("RANDOM WEIGHTS") == 2 and "top-5:" in printed and "layercam at layer4" in printed
+    assert (overlay[:4] == (220, 0, 0)).all()  # the overlay itself is marked as random-weights
+
+
+def test_explain_token_model_and_explicit_target(photo: Path, tmp_path: Path, capsys) -> None:
+    code = main(["explain", str(photo), "--model", "deit_tiny_patch16_224", "--random-weights", "--target", "7",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    assert "explained class 7" in capsys.readouterr().out
+    assert (tmp_path / "photo_deit_tiny_patch16_224_gradcam.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explain", "missing.png", "--model", "resnet18", "--random-weights"], "missing.png: no such file"),
+        (["explain", "{photo}", "--model", "resnet18", "--random-weights", "--method", "gradcan"], "unknown method"),
+        (["explain", "{photo}", "--model", "resnet18"], "weights not found"),
+        (["explain", "{photo}", "--model", "resnet18", "--random-weights", "--target", "5000"], "out of range"),
+        (["explain", "{photo}", "--model", "resnet18", "--random-weights", "--layer", "layer9"], "layer9"),
+    ],
+)
+def test_explain_errors_are_one_line(argv, message, photo, capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./pretrained_weights here
+    monkeypatch.delenv("CAMSCOPE_WEIGHTS", raising=False)
+    code = main([a.replace("{photo}", str(photo)) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("camscope: error:") and message in err[0]
+
+
+def test_api_explain_batch_matches_the_method_called_directly(photo: Path) -> None:
+    model = camscope.load_model("resnet18", random_weights=True)
+    spec = camscope.get_spec("resnet18")
+    results = camscope.explain(model, [photo, photo], "gradcam", [3, 5])
+    assert [r.target for r in results] == [3, 5]
+    x = spec.preprocess(Image.open(photo).convert("RGB"))[None]
+    direct = camscope.GradCAM(model, [model.layer4[-1]])(x, [5])
+    np.testing.assert_allclose(results[1].map, direct[0], atol=1e-5)
+    assert results[0].image.shape == (224, 224, 3) and results[0].random_weights
