@@ -1,0 +1,36 @@
+"""The metric registry, and every model-based metric on a CNN and a token model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import timm
+import torch
+
+from camscope.errors import UnknownNameError
+from camscope.metrics import METRICS, get_metric
+
+
+def test_names_from_cli_and_config():
+    for name in ("deletion", "insertion", "avgdrop", "road", "pointing", "energy_pointing"):
+        assert get_metric(name).name == name
+    assert get_metric("Energy-Pointing") is METRICS["energy_pointing"]
+    with pytest.raises(UnknownNameError, match="deletion"):
+        get_metric("faithfulness")
+
+
+@pytest.mark.parametrize("arch", ["cnn", "vit"])
+def test_model_metrics_run_batched(arch, cnn):
+    if arch == "vit":
+        model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=5, img_size=32,
+                                  patch_size=8, depth=1).eval()
+    else:
+        model = cnn
+    torch.manual_seed(0)
+    x, maps = torch.randn(2, 3, 32, 32), np.random.rand(2, 32, 32).astype(np.float32)
+    kwargs = {"deletion": {"step": 128}, "insertion": {"step": 128}, "road": {"percentages": [30, 70]}}
+    for name, metric in METRICS.items():
+        if metric.needs_ground_truth:
+            continue
+        summary = metric(model, x, maps, None, batch_size=3, **kwargs.get(name, {})).summary()
+        assert summary and all(v.shape == (2,) and np.isfinite(v).all() for v in summary.values()), name
