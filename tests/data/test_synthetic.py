@@ -49,6 +49,7 @@ def test_deterministic_for_a_seed_and_independent_of_n(batch) -> None:
     head = generate(10, seed=7)
     np.testing.assert_array_equal(head.images, batch.images[:10])
     np.testing.assert_array_equal(head.masks, batch.masks[:10])
+    np.testing.assert_array_equal(generate(260, seed=7).images[256:], batch.images[256:260])  # 2nd chunk too
     assert not np.array_equal(generate(10, seed=8).images, head.images)
 
 
