@@ -215,7 +215,11 @@ class SyntheticBatch:
 
 
 def generate(n: int, seed: int, size: int = DEFAULT_SIZE, *, counterfactual: bool = False) -> SyntheticBatch:
-    """Render ``n`` images deterministically from ``seed`` (see the module docstring for the design)."""
+    """Render ``n`` images of ``size``×``size`` deterministically from ``seed``.
+
+    With ``counterfactual=True`` the batch also holds each scene without its object. Raises
+    :class:`CamscopeError` for a negative ``n`` or ``seed`` or a ``size`` below ``MIN_SIZE``.
+    """
     _check_arguments(n, seed, size)
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), bool)
