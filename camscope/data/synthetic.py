@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from camscope.errors import CamscopeError
+from camscope.errors import InputError
 
 DEFAULT_SIZE = 64
 # Fraction of the image covered by the object, drawn uniformly. The top is lowered where the widest shape
@@ -218,7 +218,7 @@ def generate(n: int, seed: int, size: int = DEFAULT_SIZE, *, counterfactual: boo
     """Render ``n`` images of ``size``×``size`` deterministically from ``seed``.
 
     With ``counterfactual=True`` the batch also holds each scene without its object. Raises
-    :class:`CamscopeError` for a negative ``n`` or ``seed`` or a ``size`` below ``MIN_SIZE``.
+    :class:`~camscope.errors.InputError` for a negative ``n`` or ``seed`` or a ``size`` below ``MIN_SIZE``.
     """
     _check_arguments(n, seed, size)
     images = np.empty((n, size, size, 3), np.uint8)
@@ -255,11 +255,11 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
 
 def _check_arguments(n: int, seed: int, size: int) -> None:
     if int(n) != n or n < 0:
-        raise CamscopeError(f"number of synthetic images must be a non-negative integer, got {n!r}")
+        raise InputError(f"number of synthetic images must be a non-negative integer, got {n!r}")
     if int(seed) != seed or seed < 0:
-        raise CamscopeError(f"seed must be a non-negative integer, got {seed!r}")
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if int(size) != size or size < MIN_SIZE:
-        raise CamscopeError(f"synthetic image size must be an integer >= {MIN_SIZE}, got {size!r}")
+        raise InputError(f"synthetic image size must be an integer >= {MIN_SIZE}, got {size!r}")
 
 
 # ---- scene parameters: everything random is drawn here, for a whole chunk, before any rendering ----------

@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from camscope.data import CLASS_NAMES, generate
 from camscope.data.synthetic import COVERAGE_RANGE, boxes_from_masks
-from camscope.errors import CamscopeError
+from camscope.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_counterfactual_is_in_distribution(batch) -> None:
 
 def test_invalid_arguments() -> None:
     for kwargs in ({"n": -1, "seed": 0}, {"n": 2, "seed": -3}, {"n": 2, "seed": 0, "size": 16}, {"n": 1.5, "seed": 0}):
-        with pytest.raises(CamscopeError):
+        with pytest.raises(InputError):
             generate(**kwargs)
 
 
