@@ -14,7 +14,8 @@ falls back to full forward passes instead.
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,6 @@ import torch
 from torch import fx, nn
 
 from camscope.targets import model_logits
-
-log = logging.getLogger("camscope")
 
 
 class TailUnavailable(Exception):
@@ -133,7 +132,10 @@ class LayerTail:
         for index in range(inputs.layer_output.shape[0]):
             layer = inputs.layer_output[index : index + 1].expand(copies, *inputs.layer_output.shape[1:])
             try:
-                logits = self(layer.contiguous(), inputs.for_image(index, copies))
+                # torch.fx prints the generated code of a failing graph to stderr; the caller's notice
+                # already says why the split is not used
+                with contextlib.redirect_stderr(io.StringIO()):
+                    logits = self(layer.contiguous(), inputs.for_image(index, copies))
             except Exception as exc:
                 raise TailUnavailable(f"the split network fails on a batch of copies: {exc}") from exc
             expected = inputs.logits[index : index + 1].expand_as(logits)
