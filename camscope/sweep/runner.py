@@ -1,0 +1,166 @@
+"""Run a sweep: check the results folder, skip finished tasks, run the rest on an engine, store, sum up.
+
+Resuming is the normal case, not a special mode: the store knows which tasks are finished (their
+Parquet file exists) and only the others are given to the engine. A folder that holds results of a
+*different* config is refused, so two experiments are never mixed.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from camscope.sweep.config import SweepConfig
+from camscope.sweep.engines import make_engine
+from camscope.sweep.images import image_ids
+from camscope.sweep.store import ResultsStore, StoreError
+from camscope.sweep.summary import Failure, failures, summary_text
+from camscope.sweep.tasks import make_tasks
+
+
+@dataclass
+class SweepResult:
+    """What a run did: tasks in total, already done before, computed now; failures; the summary text."""
+
+    output: str
+    total: int
+    skipped: int
+    computed: int
+    seconds: float
+    failures: list[Failure] = field(default_factory=list)
+    summary: str = ""
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    import camscope
+
+    out = {"camscope": camscope.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    try:
+        import timm
+
+        out["timm"] = timm.__version__
+    except ImportError:  # pragma: no cover - timm is a dependency
+        out["timm"] = "missing"
+    return out
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    engine: str = "local",
+    resume: bool = False,
+    fresh: bool = False,
+    progress: bool = True,
+    out: TextIO | None = None,
+    **engine_options: Any,
+) -> SweepResult:
+    """Run (or continue, with ``resume``) ``config`` on ``engine``; ``fresh`` drops earlier results of it."""
+    out = out or sys.stdout
+    store = ResultsStore(config.output)
+    config_hash = config.hash()
+    tasks = make_tasks(config, len(image_ids(config.images)))
+    done = _check_store(store, config, config_hash, resume, fresh)
+    todo = [t for t in tasks if t.id not in done]
+    runner = make_engine(engine, config, **engine_options)
+    meta = {
+        "config": config.to_dict(),
+        "config_hash": config_hash,
+        "versions": versions(),
+        "device": runner.device,
+        "engine": engine,
+        "tasks": len(tasks),
+        "models": [m.name for m in config.models],
+        "methods": list(config.methods),
+        "metrics": list(config.metrics),
+        "random_weights": [m.name for m in config.models if m.random_weights],
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if store.exists:
+        meta["runs"] = [*store.metadata().get("runs", []), meta["started"]]
+    else:
+        meta["runs"] = [meta["started"]]
+    store.write_metadata(meta)
+    parquet_meta = {"config_hash": config_hash, "device": runner.device, "engine": engine, **meta["versions"]}
+
+    if done:
+        print(f"resuming {config.output}: {len(done)} of {len(tasks)} tasks already done", file=out)
+    if meta["random_weights"]:
+        print(f"WARNING: RANDOM WEIGHTS for {', '.join(meta['random_weights'])}: their maps mean nothing", file=out)
+    start = time.perf_counter()
+    bars = _Progress(todo, enabled=progress)
+    try:
+        for output in runner.run(todo):
+            store.write(output, parquet_meta)
+            bars.advance(output.task.model, output.images)
+    finally:
+        bars.close()
+        runner.close()
+    seconds = time.perf_counter() - start
+    table = store.read()
+    result = SweepResult(config.output, len(tasks), len(done), len(todo), seconds, failures(table))
+    result.summary = summary_text(table)
+    images = sum(len(t.indices) for t in todo)
+    rate = f", {images / seconds:.1f} image-tasks/s" if todo and seconds > 0 else ""
+    print(f"\n{result.summary}\n", file=out)
+    print(f"{len(todo)} task(s) computed in {seconds:.1f} s{rate}; {len(done)} were already done. "
+          f"Results: {config.output}", file=out)
+    return result
+
+
+def _check_store(store: ResultsStore, config: SweepConfig, config_hash: str, resume: bool, fresh: bool) -> set[str]:
+    if not store.exists:
+        if store.root.exists() and any(store.root.iterdir()):
+            raise StoreError(f"{store.root} exists and is not a camscope results folder; choose another output")
+        return set()
+    old = store.metadata().get("config_hash")
+    if old != config_hash:
+        raise StoreError(
+            f"{store.root} holds results of another sweep config (hash {old}, this one {config_hash}); "
+            "choose another output folder or delete it"
+        )
+    store.clean_temporary()
+    if fresh:
+        store.clear()
+        return set()
+    done = store.done()
+    if done and not resume:
+        raise StoreError(f"{store.root} already holds {len(done)} finished task(s) of this sweep: "
+                         "pass --resume to continue it, or choose another output folder")
+    return done
+
+
+class _Progress:
+    """One bar for the sweep and one per model, each with throughput (image-tasks/s) and ETA."""
+
+    def __init__(self, todo: list, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.tqdm = tqdm
+        self.enabled = enabled
+        self.per_model: dict[str, int] = {}
+        for t in todo:
+            self.per_model[t.model] = self.per_model.get(t.model, 0) + len(t.indices)
+        self.total = self.tqdm(total=sum(self.per_model.values()), desc="sweep", unit="img",
+                               disable=not enabled, position=0, dynamic_ncols=True)
+        self.bars: dict[str, Any] = {}
+
+    def advance(self, model: str, images: int) -> None:
+        if model not in self.bars:
+            self.bars[model] = self.tqdm(total=self.per_model[model], desc=model, unit="img", leave=False,
+                                         disable=not self.enabled, dynamic_ncols=True)
+        bar = self.bars[model]
+        bar.update(images)
+        self.total.update(images)
+        if bar.n >= bar.total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.total.close()

@@ -1,0 +1,320 @@
+"""The task function: one (model, method, shard) → rows of results and the shard's maps.
+
+Both engines call :meth:`TaskWorker.run` — in-process (local) or inside a Ray actor — so a result
+never depends on where it was computed. A worker keeps the last model and the last shard's inputs
+(clean logits, targets, ground truth) alive: tasks arrive model → shard → method, so each model is
+loaded once and each shard decoded and preprocessed once per model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from camscope.sweep.config import ModelEntry, SweepConfig
+from camscope.sweep.images import ImageReader, image_ids
+from camscope.sweep.tasks import Task
+
+SCHEMA = pa.schema(
+    [
+        ("task", pa.string()),
+        ("image_id", pa.string()),
+        ("image_index", pa.int64()),
+        ("model", pa.string()),
+        ("family", pa.string()),
+        ("training", pa.string()),
+        ("ssl_method", pa.string()),
+        ("kind", pa.string()),
+        ("random_weights", pa.bool_()),
+        ("method", pa.string()),
+        ("label", pa.int64()),
+        ("target", pa.int64()),
+        ("predicted", pa.int64()),
+        ("target_prob", pa.float64()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("curve_x", pa.list_(pa.float64())),
+        ("curve", pa.list_(pa.float64())),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("cam_seconds", pa.float64()),
+    ]
+)
+
+
+@dataclass
+class TaskOutput:
+    """What a task produced: its rows (see :data:`SCHEMA`) and the arrays of its maps file."""
+
+    task: Task
+    rows: pa.Table
+    maps: dict[str, np.ndarray]
+    seconds: float
+    failed: int
+
+    @property
+    def images(self) -> int:
+        return len(self.task.indices)
+
+
+@dataclass
+class PreparedModel:
+    """A loaded model with everything a task needs to explain and score it."""
+
+    entry: ModelEntry
+    model: nn.Module
+    spec: Any
+    layers: list[nn.Module]
+    reshape: Any
+    kind: str
+    device: torch.device
+
+
+@dataclass
+class PreparedShard:
+    """One shard's inputs for one model: tensors of the readable images, their targets and ground truth."""
+
+    key: tuple[str, int]
+    ok: list[int]  # positions (in the task's indices) of the images that loaded
+    failures: dict[int, str]
+    x: torch.Tensor | None
+    labels: list[int | None]
+    targets: list[int]
+    predicted: list[int]
+    probs: list[float]
+    masks: list[np.ndarray | None]
+    views: dict[int, np.ndarray]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
+    """Load a sweep model with its weights (or random ones, on request) and its CAM layers."""
+    from camscope.models import get_spec, load_model
+
+    spec = get_spec(entry.name)
+    if entry.input_size:
+        s = entry.input_size
+        spec = replace(spec, preprocess=replace(spec.preprocess, resize=s, crop=(s, s)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights are marked in every row and in the report
+        model = load_model(entry.name, weights=entry.weights, random_weights=entry.random_weights)
+    model = model.to(device).eval()
+    layers, reshape = spec.cam_layers(model)
+    # Token models need a reshape transform (ViT, Swin, XCiT...); convolutional maps are NCHW already.
+    kind = "cnn" if reshape is None else "transformer"
+    return PreparedModel(entry, model, spec, layers, reshape, kind, device)
+
+
+class TaskWorker:
+    """Runs tasks of one sweep; caches the current model and the current shard."""
+
+    def __init__(self, config: SweepConfig, device: str | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(device or config.device)
+        self.ids = image_ids(config.images)
+        self.reader = ImageReader(config.images)
+        self._model: PreparedModel | None = None
+        self._shard: PreparedShard | None = None
+
+    # ------------------------------------------------------------------ public
+    def run(self, task: Task) -> TaskOutput:
+        """Compute one task. Failures of single images, or of the whole task, become failed rows."""
+        start = time.perf_counter()
+        try:
+            prepared = self._prepare_model(task.model)
+            shard = self._prepare_shard(prepared, task)
+            rows, maps = self._compute(prepared, shard, task)
+        except Exception as exc:  # one broken task must not end a long sweep
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            rows = [self._failed_row(task, pos, reason, None) for pos in range(len(task.indices))]
+            maps = {}
+        table = pa.Table.from_pylist(rows, schema=SCHEMA)
+        failed = len({r["image_index"] for r in rows if r["status"] == "failed"})
+        return TaskOutput(task, table, maps, time.perf_counter() - start, failed)
+
+    def release(self) -> None:
+        """Drop the cached model and shard (an engine calls this between models)."""
+        self._model = self._shard = None
+
+    # ------------------------------------------------------------------ caches
+    def _prepare_model(self, name: str) -> PreparedModel:
+        if self._model is None or self._model.entry.name != name:
+            self.release()
+            self._model = load_prepared(self.config.model(name), self.device)
+        return self._model
+
+    def _prepare_shard(self, pm: PreparedModel, task: Task) -> PreparedShard:
+        key = (task.model, task.shard)
+        if self._shard is not None and self._shard.key == key:
+            return self._shard
+        from camscope.api import denormalize
+        from camscope.metrics import transform_mask
+        from camscope.targets import model_logits
+
+        ok, failures, tensors, labels, masks = [], {}, [], [], []
+        pre = pm.spec.preprocess
+        for pos, index in enumerate(task.indices):
+            image = self.reader.read(index)
+            if isinstance(image, str):
+                failures[pos] = image
+                continue
+            ok.append(pos)
+            tensors.append(pre(image.picture))
+            labels.append(image.label)
+            mask = None if image.mask is None else transform_mask(image.mask, pre.resize, pre.crop)
+            masks.append(mask if mask is not None and mask.any() else None)
+        x = torch.stack(tensors).to(pm.device) if tensors else None
+        targets, predicted, probs = [], [], []
+        if x is not None:
+            with torch.inference_mode():
+                logits = torch.cat([model_logits(pm.model(c)) for c in x.split(self.config.batch_size)])
+                p = torch.softmax(logits.float(), dim=-1)
+            predicted = p.argmax(dim=-1).tolist()
+            use_label = self.config.targets == "label"
+            targets = [lab if use_label and lab is not None else top for lab, top in zip(labels, predicted)]
+            probs = [float(p[i, t]) for i, t in enumerate(targets)]
+        views = {
+            j: denormalize(x[j].cpu(), pm.spec.mean, pm.spec.std)
+            for j, pos in enumerate(ok)
+            if x is not None and task.indices[pos] < self.config.report_images
+        }
+        self._shard = PreparedShard(key, ok, failures, x, labels, targets, predicted, probs, masks, views)
+        return self._shard
+
+    # ------------------------------------------------------------------ the work
+    def _compute(self, pm: PreparedModel, shard: PreparedShard, task: Task) -> tuple[list[dict], dict]:
+        rows = [self._failed_row(task, pos, reason, pm) for pos, reason in shard.failures.items()]
+        if shard.x is None:
+            return rows, {}
+        cam_start = time.perf_counter()
+        maps = self._maps(pm, task.method, shard)
+        cam_seconds = (time.perf_counter() - cam_start) / len(shard.ok)
+        base = [
+            {
+                **self._identity(task, shard_pos, pm),
+                "label": shard.labels[j],
+                "target": shard.targets[j],
+                "predicted": shard.predicted[j],
+                "target_prob": shard.probs[j],
+                "status": "ok",
+                "error": None,
+                "cam_seconds": cam_seconds,
+            }
+            for j, shard_pos in enumerate(shard.ok)
+        ]
+        for name, params in self.config.metrics.items():
+            for j, metric, value, curve_x, curve in self._metric_rows(pm, shard, maps, name, params):
+                rows.append({**base[j], "metric": metric, "value": value, "curve_x": curve_x, "curve": curve})
+        if not self.config.metrics:
+            rows.extend({**b, "metric": None, "value": None} for b in base)
+        ids = [self.ids[task.indices[pos]] for pos in shard.ok]
+        out = {"ids": np.array(ids), "maps": np.rint(np.clip(maps, 0, 1) * 255).astype(np.uint8)}
+        if shard.views:
+            out["view_ids"] = np.array([ids[j] for j in shard.views])
+            out["views"] = np.stack(list(shard.views.values()))
+        return rows, out
+
+    def _maps(self, pm: PreparedModel, method: str, shard: PreparedShard) -> np.ndarray:
+        from camscope.methods import get_method
+
+        cls = get_method(method)
+        params = dict(self.config.methods.get(method, {}))
+        if "progress" in inspect.signature(cls.__init__).parameters:
+            params["progress"] = False
+        cam = cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, pm.layers, pm.reshape, **params)
+        assert shard.x is not None
+        size = self.config.batch_size
+        chunks = [
+            cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)
+        ]
+        return np.concatenate(chunks).astype(np.float32)
+
+    def _metric_rows(
+        self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
+    ) -> list[tuple[int, str, float, list[float] | None, list[float] | None]]:
+        """(image position in shard.ok, metric column, value, curve x, curve) for one configured metric."""
+        from camscope.metrics import get_metric
+
+        metric = get_metric(name)
+        assert shard.x is not None
+        kwargs = dict(params)
+        accepted = inspect.signature(metric.func).parameters
+        if "batch_size" in accepted:
+            kwargs.setdefault("batch_size", self.config.metric_batch_size)
+        if "mean" in accepted:
+            kwargs.update(mean=pm.spec.mean, std=pm.spec.std)
+        if metric.needs_ground_truth:
+            keep = [j for j, m in enumerate(shard.masks) if m is not None]
+            if not keep:
+                return []
+            gt = np.stack([shard.masks[j] for j in keep])
+            result = metric(pm.model, shard.x[keep], maps[keep], [shard.targets[j] for j in keep],
+                            ground_truth=gt, **kwargs)
+        else:
+            keep = list(range(len(shard.ok)))
+            result = metric(pm.model, shard.x, maps, shard.targets, **kwargs)
+        curves = _curves(result, shard.x.shape[2] * shard.x.shape[3])
+        out = []
+        for column, values in result.summary().items():
+            curve_x, curve_y = curves.get(column, (None, None))
+            for k, j in enumerate(keep):
+                out.append((
+                    j,
+                    column,
+                    float(values[k]),
+                    None if curve_x is None else curve_x,
+                    None if curve_y is None else [float(v) for v in curve_y[k]],
+                ))
+        return out
+
+    # ------------------------------------------------------------------ rows
+    def _identity(self, task: Task, pos: int, pm: PreparedModel | None) -> dict[str, Any]:
+        index = task.indices[pos]
+        spec = pm.spec if pm is not None else None
+        return {
+            "task": task.id,
+            "image_id": self.ids[index],
+            "image_index": index,
+            "model": task.model,
+            "family": getattr(spec, "family", None),
+            "training": getattr(spec, "training", None),
+            "ssl_method": getattr(spec, "ssl_method", None),
+            "kind": pm.kind if pm is not None else None,
+            "random_weights": self.config.model(task.model).random_weights,
+            "method": task.method,
+        }
+
+    def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
+        return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
+
+
+def _curves(result: Any, pixels: int) -> dict[str, tuple[list[float], np.ndarray]]:
+    """Curves of a metric result, keyed by the summary column they belong to, with their x values."""
+    from camscope.metrics import CurveResult, RoadResult
+
+    if isinstance(result, CurveResult):
+        k = result.curves.shape[1]
+        x = [min(1.0, i * result.step / pixels) for i in range(k)]
+        return {f"{result.name}_auc": (x, result.curves)}
+    if isinstance(result, RoadResult):
+        x = [p / 100 for p in result.percentages]
+        out = {}
+        if result.morf_curves is not None:
+            out["road_morf"] = (x, result.morf_curves)
+        if result.lerf_curves is not None:
+            out["road_lerf"] = (x, result.lerf_curves)
+        return out
+    return {}
