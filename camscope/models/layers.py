@@ -120,13 +120,19 @@ class _Seen:
     shape: tuple[int, ...] | None
 
 
+class _Enough(Exception):
+    """Raised from a hook to stop a probe once every requested module has produced its output."""
+
+
 def probe(
     model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Module] | None = None
 ) -> dict[str, _Seen]:
     """Run ``model`` once on a blank image and record each module's output shape and call order.
 
-    The model's train/eval mode is restored afterwards; no gradients are computed.
+    With ``modules`` given, only those are watched and the forward pass stops as soon as all of
+    them have run. The model's train/eval mode is restored afterwards; no gradients are computed.
     """
+    stop_early = modules is not None
     modules = dict(model.named_modules()) if modules is None else modules
     seen: dict[str, _Seen] = {}
     counter = [0]
@@ -138,6 +144,8 @@ def probe(
             counter[0] += 1
             calls = seen[name].calls + 1 if name in seen else 1
             seen[name] = _Seen(order=counter[0], calls=calls, shape=shape)
+            if stop_early and len(seen) == len(modules):
+                raise _Enough
 
         return record
 
@@ -150,6 +158,8 @@ def probe(
         model.eval()
         with torch.inference_mode():
             model(torch.zeros(1, 3, *input_hw, device=device, dtype=dtype))
+    except _Enough:
+        pass
     finally:
         for handle in handles:
             handle.remove()
