@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Failure:
     model: str
     method: str

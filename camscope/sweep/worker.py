@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,13 +104,18 @@ def resolve_device(device: str) -> torch.device:
 def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
     """Load a sweep model with its weights (or random ones, on request) and its CAM layers."""
     from camscope.models import get_spec, load_model
+    from camscope.sweep.config import register_packaged_zoos
 
+    register_packaged_zoos()  # a Ray worker process has not imported it yet
     spec = get_spec(entry.name)
     if entry.input_size:
         s = entry.input_size
         spec = replace(spec, preprocess=replace(spec.preprocess, resize=s, crop=(s, s)))
-    with warnings.catch_warnings():
+    # Random weights are seeded from the model name: every worker, engine and resumed run of a sweep
+    # must explain the *same* random model, or a resumed wiring test would mix two models.
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")  # random weights are marked in every row and in the report
+        torch.manual_seed(zlib.crc32(entry.name.encode()))
         model = load_model(entry.name, weights=entry.weights, random_weights=entry.random_weights)
     model = model.to(device).eval()
     layers, reshape = spec.cam_layers(model)
