@@ -266,3 +266,22 @@ def test_registering_twice_needs_overwrite(tiny):
     with pytest.raises(ValueError, match="already registered"):
         register_model(_spec())
     assert register_model(_spec(), overwrite=True).name == "test_tiny"
+
+
+def test_timm_models_are_found_in_the_hugging_face_cache(place, monkeypatch):
+    import huggingface_hub.constants
+    import timm
+
+    cache = place / "hf"
+    snapshot = cache / "models--timm--convnext_atto.d2_in1k" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (cache / "models--timm--convnext_atto.d2_in1k" / "refs").mkdir()
+    (cache / "models--timm--convnext_atto.d2_in1k" / "refs" / "main").write_text("abc123")
+    source = timm.create_model("convnext_atto", pretrained=False).eval()
+    save_file(source.state_dict(), str(snapshot / "model.safetensors"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    model = load_model("convnext_atto")
+    assert model.camscope_weights == {"convnext_atto_d2-01bb0f51.pth": str(snapshot / "model.safetensors")}
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), source(x))
