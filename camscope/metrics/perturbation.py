@@ -164,7 +164,7 @@ def gaussian_blur(inputs: torch.Tensor, size: int = 11, sigma: float = 5.0) -> t
     c = inputs.shape[1]
     kernel = torch.as_tensor(rise_blur_kernel(size, sigma), dtype=inputs.dtype, device=inputs.device)
     weight = kernel.expand(c, 1, size, size).contiguous()
-    with torch.inference_mode():
+    with torch.no_grad():
         return nn.functional.conv2d(inputs, weight, padding=size // 2, groups=c)
 
 
