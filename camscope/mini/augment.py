@@ -1,0 +1,78 @@
+"""Batched view augmentations for self-supervised pre-training (DINO multi-crop, MoCo v3 pairs).
+
+Why batched tensor ops instead of per-image torchvision transforms: on two shared CPU cores the
+per-image PIL pipeline would cost as much as the model. A random resized crop is one affine grid
+per image and a single ``grid_sample`` for the batch; colour jitter is a few broadcast ops.
+
+The colour augmentations matter more here than on photographs: in the synthetic data the class is
+carried by shape only, while colour, texture and background are shared by the two views of one
+image — without strong colour changes (channel permutation, jitter, grayscale) the easiest way to
+match views would be colour, which says nothing about the class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from camscope.mini.data import SYNTHETIC_MEAN, SYNTHETIC_STD
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """``count`` views of ``size``×``size`` pixels, each covering a ``scale`` fraction of the image area."""
+
+    count: int
+    size: int
+    scale: tuple[float, float]
+
+
+def random_resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], g: torch.Generator) -> torch.Tensor:
+    """Per-image random crop (area fraction in ``scale``, aspect 3/4…4/3), flip, resize to ``size``."""
+    n = x.shape[0]
+    area = torch.empty(n).uniform_(*scale, generator=g)
+    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g)
+    ratio = log_ratio.exp()
+    w = (area * ratio).sqrt().clamp(max=1.0)
+    h = (area / ratio).sqrt().clamp(max=1.0)
+    cx = (torch.rand(n, generator=g) * 2 - 1) * (1 - w)
+    cy = (torch.rand(n, generator=g) * 2 - 1) * (1 - h)
+    flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def colour_jitter(x: torch.Tensor, g: torch.Generator, strength: float = 0.5, p_gray: float = 0.2) -> torch.Tensor:
+    """Random channel order, brightness, contrast, saturation and grayscale, per image; x in [0, 1]."""
+    n = x.shape[0]
+    order = torch.argsort(torch.rand(n, 3, generator=g), dim=1)
+    x = torch.gather(x, 1, order[:, :, None, None].expand_as(x))
+    brightness = 1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * strength
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * strength
+    saturation = 1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * strength
+    x = x * brightness
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast + mean
+    gray = x.mean(dim=1, keepdim=True)
+    x = (x - gray) * saturation + gray
+    to_gray = torch.rand(n, 1, 1, 1, generator=g) < p_gray
+    x = torch.where(to_gray, x.mean(dim=1, keepdim=True).expand_as(x), x)
+    return x.clamp(0, 1)
+
+
+def views(images: torch.Tensor, crops: tuple[CropSpec, ...], g: torch.Generator) -> list[torch.Tensor]:
+    """Augmented, normalised views of uint8-valued ``images`` (N, 3, H, W) in [0, 1]: one tensor per view."""
+    mean = torch.tensor(SYNTHETIC_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(SYNTHETIC_STD).view(1, 3, 1, 1)
+    out = []
+    for spec in crops:
+        for _ in range(spec.count):
+            view = colour_jitter(random_resized_crop(images, spec.size, spec.scale, g), g)
+            out.append((view - mean) / std)
+    return out

@@ -1,0 +1,166 @@
+"""The nine mini architectures: the seed zoo's model classes at a size that trains on two CPU cores.
+
+Why the same classes (torchvision ``ResNet``, timm ``VisionTransformer``, ``Cait``,
+``SwinTransformer``, ``Xcit``) and not look-alikes: the mini models exist to exercise the zoo's
+per-family target layers and reshape transforms with *trained* weights, so their module trees must
+be the seed models' module trees. Only the sizes change. Every configuration gives an 8×8 CAM grid
+at the default target layer on the generator's 64×64 images (patch 8, or a total CNN stride of 8,
+or Swin's last stage at 8×8).
+
+The self-supervised minis share the builders with the supervised ones: a DINO ResNet is a
+``mini_resnet`` backbone whose ``fc`` was fitted by a linear probe, exactly as the seed's
+``dino_resnet50`` is a torchvision ResNet50 with DINO's linear head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from camscope.data.synthetic import CLASS_NAMES
+
+NUM_CLASSES = len(CLASS_NAMES)
+INPUT_SIZE = 64
+
+
+class NarrowResNet(ResNet):
+    """torchvision's ``ResNet`` with chosen stage widths and strides (the class hard-codes 64…512).
+
+    Everything else — module names, blocks, ``avgpool`` + ``fc`` head, initialisation — is the
+    parent's, so the zoo sees a ResNet (``layer4[-1]`` target layer, NCHW maps, no reshape).
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (32, 64, 96, 128),
+        layers: tuple[int, ...] = (1, 1, 1, 1),
+        strides: tuple[int, ...] = (1, 2, 1, 1),
+        num_classes: int = NUM_CLASSES,
+        stem: tuple[int, int] = (7, 2),
+    ) -> None:
+        self._plan = iter(zip(widths, strides, strict=True))
+        self._stem: int | None = widths[0]
+        self._stem_kernel, self._stem_stride = stem
+        super().__init__(BasicBlock, list(layers), num_classes=num_classes)
+        self.fc = nn.Linear(widths[-1] * BasicBlock.expansion, num_classes)
+        del self._plan, self._stem, self._stem_kernel, self._stem_stride
+
+    def _make_layer(
+        self, block: type[BasicBlock], planes: int, blocks: int, stride: int = 1, dilate: bool = False
+    ) -> nn.Sequential:
+        if self._stem is not None:  # first stage: narrow the stem before the parent reads self.inplanes
+            k, s = self._stem_kernel, self._stem_stride
+            self.conv1 = nn.Conv2d(3, self._stem, kernel_size=k, stride=s, padding=k // 2, bias=False)
+            self.bn1 = self._norm_layer(self._stem)
+            self.inplanes, self._stem = self._stem, None
+        width, stride = next(self._plan)
+        return super()._make_layer(block, width, blocks, stride, dilate)
+
+
+@dataclass(frozen=True)
+class MiniArch:
+    """One mini architecture: its builder and the seed family it mirrors."""
+
+    family: str
+    target_layers: tuple[str, ...]
+    build: Callable[[], nn.Module]
+    description: str
+
+
+@dataclass(frozen=True)
+class TimmMini:
+    """``timm.create_model(arch, pretrained=False, num_classes=10, img_size=64, **kwargs)``; picklable."""
+
+    arch: str
+    kwargs: tuple[tuple[str, Any], ...]
+
+    def __call__(self) -> nn.Module:
+        import timm
+
+        return timm.create_model(
+            self.arch, pretrained=False, num_classes=NUM_CLASSES, img_size=INPUT_SIZE, **dict(self.kwargs)
+        )
+
+    def __str__(self) -> str:
+        return f"timm {self.arch} " + " ".join(f"{k}={v}" for k, v in self.kwargs)
+
+
+@dataclass(frozen=True)
+class ResNetMini:
+    """:class:`NarrowResNet`: 3×3 stem, widths 16-32-64-128, one block per stage, total stride 8.
+
+    A 3×3 stride-1 stem (as CIFAR ResNets) instead of ImageNet's 7×7 stride-2 one: on 64 px images
+    the objects are 15-35 px across, and keeping resolution early learned faster per image.
+    """
+
+    def __call__(self) -> nn.Module:
+        return NarrowResNet(widths=(16, 32, 64, 128), strides=(1, 2, 2, 1), stem=(3, 1))
+
+    def __str__(self) -> str:
+        return "torchvision ResNet(BasicBlock, [1,1,1,1]) widths 16-32-64-128, 3x3 stem, stride 8"
+
+
+_VIT = (("patch_size", 8), ("embed_dim", 96), ("depth", 6), ("num_heads", 3))
+RESNET = MiniArch("ResNet", ("layer4[-1]",), ResNetMini(), "ResNet-10, widths 16-128, 3×3 stem")
+VIT = MiniArch("DeiT", ("blocks[-1].norm1",), TimmMini("deit_tiny_patch16_224", _VIT), "ViT 6×96, patch 8")
+CAIT = MiniArch(
+    "CaiT",
+    ("blocks[-1].norm1",),
+    TimmMini(
+        "cait_xxs24_224",
+        (("patch_size", 8), ("embed_dim", 96), ("depth", 5), ("num_heads", 4), ("depth_token_only", 1)),
+    ),
+    "CaiT 5+1×96, patch 8",
+)
+SWIN = MiniArch(
+    "Swin",
+    ("layers[-1].blocks[-1].norm1",),
+    TimmMini(
+        "swin_tiny_patch4_window7_224",
+        (("patch_size", 4), ("embed_dim", 48), ("depths", (2, 4)), ("num_heads", (3, 6)), ("window_size", 8)),
+    ),
+    "Swin 2 stages (2, 4)×48/96, patch 4, window 8",
+)
+XCIT = MiniArch(
+    "XCiT",
+    ("blocks[-1]",),
+    TimmMini(
+        "xcit_nano_12_p8_224",
+        (("embed_dim", 96), ("depth", 6), ("num_heads", 4), ("cls_attn_layers", 1)),
+    ),
+    "XCiT 6+1×96, patch 8",
+)
+
+ARCHS: dict[str, MiniArch] = {"resnet": RESNET, "vit": VIT, "cait": CAIT, "swin": SWIN, "xcit": XCIT}
+
+
+def build(arch: str) -> nn.Module:
+    """A freshly initialised mini architecture (``"resnet"``, ``"vit"``, ``"cait"``, ``"swin"``, ``"xcit"``)."""
+    return ARCHS[arch].build()
+
+
+def embed_dim(model: nn.Module) -> int:
+    """Width of the representation the classifier head reads."""
+    head = head_of(model)
+    return head.in_features
+
+
+def head_of(model: nn.Module) -> nn.Linear:
+    """The final linear classifier: ``fc`` (torchvision) or ``head`` / ``head.fc`` (timm)."""
+    head = model.fc if isinstance(model, ResNet) else model.get_classifier()
+    assert isinstance(head, nn.Linear), type(head)
+    return head
+
+
+def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The pooled representation the head reads (ResNet: avg-pooled map; timm: ``pre_logits``)."""
+    if isinstance(model, ResNet):
+        x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
+        return torch.flatten(model.avgpool(x), 1)
+    return model.forward_head(model.forward_features(x), pre_logits=True)
