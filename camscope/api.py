@@ -165,3 +165,60 @@ def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int
     for i, t in enumerate(targets):
         out.append(top1[i] if t is None else t if isinstance(t, int) else getattr(t, "category", None))
     return out
+
+
+def _accepts(func: Any, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(func).parameters
+
+
+def evaluate(
+    model: nn.Module | str,
+    images: ImageInput | Sequence[ImageInput],
+    explanations: Explanation | Sequence[Explanation] | np.ndarray,
+    metrics: Sequence[str] = ("deletion", "insertion"),
+    targets: TargetSpec = None,
+    *,
+    ground_truth: Any = None,
+    **metric_kwargs: Any,
+) -> dict[str, np.ndarray]:
+    """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``).
+
+    ``explanations`` are the results of :func:`explain` for the same images (their explained classes
+    become the targets unless ``targets`` is given), or raw maps (N, H, W) at the model's input size.
+    The model's own preprocessing is used, and its mean/std for metrics that work in image space.
+    Localization metrics need ``ground_truth`` (boxes or masks in the model's input geometry).
+    """
+    from camscope.data.images import as_rgb_array, load_image
+    from camscope.metrics import get_metric
+    from camscope.models import get_spec
+
+    net, _ = _as_model(model)
+    spec = get_spec(model if isinstance(model, str) else net)
+    batch_images = [images] if not isinstance(images, (list, tuple)) else list(images)
+    pictures = [load_image(i) if isinstance(i, (str, Path)) else as_rgb_array(i) for i in batch_images]
+    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
+    if isinstance(explanations, np.ndarray):
+        maps = explanations if explanations.ndim == 3 else explanations[None]
+    else:
+        items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
+        maps = np.stack([e.map for e in items])
+        if targets is None:
+            targets = [e.target for e in items]
+    if maps.shape[0] != x.shape[0]:
+        raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
+    chosen = [get_metric(name) for name in metrics]
+    unused = [k for k in metric_kwargs if not any(_accepts(m.func, k) for m in chosen)]
+    if unused:
+        raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
+    scores: dict[str, np.ndarray] = {}
+    for metric in chosen:
+        kwargs = dict(metric_kwargs)
+        for key, value in (("mean", spec.mean), ("std", spec.std)):
+            if _accepts(metric.func, key):
+                kwargs.setdefault(key, value)
+        kwargs = {k: v for k, v in kwargs.items() if _accepts(metric.func, k)}
+        result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
+        scores.update(result.summary())
+    return scores

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import camscope
+import camscope.errors
+import camscope.metrics
 from camscope.cli import main
 
 
@@ -69,3 +72,16 @@ def test_api_explain_batch_matches_the_method_called_directly(photo: Path) -> No
     direct = camscope.GradCAM(model, [model.layer4[-1]])(x, [5])
     np.testing.assert_allclose(results[1].map, direct[0], atol=1e-5)
     assert results[0].image.shape == (224, 224, 3) and results[0].random_weights
+
+
+def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> None:
+    model = camscope.load_model("resnet18", random_weights=True)
+    results = camscope.explain(model, [photo, photo], "gradcam", [3, 5])
+    scores = camscope.evaluate(model, [photo, photo], results, ["deletion", "avgdrop"], batch_size=8)
+    assert set(scores) >= {"deletion_auc", "avg_drop", "increase"}
+    assert scores["deletion_auc"].shape == (2,) and np.isfinite(scores["deletion_auc"]).all()
+    direct = camscope.metrics.deletion(model, torch.stack([camscope.get_spec("resnet18").preprocess(
+        Image.open(photo).convert("RGB"))] * 2), np.stack([r.map for r in results]), [3, 5])
+    np.testing.assert_allclose(scores["deletion_auc"], direct.auc, rtol=1e-6)
+    with pytest.raises(camscope.errors.InputError, match="stepp"):
+        camscope.evaluate(model, [photo, photo], results, ["deletion"], stepp=3)
