@@ -33,7 +33,7 @@ from camscope.mini.data import PROBE_SEED_BASE, TEST_SEED, accuracy, batches, to
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "zoo_weights"
 TEST_N = 1000  # images in the recorded test set (TEST_SEED); the tests regenerate exactly these
-CALIBRATION_STEPS = 10
+CALIBRATION_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,20 @@ def optimise(
     """
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = steps or 10**9
-    start = time.perf_counter()
+    start = warm = time.perf_counter()
     bar = tqdm(total=steps, desc=desc, unit="step", dynamic_ncols=True)
     step = 0
     while step < total:
+        if steps is None and step == CALIBRATION_STEPS // 2:
+            warm = time.perf_counter()  # the first steps pay for start-up (threads, first data chunk)
         if steps is None and step == CALIBRATION_STEPS:
-            per_step = (time.perf_counter() - start) / CALIBRATION_STEPS
-            total = max(CALIBRATION_STEPS + 1, int((minutes or cfg.minutes) * 60 / per_step))
+            per_step = (time.perf_counter() - warm) / (CALIBRATION_STEPS - CALIBRATION_STEPS // 2)
+            total = max(CALIBRATION_STEPS + 1, int(((minutes or cfg.minutes) * 60 - (warm - start)) / per_step))
             bar.total = total
-        lr = cosine_lr(step, total if step >= CALIBRATION_STEPS or steps else 10**9, cfg.lr, cfg.warmup)
+        # Short runs warm up for 1/5 of the steps at most; the calibration steps (identical in a replay
+        # with ``steps``) always follow the configured warm-up, so a replay repeats the run exactly.
+        warmup = min(cfg.warmup, total // 5) if step >= CALIBRATION_STEPS else cfg.warmup
+        lr = cosine_lr(step, total, cfg.lr, warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
         progress = step / total if total < 10**9 else 0.0
