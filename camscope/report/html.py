@@ -1,0 +1,291 @@
+"""``camscope report RESULTS_DIR``: one self-contained HTML file from a sweep's results store.
+
+Self-contained means it opens offline, anywhere: every picture is a base64 PNG inside the file, the
+styles are inline, and there is no script, font or style from a CDN. Sections: warnings (random
+weights, failures), the seed's questions side by side (supervised vs self-supervised, CNN vs
+transformer), per-metric tables of means with 95 % confidence intervals and the best method per
+model marked, deletion/insertion curves, the image × model × method grid of overlays, and the run
+metadata. A short inline script records how many images rendered (``data-images-rendered`` on
+``<body>``), so a browser test — or a curious user — can check the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from PIL import Image
+
+from camscope.report import charts
+from camscope.report.stats import Estimate, best, grouped, higher_is_better
+from camscope.sweep.store import ResultsStore
+from camscope.sweep.summary import failures
+
+CURVE_METRICS = {"deletion_auc": "deletion", "insertion_auc": "insertion"}
+GROUPINGS = (
+    ("training", "Supervised vs self-supervised", ("supervised", "self-supervised")),
+    ("kind", "CNN vs transformer", ("cnn", "transformer")),
+)
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1300px;
+color:#222;padding:0 16px}
+h1{margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:36px}
+table{border-collapse:collapse;margin:8px 0 16px} th,td{border:1px solid #ddd;padding:4px 8px;font-size:13px}
+th{background:#f5f5f5;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.best{background:#e8f5e9;font-weight:bold} .muted{color:#777;font-size:12px}
+.warn{background:#ffebee;border:1px solid #e57373;padding:8px 12px;border-radius:4px;margin:8px 0}
+.grid td{padding:2px;text-align:center} .grid img{width:96px;height:96px;image-rendering:auto;display:block}
+.chart{max-width:100%} .curves{display:flex;flex-wrap:wrap;gap:8px} nav a{margin-right:12px}
+pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+"""
+
+SELF_CHECK = """
+window.addEventListener('load', function () {
+  var images = Array.prototype.slice.call(document.images);
+  var rendered = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-total', String(images.length));
+  document.body.setAttribute('data-images-rendered', String(rendered));
+});
+"""
+
+
+def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
+    """Write the HTML report of a results folder (default ``RESULTS/report.html``); returns its path."""
+    store = ResultsStore(results)
+    meta = store.metadata()
+    table = store.read()
+    out = Path(output) if output else store.root / "report.html"
+    page = render(store, meta, table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
+    ok = table.filter(pc.equal(table["status"], "ok"))
+    models = _ordered(ok, "model", meta.get("models", []))
+    methods = _ordered(ok, "method", meta.get("methods", []))
+    metrics = sorted({m for m in ok["metric"].to_pylist() if m is not None})
+    sections = [
+        ("summary", "Supervised vs self-supervised, CNN vs transformer", _comparisons(ok, methods, metrics)),
+        ("tables", "Means per metric (95 % CI)", _metric_tables(ok, models, methods, metrics)),
+        ("curves", "Deletion and insertion curves", _curves(ok, models, methods)),
+        ("grid", "What the models look at", _grid(store, ok, models, methods)),
+        ("failures", "Failures", _failures(table)),
+        ("metadata", "Run metadata", _metadata(meta, table)),
+    ]
+    nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
+    body = "\n".join(f'<h2 id="{key}">{html.escape(title)}</h2>\n{content}' for key, title, content in sections)
+    n_images = len(set(ok["image_id"].to_pylist()))
+    lead = (f"{len(models)} model(s) × {len(methods)} method(s) × {n_images} image(s) × "
+            f"{len(metrics)} metric column(s); {ok.num_rows} result rows.")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>camscope report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{CSS}</style></head>
+<body>
+<h1>camscope report</h1>
+<p class="muted">{html.escape(str(store.root))} · config {html.escape(str(meta.get("config_hash")))}</p>
+<p>{html.escape(lead)}</p>
+{_warnings(meta, table)}
+<nav>{nav}</nav>
+{body}
+<script>{SELF_CHECK}</script>
+</body></html>
+"""
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _warnings(meta: dict[str, Any], table: pa.Table) -> str:
+    parts = []
+    random = meta.get("random_weights") or []
+    if random:
+        parts.append(f'<div class="warn"><strong>RANDOM WEIGHTS</strong> for {html.escape(", ".join(random))}: '
+                     "these models were not trained; their maps and scores describe no trained model.</div>")
+    fails = failures(table)
+    if fails:
+        parts.append(f'<div class="warn">{len(fails)} failed entr{"y" if len(fails) == 1 else "ies"}: '
+                     'see <a href="#failures">Failures</a>.</div>')
+    return "\n".join(parts)
+
+
+def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:
+    if not metrics:
+        return "<p>No metric results.</p>"
+    out = []
+    for column, title, groups in GROUPINGS:
+        present = [g for g in groups if g in set(ok[column].to_pylist())]
+        values = grouped(ok, (column, "method", "metric"))
+        overall = grouped(ok, (column, "metric"))
+        missing = [g for g in groups if g not in present]
+        note = f'<p class="muted">No {" / ".join(missing)} model in this sweep.</p>' if missing else ""
+        png = charts.comparison_chart(title, present, methods, metrics, values)
+        rows = "".join(
+            f"<tr><td>{html.escape(m)} ({'↑' if higher_is_better(m) else '↓'})</td>"
+            + "".join(_cell(overall.get((g, m)), best_key=None) for g in present)
+            + "</tr>"
+            for m in metrics
+        )
+        head = "".join(f"<th>{html.escape(g)}</th>" for g in present)
+        out.append(f"<h3>{html.escape(title)}</h3>{note}{_img(png, title, 'chart')}"
+                   f"<table><tr><th>metric (all methods pooled)</th>{head}</tr>{rows}</table>")
+    return "\n".join(out)
+
+
+def _metric_tables(ok: pa.Table, models: list[str], methods: list[str], metrics: list[str]) -> str:
+    values = grouped(ok, ("model", "method", "metric"))
+    info = _model_info(ok)
+    out = []
+    for metric in metrics:
+        direction = "higher" if higher_is_better(metric) else "lower"
+        head = "".join(f"<th>{html.escape(m)}</th>" for m in methods)
+        rows = []
+        for model in models:
+            cells = {m: values.get((model, m, metric)) for m in methods}
+            winners = best({m: e.mean for m, e in cells.items() if e is not None}, metric)
+            rows.append(f"<tr><td>{html.escape(model)} <span class='muted'>{html.escape(info.get(model, ''))}</span>"
+                        "</td>" + "".join(_cell(cells[m], best_key=m in winners) for m in methods) + "</tr>")
+        out.append(f"<h3>{html.escape(metric)}</h3><p class='muted'>mean ± 95 % CI half-width over images; "
+                   f"{direction} is better; ★ best method per model</p>"
+                   f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>")
+    return "\n".join(out) or "<p>No metric results.</p>"
+
+
+def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
+    figures = []
+    for metric, label in CURVE_METRICS.items():
+        rows = ok.filter(pc.and_(pc.equal(ok["metric"], metric), pc.is_valid(ok["curve"])))
+        if not rows.num_rows:
+            continue
+        for model in models:
+            part = rows.filter(pc.equal(rows["model"], model))
+            curves = {}
+            for method in methods:
+                sel = part.filter(pc.equal(part["method"], method))
+                if sel.num_rows:
+                    ys = np.array(sel["curve"].to_pylist(), dtype=float)
+                    curves[method] = (sel["curve_x"][0].as_py(), ys.mean(axis=0))
+            if curves:
+                xlabel = "fraction of pixels " + ("removed" if label == "deletion" else "inserted")
+                png = charts.curves_chart(f"{model}: {label}", curves, xlabel)
+                figures.append(_img(png, f"{model} {label} curves", "chart"))
+    if not figures:
+        return "<p>No deletion or insertion results in this sweep.</p>"
+    return f'<div class="curves">{"".join(figures)}</div>'
+
+
+def _grid(store: ResultsStore, ok: pa.Table, models: list[str], methods: list[str]) -> str:
+    from camscope.viz import overlay
+
+    views: dict[tuple[str, str], np.ndarray] = {}
+    maps: dict[tuple[str, str, str], np.ndarray] = {}
+    for task in sorted(set(ok["task"].to_pylist())):
+        arrays = store.maps(task)
+        if "view_ids" not in arrays:
+            continue
+        row = ok.filter(pc.equal(ok["task"], task)).slice(0, 1).to_pylist()[0]
+        ids = list(arrays["ids"])
+        for image_id, view in zip(arrays["view_ids"], arrays["views"]):
+            views[(row["model"], str(image_id))] = view
+            maps[(row["model"], row["method"], str(image_id))] = arrays["maps"][ids.index(image_id)]
+    image_ids = sorted({i for _, i in views})
+    if not image_ids:
+        return "<p>No overlays stored (report_images = 0).</p>"
+    out = ['<p class="muted">Each cell: the map over the image as the model saw it (after its preprocessing). '
+           "Explained class: the sweep's target.</p>"]
+    head = "<th>model</th><th>input</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in methods)
+    for image_id in image_ids:
+        rows = []
+        for model in models:
+            view = views.get((model, image_id))
+            if view is None:
+                continue
+            cells = [f"<td>{_img(_png(view), f'{image_id} as {model} sees it')}</td>"]
+            for method in methods:
+                cam = maps.get((model, method, image_id))
+                picture = overlay(view, cam.astype(np.float32) / 255.0) if cam is not None else None
+                cells.append(f"<td>{_img(_png(picture), f'{model} {method} {image_id}')}</td>"
+                             if picture is not None else "<td>–</td>")
+            rows.append(f"<tr><td>{html.escape(model)}</td>{''.join(cells)}</tr>")
+        out.append(f"<h3>{html.escape(image_id)}</h3><table class='grid'><tr>{head}</tr>{''.join(rows)}</table>")
+    return "\n".join(out)
+
+
+def _failures(table: pa.Table) -> str:
+    fails = failures(table)
+    if not fails:
+        return "<p>None: every image of every task was computed.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(f.image_id)}</td><td>{html.escape(f.model)}</td><td>{html.escape(f.method)}</td>"
+        f"<td>{html.escape(f.error)}</td></tr>"
+        for f in fails
+    )
+    return f"<table><tr><th>image</th><th>model</th><th>method</th><th>reason</th></tr>{rows}</table>"
+
+
+def _metadata(meta: dict[str, Any], table: pa.Table) -> str:
+    versions = meta.get("versions", {})
+    facts = [
+        ("config hash", meta.get("config_hash")),
+        ("engine", meta.get("engine")),
+        ("device", meta.get("device")),
+        ("runs (start times)", ", ".join(meta.get("runs", []))),
+        ("tasks", meta.get("tasks")),
+        *((f"{k} version", v) for k, v in sorted(versions.items())),
+    ]
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+    config = json.dumps(meta.get("config", {}), indent=2, sort_keys=True)
+    return f"<table>{rows}</table><details><summary>config</summary><pre>{html.escape(config)}</pre></details>"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _ordered(table: pa.Table, column: str, preferred: Iterable[str]) -> list[str]:
+    present = set(table[column].to_pylist())
+    order = [p for p in preferred if p in present]
+    return order + sorted(present - set(order))
+
+
+def _model_info(table: pa.Table) -> dict[str, str]:
+    info = {}
+    for row in table.select(["model", "family", "training", "kind"]).to_pylist():
+        info.setdefault(row["model"], f"{row['family']} · {row['training']} · {row['kind']}")
+    return info
+
+
+def _cell(est: Estimate | None, best_key: bool | None) -> str:
+    if est is None:
+        return '<td class="num">–</td>'
+    ci = "" if math.isnan(est.half_width) else f" ± {est.half_width:.3f}"
+    mark = " ★" if best_key else ""
+    css = "num best" if best_key else "num"
+    return f'<td class="{css}" title="n = {est.n}">{est.mean:.3f}{ci}{mark}</td>'
+
+
+def _png(picture: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(picture, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _img(png: bytes, alt: str, css: str = "") -> str:
+    data = base64.b64encode(png).decode("ascii")
+    cls = f' class="{css}"' if css else ""
+    return f'<img{cls} alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+

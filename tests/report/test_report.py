@@ -1,0 +1,87 @@
+"""The HTML report: self-contained, complete, and rendering in headless Chromium without errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from camscope.cli import main
+from camscope.report import build_report
+from camscope.report.stats import best, estimate
+from camscope.sweep import ResultsStore
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def report(results: Path) -> Path:
+    return build_report(results)
+
+
+def test_report_is_self_contained_and_complete(report: Path, results: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the report must not fetch anything"
+    assert "<link" not in page and "@import" not in page
+    for section in ("summary", "tables", "curves", "grid", "failures", "metadata"):
+        assert f'id="{section}"' in page
+    images = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert images and all(src.startswith("data:image/png;base64,") for src in images)
+    table = ResultsStore(results).read()
+    models = sorted(set(table["model"].to_pylist()))
+    # grid: 2 readable report images x models x (input + 2 methods); charts: 2 comparisons + curves per model and metric
+    assert len(images) == 2 * len(models) * 3 + 2 + 2 * len(models)
+    assert "RANDOM WEIGHTS" in page
+    assert "broken.png" in page and "cannot load image" in page
+    for metric in ("deletion_auc", "insertion_auc", "pointing"):
+        assert f"<h3>{metric}</h3>" in page
+    assert page.count("★") >= len(models) * 3
+    assert "config hash" in page and "torch version" in page
+
+
+def test_confidence_interval_and_best_marking() -> None:
+    e = estimate(0.5, 0.1, 10)
+    assert e.half_width == pytest.approx(2.2621571628 * 0.1 / 10**0.5)
+    assert estimate(0.5, None, 1).half_width != estimate(0.5, None, 1).half_width  # NaN for one value
+    assert best({"a": 0.2, "b": 0.1, "c": 0.1}, "deletion_auc") == {"b", "c"}
+    assert best({"a": 0.2, "b": 0.1}, "insertion_auc") == {"a"}
+    assert best({"a": 0.2}, "insertion_auc") == set()
+
+
+def test_cli_report(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(results), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out) and out.stat().st_size > 10_000
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a camscope results folder" in capsys.readouterr().err
+
+
+def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+        *extra, page.as_uri(),
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    dom = _chromium(report, tmp_path / "profile1", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body, dom.stdout[:500]
+    total = int(re.search(r'data-images-total="(\d+)"', body.group()).group(1))
+    rendered = int(re.search(r'data-images-rendered="(\d+)"', body.group()).group(1))
+    assert total > 0 and rendered == total
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+
+    shot = tmp_path / "report.png"
+    run = _chromium(report, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1300,2000")
+    assert run.returncode == 0 and shot.stat().st_size > 20_000
+    print(f"screenshot: {shot}")
