@@ -1,0 +1,189 @@
+"""``camscope evaluate``: explain images with a method and score the maps with faithfulness and
+localization metrics — a table (or JSON) per image and the mean, optionally the deletion/insertion
+curves as a PNG.
+
+Ground truth for the localization metrics (pointing, energy_pointing, relevance_mass, relevance_rank)
+comes from ``--boxes``: Pascal VOC XML files (ImageNet validation style), one per image in order, or
+one JSON file ``{"image file name or stem": [[x0, y0, x1, y1], ...]}`` in pixel coordinates of the
+original image. Boxes are scaled with the model's own resize and centre crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camscope.errors import CamscopeError, MetricInputError
+
+RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its scores mean nothing."
+DEFAULT_METRICS = "deletion,insertion,avgdrop"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="score a method's maps with faithfulness metrics", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--model", required=True, help="zoo name (see `camscope zoo`) or any timm / torchvision name")
+    p.add_argument("--method", default="gradcam", help="method name (default gradcam)")
+    p.add_argument("--metrics", default=DEFAULT_METRICS,
+                   help=f"comma-separated metric names (default {DEFAULT_METRICS}); "
+                   "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
+                   "relevance_mass, relevance_rank")
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
+    weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
+    p.add_argument("--target", type=int, help="class index to explain and score (default: each image's top-1)")
+    p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
+    p.add_argument("--boxes", action="append", metavar="FILE",
+                   help="ground-truth boxes: VOC XML (one per image, repeat) or one JSON file")
+    p.add_argument("--batch-size", type=int, default=32, help="forward passes per batch (default 32)")
+    p.add_argument("--step", type=int, help="pixels per deletion/insertion step (default: the image width)")
+    p.add_argument("--json", action="store_true", help="print JSON (with curves) instead of a table")
+    p.add_argument("--plot", metavar="PNG", help="write the deletion/insertion curves to this PNG")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from camscope.api import explain
+    from camscope.data import load_image
+    from camscope.methods import get_method
+    from camscope.metrics import get_metric
+    from camscope.models import get_spec, load_model
+
+    cls = get_method(args.method)  # unknown names fail before any model is built
+    metrics = [get_metric(name) for name in args.metrics.split(",") if name.strip()]
+    if not metrics:
+        raise CamscopeError("--metrics names no metric")
+    pictures = [load_image(path) for path in args.images]
+    spec = get_spec(args.model)
+    boxes = _ground_truth(args, pictures, spec.preprocess) if args.boxes else None
+    if boxes is None and any(m.needs_ground_truth for m in metrics):
+        needing = [m.name for m in metrics if m.needs_ground_truth]
+        raise MetricInputError(f"metric(s) {', '.join(needing)} need ground truth: give --boxes FILE")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the banner says it once, plainly
+        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights)
+    if args.random_weights and not args.json:
+        print(RANDOM_BANNER)
+    results = explain(model, [np.asarray(p) for p in pictures], cls, args.target, layers=args.layer)
+    assert isinstance(results, list)
+    device = next(model.parameters()).device
+    x = torch.stack([spec.preprocess(p) for p in pictures]).to(device)
+    maps = np.stack([r.map for r in results])
+    targets = [r.target if r.target is not None else args.target for r in results]
+
+    columns: dict[str, np.ndarray] = {}
+    curves: dict[str, np.ndarray] = {}
+    for metric in metrics:
+        extra = {"step": args.step} if args.step is not None else {}
+        kwargs = _accepted(metric.func, batch_size=args.batch_size, mean=spec.mean, std=spec.std, **extra)
+        result = metric(model, x, maps, targets, ground_truth=boxes, **kwargs)
+        columns.update(result.summary())
+        if hasattr(result, "curves") and metric.name in ("deletion", "insertion"):
+            curves[metric.name] = result.curves
+    names = [Path(p).name for p in args.images]
+    if args.json:
+        print(json.dumps(_as_json(args, names, targets, columns, curves), indent=2))
+    else:
+        _print_table(names, targets, columns)
+    if args.plot:
+        _plot(Path(args.plot), names, curves)
+        if not args.json:
+            print(f"curves: {args.plot}")
+    if args.random_weights and not args.json:
+        print(RANDOM_BANNER)
+    return 0
+
+
+def _accepted(func: Any, **candidates: Any) -> dict[str, Any]:
+    params = inspect.signature(func).parameters
+    return {k: v for k, v in candidates.items() if k in params}
+
+
+def _ground_truth(args: argparse.Namespace, pictures: list[Any], preprocess: Any) -> list[np.ndarray]:
+    from camscope.metrics import load_voc_boxes, transform_boxes
+
+    files = [Path(f) for f in args.boxes]
+    if len(files) == 1 and files[0].suffix.lower() == ".json":
+        try:
+            table = json.loads(files[0].read_text())
+        except (OSError, ValueError) as exc:
+            raise MetricInputError(f"cannot read boxes from {files[0]}: {exc}") from exc
+        raw = []
+        for path in args.images:
+            entry = table.get(Path(path).name, table.get(Path(path).stem))
+            if entry is None:
+                raise MetricInputError(f"{files[0]} has no boxes for {Path(path).name}")
+            raw.append(np.asarray(entry, dtype=np.float64).reshape(-1, 4))
+    else:
+        if len(files) != len(args.images):
+            raise MetricInputError(f"got {len(files)} --boxes files for {len(args.images)} images: give one each")
+        raw = [load_voc_boxes(f).boxes for f in files]
+    out = []
+    for path, picture, box in zip(args.images, pictures, raw):
+        moved = transform_boxes(box, picture.size, preprocess.resize, preprocess.crop)
+        if len(moved) == 0:
+            raise MetricInputError(f"no box of {Path(path).name} survives the model's centre crop")
+        out.append(moved)
+    return out
+
+
+def _print_table(names: list[str], targets: list[Any], columns: dict[str, np.ndarray]) -> None:
+    header = ["image", "target", *columns]
+    rows = [
+        [name, str(t), *(f"{columns[c][i]:.4f}" for c in columns)] for i, (name, t) in enumerate(zip(names, targets))
+    ]
+    rows.append(["mean", "", *(f"{float(np.mean(columns[c])):.4f}" for c in columns)])
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))))
+
+
+def _as_json(args: argparse.Namespace, names: list[str], targets: list[Any], columns: dict[str, np.ndarray],
+             curves: dict[str, np.ndarray]) -> dict[str, Any]:
+    images = []
+    for i, name in enumerate(names):
+        row: dict[str, Any] = {"image": name, "target": targets[i]}
+        row.update({c: float(v[i]) for c, v in columns.items()})
+        row.update({f"{k}_curve": v[i].tolist() for k, v in curves.items()})
+        images.append(row)
+    return {
+        "model": args.model,
+        "method": args.method,
+        "random_weights": bool(args.random_weights),
+        "images": images,
+        "mean": {c: float(np.mean(v)) for c, v in columns.items()},
+    }
+
+
+def _plot(path: Path, names: list[str], curves: dict[str, np.ndarray]) -> None:
+    if not curves:
+        raise MetricInputError("--plot needs the deletion and/or insertion metric")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
+    for ax, (metric, values) in zip(axes[0], curves.items()):
+        x = np.linspace(0, 1, values.shape[1])
+        for name, curve in zip(names, values):
+            ax.plot(x, curve, label=name)
+        ax.set_title(metric)
+        ax.set_xlabel("fraction of pixels " + ("removed" if metric == "deletion" else "inserted"))
+        ax.set_ylabel("target probability")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
