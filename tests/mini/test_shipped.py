@@ -1,0 +1,95 @@
+"""The shipped mini zoo: every model loads from the package, reproduces its record and uses the object."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import camscope.mini  # noqa: F401  (registers the mini zoo)
+from camscope.data.synthetic import CLASS_NAMES, generate
+from camscope.mini import MINI_MODELS, PREPROCESS
+from camscope.mini.data import TEST_SEED, predict, to_input
+from camscope.mini.report import load_mini, record
+from camscope.mini.train import CONFIGS, TEST_N, WEIGHTS_DIR
+from camscope.models import get_spec, locate_weights
+from camscope.models.layers import probe
+
+CHANCE = 100 / len(CLASS_NAMES)
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    return generate(TEST_N, TEST_SEED, counterfactual=True)
+
+
+def test_nine_models_mirror_the_seed_zoo():
+    assert MINI_MODELS == (
+        "mini_resnet",
+        "mini_deit",
+        "mini_cait",
+        "mini_swin",
+        "mini_xcit",
+        "mini_dino_resnet",
+        "mini_dino_xcit",
+        "mini_mocov3_resnet",
+        "mini_mocov3_vit",
+    )
+    methods = {name: get_spec(name).ssl_method for name in MINI_MODELS}
+    assert [n for n, m in methods.items() if m is None] == MINI_MODELS[:5]
+    assert methods["mini_dino_resnet"] == methods["mini_dino_xcit"] == "DINO"
+    assert methods["mini_mocov3_resnet"] == methods["mini_mocov3_vit"] == "MoCo v3"
+
+
+def test_weights_are_packaged_and_small():
+    files = sorted(WEIGHTS_DIR.glob("*.safetensors"))
+    assert [f.stem for f in files] == sorted(MINI_MODELS)
+    assert sum(f.stat().st_size for f in files) <= 15 * 2**20
+    for name in MINI_MODELS:
+        (location,) = locate_weights(get_spec(name))
+        assert location.found and location.file.packaged, name
+
+
+@pytest.mark.parametrize("name", MINI_MODELS)
+def test_spec_describes_the_model(name):
+    spec = get_spec(name)
+    rec = record(name)
+    assert spec.class_names == CLASS_NAMES and spec.num_classes == len(CLASS_NAMES)
+    assert spec.preprocess == PREPROCESS and spec.input_size == (3, 64, 64)
+    assert spec.training == rec["training"] and spec.ssl_method == rec["ssl_method"]
+    assert spec.family == rec["family"] == CONFIGS[name].family
+
+
+@pytest.mark.parametrize("name", MINI_MODELS)
+def test_default_cam_grid_is_at_least_7x7(name):
+    model = load_mini(name)
+    layers, reshape = get_spec(name).cam_layers(model)
+    layer_name = next(n for n, m in model.named_modules() if m is layers[0])
+    seen = probe(model, (64, 64), {layer_name: layers[0]})
+    out = torch.zeros(seen[layer_name].shape)
+    grid = (reshape(out) if reshape else out).shape[2:]
+    assert min(grid) >= 7, (name, grid)
+
+
+def test_preprocess_matches_training_normalisation(test_set):
+    image = test_set.images[0]
+    assert torch.allclose(PREPROCESS(image), to_input(image[None])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MINI_MODELS)
+def test_shipped_model_reproduces_its_record_and_uses_the_object(name, test_set):
+    """Accuracy within 2 points of the record; with the object erased, accuracy falls to about chance."""
+    model = load_mini(name)
+    rec = record(name)
+    assert (rec["test_seed"], rec["test_images"]) == (TEST_SEED, TEST_N)
+    accuracy = float((predict(model, to_input(test_set.images)).numpy() == test_set.labels).mean() * 100)
+    removed = float((predict(model, to_input(test_set.counterfactual)).numpy() == test_set.labels).mean() * 100)
+    print(f"{name}: {accuracy:.1f}% (record {rec['test_accuracy']}%), object removed {removed:.1f}%")
+    assert abs(accuracy - rec["test_accuracy"]) <= 2.0
+    assert removed <= CHANCE + 10, f"{name} is {removed:.1f}% right without the object (chance {CHANCE:.0f}%)"
+    assert accuracy > removed
+
+
+def test_counterfactuals_differ_only_on_the_object(test_set):
+    same = test_set.images == test_set.counterfactual
+    assert np.all(same.all(axis=-1) | test_set.masks)

@@ -1,0 +1,80 @@
+"""Training code pieces, checked without training: schedules, views, SSL losses, probe folding, CLI."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+from torchvision.models.resnet import ResNet
+
+from camscope.mini import backbones
+from camscope.mini.augment import CropSpec, views
+from camscope.mini.dino import Dino
+from camscope.mini.moco import MocoV3
+from camscope.mini.ssl_common import cosine_momentum, ema_update, momentum_copy
+from camscope.mini.train import CONFIGS, cosine_lr
+
+
+def test_mini_resnet_is_a_torchvision_resnet_with_stride_8():
+    model = backbones.build("resnet")
+    assert isinstance(model, ResNet)
+    x = torch.zeros(1, 3, 64, 64)
+    model.eval()
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    assert model.layer4(model.layer3(model.layer2(model.layer1(x)))).shape[2:] == (8, 8)
+
+
+def test_schedules():
+    assert cosine_lr(0, 100, 1.0, 10) == pytest.approx(0.1)
+    assert cosine_lr(10, 100, 1.0, 10) == pytest.approx(1.0)
+    assert cosine_lr(100, 100, 1.0, 10) == pytest.approx(0.0)
+    assert cosine_momentum(0.99, 0.0) == pytest.approx(0.99) and cosine_momentum(0.99, 1.0) == pytest.approx(1.0)
+
+
+def test_ema_update_moves_towards_the_source():
+    source = torch.nn.Linear(2, 2)
+    target = momentum_copy(source)
+    assert not any(p.requires_grad for p in target.parameters())
+    with torch.no_grad():
+        source.weight.add_(1.0)
+    before = target.weight.clone()
+    ema_update(target, source, 0.9)
+    assert torch.allclose(target.weight, 0.9 * before + 0.1 * source.weight)
+
+
+def test_views_are_random_crops_of_the_requested_sizes():
+    images = torch.rand(4, 3, 64, 64)
+    out = views(images, (CropSpec(2, 64, (0.4, 1.0)), CropSpec(1, 32, (0.1, 0.4))), torch.Generator().manual_seed(0))
+    assert [v.shape for v in out] == [(4, 3, 64, 64)] * 2 + [(4, 3, 32, 32)]
+    assert not torch.allclose(out[0], out[1])
+
+
+@pytest.mark.parametrize(("method", "arch"), [(Dino, "resnet"), (Dino, "xcit"), (MocoV3, "resnet"), (MocoV3, "vit")])
+def test_ssl_losses_reach_only_the_backbone_and_heads(method, arch):
+    """One loss evaluation: finite, and gradients reach the trained parameters but never the classifier."""
+    model = backbones.build(arch)
+    ssl = method(model)
+    ssl.train()
+    loss = ssl.loss(torch.rand(8, 3, 64, 64), 0.0, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    loss.backward()
+    head = set(map(id, backbones.head_of(model).parameters()))
+    trained = ssl.trainable_parameters()
+    assert not head & set(map(id, trained))
+    assert any(p.grad is not None for p in trained)
+
+
+def test_every_config_has_an_architecture():
+    assert len(CONFIGS) == 9
+    assert all(cfg.arch in backbones.ARCHS for cfg in CONFIGS.values())
+    assert {cfg.ssl for cfg in CONFIGS.values()} == {None, "dino", "mocov3"}
+
+
+def test_cli_registers_train_mini():
+    from camscope.cli import train_mini
+
+    parser = argparse.ArgumentParser()
+    train_mini.register(parser.add_subparsers())
+    args = parser.parse_args(["train-mini", "--model", "mini_resnet", "--minutes", "1"])
+    assert args.func is train_mini.run and args.model == "mini_resnet" and args.minutes == 1.0
