@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -49,14 +49,18 @@ class TailInputs:
     layer_output: torch.Tensor
     externals: list[Any]
     logits: torch.Tensor
+    #: positions of integer externals proportional to the batch size (``B = x.shape[0]``, ``B * windows``)
+    per_image_ints: dict[int, int] = field(default_factory=dict)
 
     def for_image(self, index: int, copies: int) -> list[Any]:
         """Externals of image ``index`` repeated ``copies`` times along the batch dimension."""
         n = self.layer_output.shape[0]
         out = []
-        for value in self.externals:
+        for position, value in enumerate(self.externals):
             if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == n:
                 value = value[index : index + 1].expand(copies, *value.shape[1:])
+            elif position in self.per_image_ints:
+                value = self.per_image_ints[position] * copies
             out.append(value)
         return out
 
@@ -190,5 +194,27 @@ def build_tail(model: nn.Module, layer_path: str, input_tensor: torch.Tensor) ->
     """
     tail = LayerTail(model, layer_path)
     inputs = tail.prepare(input_tensor)
+    if any(_is_int(v) for v in inputs.externals):
+        inputs.per_image_ints = _batch_proportional_ints(tail, input_tensor, inputs)
     tail.verify(inputs)
     return tail, inputs
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _batch_proportional_ints(tail: LayerTail, input_tensor: torch.Tensor, inputs: TailInputs) -> dict[int, int]:
+    """Integers the traced code computed from the batch size, found by running the front on another batch size.
+
+    Shapes such as Swin's ``B, H, W, C = x.shape`` become constants in the traced graph; the tail must
+    see the size of the ablation batch instead. Anything misjudged here is caught by :meth:`LayerTail.verify`.
+    """
+    n = input_tensor.shape[0]
+    probe_n = 2 if n == 1 else 1
+    probe = tail.prepare(input_tensor[:1].expand(probe_n, *input_tensor.shape[1:]))
+    found = {}
+    for position, (value, probe_value) in enumerate(zip(inputs.externals, probe.externals)):
+        if _is_int(value) and _is_int(probe_value) and value != probe_value and value * probe_n == probe_value * n:
+            found[position] = value // n
+    return found

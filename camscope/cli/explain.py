@@ -22,6 +22,7 @@ def register(sub: Any) -> None:
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
+    p.add_argument("--download", action="store_true", help="download missing official weights (needs internet)")
     p.add_argument("--target", type=int, help="class index to explain (default: each image's top-1)")
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument("--synthetic", type=int, metavar="N", help="explain N generated scenes with known objects")
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     images, stems = _inputs(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights)
+        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights,
+                           download=args.download)
     if args.random_weights:
         print(RANDOM_BANNER)
     results = explain(model, images, cls, args.target, layers=args.layer, aug_smooth=args.aug_smooth,
