@@ -60,7 +60,7 @@ CONFIGS: dict[str, MiniConfig] = {
     c.name: c
     for c in (
         MiniConfig("mini_resnet", "resnet", lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
-        MiniConfig("mini_deit", "vit", batch_size=32),
+        MiniConfig("mini_deit", "vit", lr=5e-4, batch_size=32, minutes=15.0),
         MiniConfig("mini_cait", "cait", batch_size=32),
         MiniConfig("mini_swin", "swin", batch_size=32, bf16=True),
         MiniConfig("mini_xcit", "xcit", batch_size=32),
