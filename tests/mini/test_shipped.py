@@ -11,7 +11,7 @@ from camscope.data.synthetic import CLASS_NAMES, generate
 from camscope.mini import MINI_MODELS, PREPROCESS
 from camscope.mini.data import TEST_SEED, predict, to_input
 from camscope.mini.report import load_mini, record
-from camscope.mini.train import CONFIGS, TEST_N, WEIGHTS_DIR
+from camscope.mini.train import CHECK_N, CONFIGS, WEIGHTS_DIR
 from camscope.models import get_spec, locate_weights
 from camscope.models.layers import probe
 
@@ -20,7 +20,7 @@ CHANCE = 100 / len(CLASS_NAMES)
 
 @pytest.fixture(scope="module")
 def test_set():
-    return generate(TEST_N, TEST_SEED, counterfactual=True)
+    return generate(CHECK_N, TEST_SEED, counterfactual=True)
 
 
 def test_nine_models_mirror_the_seed_zoo():
@@ -78,14 +78,19 @@ def test_preprocess_matches_training_normalisation(test_set):
 
 @pytest.mark.parametrize("name", MINI_MODELS)
 def test_shipped_model_reproduces_its_record_and_uses_the_object(name, test_set):
-    """Accuracy within 2 points of the record; with the object erased, accuracy falls to about chance."""
+    """Accuracy within 2 points of the record; with the object erased, accuracy falls to about chance.
+
+    The record's check figure is measured at training time on the same fresh test images (the first
+    CHECK_N of ``generate(1000, TEST_SEED)``, never used for training) from the saved fp16 file.
+    """
     model = load_mini(name)
     rec = record(name)
-    assert (rec["test_seed"], rec["test_images"]) == (TEST_SEED, TEST_N)
+    assert (rec["test_seed"], rec["check_images"]) == (TEST_SEED, CHECK_N)
     accuracy = float((predict(model, to_input(test_set.images)).numpy() == test_set.labels).mean() * 100)
     removed = float((predict(model, to_input(test_set.counterfactual)).numpy() == test_set.labels).mean() * 100)
-    print(f"{name}: {accuracy:.1f}% (record {rec['test_accuracy']}%), object removed {removed:.1f}%")
-    assert abs(accuracy - rec["test_accuracy"]) <= 2.0
+    print(f"{name}: {accuracy:.1f}% (record {rec['check_accuracy']}%), object removed {removed:.1f}%")
+    assert abs(accuracy - rec["check_accuracy"]) <= 2.0
+    assert abs(accuracy - rec["test_accuracy"]) <= 5.0  # the 1000-image figure of the README
     assert removed <= CHANCE + 10, f"{name} is {removed:.1f}% right without the object (chance {CHANCE:.0f}%)"
     assert accuracy > removed
 
