@@ -29,7 +29,7 @@ from camscope.targets import ClassifierOutputTarget
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
 LOCALIZATION_SEED = 11  # fresh images, disjoint from the training, probe and test seeds
 LOCALIZATION_N = 300
-REPORT_N = 100  # images per model × method in the test that reports the full table (keeps CI short)
+REPORT_N = 60  # images per model × method in the test that reports the full table (keeps CI short)
 TOLERANCE = 3  # pixels, on the 64×64 input (a CAM cell is 8 px wide)
 RESULTS_DIR = Path("benchmarks") / "results"
 
