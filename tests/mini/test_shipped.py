@@ -92,7 +92,8 @@ def test_shipped_model_reproduces_its_record_and_uses_the_object(name, test_set)
     assert abs(accuracy - rec["check_accuracy"]) <= 2.0
     assert abs(accuracy - rec["test_accuracy"]) <= 5.0  # the 1000-image figure of the README
     assert removed <= CHANCE + 10, f"{name} is {removed:.1f}% right without the object (chance {CHANCE:.0f}%)"
-    assert accuracy > removed
+    if rec["check_accuracy"] >= 2 * CHANCE:  # a model that learned the task loses it without the object
+        assert accuracy - removed >= 0.8 * (accuracy - CHANCE)
 
 
 def test_counterfactuals_differ_only_on_the_object(test_set):
