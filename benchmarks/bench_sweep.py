@@ -100,11 +100,20 @@ def main() -> None:
     config = _config(folder / "results", args)
     n = args.images
     print(f"{args.model} (random weights) + Grad-CAM + deletion/insertion ({args.steps} steps), {n} images 224x224, "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs")
-    rows = []
+          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs", flush=True)
+    rows: list[tuple[str, float, float]] = []
+
+    def report(name: str, wall: float, cpu: float | None) -> None:
+        rows.append((name, wall, cpu or 0.0))
+        base, local = rows[0][1], rows[min(1, len(rows) - 1)][1]
+        cpu_text = f"{cpu:9.1f}" if cpu is not None else f"{'(actor)':>9}"
+        vs_local = f"{wall / local:9.2f}x" if len(rows) > 1 else f"{'':>10}"
+        print(f"{name:<22}{wall:9.1f}{cpu_text}{n / wall:10.2f}{base / wall:9.2f}x{vs_local}", flush=True)
+
     engine_run(_config(folder / "warm", argparse.Namespace(**{**vars(args), "images": 1})), "local")  # warm-up
-    rows.append(("plain loop (batch 1)", *plain_loop(config)))
-    rows.append(("local engine", *engine_run(config, "local")))
+    print(f"{'variant':<22}{'wall s':>9}{'CPU s':>9}{'images/s':>10}{'vs plain':>10}{'vs local':>10}", flush=True)
+    report("plain loop (batch 1)", *plain_loop(config))
+    report("local engine", *engine_run(config, "local"))
     ray_start = None
     if not args.no_ray:
         import ray
@@ -112,14 +121,8 @@ def main() -> None:
         t = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         ray_start = time.perf_counter() - t
-        rows.append(("ray engine", *engine_run(config, "ray")))
+        report("ray engine", engine_run(config, "ray")[0], None)
         ray.shutdown()
-    base_wall = rows[0][1]
-    local_wall = rows[1][1]
-    print(f"{'variant':<22}{'wall s':>9}{'CPU s':>9}{'images/s':>10}{'vs plain':>10}{'vs local':>10}")
-    for name, wall, cpu in rows:
-        cpu_text = f"{cpu:9.1f}" if name != "ray engine" else f"{'(workers)':>9}"
-        print(f"{name:<22}{wall:9.1f}{cpu_text}{n / wall:10.2f}{base_wall / wall:9.2f}x{wall / local_wall:9.2f}x")
     if ray_start is not None:
         print(f"ray cluster start (once per session, not counted above): {ray_start:.1f} s")
     print(f"peak RSS: this process {_peak_mib(resource.RUSAGE_SELF):.0f} MiB, "
