@@ -79,3 +79,5 @@ __all__ = [
     "resolve_weights",
     "unregister_model",
 ]
+
+import camscope.mini.zoo  # noqa: E402,F401  (registers the packaged mini zoo)
