@@ -1,11 +1,13 @@
 """Time camscope's CAM methods against pytorch-grad-cam 1.5.7 in the same run.
 
-Each (model, method, implementation) runs in its own subprocess, so the peak RSS printed is that of the
-measurement alone. Random weights (seeded) are fine for timing; both implementations get the same model,
-input and target, and the script prints the max |difference| of their maps next to the times.
+Each (model, method) runs in its own subprocess, in which camscope, pytorch-grad-cam and one plain
+forward+backward pass of the model are timed interleaved (medians), so load from elsewhere hits all
+three alike: read the ratios. Score-CAM and Ablation-CAM (minutes per call for the peer) are timed once.
+Random weights (seeded) are fine for timing; both get the same model, input and target, and the script
+prints the max |difference| of their maps and the load average next to the times.
 
     python benchmarks/bench_methods.py                 # ResNet50 + ViT-B/16, all methods (~30 min on 2 cores)
-    python benchmarks/bench_methods.py --quick         # gradient methods + Ablation-CAM, 1 repeat for slow peers
+    python benchmarks/bench_methods.py --quick         # gradient methods + Ablation-CAM
     python benchmarks/bench_methods.py --models resnet50 --methods gradcam,ablationcam
 
 Not a test: nothing here asserts a time.
@@ -52,75 +54,88 @@ def build(model_name: str):
     return model, [model.blocks[-1].norm1], reshape, x
 
 
-def measure(model_name: str, method: str, impl: str, repeats: int, queue: Any) -> None:
-    """Runs in a subprocess: warm up once, time ``repeats`` calls, report median seconds, peak RSS, map."""
+def _callables(model_name: str, method: str) -> tuple[Any, Any, Any, Any]:
+    """camscope's call, the peer's call and one plain forward+backward pass, on one model and input."""
     import numpy as np
-    import torch
+
+    import camscope
 
     model, layers, reshape, x = build(model_name)
     target = 1
-    if impl == "baseline":
-        def run() -> np.ndarray:
-            xx = x.clone().requires_grad_(True)
-            out = model(xx)
-            out[0, target].backward()
-            model.zero_grad(set_to_none=True)
-            return np.zeros((1, 224, 224), np.float32)
-    elif impl == "camscope":
-        import camscope
 
-        cls = camscope.get_method(method)
-        kwargs: dict[str, Any] = {"progress": False} if method in SLOW_METHODS else {}
-        cam = cls(model, layers, reshape, **kwargs) if method != "fullgrad" else cls(model)
+    def baseline() -> None:
+        xx = x.clone().requires_grad_(True)
+        model(xx)[0, target].backward()
+        model.zero_grad(set_to_none=True)
 
-        def run() -> np.ndarray:
-            return cam(x, [target])
+    cls = camscope.get_method(method)
+    kwargs: dict[str, Any] = {"progress": False} if method in SLOW_METHODS else {}
+    ours_cam = cls(model) if method == "fullgrad" else cls(model, layers, reshape, **kwargs)
+
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.ablation_layer import AblationLayerVit
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    if method.startswith("eigen"):  # compare with the sign convention camscope uses (see the parity tests)
+        from pytorch_grad_cam import base_cam, eigen_cam, eigen_grad_cam
+        from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+
+        for module in (base_cam, eigen_cam, eigen_grad_cam):
+            module.get_2d_projection = get_2d_projection_with_sign_correction
+    peer_cls = getattr(pgc, PEER_CLASS[method])
+    if method == "fullgrad":
+        peer_cam = peer_cls(model, [])
+    elif method == "ablationcam" and reshape is not None:
+        peer_cam = peer_cls(model, layers, reshape, ablation_layer=AblationLayerVit())
     else:
-        import pytorch_grad_cam as pgc
-        from pytorch_grad_cam.ablation_layer import AblationLayerVit
-        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+        peer_cam = peer_cls(model, layers, reshape)
 
-        if method.startswith("eigen"):  # compare with the sign convention camscope uses (see the parity tests)
-            from pytorch_grad_cam import base_cam, eigen_cam, eigen_grad_cam
-            from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+    def ours() -> np.ndarray:
+        return ours_cam(x, [target])
 
-            for module in (base_cam, eigen_cam, eigen_grad_cam):
-                module.get_2d_projection = get_2d_projection_with_sign_correction
-        cls = getattr(pgc, PEER_CLASS[method])
-        if method == "fullgrad":
-            cam = cls(model, [])
-        elif method == "ablationcam" and reshape is not None:
-            cam = cls(model, layers, reshape, ablation_layer=AblationLayerVit())
-        else:
-            cam = cls(model, layers, reshape)
+    def peer() -> np.ndarray:
+        return peer_cam(x, [ClassifierOutputTarget(target)])
 
-        def run() -> np.ndarray:
-            return cam(x, [ClassifierOutputTarget(target)])
-
-    if method in SLOW_METHODS:  # minutes per call: warm up on one plain forward pass, time the call itself
-        with torch.inference_mode():
-            model(x)
-        times = []
-        result = None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            result = run()
-            times.append(time.perf_counter() - start)
-    else:
-        result = run()  # warm-up (and the map)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((statistics.median(times), peak_mb, result))
+    return model, ours, peer, baseline
 
 
-def timed(model_name: str, method: str, impl: str, repeats: int) -> tuple[float, float, Any]:
+def measure(model_name: str, method: str, repeats: int, queue: Any) -> None:
+    """Runs in a subprocess. camscope, the peer and the plain pass are timed *interleaved* (ours, peer,
+    plain, ours, …), so a burst of load from elsewhere hits all three alike; the ratios are what to read.
+    Peak RSS: after camscope's first call (ours alone), then after the peer's (the process peak)."""
+    import os
+
+    import torch
+
+    torch.manual_seed(0)
+    _, ours, peer, baseline = _callables(model_name, method)
+    rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731
+    times: dict[str, list[float]] = {"ours": [], "peer": [], "plain": []}
+
+    def timed_call(name: str, fn: Any) -> Any:
+        start = time.perf_counter()
+        out = fn()
+        times[name].append(time.perf_counter() - start)
+        return out
+
+    slow = method in SLOW_METHODS
+    ours_map = timed_call("ours", ours) if slow else ours()  # slow methods: the first call is the measurement
+    ours_mb = rss()
+    peer_map = timed_call("peer", peer) if slow else peer()
+    peer_mb = rss()
+    timed_call("plain", baseline) if slow else baseline()
+    for _ in range(0 if slow else repeats):
+        timed_call("ours", ours)
+        timed_call("peer", peer)
+        timed_call("plain", baseline)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    queue.put((medians, ours_mb, peer_mb, ours_map, peer_map, os.getloadavg()[0]))
+
+
+def timed(model_name: str, method: str, repeats: int) -> tuple[Any, ...]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=measure, args=(model_name, method, impl, repeats, queue))
+    proc = ctx.Process(target=measure, args=(model_name, method, repeats, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -132,29 +147,26 @@ def main() -> None:
     parser.add_argument("--models", default="resnet50,vit_b16")
     parser.add_argument("--methods", default=",".join(ALL_METHODS))
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per fast measurement")
-    parser.add_argument("--slow-repeats", type=int, default=1, help="timed calls of Score-/Ablation-CAM (minutes each)")
+
     parser.add_argument("--quick", action="store_true", help="gradient methods + Ablation-CAM only")
     args = parser.parse_args()
     methods = [*GRADIENT_METHODS, "ablationcam"] if args.quick else args.methods.split(",")
 
     import numpy as np
 
-    print("| model | method | camscope s | pytorch-grad-cam s | speed-up | camscope / fwd+bwd | max abs Δ map "
-          "| peak RSS MB (ours / peer) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | method | camscope s | pytorch-grad-cam s | speed-up | camscope / plain fwd+bwd | max abs Δ map "
+          "| peak RSS MB (ours / with peer) | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for model_name in args.models.split(","):
-        base_s, base_mb, _ = timed(model_name, "", "baseline", args.repeats)
-        print(f"| {model_name} | plain forward+backward | {base_s:.3f} | | | 1.00 | | {base_mb:.0f} |", flush=True)
         for method in methods:
             if method == "fullgrad" and model_name != "resnet50":
                 continue
-            repeats = args.slow_repeats if method in SLOW_METHODS else args.repeats
-            ours_s, ours_mb, ours_map = timed(model_name, method, "camscope", repeats)
-            peer_s, peer_mb, peer_map = timed(model_name, method, "peer", repeats)
+            med, ours_mb, peer_mb, ours_map, peer_map, load = timed(model_name, method, args.repeats)
             diff = float(np.abs(ours_map - peer_map).max())
             print(
-                f"| {model_name} | {method} | {ours_s:.3f} | {peer_s:.3f} | {peer_s / ours_s:.1f}× | "
-                f"{ours_s / base_s:.2f} | {diff:.1e} | {ours_mb:.0f} / {peer_mb:.0f} |",
+                f"| {model_name} | {method} | {med['ours']:.3f} | {med['peer']:.3f} | "
+                f"{med['peer'] / med['ours']:.1f}× | {med['ours'] / med['plain']:.2f} | {diff:.1e} | "
+                f"{ours_mb:.0f} / {peer_mb:.0f} | {load:.1f} |",
                 flush=True,
             )
 
