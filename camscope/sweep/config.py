@@ -39,17 +39,12 @@ import hashlib
 import inspect
 import json
 import os
-import sys
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from camscope.errors import CamscopeError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10: the same parser, from PyPI
-    import tomli as tomllib
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 TOP_LEVEL = {

@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from camscope.sweep.config import SweepConfig
@@ -79,7 +79,7 @@ def run_sweep(
         "methods": list(config.methods),
         "metrics": list(config.metrics),
         "random_weights": [m.name for m in config.models if m.random_weights],
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if store.exists:
         meta["runs"] = [*store.metadata().get("runs", []), meta["started"]]
