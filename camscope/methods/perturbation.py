@@ -54,7 +54,7 @@ class ScoreCAM(BaseCAM):
         model: nn.Module,
         target_layers: Sequence[nn.Module | str] | nn.Module | str,
         reshape_transform: ReshapeTransform | None = None,
-        batch_size: int = 32,
+        batch_size: int = 16,
         progress: bool = True,
     ) -> None:
         super().__init__(model, target_layers, reshape_transform)
