@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+# ImageNet normalisation, the default of every metric that works in image space (re-exported)
+from camscope.data.imagenet import IMAGENET_MEAN as IMAGENET_MEAN
+from camscope.data.imagenet import IMAGENET_STD as IMAGENET_STD
 from camscope.errors import MetricInputError
 from camscope.targets import (
     ClassifierOutputSoftmaxTarget,
@@ -27,9 +30,6 @@ from camscope.targets import (
 
 ArrayLike = np.ndarray | torch.Tensor
 
-#: ImageNet normalisation, the default of every metric that works in image space.
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
 def check_inputs(inputs: torch.Tensor, maps: ArrayLike | None = None) -> torch.Tensor | None:

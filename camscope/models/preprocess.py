@@ -16,10 +16,8 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from camscope.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from camscope.errors import ImageLoadError
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 _INTERPOLATIONS = {
     "nearest": T.InterpolationMode.NEAREST,
