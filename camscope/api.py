@@ -71,6 +71,22 @@ def _as_model(model: nn.Module | str) -> tuple[nn.Module, str]:
     return model, getattr(model, "camscope_name", type(model).__name__)
 
 
+def _model_and_batch(model: nn.Module | str, images: Any) -> tuple[nn.Module, str, Any, torch.Tensor, bool]:
+    """The model, its name and spec, and the images as one preprocessed batch on the model's device."""
+    from camscope.data.images import as_rgb_array, load_image
+    from camscope.models import get_spec
+
+    net, name = _as_model(model)
+    spec = get_spec(model if isinstance(model, str) else net)
+    single = not isinstance(images, (list, tuple))
+    batch_images = [images] if single else list(images)
+    if not batch_images:
+        raise InputError("no images given")
+    pictures = [load_image(img) if isinstance(img, (str, Path)) else as_rgb_array(img) for img in batch_images]
+    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
+    return net, name, spec, x, single
+
+
 def _class_name(names: Sequence[str] | None, index: int) -> str:
     return names[index] if names is not None and 0 <= index < len(names) else str(index)
 
@@ -102,25 +118,13 @@ def explain(
     reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
     ``targets``: None (top-1 of each image), a class index for all, or one per image.
     """
-    from camscope.data.images import as_rgb_array, load_image
-    from camscope.models import get_spec
-
-    net, name = _as_model(model)
-    spec = get_spec(model if isinstance(model, str) else net)
-    single = not isinstance(images, (list, tuple))
-    batch_images = [images] if single else list(images)
-    if not batch_images:
-        raise InputError("no images to explain")
-    pictures = [load_image(img) if isinstance(img, (str, Path)) else as_rgb_array(img) for img in batch_images]
-    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
-
+    net, name, spec, x, single = _model_and_batch(model, images)
     if layers is None:
         target_layers, reshape = spec.cam_layers(net)
     else:
         from camscope.models import resolve_layer
 
-        target_layers = [resolve_layer(net, layer) for layer in layers]
-        reshape = reshape_transform
+        target_layers, reshape = [resolve_layer(net, layer) for layer in layers], None
     if reshape_transform is not None:
         reshape = reshape_transform
 
@@ -128,10 +132,13 @@ def explain(
     cam = cls(net, target_layers, reshape, **method_kwargs) if cls.name != "fullgrad" else cls(net)
     maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 
-    with torch.inference_mode():
-        probs = torch.softmax(model_logits(net(x)).float(), dim=-1)
+    logits = cam.outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
+    if logits is None or logits.shape[0] != x.shape[0]:
+        with torch.inference_mode():
+            logits = model_logits(net(x))
+    probs = torch.softmax(logits.float(), dim=-1)
     top = probs.topk(min(top_k, probs.shape[1]), dim=-1)
-    explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), len(batch_images))
+    explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), x.shape[0])
     from camscope.capture import module_path
 
     layer_names = [module_path(net, layer) for layer in cam.target_layers]
@@ -149,7 +156,7 @@ def explain(
             model_name=name,
             random_weights=bool(getattr(net, "camscope_random_weights", False)),
         )
-        for i in range(len(batch_images))
+        for i in range(x.shape[0])
     ]
     return results[0] if single else results
 
@@ -190,15 +197,9 @@ def evaluate(
     The model's own preprocessing is used, and its mean/std for metrics that work in image space.
     Localization metrics need ``ground_truth`` (boxes or masks in the model's input geometry).
     """
-    from camscope.data.images import as_rgb_array, load_image
     from camscope.metrics import get_metric
-    from camscope.models import get_spec
 
-    net, _ = _as_model(model)
-    spec = get_spec(model if isinstance(model, str) else net)
-    batch_images = [images] if not isinstance(images, (list, tuple)) else list(images)
-    pictures = [load_image(i) if isinstance(i, (str, Path)) else as_rgb_array(i) for i in batch_images]
-    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
+    net, _, spec, x, _ = _model_and_batch(model, images)
     if isinstance(explanations, np.ndarray):
         maps = explanations if explanations.ndim == 3 else explanations[None]
     else:

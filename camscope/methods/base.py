@@ -120,6 +120,7 @@ class BaseCAM:
         self.model = model
         self.target_layers = resolve_layers(model, target_layers)
         self.reshape_transform = reshape_transform
+        self.outputs: torch.Tensor | None = None  # logits of the last forward pass (as pytorch-grad-cam's)
 
     # pytorch-grad-cam's context-manager shape; hooks live only inside each call, so nothing to release.
     def __enter__(self) -> BaseCAM:
@@ -212,15 +213,14 @@ class BaseCAM:
                     resolved = resolve_targets(targets, logits.detach())
                     wrt = capture.recorded() + ([x] if self.needs_input_gradient else [])
                     score = target_scores(resolved, logits).sum()
-                    all_grads = torch.autograd.grad(score, wrt, allow_unused=True) if score.requires_grad else ()
-                    all_grads = [
-                        g if g is not None else torch.zeros_like(t)
-                        for g, t in zip(all_grads or [None] * len(wrt), wrt)
-                    ]
+                    no_path = (None,) * len(wrt)  # the score does not depend on anything that requires grad
+                    raw = torch.autograd.grad(score, wrt, allow_unused=True) if score.requires_grad else no_path
+                    all_grads = [g if g is not None else torch.zeros_like(t) for g, t in zip(raw, wrt)]
                 state = CamState(x.detach(), logits.detach(), resolved)
                 if self.needs_input_gradient:
                     state.input_grad = all_grads[-1]
                 grads = all_grads[: len(self.target_layers)]
+            self.outputs = state.logits
             for index, (layer, name, output, grad) in enumerate(
                 zip(self.target_layers, capture.names, capture.outputs, grads)
             ):
