@@ -80,6 +80,7 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
     methods = _ordered(ok, "method", meta.get("methods", []))
     metrics = sorted({m for m in ok["metric"].to_pylist() if m is not None})
     sections = [
+        ("models", "Models and their accuracy on these images", _models(ok, models)),
         ("summary", "Supervised vs self-supervised, CNN vs transformer", _comparisons(ok, methods, metrics)),
         ("tables", "Means per metric (95 % CI)", _metric_tables(ok, models, methods, metrics)),
         ("curves", "Deletion and insertion curves", _curves(ok, models, methods)),
@@ -122,6 +123,25 @@ def _warnings(meta: dict[str, Any], table: pa.Table) -> str:
         parts.append(f'<div class="warn">{len(fails)} failed entr{"y" if len(fails) == 1 else "ies"}: '
                      'see <a href="#failures">Failures</a>.</div>')
     return "\n".join(parts)
+
+
+def _models(ok: pa.Table, models: list[str]) -> str:
+    """Who was explained, and whether each model got these images right: a map of a wrong guess explains little."""
+    info = _model_info(ok)
+    outcomes: dict[str, dict[str, bool]] = {}
+    for row in ok.select(["model", "image_id", "label", "predicted"]).to_pylist():
+        if row["label"] is not None and row["predicted"] is not None:
+            outcomes.setdefault(row["model"], {})[row["image_id"]] = row["predicted"] == row["label"]
+    rows = []
+    for model in models:
+        right = outcomes.get(model, {})
+        hits = sum(right.values())
+        score = f"{hits} / {len(right)} ({100 * hits / len(right):.0f} %)" if right else "–"
+        rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(info.get(model, ''))}</td>"
+                    f'<td class="num">{score}</td></tr>')
+    return ('<p class="muted">Top-1 accuracy on the images of this sweep that carry a label '
+            "(every map explains the sweep's target, right or wrong).</p>"
+            f"<table><tr><th>model</th><th>family · training · kind</th><th>correct</th></tr>{''.join(rows)}</table>")
 
 
 def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:

@@ -26,7 +26,7 @@ def test_report_is_self_contained_and_complete(report: Path, results: Path) -> N
     page = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the report must not fetch anything"
     assert "<link" not in page and "@import" not in page
-    for section in ("summary", "tables", "curves", "grid", "failures", "metadata"):
+    for section in ("models", "summary", "tables", "curves", "grid", "failures", "metadata"):
         assert f'id="{section}"' in page
     images = re.findall(r'<img[^>]*src="([^"]+)"', page)
     assert images and all(src.startswith("data:image/png;base64,") for src in images)
@@ -40,6 +40,20 @@ def test_report_is_self_contained_and_complete(report: Path, results: Path) -> N
         assert f"<h3>{metric}</h3>" in page
     assert page.count("★") >= len(models) * 3
     assert "config hash" in page and "torch version" in page
+
+
+def test_models_section_counts_each_image_once_per_model() -> None:
+    import pyarrow as pa
+
+    from camscope.report.html import _models
+
+    rows = [  # two metric rows per image must not count twice; unlabelled images are not scored
+        {"model": "a", "image_id": i, "label": label, "predicted": pred, "family": "F", "training": "t", "kind": "cnn"}
+        for i, label, pred in (("x", 1, 1), ("x", 1, 1), ("y", 2, 3), ("z", None, 3))
+    ] + [{"model": "b", "image_id": "x", "label": None, "predicted": 0, "family": "G", "training": "t", "kind": "cnn"}]
+    page = _models(pa.Table.from_pylist(rows), ["a", "b"])
+    assert "1 / 2 (50 %)" in page
+    assert page.count("<tr>") == 3 and "F · t · cnn" in page and '<td class="num">–</td>' in page
 
 
 def test_confidence_interval_and_best_marking() -> None:
