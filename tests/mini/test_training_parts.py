@@ -9,7 +9,7 @@ import torch
 from torchvision.models.resnet import ResNet
 
 from camscope.mini import backbones
-from camscope.mini.augment import CropSpec, views
+from camscope.mini.augment import CropSpec, gaussian_blur, solarize, views
 from camscope.mini.dino import Dino
 from camscope.mini.moco import MocoV3
 from camscope.mini.ssl_common import cosine_momentum, ema_update, momentum_copy
@@ -48,6 +48,25 @@ def test_views_are_random_crops_of_the_requested_sizes():
     out = views(images, (CropSpec(2, 64, (0.4, 1.0)), CropSpec(1, 32, (0.1, 0.4))), torch.Generator().manual_seed(0))
     assert [v.shape for v in out] == [(4, 3, 64, 64)] * 2 + [(4, 3, 32, 32)]
     assert not torch.allclose(out[0], out[1])
+
+
+def test_blur_smooths_chosen_images_only_and_keeps_their_mean():
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(64, 3, 32, 32, generator=g)
+    assert torch.equal(gaussian_blur(images, 0.0, g), images)
+    blurred = gaussian_blur(images, 1.0, g)
+    assert torch.allclose(blurred.mean((2, 3)), images.mean((2, 3)), atol=0.02)
+    assert (blurred.std((2, 3)) <= images.std((2, 3)) + 1e-6).all()  # σ is drawn from 0.1 px (≈ identity) up
+    assert blurred.std((2, 3)).mean() < 0.8 * images.std((2, 3)).mean()
+    changed = (gaussian_blur(images, 0.5, g) != images).flatten(1).any(1).float().mean()
+    assert 0.25 < changed < 0.75
+
+
+def test_solarize_inverts_bright_pixels():
+    x = torch.tensor([0.1, 0.5, 0.9]).view(1, 1, 1, 3)
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(solarize(x, 1.0, g), torch.tensor([0.1, 0.5, 0.1]).view(1, 1, 1, 3))
+    assert torch.equal(solarize(x, 0.0, g), x)
 
 
 @pytest.mark.parametrize(("method", "arch"), [(Dino, "resnet"), (Dino, "xcit"), (MocoV3, "resnet"), (MocoV3, "vit")])
