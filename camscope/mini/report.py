@@ -117,7 +117,8 @@ def accuracy_markdown(table: dict[str, dict[str, float]] | None = None) -> str:
     lines = [
         "# Mini zoo: accuracy and localization",
         "",
-        "Nine small models mirroring the seed zoo (same timm / torchvision classes), trained on CPU on "
+        "Nine small models mirroring the seed zoo (same timm / torchvision classes; the ViT, CaiT and Swin "
+        "minis with a convolutional patch stem, see `camscope.mini.backbones`), trained on CPU on "
         "generated shapes (`camscope.data.synthetic`, 10 classes, chance = 10 %). Test set: "
         f"`generate(1000, seed={TEST_SEED})`; *object removed* = the same scenes with the object erased "
         "(counterfactuals): near 10 % means the model uses the object. Self-supervised models: test "
@@ -173,8 +174,8 @@ def _target_notes() -> list[str]:
     notes = [f"Targets (supervised ≥ 95 %, linear probe ≥ 80 %) met by: {', '.join(met) or 'none'}."]
     if missed:
         notes.append(
-            f"Not met: {', '.join(missed)} — trained for minutes on two shared CPU cores; models near 10 % "
-            "learned nothing yet, and their maps are no evidence about the method."
+            f"Not met: {', '.join(missed)} — the best reached within a budget of about 20 minutes per model "
+            "on one CPU core; a model near 10 % learned nothing, and its maps are no evidence about a method."
         )
     return notes
 

@@ -3,8 +3,9 @@
 Why a time budget (``minutes``) next to a step count: the machines this runs on are shared, so a
 fixed step count can take 3 minutes or 30. A run given ``minutes`` times its first steps, fixes the
 total step count from that (the cosine schedule needs it) and records it; ``steps`` replays a run
-exactly. Training is on CPU with one thread (on two contended cores one thread was ~8× faster than
-two in our measurements), seeded, on freshly generated images per chunk.
+exactly. Training is on CPU with one thread by default, seeded, on freshly generated images per chunk:
+on the 2-core machine two threads make one run only ~1.7× faster, so two one-thread runs side by side
+finish more (and on contended cores one thread was ~8× faster than two).
 
 Supervised minis train end to end with cross-entropy. Self-supervised minis are pre-trained without
 labels by their own method (:mod:`camscope.mini.dino`, :mod:`camscope.mini.moco`), then the backbone
@@ -62,7 +63,7 @@ CONFIGS: dict[str, MiniConfig] = {
     c.name: c
     for c in (
         MiniConfig("mini_resnet", "resnet", lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
-        MiniConfig("mini_deit", "vit", lr=5e-4, warmup=200, grad_clip=1.0, minutes=20.0),
+        MiniConfig("mini_deit", "vit", lr=5e-4, warmup=200, grad_clip=1.0, minutes=40.0),
         MiniConfig("mini_cait", "cait", lr=5e-4, warmup=200, grad_clip=1.0, minutes=20.0),
         MiniConfig("mini_swin", "swin", lr=5e-4, warmup=200, grad_clip=1.0, minutes=20.0, bf16=True),
         MiniConfig("mini_xcit", "xcit", batch_size=32, minutes=20.0),
