@@ -67,9 +67,9 @@ class ConvStemPatchEmbed(PatchEmbed):
     """timm's ``PatchEmbed`` whose single ``patch × patch`` projection is a small convolutional stem.
 
     Why: trained from scratch on this data (class carried by shape alone, no colour or position
-    shortcut), ViT, CaiT and Swin with a linear patch projection sat at chance for 1,000 steps of 64
-    images at two learning rates (2e-4, 5e-4), while the same ViT with this stem left chance after
-    600 steps (``benchmarks/results/mini_recipes.md``). This is the ViT_C stem of Xiao et al., "Early
+    shortcut), ViT and Swin with a linear patch projection sat at chance for ~1,000 steps of 64
+    images (ViT at two learning rates, 2e-4 and 5e-4), while the same ViT with this stem left chance
+    after 600 steps (``benchmarks/results/mini_recipes.md``). This is the ViT_C stem of Xiao et al., "Early
     convolutions help transformers see better" (NeurIPS 2021): ``log2(patch)`` 3×3 stride-2
     convolutions with BatchNorm and ReLU, then a 1×1 projection to the embedding width. XCiT's own
     ``ConvPatchEmbed`` is the same idea, which is why the XCiT mini learned without it.
