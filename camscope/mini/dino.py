@@ -42,7 +42,7 @@ class Dino(nn.Module):
         backbone: nn.Module,
         out_dim: int = 512,
         student_temp: float = 0.1,
-        teacher_temp: float = 0.02,  # DINO's 0.04 collapsed to the uniform output here (loss flat at ln 512)
+        teacher_temp: float = 0.04,
         center_momentum: float = 0.9,
         base_momentum: float = 0.99,
         crops: tuple[CropSpec, ...] = (CropSpec(2, 64, (0.4, 1.0)), CropSpec(2, 32, (0.1, 0.4))),
