@@ -6,6 +6,10 @@ Ground truth for the localization metrics (pointing, energy_pointing, relevance_
 comes from ``--boxes``: Pascal VOC XML files (ImageNet validation style), one per image in order, or
 one JSON file ``{"image file name or stem": [[x0, y0, x1, y1], ...]}`` in pixel coordinates of the
 original image. Boxes are scaled with the model's own resize and centre crop.
+
+``--synthetic N`` scores N generated scenes instead of files (no files needed): their true object
+masks are the ground truth, mapped through the same resize and crop, and the localization metrics
+pointing and energy_pointing join the default metrics.
 """
 
 from __future__ import annotations
@@ -23,16 +27,18 @@ from camscope.errors import CamscopeError, MetricInputError
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its scores mean nothing."
 DEFAULT_METRICS = "deletion,insertion,avgdrop"
+SYNTHETIC_METRICS = "deletion,insertion,avgdrop,pointing,energy_pointing"
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="score a method's maps with faithfulness metrics", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or use --synthetic N)")
     p.add_argument("--model", required=True, help="zoo name (see `camscope zoo`) or any timm / torchvision name")
     p.add_argument("--method", default="gradcam", help="method name (default gradcam)")
-    p.add_argument("--metrics", default=DEFAULT_METRICS,
-                   help=f"comma-separated metric names (default {DEFAULT_METRICS}); "
+    p.add_argument("--metrics",
+                   help=f"comma-separated metric names (default {DEFAULT_METRICS}; with --synthetic "
+                   f"{SYNTHETIC_METRICS}); "
                    "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
                    "relevance_mass, relevance_rank")
     weights = p.add_mutually_exclusive_group()
@@ -42,6 +48,8 @@ def register(sub: Any) -> None:
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument("--boxes", action="append", metavar="FILE",
                    help="ground-truth boxes: VOC XML (one per image, repeat) or one JSON file")
+    p.add_argument("--synthetic", type=int, metavar="N", help="score N generated scenes (true masks as ground truth)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="forward passes per batch (default 32)")
     p.add_argument("--step", type=int, help="pixels per deletion/insertion step (default: the image width)")
     p.add_argument("--json", action="store_true", help="print JSON (with curves) instead of a table")
@@ -59,15 +67,24 @@ def run(args: argparse.Namespace) -> int:
     from camscope.models import get_spec, load_model
 
     cls = get_method(args.method)  # unknown names fail before any model is built
-    metrics = [get_metric(name) for name in args.metrics.split(",") if name.strip()]
+    chosen = args.metrics or (SYNTHETIC_METRICS if args.synthetic else DEFAULT_METRICS)
+    metrics = [get_metric(name.strip()) for name in chosen.split(",") if name.strip()]
     if not metrics:
         raise CamscopeError("--metrics names no metric")
-    pictures = [load_image(path) for path in args.images]
+    if args.synthetic and (args.images or args.boxes):
+        raise CamscopeError("give IMAGE files (with --boxes) or --synthetic N, not both")
     spec = get_spec(args.model)
-    boxes = _ground_truth(args, pictures, spec.preprocess) if args.boxes else None
+    if args.synthetic:
+        pictures, names, boxes = _synthetic(args.synthetic, args.seed, spec.preprocess)
+    elif args.images:
+        pictures = [load_image(path) for path in args.images]
+        names = [Path(p).name for p in args.images]
+        boxes = _ground_truth(args, pictures, spec.preprocess) if args.boxes else None
+    else:
+        raise CamscopeError("give at least one IMAGE, or --synthetic N")
     if boxes is None and any(m.needs_ground_truth for m in metrics):
         needing = [m.name for m in metrics if m.needs_ground_truth]
-        raise MetricInputError(f"metric(s) {', '.join(needing)} need ground truth: give --boxes FILE")
+        raise MetricInputError(f"metric(s) {', '.join(needing)} need ground truth: give --boxes FILE or --synthetic N")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner says it once, plainly
@@ -90,7 +107,6 @@ def run(args: argparse.Namespace) -> int:
         columns.update(result.summary())
         if hasattr(result, "curves") and metric.name in ("deletion", "insertion"):
             curves[metric.name] = result.curves
-    names = [Path(p).name for p in args.images]
     if args.json:
         print(json.dumps(_as_json(args, names, targets, columns, curves), indent=2))
     else:
@@ -107,6 +123,21 @@ def run(args: argparse.Namespace) -> int:
 def _accepted(func: Any, **candidates: Any) -> dict[str, Any]:
     params = inspect.signature(func).parameters
     return {k: v for k, v in candidates.items() if k in params}
+
+
+def _synthetic(n: int, seed: int, preprocess: Any) -> tuple[list[Any], list[str], np.ndarray]:
+    """Generated scenes as PIL images, their names, and their true masks in the model's input space."""
+    from PIL import Image
+
+    from camscope.data import generate
+    from camscope.metrics.groundtruth import transform_mask
+
+    if n < 1:
+        raise CamscopeError(f"--synthetic needs at least 1 scene, got {n}")
+    batch = generate(n, seed=seed)
+    names = [f"synthetic_{seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
+    masks = np.stack([transform_mask(m, preprocess.resize, preprocess.crop) for m in batch.masks])
+    return [Image.fromarray(image) for image in batch.images], names, masks
 
 
 def _ground_truth(args: argparse.Namespace, pictures: list[Any], preprocess: Any) -> list[np.ndarray]:

@@ -41,3 +41,28 @@ def test_evaluate_errors_are_one_line(image, capsys):
     assert "--boxes" in capsys.readouterr().err
     assert main(["evaluate", str(image), "--model", "resnet18", "--metrics", "nope"]) == 2
     assert "unknown metric" in capsys.readouterr().err
+
+
+def test_evaluate_synthetic_scenes_scores_against_their_true_masks(capsys):
+    """No files: generated scenes, true masks as ground truth; the trained mini ResNet points at the objects."""
+    from camscope.data import generate
+    from camscope.metrics import energy_pointing_game
+    from camscope.mini.report import cam_maps, load_mini
+
+    assert main(["evaluate", "--model", "mini_resnet", "--synthetic", "8", "--seed", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["image"].split("_")[1:3] for r in out["images"]] == [["3", str(i)] for i in range(8)]
+    assert {"pointing", "energy_pointing", "deletion_auc", "insertion_auc"} <= set(out["mean"])
+    assert out["mean"]["pointing"] >= 0.75
+    scenes = generate(8, seed=3)
+    model = load_mini("mini_resnet")
+    top1 = np.array([r["target"] for r in out["images"]])
+    expected = energy_pointing_game(cam_maps(model, "gradcam", scenes.images, top1), scenes.masks).scores
+    assert np.allclose([r["energy_pointing"] for r in out["images"]], expected, atol=1e-4)
+
+
+def test_evaluate_synthetic_masks_follow_the_models_resize_and_crop(capsys):
+    code = main(["evaluate", "--model", "resnet18", "--random-weights", "--synthetic", "2", "--metrics", "pointing"])
+    assert code == 0 and "mean" in capsys.readouterr().out
+    assert main(["evaluate", "x.png", "--model", "resnet18", "--synthetic", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
