@@ -69,8 +69,8 @@ CONFIGS: dict[str, MiniConfig] = {
     for c in (
         MiniConfig("mini_resnet", "resnet", lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
         MiniConfig("mini_deit", "vit", lr=5e-4, warmup=200, grad_clip=1.0, minutes=40.0),
-        MiniConfig("mini_cait", "cait", lr=5e-4, warmup=200, grad_clip=1.0, minutes=20.0),
-        MiniConfig("mini_swin", "swin", lr=5e-4, warmup=200, grad_clip=1.0, minutes=20.0, bf16=True),
+        MiniConfig("mini_cait", "cait", lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0),
+        MiniConfig("mini_swin", "swin", lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0, bf16=True),
         MiniConfig("mini_xcit", "xcit", batch_size=32, minutes=20.0),
         MiniConfig("mini_dino_resnet", "resnet", ssl="dino", lr=2.5e-4, teacher_temp=0.02, minutes=10.0, bf16=True),
         MiniConfig("mini_dino_xcit", "xcit", ssl="dino", lr=2.5e-4, minutes=15.0),
