@@ -129,13 +129,12 @@ def _synthetic(n: int, seed: int, preprocess: Any) -> tuple[list[Any], list[str]
     """Generated scenes as PIL images, their names, and their true masks in the model's input space."""
     from PIL import Image
 
-    from camscope.data import generate
+    from camscope.cli.explain import synthetic_scenes
     from camscope.metrics.groundtruth import transform_mask
 
     if n < 1:
         raise CamscopeError(f"--synthetic needs at least 1 scene, got {n}")
-    batch = generate(n, seed=seed)
-    names = [f"synthetic_{seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
+    batch, names = synthetic_scenes(n, seed)
     masks = np.stack([transform_mask(m, preprocess.resize, preprocess.crop) for m in batch.masks])
     return [Image.fromarray(image) for image in batch.images], names, masks
 

@@ -34,12 +34,17 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def synthetic_scenes(n: int, seed: int) -> tuple[Any, list[str]]:
+    """``generate(n, seed)`` and a readable name per scene (seed, index, true class)."""
+    from camscope.data import generate
+
+    batch = generate(n, seed=seed)
+    return batch, [f"synthetic_{seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
+
+
 def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
     if args.synthetic:
-        from camscope.data import generate
-
-        batch = generate(args.synthetic, seed=args.seed)
-        names = [f"synthetic_{args.seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
+        batch, names = synthetic_scenes(args.synthetic, args.seed)
         return list(batch.images), names
     if not args.images:
         raise CamscopeError("give at least one IMAGE, or --synthetic N")
