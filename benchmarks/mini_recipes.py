@@ -1,6 +1,6 @@
 """Learning curves of one mini architecture under a training recipe: how the mini-zoo recipes were chosen.
 
-Trains a supervised mini model from scratch with the package's own loop (``camscope.mini.train``) for a
+Trains a supervised mini model from scratch with the package's own loop (``camscope.lab.train``) for a
 few minutes and prints the mean loss and held-out accuracy (first 500 test images) every ``--every``
 steps. ``--linear-stem`` swaps the transformers' convolutional stem back to timm's single ``patch ×
 patch`` projection, which reproduces the plateau recorded in ``benchmarks/results/mini_zoo.md``::
@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from timm.layers import PatchEmbed
 
-from camscope.mini import backbones
-from camscope.mini.data import accuracy, batches
-from camscope.mini.train import MiniConfig, optimise
+from camscope.lab.data import accuracy, batches
+from camscope.lab.train import MiniConfig, optimise
+from camscope.models import mini_archs as backbones
 
 
 def build(arch: str, linear_stem: bool) -> torch.nn.Module:

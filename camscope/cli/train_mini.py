@@ -9,7 +9,7 @@ from camscope.errors import UnknownNameError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from camscope.mini.train import CONFIGS, WEIGHTS_DIR
+    from camscope.lab.train import CONFIGS, WEIGHTS_DIR
 
     parser = subparsers.add_parser(
         "train-mini",
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camscope.mini.train import CONFIGS, train
+    from camscope.lab.train import CONFIGS, train
 
     names = list(CONFIGS) if args.model == "all" else [args.model]
     unknown = [n for n in names if n not in CONFIGS]

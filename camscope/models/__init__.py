@@ -30,6 +30,7 @@ from camscope.models.loading import (
     locate_weights,
     resolve_weights,
 )
+from camscope.models.mini import MINI_MODELS, register_mini_models
 from camscope.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from camscope.models.reshape import ChannelsLastToFirst, ReshapeTransform, TokensToGrid
 from camscope.models.spec import (
@@ -43,11 +44,13 @@ from camscope.models.spec import (
 from camscope.models.weights import ENV_VAR, Location, WeightsFile
 
 SEED_MODELS = _zoo.SEED_MODELS
+register_mini_models()  # the packaged mini zoo, beside the seed models
 
 __all__ = [
     "ENV_VAR",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MINI_MODELS",
     "SEED_MODELS",
     "ChannelsLastToFirst",
     "DropPrefix",
@@ -80,4 +83,3 @@ __all__ = [
     "unregister_model",
 ]
 
-import camscope.mini.zoo  # noqa: E402,F401  (registers the packaged mini zoo)

@@ -313,22 +313,10 @@ def _resolve(base: Path, path: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def register_packaged_zoos() -> None:
-    """Import the mini zoo (its import registers the nine mini models) when this install has it."""
-    import importlib
-
-    try:
-        importlib.import_module("camscope.mini")
-    except ModuleNotFoundError as exc:
-        if exc.name != "camscope.mini":
-            raise
-
-
 def _check_models(section: Any, base: Path, problems: list[str]) -> list[ModelEntry]:
     from camscope.errors import UnknownNameError, WeightsError
     from camscope.models import get_spec, resolve_weights
 
-    register_packaged_zoos()
 
     if not section:
         problems.append("models is missing or empty: list zoo, timm or torchvision names (`camscope zoo`)")

@@ -11,10 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-MINI_MODELS: tuple[str, ...] = (
-    "mini_resnet", "mini_deit", "mini_cait", "mini_swin", "mini_xcit",
-    "mini_dino_resnet", "mini_dino_xcit", "mini_mocov3_resnet", "mini_mocov3_vit",
-)
+from camscope.models.mini import MINI_MODELS
+
 # Score-CAM and Ablation-CAM cost a forward pass per channel (~30× Grad-CAM), too slow for the demo's
 # budget; XGrad-CAM equals Grad-CAM on ReLU CNNs. Deletion/insertion dominate the cost
 # (one forward pass per step and image), hence 8 steps.
@@ -26,9 +24,6 @@ def available_mini_models(random_weights: bool = False) -> tuple[list[str], dict
     """(mini models that can run, {missing model: why}) — unregistered, or without weights."""
     from camscope.errors import WeightsError
     from camscope.models import get_spec, list_models, resolve_weights
-    from camscope.sweep.config import register_packaged_zoos
-
-    register_packaged_zoos()
     registered = set(list_models())
     ready, missing = [], {}
     for name in MINI_MODELS:

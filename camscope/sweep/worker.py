@@ -104,9 +104,6 @@ def resolve_device(device: str) -> torch.device:
 def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
     """Load a sweep model with its weights (or random ones, on request) and its CAM layers."""
     from camscope.models import get_spec, load_model
-    from camscope.sweep.config import register_packaged_zoos
-
-    register_packaged_zoos()  # a Ray worker process has not imported it yet
     spec = get_spec(entry.name)
     if entry.input_size:
         s = entry.input_size

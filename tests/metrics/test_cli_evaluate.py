@@ -45,9 +45,10 @@ def test_evaluate_errors_are_one_line(image, capsys):
 
 def test_evaluate_synthetic_scenes_scores_against_their_true_masks(capsys):
     """No files: generated scenes, true masks as ground truth; the trained mini ResNet points at the objects."""
+    from benchmarks.mini_zoo_report import cam_maps
     from camscope.data import generate
     from camscope.metrics import energy_pointing_game
-    from camscope.mini.report import cam_maps, load_mini
+    from camscope.models import load_model
 
     assert main(["evaluate", "--model", "mini_resnet", "--synthetic", "8", "--seed", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -55,7 +56,7 @@ def test_evaluate_synthetic_scenes_scores_against_their_true_masks(capsys):
     assert {"pointing", "energy_pointing", "deletion_auc", "insertion_auc"} <= set(out["mean"])
     assert out["mean"]["pointing"] >= 0.75
     scenes = generate(8, seed=3)
-    model = load_mini("mini_resnet")
+    model = load_model("mini_resnet")
     top1 = np.array([r["target"] for r in out["images"]])
     expected = energy_pointing_game(cam_maps(model, "gradcam", scenes.images, top1), scenes.masks).scores
     assert np.allclose([r["energy_pointing"] for r in out["images"]], expected, atol=1e-4)

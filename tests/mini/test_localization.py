@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
-import torch
 
+from benchmarks.mini_zoo_report import LOCALIZATION_N, LOCALIZATION_SEED, TOLERANCE, pointing_accuracy
 from camscope.data.synthetic import generate
-from camscope.mini import MINI_MODELS
-from camscope.mini.report import (
-    GRADIENT_METHODS,
-    LOCALIZATION_N,
-    LOCALIZATION_SEED,
-    REPORT_N,
-    TOLERANCE,
-    load_mini,
-    localization_markdown,
-    pointing_accuracy,
-)
-
-REPORT = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "mini_zoo_localization.md"
+from camscope.models import load_model
 
 
 @pytest.fixture(scope="module")
@@ -42,34 +27,9 @@ def images():
 )
 def test_method_points_at_the_object(images, name, method, margin):
     """≥ 85 % of the method's maxima within TOLERANCE px of the object; random channel weights far below."""
-    model = load_mini(name)
+    model = load_model(name)
     hits = pointing_accuracy(model, method, images)
     random = pointing_accuracy(model, "randomcam", images)
     print(f"{name} pointing game ({TOLERANCE} px): {method} {hits:.1f}%, randomcam {random:.1f}%")
     assert hits >= 85.0
     assert random <= hits - margin
-
-
-def test_report_pointing_game_for_every_model_and_gradient_method():
-    """Reports (does not assert) every model × gradient method, on the first REPORT_N localization images.
-
-    ``python -m camscope.mini.report`` computes the same table on all LOCALIZATION_N images.
-    """
-    images = generate(REPORT_N, LOCALIZATION_SEED)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small models: one thread is as fast, and much faster on a busy machine
-    start = time.perf_counter()
-    try:
-        table = {
-            name: {m: pointing_accuracy(model, m, images) for m in (*GRADIENT_METHODS, "randomcam")}
-            for name in MINI_MODELS
-            for model in [load_mini(name)]
-        }
-    finally:
-        torch.set_num_threads(threads)
-    seconds = time.perf_counter() - start
-    text = localization_markdown(table, n=REPORT_N)  # no timing in the file: it stays the same run to run
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(text)
-    print(text, f"({seconds:.0f} s)")
-    assert set(table) == set(MINI_MODELS)

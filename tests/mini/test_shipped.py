@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-import camscope.mini  # noqa: F401  (registers the mini zoo)
-from camscope.data.synthetic import CLASS_NAMES, generate
-from camscope.mini import MINI_MODELS, PREPROCESS
-from camscope.mini.data import TEST_SEED, predict, to_input
-from camscope.mini.report import load_mini, record
-from camscope.mini.train import CHECK_N, CONFIGS, WEIGHTS_DIR
-from camscope.models import get_spec, locate_weights
+from camscope.data.synthetic import CLASS_NAMES, generate, to_input
+from camscope.lab.data import TEST_SEED, predict
+from camscope.lab.train import CHECK_N, CONFIGS
+from camscope.models import get_spec, load_model, locate_weights
 from camscope.models.layers import probe
+from camscope.models.mini import MINI_MODELS, PREPROCESS, mini_record
+from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 
 CHANCE = 100 / len(CLASS_NAMES)
 
@@ -53,7 +52,7 @@ def test_weights_are_packaged_and_small():
 @pytest.mark.parametrize("name", MINI_MODELS)
 def test_spec_describes_the_model(name):
     spec = get_spec(name)
-    rec = record(name)
+    rec = mini_record(name)
     assert spec.class_names == CLASS_NAMES and spec.num_classes == len(CLASS_NAMES)
     assert spec.preprocess == PREPROCESS and spec.input_size == (3, 64, 64)
     assert spec.training == rec["training"] and spec.ssl_method == rec["ssl_method"]
@@ -62,7 +61,7 @@ def test_spec_describes_the_model(name):
 
 @pytest.mark.parametrize("name", MINI_MODELS)
 def test_default_cam_grid_is_at_least_7x7(name):
-    model = load_mini(name)
+    model = load_model(name)
     layers, reshape = get_spec(name).cam_layers(model)
     layer_name = next(n for n, m in model.named_modules() if m is layers[0])
     seen = probe(model, (64, 64), {layer_name: layers[0]})
@@ -83,8 +82,8 @@ def test_shipped_model_reproduces_its_record_and_uses_the_object(name, test_set)
     The record's check figure is measured at training time on the same fresh test images (the first
     CHECK_N of ``generate(1000, TEST_SEED)``, never used for training) from the saved fp16 file.
     """
-    model = load_mini(name)
-    rec = record(name)
+    model = load_model(name)
+    rec = mini_record(name)
     assert (rec["test_seed"], rec["check_images"]) == (TEST_SEED, CHECK_N)
     accuracy = float((predict(model, to_input(test_set.images)).numpy() == test_set.labels).mean() * 100)
     removed = float((predict(model, to_input(test_set.counterfactual)).numpy() == test_set.labels).mean() * 100)

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torchvision.models.resnet import ResNet
 
-from camscope.mini import backbones
-from camscope.mini.augment import CropSpec, gaussian_blur, solarize, views
-from camscope.mini.dino import Dino
-from camscope.mini.moco import MocoV3
-from camscope.mini.ssl_common import cosine_momentum, ema_update, momentum_copy
-from camscope.mini.train import CONFIGS, cosine_lr
+from camscope.lab.augment import CropSpec, gaussian_blur, solarize, views
+from camscope.lab.dino import Dino
+from camscope.lab.moco import MocoV3
+from camscope.lab.ssl_common import cosine_momentum, ema_update, momentum_copy
+from camscope.lab.train import CONFIGS, cosine_lr
+from camscope.models import mini_archs as backbones
 
 
 def test_mini_resnet_is_a_torchvision_resnet_with_stride_8():

@@ -8,16 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from camscope.models import list_models
-from camscope.sweep.config import register_packaged_zoos
-
 
 def tiny_models() -> list[dict]:
-    """A CNN and a transformer from the mini zoo when it is registered, else a small torchvision CNN."""
-    register_packaged_zoos()
-    if {"mini_resnet", "mini_deit"} <= set(list_models()):
-        return [{"name": "mini_resnet", "random_weights": True}, {"name": "mini_deit", "random_weights": True}]
-    return [{"name": "resnet18", "random_weights": True, "input_size": 64}]
+    """A CNN and a transformer from the mini zoo, untrained (wiring only: fast and seeded)."""
+    return [{"name": "mini_resnet", "random_weights": True}, {"name": "mini_deit", "random_weights": True}]
 
 
 def toml_value(value: object) -> str:

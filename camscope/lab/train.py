@@ -8,7 +8,7 @@ on the 2-core machine two threads make one run only ~1.7× faster, so two one-th
 finish more (and on contended cores one thread was ~8× faster than two).
 
 Supervised minis train end to end with cross-entropy. Self-supervised minis are pre-trained without
-labels by their own method (:mod:`camscope.mini.dino`, :mod:`camscope.mini.moco`), then the backbone
+labels by their own method (:mod:`camscope.lab.dino`, :mod:`camscope.lab.moco`), then the backbone
 is frozen and a linear classifier is fitted on its pooled features and written into the model's
 own head — the same recipe as the seed's DINO and MoCo v3 linear-evaluation checkpoints.
 """
@@ -29,10 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from camscope.mini import backbones
-from camscope.mini.data import PROBE_SEED_BASE, TEST_SEED, accuracy, batches, to_input
+from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, accuracy, batches, to_input
+from camscope.models import mini_archs as backbones
+from camscope.models.mini import MINI, SSL_NAMES, mini_entry
+from camscope.models.weights import PACKAGED_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "zoo_weights"
+WEIGHTS_DIR = PACKAGED_DIR  # training writes where the zoo reads packaged weights
 TEST_N = 1000  # images in the recorded test set (TEST_SEED)
 CHECK_N = 500  # the first CHECK_N of them: what the test suite re-measures from the shipped file (fast CI)
 CALIBRATION_STEPS = 20
@@ -64,20 +66,28 @@ class MiniConfig:
 # step ~200, linear probe 11.9 %); DINO's own rule, 5e-4 × batch / 256, gives 1.25e-4 at batch 64.
 # At 2.5e-4 it still drifted to ln 512, with the default teacher temperature (XCiT) and with the
 # sharper 0.02 the DINO authors suggest against this collapse (ResNet): see the records' figures.
-CONFIGS: dict[str, MiniConfig] = {
-    c.name: c
-    for c in (
-        MiniConfig("mini_resnet", "resnet", lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
-        MiniConfig("mini_deit", "vit", lr=5e-4, warmup=200, grad_clip=1.0, minutes=40.0),
-        MiniConfig("mini_cait", "cait", lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0),
-        MiniConfig("mini_swin", "swin", lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0, bf16=True),
-        MiniConfig("mini_xcit", "xcit", batch_size=32, minutes=20.0),
-        MiniConfig("mini_dino_resnet", "resnet", ssl="dino", lr=2.5e-4, teacher_temp=0.02, minutes=10.0, bf16=True),
-        MiniConfig("mini_dino_xcit", "xcit", ssl="dino", lr=2.5e-4, minutes=15.0),
-        MiniConfig("mini_mocov3_resnet", "resnet", ssl="mocov3", minutes=10.0, bf16=True),
-        MiniConfig("mini_mocov3_vit", "vit", ssl="mocov3", lr=5e-4, warmup=200, grad_clip=1.0, minutes=15.0),
-    )
+_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
+    "mini_resnet": dict(lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
+    "mini_deit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=40.0),
+    "mini_cait": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0),
+    "mini_swin": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0, bf16=True),
+    "mini_xcit": dict(batch_size=32, minutes=20.0),
+    "mini_dino_resnet": dict(lr=2.5e-4, teacher_temp=0.02, minutes=10.0, bf16=True),
+    "mini_dino_xcit": dict(lr=2.5e-4, minutes=15.0),
+    "mini_mocov3_resnet": dict(minutes=10.0, bf16=True),
+    "mini_mocov3_vit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=15.0),
 }
+
+
+def _config(name: str) -> MiniConfig:
+    """The training config of ``name``: architecture and method from the zoo's list, the rest from here."""
+    entry = mini_entry(name)
+    return MiniConfig(name, entry.arch, entry.ssl, **_HYPERPARAMETERS[name])
+
+
+# Every mini model of the zoo has a training config, and nothing else does.
+assert set(_HYPERPARAMETERS) == {e.name for e in MINI}, "mini zoo and training configs disagree"
+CONFIGS: dict[str, MiniConfig] = {e.name: _config(e.name) for e in MINI}
 
 
 def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
@@ -160,8 +170,8 @@ def pretrain_and_probe(
     cfg: MiniConfig, seed: int, minutes: float | None, steps: int | None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Self-supervised pre-training (no labels read), then a linear probe on the frozen backbone."""
-    from camscope.mini.dino import Dino
-    from camscope.mini.moco import MocoV3
+    from camscope.lab.dino import Dino
+    from camscope.lab.moco import MocoV3
 
     torch.manual_seed(seed)
     model = backbones.build(cfg.arch)
@@ -273,7 +283,7 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
         "name": cfg.name,
         "family": cfg.family,
         "training": "supervised" if cfg.ssl is None else "self-supervised",
-        "ssl_method": {None: None, "dino": "DINO", "mocov3": "MoCo v3"}[cfg.ssl],
+        "ssl_method": SSL_NAMES.get(cfg.ssl or ""),
         "architecture": str(backbones.ARCHS[cfg.arch].build),
         "parameters": sum(p.numel() for p in shipped.parameters()),
         "test_accuracy": round(accuracy(shipped, TEST_N, TEST_SEED), 2),

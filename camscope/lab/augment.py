@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from camscope.mini.data import SYNTHETIC_MEAN, SYNTHETIC_STD
+from camscope.data.synthetic import SYNTHETIC_MEAN, SYNTHETIC_STD
 
 
 @dataclass(frozen=True)

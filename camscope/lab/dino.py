@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.mini import backbones
-from camscope.mini.augment import CropSpec, views
-from camscope.mini.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
+from camscope.lab.augment import CropSpec, views
+from camscope.lab.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
+from camscope.models import mini_archs as backbones
 
 
 class DinoHead(nn.Module):

@@ -11,32 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import numpy as np
 import torch
 
-from camscope.data.synthetic import generate
-
-# Per-channel mean/std of generated images (measured on 8,192 images of two seeds: 0.437 ± 0.187 in
-# every channel; the generator draws colours symmetrically, so one value serves all three).
-SYNTHETIC_MEAN: tuple[float, float, float] = (0.437, 0.437, 0.437)
-SYNTHETIC_STD: tuple[float, float, float] = (0.187, 0.187, 0.187)
+from camscope.data.synthetic import generate, to_input
 
 TRAIN_SEED_BASE = 1_000_000  # + run seed * 10_000 + chunk index
 PROBE_SEED_BASE = 2_000_000  # linear-probe training images
 TEST_SEED = 7  # the fixed held-out test set of every record
 CHUNK = 1024  # images generated at once
-
-
-def to_input(
-    images: np.ndarray,
-    mean: tuple[float, ...] = SYNTHETIC_MEAN,
-    std: tuple[float, ...] = SYNTHETIC_STD,
-) -> torch.Tensor:
-    """uint8 (N, H, W, 3) → normalised float (N, 3, H, W): the same numbers as the spec's Preprocess."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean_t = torch.tensor(mean, dtype=x.dtype).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean_t) / std_t
 
 
 def batches(

@@ -1,7 +1,7 @@
 """Accuracy and localization of the shipped mini zoo, measured against the generator's ground truth.
 
 Why here and not only in the tests: the same figures go into ``benchmarks/results/mini_zoo*.md``
-and the README, so one function computes them for both (``python -m camscope.mini.report``).
+and the README, so one function computes them for both (``python benchmarks/mini_zoo_report.py``).
 
 Localization is the pointing game (:func:`camscope.metrics.localization.pointing_game`): an image is
 a hit when the maximum of the map, explaining the true class at the zoo's default target layer,
@@ -11,7 +11,6 @@ map that ignores the object hits about as often as a random point (RandomCAM mea
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -19,19 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.data.synthetic import SyntheticBatch, generate
+from camscope.data.synthetic import SyntheticBatch, generate, to_input
+from camscope.lab.data import TEST_SEED
 from camscope.metrics.localization import pointing_game
-from camscope.mini.data import TEST_SEED, to_input
-from camscope.mini.train import WEIGHTS_DIR
-from camscope.mini.zoo import MINI_MODELS
+from camscope.models.mini import MINI_MODELS, mini_record
+from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 from camscope.targets import ClassifierOutputTarget
 
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
 LOCALIZATION_SEED = 11  # fresh images, disjoint from the training, probe and test seeds
 LOCALIZATION_N = 300
-REPORT_N = 60  # images per model × method in the test that reports the full table (keeps CI short)
 TOLERANCE = 3  # pixels, on the 64×64 input (a CAM cell is 8 px wide)
-RESULTS_DIR = Path("benchmarks") / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def load_mini(name: str) -> nn.Module:
@@ -39,11 +37,6 @@ def load_mini(name: str) -> nn.Module:
     from camscope.models import load_model
 
     return load_model(name)
-
-
-def record(name: str) -> dict:
-    """The JSON record written beside the weights when the model was trained."""
-    return json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
 
 
 def cam_maps(
@@ -99,13 +92,12 @@ def localization_markdown(table: dict[str, dict[str, float]], n: int = LOCALIZAT
         "|---|---|" + "---|" * len(methods),
     ]
     for name, row in table.items():
-        rec = record(name)
+        rec = mini_record(name)
         label = rec["training"] if not rec.get("ssl_method") else f"self-supervised ({rec['ssl_method']})"
         lines.append(f"| {name} | {label} | " + " | ".join(f"{row[m]:.1f}" for m in methods) + " |")
     lines += [
         "",
-        "Reproduce: `pytest tests/mini/test_localization.py -s` (writes `mini_zoo_localization.md`, "
-        f"{REPORT_N} images) or `python -m camscope.mini.report` (writes `mini_zoo.md`, {LOCALIZATION_N} images)."
+        f"Reproduce: `python benchmarks/mini_zoo_report.py` (writes `mini_zoo.md`, {n} images)."
         + (f" Computed in {seconds:.0f} s on a shared 2-core CPU." if seconds else ""),
         "",
     ]
@@ -118,7 +110,7 @@ def accuracy_markdown(table: dict[str, dict[str, float]] | None = None) -> str:
         "# Mini zoo: accuracy and localization",
         "",
         "Nine small models mirroring the seed zoo (same timm / torchvision classes; the ViT, CaiT and Swin "
-        "minis with a convolutional patch stem, see `camscope.mini.backbones`), trained on CPU on "
+        "minis with a convolutional patch stem, see `camscope.models.mini_archs`), trained on CPU on "
         "generated shapes (`camscope.data.synthetic`, 10 classes, chance = 10 %). Test set: "
         f"`generate(1000, seed={TEST_SEED})`; *object removed* = the same scenes with the object erased "
         "(counterfactuals): near 10 % means the model uses the object. Self-supervised models: test "
@@ -133,7 +125,7 @@ def accuracy_markdown(table: dict[str, dict[str, float]] | None = None) -> str:
         if not path.is_file():
             lines.append(f"| {name} | | not trained | | | | | |")
             continue
-        rec = record(name)
+        rec = mini_record(name)
         label = rec["training"] if not rec.get("ssl_method") else f"self-sup. ({rec['ssl_method']})"
         row = (
             f"| {name} | {rec['family']} | {label} | {rec['parameters'] / 1e3:.0f}k | {rec['test_accuracy']:.1f} | "
@@ -153,8 +145,8 @@ def accuracy_markdown(table: dict[str, dict[str, float]] | None = None) -> str:
         "",
         "```bash",
         "camscope train-mini --model all            # or --model NAME; --steps N --seed S replays a record",
-        "pytest tests/mini -s                       # re-checks every figure and rewrites the localization table",
-        "python -m camscope.mini.report             # rewrites this file (localization on 300 images)",
+        "pytest tests/mini                          # re-checks every shipped model against its record",
+        "python benchmarks/mini_zoo_report.py             # rewrites this file (localization on 300 images)",
         "```",
         "",
     ]
@@ -168,7 +160,7 @@ def _target_notes() -> list[str]:
         path = WEIGHTS_DIR / f"{name}.json"
         if not path.is_file():
             continue
-        rec = record(name)
+        rec = mini_record(name)
         target = 95.0 if rec["training"] == "supervised" else 80.0
         (met if rec["test_accuracy"] >= target else missed).append(f"{name} ({rec['test_accuracy']:.1f} %)")
     notes = [f"Targets (supervised ≥ 95 %, linear probe ≥ 80 %) met by: {', '.join(met) or 'none'}."]
