@@ -27,9 +27,17 @@ SLOW_METHODS = ["scorecam", "ablationcam"]
 ALL_METHODS = [*GRADIENT_METHODS, "eigencam", "fullgrad", *SLOW_METHODS]
 
 PEER_CLASS = {
-    "gradcam": "GradCAM", "hirescam": "HiResCAM", "gradcamelementwise": "GradCAMElementWise",
-    "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM", "eigencam": "EigenCAM",
-    "eigengradcam": "EigenGradCAM", "fullgrad": "FullGrad", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM",
+    "gradcam": "GradCAM",
+    "hirescam": "HiResCAM",
+    "gradcamelementwise": "GradCAMElementWise",
+    "gradcam++": "GradCAMPlusPlus",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "eigengradcam": "EigenGradCAM",
+    "fullgrad": "FullGrad",
+    "scorecam": "ScoreCAM",
+    "ablationcam": "AblationCAM",
 }
 
 
@@ -154,8 +162,10 @@ def main() -> None:
 
     import numpy as np
 
-    print("| model | method | camscope s | pytorch-grad-cam s | speed-up | camscope / plain fwd+bwd | max abs Δ map "
-          "| peak RSS MB (ours / with peer) | load |")
+    print(
+        "| model | method | camscope s | pytorch-grad-cam s | speed-up | camscope / plain fwd+bwd | max abs Δ map "
+        "| peak RSS MB (ours / with peer) | load |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for model_name in args.models.split(","):
         for method in methods:

@@ -126,8 +126,9 @@ def main() -> None:
         return pgc_road.ROADCombined(PERCENTILES)(x, cam[None], targets, model)
 
     def ours_road() -> np.ndarray:
-        return road(model, x, cam[None], targets, percentages=PERCENTILES, compat="pytorch-grad-cam",
-                    seed=7, batch_size=bs).combined
+        return road(
+            model, x, cam[None], targets, percentages=PERCENTILES, compat="pytorch-grad-cam", seed=7, batch_size=bs
+        ).combined
 
     t_pgc, ref = median_time(theirs_road, 1)
     rows.append(("pytorch-grad-cam ROADCombined (9 pct x 2 orders)", t_pgc, "1.00", peak_rss_mb()))
@@ -153,11 +154,14 @@ def main() -> None:
     t_oi, our_img = median_time(ours_impute, repeats)
     diff = float((ref_img - our_img).abs().max())
     rows.append(("pytorch-grad-cam imputation, 18 masks", t_pi, "1.00", peak_rss_mb()))
-    rows.append((f"camscope imputation, 18 masks (max |diff| {diff:.1e})", t_oi, f"{t_pi / t_oi:.1f}x faster",
-                 peak_rss_mb()))
+    rows.append(
+        (f"camscope imputation, 18 masks (max |diff| {diff:.1e})", t_oi, f"{t_pi / t_oi:.1f}x faster", peak_rss_mb())
+    )
 
-    print(f"\nResNet50 224x224, random weights, {torch.get_num_threads()} threads, "
-          f"deletion step {step}, medians of {repeats}\n")
+    print(
+        f"\nResNet50 224x224, random weights, {torch.get_num_threads()} threads, "
+        f"deletion step {step}, medians of {repeats}\n"
+    )
     print("| measurement | seconds | ratio | peak RSS MB |")
     print("|---|---:|---:|---:|")
     for name, seconds, ratio, rss in rows:

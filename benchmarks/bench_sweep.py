@@ -36,18 +36,20 @@ def _config(out: Path, args: argparse.Namespace) -> SweepConfig:
     from camscope.sweep import parse_config
 
     step = 224 * 224 // args.steps
-    return parse_config({
-        "output": str(out),
-        "device": "cpu",
-        "models": [{"name": args.model, "random_weights": True}],
-        "methods": ["gradcam"],
-        "batch_size": args.batch_size,
-        "metric_batch_size": args.metric_batch_size,
-        "shard_size": args.shard_size,
-        "report_images": 0,
-        "images": {"source": f"synthetic:{args.images}", "seed": 0, "size": 224},
-        "metrics": {"deletion": {"step": step}, "insertion": {"step": step}},
-    })
+    return parse_config(
+        {
+            "output": str(out),
+            "device": "cpu",
+            "models": [{"name": args.model, "random_weights": True}],
+            "methods": ["gradcam"],
+            "batch_size": args.batch_size,
+            "metric_batch_size": args.metric_batch_size,
+            "shard_size": args.shard_size,
+            "report_images": 0,
+            "images": {"source": f"synthetic:{args.images}", "seed": 0, "size": 224},
+            "metrics": {"deletion": {"step": step}, "insertion": {"step": step}},
+        }
+    )
 
 
 def plain_loop(config: SweepConfig) -> tuple[float, float]:
@@ -99,8 +101,11 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     config = _config(folder / "results", args)
     n = args.images
-    print(f"{args.model} (random weights) + Grad-CAM + deletion/insertion ({args.steps} steps), {n} images 224x224, "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"{args.model} (random weights) + Grad-CAM + deletion/insertion ({args.steps} steps), {n} images 224x224, "
+        f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     rows: list[tuple[str, float, float]] = []
 
     def report(name: str, wall: float, cpu: float | None) -> None:
@@ -125,8 +130,10 @@ def main() -> None:
         ray.shutdown()
     if ray_start is not None:
         print(f"ray cluster start (once per session, not counted above): {ray_start:.1f} s")
-    print(f"peak RSS: this process {_peak_mib(resource.RUSAGE_SELF):.0f} MiB, "
-          f"largest child (Ray workers) {_peak_mib(resource.RUSAGE_CHILDREN):.0f} MiB")
+    print(
+        f"peak RSS: this process {_peak_mib(resource.RUSAGE_SELF):.0f} MiB, "
+        f"largest child (Ray workers) {_peak_mib(resource.RUSAGE_CHILDREN):.0f} MiB"
+    )
     print("targets: local >= 2x plain loop; ray <= 1.2x local")
     shutil.rmtree(folder, ignore_errors=True)
 

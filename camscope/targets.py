@@ -91,8 +91,7 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
         category = getattr(entry, "category", None)
         if isinstance(category, int) and not -num_classes <= category < num_classes:
             raise TargetError(
-                f"target class {category} is out of range: the model has {num_classes} classes "
-                f"(0..{num_classes - 1})"
+                f"target class {category} is out of range: the model has {num_classes} classes (0..{num_classes - 1})"
             )
         resolved.append(entry)
     return resolved

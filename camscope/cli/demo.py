@@ -14,8 +14,11 @@ from camscope.errors import CamscopeError
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the preset mini-zoo sweep and write its HTML report", description=__doc__)
     p.add_argument("--out", default="camscope_demo", help="folder for results and report (default camscope_demo/)")
-    p.add_argument("--random-weights", action="store_true",
-                   help="run the minis untrained (a wiring/timing check; every output says so)")
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="run the minis untrained (a wiring/timing check; every output says so)",
+    )
     p.add_argument("--images", type=int, help="number of generated images (default: the preset's)")
     p.add_argument("--methods", help="comma-separated methods (default: the preset's main methods)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -46,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
         # the demo's own folder, from another model set or version: start it again
         store.clear()
         (results / "run.json").unlink()
-    print(f"demo: {len(models)} mini model(s) x {len(config.methods)} methods x "
-          f"{config.images.synthetic} generated images -> {results}")
+    print(
+        f"demo: {len(models)} mini model(s) x {len(config.methods)} methods x "
+        f"{config.images.synthetic} generated images -> {results}"
+    )
     run_sweep(config, resume=True, progress=not args.no_progress)
     report = build_report(results, out / "report.html")
     print(f"demo finished in {time.perf_counter() - start:.0f} s")

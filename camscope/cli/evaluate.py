@@ -31,23 +31,33 @@ SYNTHETIC_METRICS = "deletion,insertion,avgdrop,pointing,energy_pointing"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("evaluate", help="score a method's maps with faithfulness metrics", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "evaluate",
+        help="score a method's maps with faithfulness metrics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or use --synthetic N)")
     p.add_argument("--model", required=True, help="zoo name (see `camscope zoo`) or any timm / torchvision name")
     p.add_argument("--method", default="gradcam", help="method name (default gradcam)")
-    p.add_argument("--metrics",
-                   help=f"comma-separated metric names (default {DEFAULT_METRICS}; with --synthetic "
-                   f"{SYNTHETIC_METRICS}); "
-                   "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
-                   "relevance_mass, relevance_rank")
+    p.add_argument(
+        "--metrics",
+        help=f"comma-separated metric names (default {DEFAULT_METRICS}; with --synthetic "
+        f"{SYNTHETIC_METRICS}); "
+        "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
+        "relevance_mass, relevance_rank",
+    )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
     p.add_argument("--target", type=int, help="class index to explain and score (default: each image's top-1)")
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
-    p.add_argument("--boxes", action="append", metavar="FILE",
-                   help="ground-truth boxes: VOC XML (one per image, repeat) or one JSON file")
+    p.add_argument(
+        "--boxes",
+        action="append",
+        metavar="FILE",
+        help="ground-truth boxes: VOC XML (one per image, repeat) or one JSON file",
+    )
     p.add_argument("--synthetic", type=int, metavar="N", help="score N generated scenes (true masks as ground truth)")
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="forward passes per batch (default 32)")
@@ -178,8 +188,13 @@ def _print_table(names: list[str], targets: list[Any], columns: dict[str, np.nda
         print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))))
 
 
-def _as_json(args: argparse.Namespace, names: list[str], targets: list[Any], columns: dict[str, np.ndarray],
-             curves: dict[str, np.ndarray]) -> dict[str, Any]:
+def _as_json(
+    args: argparse.Namespace,
+    names: list[str],
+    targets: list[Any],
+    columns: dict[str, np.ndarray],
+    curves: dict[str, np.ndarray],
+) -> dict[str, Any]:
     images = []
     for i, name in enumerate(names):
         row: dict[str, Any] = {"image": name, "target": targets[i]}

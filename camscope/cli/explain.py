@@ -71,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
     images, stems = _inputs(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights,
-                           download=args.download)
+        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights, download=args.download)
     if args.random_weights:
         print(RANDOM_BANNER)
-    results = explain(model, images, cls, args.target, layers=args.layer, aug_smooth=args.aug_smooth,
-                      eigen_smooth=args.eigen_smooth)
+    results = explain(
+        model, images, cls, args.target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
+    )
     assert isinstance(results, list)
     for result, path in zip(results, _output_paths(args.out, stems, args.model, cls.name)):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, output=args.output)
     if args.check:
         tasks = make_tasks(config, len(image_ids(config.images)))
-        print(f"{args.config}: valid; {len(config.models)} model(s) x {len(config.methods)} method(s) x "
-              f"{len(image_ids(config.images))} image(s) -> {len(tasks)} task(s); results in {config.output}")
+        print(
+            f"{args.config}: valid; {len(config.models)} model(s) x {len(config.methods)} method(s) x "
+            f"{len(image_ids(config.images))} image(s) -> {len(tasks)} task(s); results in {config.output}"
+        )
         return 0
     options = {"address": args.address, "num_cpus": args.num_cpus} if args.engine == "ray" else {}
     result = run_sweep(config, engine=args.engine, resume=args.resume, progress=not args.no_progress, **options)

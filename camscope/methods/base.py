@@ -184,8 +184,7 @@ class BaseCAM:
         if input_tensor.ndim != 4:
             hint = " (add a batch dimension: x[None])" if input_tensor.ndim == 3 else ""
             raise InputError(
-                f"input_tensor must have shape (batch, channels, height, width), got {tuple(input_tensor.shape)}"
-                + hint
+                f"input_tensor must have shape (batch, channels, height, width), got {tuple(input_tensor.shape)}" + hint
             )
         if not input_tensor.is_floating_point():
             raise InputError(f"input_tensor must be a float tensor, got {input_tensor.dtype}")

@@ -181,7 +181,9 @@ class AblationCAM(BaseCAM):
                 _NOTICED.add(key)
                 log.warning(
                     "camscope: notice: Ablation-CAM runs full forward passes for %s at %r (%s)",
-                    key[0], layer.name, str(exc).splitlines()[0][:160],
+                    key[0],
+                    layer.name,
+                    str(exc).splitlines()[0][:160],
                 )
             return None
 

@@ -31,7 +31,6 @@ from camscope.targets import (
 ArrayLike = np.ndarray | torch.Tensor
 
 
-
 def check_inputs(inputs: torch.Tensor, maps: ArrayLike | None = None) -> torch.Tensor | None:
     """Validate ``inputs`` (N, C, H, W) and ``maps`` (N, H, W); return the maps as a float32 CPU tensor."""
     if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4 or not inputs.is_floating_point():
@@ -53,9 +52,7 @@ def check_maps(maps: ArrayLike, shape: tuple[int, int, int] | None = None) -> to
     else:
         raise MetricInputError(f"maps must be a numpy array or a tensor, got {type(maps).__name__}")
     if tensor.ndim != 3:
-        raise MetricInputError(
-            f"maps must have shape (N, H, W), got {tuple(tensor.shape)}: one 2-D map per image"
-        )
+        raise MetricInputError(f"maps must have shape (N, H, W), got {tuple(tensor.shape)}: one 2-D map per image")
     if shape is not None and tuple(tensor.shape) != tuple(shape):
         raise MetricInputError(
             f"maps of shape {tuple(tensor.shape)} do not fit the input batch: expected {tuple(shape)} "
@@ -111,8 +108,7 @@ def resolve(
     resolved = resolve_targets(targets, logits)
     if probability:
         resolved = [
-            ClassifierOutputSoftmaxTarget(t.category) if type(t) is ClassifierOutputTarget else t
-            for t in resolved
+            ClassifierOutputSoftmaxTarget(t.category) if type(t) is ClassifierOutputTarget else t for t in resolved
         ]
     return resolved, logits
 

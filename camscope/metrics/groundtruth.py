@@ -85,9 +85,7 @@ def check_boxes(boxes: np.ndarray, height: int, width: int, what: str = "boxes")
         if not (x0 < x1 and y0 < y1):
             raise MetricInputError(f"{what}: box {(x0, y0, x1, y1)} is empty (need x0 < x1 and y0 < y1)")
         if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-            raise MetricInputError(
-                f"{what}: box {(x0, y0, x1, y1)} lies outside the {width}x{height} image"
-            )
+            raise MetricInputError(f"{what}: box {(x0, y0, x1, y1)} lies outside the {width}x{height} image")
     return array
 
 

@@ -82,4 +82,3 @@ __all__ = [
     "resolve_weights",
     "unregister_model",
 ]
-

@@ -190,7 +190,8 @@ def load_strict(model: nn.Module, state: StateDict, source: str) -> None:
             _listing("wrong shape", wrong),
         ]
         raise WeightsError(
-            f"{source} does not fit {type(model).__name__}: " + "; ".join(p for p in parts if p)
+            f"{source} does not fit {type(model).__name__}: "
+            + "; ".join(p for p in parts if p)
             + " — is it the right file for this model?"
         )
     model.load_state_dict(state, strict=True)

@@ -109,8 +109,11 @@ def torchvision_spec(name: str) -> ModelSpec | None:
     if published is not None:
         t = published.transforms()
         preprocess = Preprocess(
-            int(t.resize_size[0]), (int(t.crop_size[0]), int(t.crop_size[0])), t.interpolation.value,
-            tuple(t.mean), tuple(t.std),
+            int(t.resize_size[0]),
+            (int(t.crop_size[0]), int(t.crop_size[0])),
+            t.interpolation.value,
+            tuple(t.mean),
+            tuple(t.std),
         )
         class_names = tuple(published.meta.get("categories") or class_names)
         filename = PurePosixPath(urlparse(published.url).path).name
@@ -137,18 +140,29 @@ def module_spec(model: nn.Module) -> ModelSpec:
     if isinstance(cfg, dict) and cfg.get("input_size"):
         hw = model_input_size(model)
         preprocess = _timm_preprocess(
-            (3, *hw), cfg.get("crop_pct"), cfg.get("crop_mode"), cfg.get("interpolation"),
-            cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)),
+            (3, *hw),
+            cfg.get("crop_pct"),
+            cfg.get("crop_mode"),
+            cfg.get("interpolation"),
+            cfg.get("mean", (0.485, 0.456, 0.406)),
+            cfg.get("std", (0.229, 0.224, 0.225)),
         )
         arch = cfg.get("architecture") or name
         num_classes = int(getattr(model, "num_classes", cfg.get("num_classes", 1000)) or 0)
         return ModelSpec(
-            name=arch, family=arch.split("_")[0], build=TimmBuilder(arch), preprocess=preprocess,
-            num_classes=num_classes, class_names=imagenet_class_names() if num_classes == 1000 else None,
+            name=arch,
+            family=arch.split("_")[0],
+            build=TimmBuilder(arch),
+            preprocess=preprocess,
+            num_classes=num_classes,
+            class_names=imagenet_class_names() if num_classes == 1000 else None,
             source=f"timm pretrained_cfg of the model ({cfg.get('tag') or 'untagged'})",
         )
     hw = model_input_size(model)
     return ModelSpec(
-        name=name, family=name, build=lambda: model, preprocess=Preprocess(hw[0] * 8 // 7, hw, "bilinear"),
+        name=name,
+        family=name,
+        build=lambda: model,
+        preprocess=Preprocess(hw[0] * 8 // 7, hw, "bilinear"),
         notes="preprocessing unknown for this model object: ImageNet defaults (resize 256 bilinear, crop 224)",
     )

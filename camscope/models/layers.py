@@ -124,9 +124,7 @@ class _Enough(Exception):
     """Raised from a hook to stop a probe once every requested module has produced its output."""
 
 
-def probe(
-    model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Module] | None = None
-) -> dict[str, _Seen]:
+def probe(model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Module] | None = None) -> dict[str, _Seen]:
     """Run ``model`` once on a blank image and record each module's output shape and call order.
 
     With ``modules`` given, only those are watched and the forward pass stops as soon as all of
@@ -187,8 +185,7 @@ def cam_layers_from_names(
     transforms = {reshape_for_layer(model, layer, input_hw) for layer in layers}
     if len(transforms) > 1:
         raise LayerError(
-            f"target layers {list(names)} need different reshape transforms ({transforms}); "
-            "explain them one at a time"
+            f"target layers {list(names)} need different reshape transforms ({transforms}); explain them one at a time"
         )
     return layers, transforms.pop()
 
@@ -207,9 +204,7 @@ def infer_cam_layers(
     seen = probe(model, input_hw)
     name = _last_token_block_norm(model, seen, input_hw) or _last_spatial_module(model, seen, input_hw)
     if name is None:
-        raise LayerError(
-            f"could not find a spatial layer in {type(model).__name__}; pass target layers explicitly"
-        )
+        raise LayerError(f"could not find a spatial layer in {type(model).__name__}; pass target layers explicitly")
     layer = model.get_submodule(name)
     reshape = reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), layer=name)  # type: ignore[arg-type]
     return [layer], reshape

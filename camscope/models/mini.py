@@ -23,9 +23,7 @@ from camscope.models.preprocess import Preprocess
 from camscope.models.spec import ModelSpec, register_model, registered_spec
 from camscope.models.weights import PACKAGED_DIR, WeightsFile
 
-PREPROCESS = Preprocess(
-    resize=DEFAULT_SIZE, crop=(DEFAULT_SIZE, DEFAULT_SIZE), mean=SYNTHETIC_MEAN, std=SYNTHETIC_STD
-)
+PREPROCESS = Preprocess(resize=DEFAULT_SIZE, crop=(DEFAULT_SIZE, DEFAULT_SIZE), mean=SYNTHETIC_MEAN, std=SYNTHETIC_STD)
 SSL_NAMES: dict[str, str] = {"dino": "DINO", "mocov3": "MoCo v3"}
 
 

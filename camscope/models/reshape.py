@@ -54,9 +54,7 @@ class ChannelsLastToFirst:
 
     def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
         if tensor.ndim != 4:
-            raise LayerError(
-                f"{self!r} expects a channels-last map (B, H, W, C), got shape {tuple(tensor.shape)}"
-            )
+            raise LayerError(f"{self!r} expects a channels-last map (B, H, W, C), got shape {tuple(tensor.shape)}")
         return tensor.permute(0, 3, 1, 2)
 
 
@@ -91,9 +89,7 @@ def reshape_for_shape(
             f"{layer} outputs {tuple(shape)}: {shape[1]} tokens do not form a patch grid for a "
             f"{input_hw[0]}×{input_hw[1]} input; pick another target layer"
         )
-    raise LayerError(
-        f"{layer} outputs {tuple(shape)}, which has no spatial layout; pick an earlier target layer"
-    )
+    raise LayerError(f"{layer} outputs {tuple(shape)}, which has no spatial layout; pick an earlier target layer")
 
 
 def _downsampled(hw: tuple[int, ...], input_hw: tuple[int, int]) -> bool:

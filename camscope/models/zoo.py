@@ -51,7 +51,9 @@ def seed_specs() -> list[ModelSpec]:
             family="ResNet",
             build=TorchvisionBuilder("resnet50"),
             preprocess=Preprocess.imagenet(256, 224, "bilinear"),
-            weights=(WeightsFile("resnet50-0676ba61.pth", "https://download.pytorch.org/models/resnet50-0676ba61.pth"),),
+            weights=(
+                WeightsFile("resnet50-0676ba61.pth", "https://download.pytorch.org/models/resnet50-0676ba61.pth"),
+            ),
             target_layers=RESNET_LAYER,
             class_names=classes,
             source="torchvision ResNet50_Weights.IMAGENET1K_V1",

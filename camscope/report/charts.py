@@ -46,8 +46,15 @@ def comparison_chart(
             est = [values.get((group, m, metric)) for m in methods]
             heights = [e.mean if e else np.nan for e in est]
             errors = [e.half_width if e and not math.isnan(e.half_width) else 0.0 for e in est]
-            ax.bar(x + (g - (len(groups) - 1) / 2) * width, heights, width, yerr=errors, capsize=2,
-                   label=group, color=COLOURS[g % len(COLOURS)])
+            ax.bar(
+                x + (g - (len(groups) - 1) / 2) * width,
+                heights,
+                width,
+                yerr=errors,
+                capsize=2,
+                label=group,
+                color=COLOURS[g % len(COLOURS)],
+            )
         arrow = "↑" if higher_is_better(metric) else "↓"
         ax.set_title(f"{metric} ({arrow} better)", fontsize=9)
         ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=7)
@@ -61,6 +68,10 @@ def comparison_chart(
 
 def curves_chart(title: str, curves: dict[str, tuple[list[float], np.ndarray]], xlabel: str) -> bytes:
     """Mean curve per method (``curves[method] = (x, mean y)``), AUC in the legend."""
-    figure = plot_curves({m: (np.asarray(x), np.asarray(y)) for m, (x, y) in curves.items()},
-                         title=title, xlabel=xlabel, ylabel="target probability")
+    figure = plot_curves(
+        {m: (np.asarray(x), np.asarray(y)) for m, (x, y) in curves.items()},
+        title=title,
+        xlabel=xlabel,
+        ylabel="target probability",
+    )
     return to_png(figure)

@@ -91,8 +91,10 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2 id="{key}">{html.escape(title)}</h2>\n{content}' for key, title, content in sections)
     n_images = len(set(ok["image_id"].to_pylist()))
-    lead = (f"{len(models)} model(s) × {len(methods)} method(s) × {n_images} image(s) × "
-            f"{len(metrics)} metric column(s); {ok.num_rows} result rows.")
+    lead = (
+        f"{len(models)} model(s) × {len(methods)} method(s) × {n_images} image(s) × "
+        f"{len(metrics)} metric column(s); {ok.num_rows} result rows."
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>camscope report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -116,12 +118,16 @@ def _warnings(meta: dict[str, Any], table: pa.Table) -> str:
     parts = []
     random = meta.get("random_weights") or []
     if random:
-        parts.append(f'<div class="warn"><strong>RANDOM WEIGHTS</strong> for {html.escape(", ".join(random))}: '
-                     "these models were not trained; their maps and scores describe no trained model.</div>")
+        parts.append(
+            f'<div class="warn"><strong>RANDOM WEIGHTS</strong> for {html.escape(", ".join(random))}: '
+            "these models were not trained; their maps and scores describe no trained model.</div>"
+        )
     fails = failures(table)
     if fails:
-        parts.append(f'<div class="warn">{len(fails)} failed entr{"y" if len(fails) == 1 else "ies"}: '
-                     'see <a href="#failures">Failures</a>.</div>')
+        parts.append(
+            f'<div class="warn">{len(fails)} failed entr{"y" if len(fails) == 1 else "ies"}: '
+            'see <a href="#failures">Failures</a>.</div>'
+        )
     return "\n".join(parts)
 
 
@@ -137,11 +143,15 @@ def _models(ok: pa.Table, models: list[str]) -> str:
         right = outcomes.get(model, {})
         hits = sum(right.values())
         score = f"{hits} / {len(right)} ({100 * hits / len(right):.0f} %)" if right else "–"
-        rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(info.get(model, ''))}</td>"
-                    f'<td class="num">{score}</td></tr>')
-    return ('<p class="muted">Top-1 accuracy on the images of this sweep that carry a label '
-            "(every map explains the sweep's target, right or wrong).</p>"
-            f"<table><tr><th>model</th><th>family · training · kind</th><th>correct</th></tr>{''.join(rows)}</table>")
+        rows.append(
+            f"<tr><td>{html.escape(model)}</td><td>{html.escape(info.get(model, ''))}</td>"
+            f'<td class="num">{score}</td></tr>'
+        )
+    return (
+        '<p class="muted">Top-1 accuracy on the images of this sweep that carry a label '
+        "(every map explains the sweep's target, right or wrong).</p>"
+        f"<table><tr><th>model</th><th>family · training · kind</th><th>correct</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:
@@ -162,8 +172,10 @@ def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:
             for m in metrics
         )
         head = "".join(f"<th>{html.escape(g)}</th>" for g in present)
-        out.append(f"<h3>{html.escape(title)}</h3>{note}{_img(png, title, 'chart')}"
-                   f"<table><tr><th>metric (all methods pooled)</th>{head}</tr>{rows}</table>")
+        out.append(
+            f"<h3>{html.escape(title)}</h3>{note}{_img(png, title, 'chart')}"
+            f"<table><tr><th>metric (all methods pooled)</th>{head}</tr>{rows}</table>"
+        )
     return "\n".join(out)
 
 
@@ -178,11 +190,15 @@ def _metric_tables(ok: pa.Table, models: list[str], methods: list[str], metrics:
         for model in models:
             cells = {m: values.get((model, m, metric)) for m in methods}
             winners = best({m: e.mean for m, e in cells.items() if e is not None}, metric)
-            rows.append(f"<tr><td>{html.escape(model)} <span class='muted'>{html.escape(info.get(model, ''))}</span>"
-                        "</td>" + "".join(_cell(cells[m], best_key=m in winners) for m in methods) + "</tr>")
-        out.append(f"<h3>{html.escape(metric)}</h3><p class='muted'>mean ± 95 % CI half-width over images; "
-                   f"{direction} is better; ★ best method per model</p>"
-                   f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>")
+            rows.append(
+                f"<tr><td>{html.escape(model)} <span class='muted'>{html.escape(info.get(model, ''))}</span>"
+                "</td>" + "".join(_cell(cells[m], best_key=m in winners) for m in methods) + "</tr>"
+            )
+        out.append(
+            f"<h3>{html.escape(metric)}</h3><p class='muted'>mean ± 95 % CI half-width over images; "
+            f"{direction} is better; ★ best method per model</p>"
+            f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>"
+        )
     return "\n".join(out) or "<p>No metric results.</p>"
 
 
@@ -226,8 +242,10 @@ def _grid(store: ResultsStore, ok: pa.Table, models: list[str], methods: list[st
     image_ids = sorted({i for _, i in views})
     if not image_ids:
         return "<p>No overlays stored (report_images = 0).</p>"
-    out = ['<p class="muted">Each cell: the map over the image as the model saw it (after its preprocessing). '
-           "Explained class: the sweep's target.</p>"]
+    out = [
+        '<p class="muted">Each cell: the map over the image as the model saw it (after its preprocessing). '
+        "Explained class: the sweep's target.</p>"
+    ]
     head = "<th>model</th><th>input</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in methods)
     for image_id in image_ids:
         rows = []
@@ -239,8 +257,11 @@ def _grid(store: ResultsStore, ok: pa.Table, models: list[str], methods: list[st
             for method in methods:
                 cam = maps.get((model, method, image_id))
                 picture = overlay(view, cam.astype(np.float32) / 255.0) if cam is not None else None
-                cells.append(f"<td>{_img(_png(picture), f'{model} {method} {image_id}')}</td>"
-                             if picture is not None else "<td>–</td>")
+                cells.append(
+                    f"<td>{_img(_png(picture), f'{model} {method} {image_id}')}</td>"
+                    if picture is not None
+                    else "<td>–</td>"
+                )
             rows.append(f"<tr><td>{html.escape(model)}</td>{''.join(cells)}</tr>")
         out.append(f"<h3>{html.escape(image_id)}</h3><table class='grid'><tr>{head}</tr>{''.join(rows)}</table>")
     return "\n".join(out)
@@ -308,4 +329,3 @@ def _img(png: bytes, alt: str, css: str = "") -> str:
     data = base64.b64encode(png).decode("ascii")
     cls = f' class="{css}"' if css else ""
     return f'<img{cls} alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-

@@ -48,15 +48,34 @@ from camscope.errors import CamscopeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 TOP_LEVEL = {
-    "output", "device", "methods", "models", "targets", "batch_size", "metric_batch_size", "shard_size",
-    "report_images", "images", "metrics",
+    "output",
+    "device",
+    "methods",
+    "models",
+    "targets",
+    "batch_size",
+    "metric_batch_size",
+    "shard_size",
+    "report_images",
+    "images",
+    "metrics",
 }
 IMAGE_KEYS = {"source", "seed", "size", "annotations", "limit"}
 MODEL_KEYS = {"name", "weights", "random_weights", "input_size"}
 TARGETS = ("top1", "label")
 # parameters the sweep supplies itself: a config may not set them per metric / method
-_SUPPLIED = {"model", "inputs", "maps", "targets", "ground_truth", "mean", "std", "target_layers",
-             "reshape_transform", "progress"}
+_SUPPLIED = {
+    "model",
+    "inputs",
+    "maps",
+    "targets",
+    "ground_truth",
+    "mean",
+    "std",
+    "target_layers",
+    "reshape_transform",
+    "progress",
+}
 
 
 class ConfigError(CamscopeError):
@@ -317,7 +336,6 @@ def _check_models(section: Any, base: Path, problems: list[str]) -> list[ModelEn
     from camscope.errors import UnknownNameError, WeightsError
     from camscope.models import get_spec, resolve_weights
 
-
     if not section:
         problems.append("models is missing or empty: list zoo, timm or torchvision names (`camscope zoo`)")
         return []
@@ -411,9 +429,7 @@ def _check_metrics(section: Any, images: ImageSource, problems: list[str]) -> di
         params = dict(params)
         _check_params(f"metric {name}", metric.func, params, problems)
         if metric.needs_ground_truth and not images.synthetic and not images.annotations:
-            problems.append(
-                f"metric {name} needs ground truth: use synthetic images or give [images] annotations"
-            )
+            problems.append(f"metric {name} needs ground truth: use synthetic images or give [images] annotations")
         metrics[metric.name] = params
     return metrics
 
@@ -438,5 +454,5 @@ def _check_label_classes(models: list[ModelEntry], problems: list[str]) -> None:
         if spec.num_classes != len(CLASS_NAMES):
             problems.append(
                 f'model {entry.name}: targets = "label" uses the synthetic classes ({len(CLASS_NAMES)}), '
-                f"but the model has {spec.num_classes} outputs; use targets = \"top1\""
+                f'but the model has {spec.num_classes} outputs; use targets = "top1"'
             )

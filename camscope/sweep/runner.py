@@ -108,8 +108,11 @@ def run_sweep(
     images = sum(len(t.indices) for t in todo)
     rate = f", {images / seconds:.1f} image-tasks/s" if todo and seconds > 0 else ""
     print(f"\n{result.summary}\n", file=out)
-    print(f"{len(todo)} task(s) computed in {seconds:.1f} s{rate}; {len(done)} were already done. "
-          f"Results: {config.output}", file=out)
+    print(
+        f"{len(todo)} task(s) computed in {seconds:.1f} s{rate}; {len(done)} were already done. "
+        f"Results: {config.output}",
+        file=out,
+    )
     return result
 
 
@@ -130,8 +133,10 @@ def _check_store(store: ResultsStore, config: SweepConfig, config_hash: str, res
         return set()
     done = store.done()
     if done and not resume:
-        raise StoreError(f"{store.root} already holds {len(done)} finished task(s) of this sweep: "
-                         "pass --resume to continue it, or choose another output folder")
+        raise StoreError(
+            f"{store.root} already holds {len(done)} finished task(s) of this sweep: "
+            "pass --resume to continue it, or choose another output folder"
+        )
     return done
 
 
@@ -146,14 +151,26 @@ class _Progress:
         self.per_model: dict[str, int] = {}
         for t in todo:
             self.per_model[t.model] = self.per_model.get(t.model, 0) + len(t.indices)
-        self.total = self.tqdm(total=sum(self.per_model.values()), desc="sweep", unit="img",
-                               disable=not enabled, position=0, dynamic_ncols=True)
+        self.total = self.tqdm(
+            total=sum(self.per_model.values()),
+            desc="sweep",
+            unit="img",
+            disable=not enabled,
+            position=0,
+            dynamic_ncols=True,
+        )
         self.bars: dict[str, Any] = {}
 
     def advance(self, model: str, images: int) -> None:
         if model not in self.bars:
-            self.bars[model] = self.tqdm(total=self.per_model[model], desc=model, unit="img", leave=False,
-                                         disable=not self.enabled, dynamic_ncols=True)
+            self.bars[model] = self.tqdm(
+                total=self.per_model[model],
+                desc=model,
+                unit="img",
+                leave=False,
+                disable=not self.enabled,
+                dynamic_ncols=True,
+            )
         bar = self.bars[model]
         bar.update(images)
         self.total.update(images)

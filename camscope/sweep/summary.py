@@ -43,13 +43,19 @@ def summary_text(table: pa.Table, max_failures: int = 20) -> str:
         w_model = max(5, *(len(m) for m, _ in pairs))
         w_method = max(6, *(len(m) for _, m in pairs))
         widths = [max(8, len(m)) for m in metrics]
-        lines.append("  ".join([f"{'model':<{w_model}}", f"{'method':<{w_method}}"]
-                               + [f"{m:>{w}}" for m, w in zip(metrics, widths)]))
+        lines.append(
+            "  ".join(
+                [f"{'model':<{w_model}}", f"{'method':<{w_method}}"] + [f"{m:>{w}}" for m, w in zip(metrics, widths)]
+            )
+        )
         for model, method in sorted(pairs):
             values = [cells.get((model, method, m)) for m in metrics]
-            lines.append("  ".join([f"{model:<{w_model}}", f"{method:<{w_method}}"]
-                                   + [f"{v:>{w}.4f}" if v is not None else f"{'-':>{w}}"
-                                      for v, w in zip(values, widths)]))
+            lines.append(
+                "  ".join(
+                    [f"{model:<{w_model}}", f"{method:<{w_method}}"]
+                    + [f"{v:>{w}.4f}" if v is not None else f"{'-':>{w}}" for v, w in zip(values, widths)]
+                )
+            )
     else:
         lines.append("(no successful results)")
     fails = failures(table)

@@ -104,6 +104,7 @@ def resolve_device(device: str) -> torch.device:
 def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
     """Load a sweep model with its weights (or random ones, on request) and its CAM layers."""
     from camscope.models import get_spec, load_model
+
     spec = get_spec(entry.name)
     if entry.input_size:
         s = entry.input_size
@@ -240,9 +241,7 @@ class TaskWorker:
         cam = cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, pm.layers, pm.reshape, **params)
         assert shard.x is not None
         size = self.config.batch_size
-        chunks = [
-            cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)
-        ]
+        chunks = [cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)]
         return np.concatenate(chunks).astype(np.float32)
 
     def _metric_rows(
@@ -264,8 +263,9 @@ class TaskWorker:
             if not keep:
                 return []
             gt = np.stack([shard.masks[j] for j in keep])
-            result = metric(pm.model, shard.x[keep], maps[keep], [shard.targets[j] for j in keep],
-                            ground_truth=gt, **kwargs)
+            result = metric(
+                pm.model, shard.x[keep], maps[keep], [shard.targets[j] for j in keep], ground_truth=gt, **kwargs
+            )
         else:
             keep = list(range(len(shard.ok)))
             result = metric(pm.model, shard.x, maps, shard.targets, **kwargs)
@@ -274,13 +274,15 @@ class TaskWorker:
         for column, values in result.summary().items():
             curve_x, curve_y = curves.get(column, (None, None))
             for k, j in enumerate(keep):
-                out.append((
-                    j,
-                    column,
-                    float(values[k]),
-                    None if curve_x is None else curve_x,
-                    None if curve_y is None else [float(v) for v in curve_y[k]],
-                ))
+                out.append(
+                    (
+                        j,
+                        column,
+                        float(values[k]),
+                        None if curve_x is None else curve_x,
+                        None if curve_y is None else [float(v) for v in curve_y[k]],
+                    )
+                )
         return out
 
     # ------------------------------------------------------------------ rows

@@ -25,8 +25,20 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "o.png"
-    code = main(["explain", str(photo), "--model", "resnet18", "--random-weights", "--method", "layercam",
-                 "--out", str(out), "--save-map"])
+    code = main(
+        [
+            "explain",
+            str(photo),
+            "--model",
+            "resnet18",
+            "--random-weights",
+            "--method",
+            "layercam",
+            "--out",
+            str(out),
+            "--save-map",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     overlay = np.asarray(Image.open(out))
@@ -37,8 +49,19 @@ def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys
 
 
 def test_explain_token_model_and_explicit_target(photo: Path, tmp_path: Path, capsys) -> None:
-    code = main(["explain", str(photo), "--model", "deit_tiny_patch16_224", "--random-weights", "--target", "7",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "explain",
+            str(photo),
+            "--model",
+            "deit_tiny_patch16_224",
+            "--random-weights",
+            "--target",
+            "7",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     assert "explained class 7" in capsys.readouterr().out
     assert (tmp_path / "photo_deit_tiny_patch16_224_gradcam.png").exists()
@@ -81,8 +104,13 @@ def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> Non
     scores = camscope.evaluate(model, [photo, photo], results, ["deletion", "avgdrop"], batch_size=8, step=224 * 56)
     assert set(scores) >= {"deletion_auc", "avg_drop", "increase"}
     assert scores["deletion_auc"].shape == (2,) and np.isfinite(scores["deletion_auc"]).all()
-    direct = camscope.metrics.deletion(model, torch.stack([camscope.get_spec("resnet18").preprocess(
-        Image.open(photo).convert("RGB"))] * 2), np.stack([r.map for r in results]), [3, 5], step=224 * 56)
+    direct = camscope.metrics.deletion(
+        model,
+        torch.stack([camscope.get_spec("resnet18").preprocess(Image.open(photo).convert("RGB"))] * 2),
+        np.stack([r.map for r in results]),
+        [3, 5],
+        step=224 * 56,
+    )
     np.testing.assert_allclose(scores["deletion_auc"], direct.auc, rtol=1e-6)
     with pytest.raises(camscope.errors.InputError, match="stepp"):
         camscope.evaluate(model, [photo, photo], results, ["deletion"], stepp=3)

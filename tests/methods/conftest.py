@@ -77,8 +77,14 @@ def cnn_input() -> torch.Tensor:
 def vit() -> nn.Module:
     torch.manual_seed(0)
     return timm.create_model(
-        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, embed_dim=48, depth=2,
-        num_heads=3, num_classes=10,
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        embed_dim=48,
+        depth=2,
+        num_heads=3,
+        num_classes=10,
     ).eval()
 
 

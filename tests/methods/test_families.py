@@ -28,8 +28,18 @@ FAMILIES = {
     ),
     "convnext": ("convnext_atto", {"dims": (8, 16, 24, 32), "depths": (1, 1, 1, 1)}),
 }
-METHODS = ["gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam", "eigengradcam", "scorecam",
-           "ablationcam", "randomcam"]
+METHODS = [
+    "gradcam",
+    "gradcam++",
+    "xgradcam",
+    "layercam",
+    "hirescam",
+    "eigencam",
+    "eigengradcam",
+    "scorecam",
+    "ablationcam",
+    "randomcam",
+]
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))

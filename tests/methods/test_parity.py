@@ -28,7 +28,13 @@ import camscope.methods as cm
 TOL = 1e-4
 TARGETS = [ClassifierOutputTarget(1), ClassifierOutputTarget(3)]
 CHANNEL_WEIGHT_METHODS = [
-    "GradCAM", "HiResCAM", "GradCAMElementWise", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "ScoreCAM",
+    "GradCAM",
+    "HiResCAM",
+    "GradCAMElementWise",
+    "GradCAMPlusPlus",
+    "XGradCAM",
+    "LayerCAM",
+    "ScoreCAM",
 ]
 
 
@@ -153,8 +159,13 @@ def test_guided_gradcam_is_cam_times_guided_gradients(cnn, cnn_input) -> None:
 def test_random_cam_is_seeded_and_not_compared() -> None:
     """RandomCAM draws random weights (pytorch-grad-cam from NumPy's global state), so there is no map
     to compare; we check it is a valid map and reproducible from its seed."""
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                                torch.nn.Flatten(), torch.nn.Linear(8, 4))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 4),
+    )
     x = torch.randn(2, 3, 16, 16)
     a = camscope.RandomCAM(model, [model[1]], seed=5)(x)
     b = camscope.RandomCAM(model, [model[1]], seed=5)(x)

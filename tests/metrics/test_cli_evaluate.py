@@ -22,11 +22,24 @@ def test_evaluate_json_with_boxes_and_plot(image, tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"cat.png": [[20, 10, 120, 140], [150, 0, 200, 50]]}))
     plot = tmp_path / "curves.png"
-    code = main([
-        "evaluate", str(image), "--model", "resnet18", "--random-weights", "--json", "--step", "12544",
-        "--metrics", "deletion,insertion,avgdrop,pointing,energy_pointing", "--boxes", str(boxes),
-        "--plot", str(plot),
-    ])
+    code = main(
+        [
+            "evaluate",
+            str(image),
+            "--model",
+            "resnet18",
+            "--random-weights",
+            "--json",
+            "--step",
+            "12544",
+            "--metrics",
+            "deletion,insertion,avgdrop,pointing,energy_pointing",
+            "--boxes",
+            str(boxes),
+            "--plot",
+            str(plot),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["random_weights"] is True

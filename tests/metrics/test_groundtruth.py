@@ -41,8 +41,10 @@ def test_bad_voc_file(tmp_path):
         load_voc_boxes(tmp_path / "missing.xml")
 
 
-@pytest.mark.parametrize(("size", "resize", "crop"), [((500, 375), 256, 224), ((300, 400), 232, 224),
-                                                       ((64, 48), (40, 60), None), ((50, 40), None, 64)])
+@pytest.mark.parametrize(
+    ("size", "resize", "crop"),
+    [((500, 375), 256, 224), ((300, 400), 232, 224), ((64, 48), (40, 60), None), ((50, 40), None, 64)],
+)
 def test_boxes_follow_the_image_transform(size, resize, crop):
     """Draw the box into an image, run torchvision's Resize + CenterCrop on it, compare extents."""
     width, height = size

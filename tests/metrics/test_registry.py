@@ -22,8 +22,9 @@ def test_names_from_cli_and_config():
 @pytest.mark.parametrize("arch", ["cnn", "vit"])
 def test_model_metrics_run_batched(arch, cnn):
     if arch == "vit":
-        model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=5, img_size=32,
-                                  patch_size=8, depth=1).eval()
+        model = timm.create_model(
+            "vit_tiny_patch16_224", pretrained=False, num_classes=5, img_size=32, patch_size=8, depth=1
+        ).eval()
     else:
         model = cnn
     torch.manual_seed(0)

@@ -44,8 +44,9 @@ def test_steps_go_top_down_and_cover_every_parameter(make_cnn):
     model = make_cnn()
     steps = cascade_steps(model)
     assert [name for name, _ in steps] == ["6", "2", "0"]
-    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=5, img_size=32,
-                            patch_size=8, depth=2, init_values=1e-5)
+    vit = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, num_classes=5, img_size=32, patch_size=8, depth=2, init_values=1e-5
+    )
     names = [name for name, _ in cascade_steps(vit)]
     assert names[:3] == ["head", "norm", "blocks.1"] and names[-2:] == ["patch_embed", ROOT]
     covered = [p for _, params in cascade_steps(vit) for p in params]

@@ -307,5 +307,7 @@ def test_a_truncated_file_is_refused(official_dir, tmp_path):
 def test_a_dino_model_needs_both_files(official_dir, tmp_path):
     folder, _ = official_dir
     shutil.copy(folder / "dino_resnet50_pretrain.pth", tmp_path)
-    with pytest.raises(WeightsError, match=re.escape("dino_resnet50_linearweights.pth from https://dl.fbaipublicfiles.com/dino/")):
+    with pytest.raises(
+        WeightsError, match=re.escape("dino_resnet50_linearweights.pth from https://dl.fbaipublicfiles.com/dino/")
+    ):
         load_model("dino_resnet50", weights=tmp_path)

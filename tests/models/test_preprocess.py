@@ -23,8 +23,12 @@ def image() -> Image.Image:
 def _original(resize: int, interpolation: T.InterpolationMode) -> T.Compose:
     """The transform as written in the original repositories' evaluation scripts."""
     return T.Compose(
-        [T.Resize(resize, interpolation=interpolation), T.CenterCrop(224), T.ToTensor(),
-         T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+        [
+            T.Resize(resize, interpolation=interpolation),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
     )
 
 

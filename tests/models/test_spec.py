@@ -20,8 +20,12 @@ OFFICIAL_FILES = {
     "mocov3_resnet50": ["linear-1000ep.pth.tar"],
     "mocov3_vit_base": ["linear-vit-b-300ep.pth.tar"],
 }
-SSL = {"dino_resnet50": "DINO", "dino_xcit_small_12_p16": "DINO", "mocov3_resnet50": "MoCo v3",
-       "mocov3_vit_base": "MoCo v3"}
+SSL = {
+    "dino_resnet50": "DINO",
+    "dino_xcit_small_12_p16": "DINO",
+    "mocov3_resnet50": "MoCo v3",
+    "mocov3_vit_base": "MoCo v3",
+}
 
 
 def test_the_zoo_holds_the_nine_seed_models():

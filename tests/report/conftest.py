@@ -21,11 +21,13 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         save_png(batch.images[i], root / "imgs" / f"img{i}.png")
         save_png(batch.masks[i].astype("uint8") * 255, root / "masks" / f"img{i}.png")
     (root / "imgs" / "broken.png").write_bytes(b"not a png at all")
-    config = load_config(write_config(
-        root / "sweep.toml",
-        images={"source": "imgs", "annotations": "masks"},
-        shard_size=2,
-        report_images=3,  # broken.png is image 0: two images reach the grid
-    ))
+    config = load_config(
+        write_config(
+            root / "sweep.toml",
+            images={"source": "imgs", "annotations": "masks"},
+            shard_size=2,
+            report_images=3,  # broken.png is image 0: two images reach the grid
+        )
+    )
     run_sweep(config, progress=False)
     return Path(config.output)

@@ -18,7 +18,10 @@ def test_valid_config_gives_tasks_in_model_shard_method_order(tmp_path: Path) ->
     tasks = make_tasks(config, len(image_ids(config.images)))
     first = config.models[0].name
     assert [(t.model, t.shard, t.method) for t in tasks[:4]] == [
-        (first, 0, "gradcam"), (first, 0, "eigencam"), (first, 1, "gradcam"), (first, 1, "eigencam")
+        (first, 0, "gradcam"),
+        (first, 0, "eigencam"),
+        (first, 1, "gradcam"),
+        (first, 1, "eigencam"),
     ]
     assert tasks[-1].indices == (4,)
     assert len({t.id for t in tasks}) == len(tasks)
@@ -46,8 +49,16 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
         load_config(path)
     message = str(info.value)
     for needle in (
-        "'bogus'", "nosuchcam", "nosuchmodel", "resnet50-0676ba61.pth", "'colour'", "no/such/folder",
-        "'stepz'", "pointing needs ground truth", "wrongmetric", "batch_size must be a positive integer",
+        "'bogus'",
+        "nosuchcam",
+        "nosuchmodel",
+        "resnet50-0676ba61.pth",
+        "'colour'",
+        "no/such/folder",
+        "'stepz'",
+        "pointing needs ground truth",
+        "wrongmetric",
+        "batch_size must be a positive integer",
     ):
         assert needle in message, needle
     assert message.startswith(f"{path}: 10 problems")
@@ -75,8 +86,9 @@ def test_image_sources_folder_glob_list(tmp_path: Path) -> None:
 
 
 def test_label_targets_need_a_model_with_the_synthetic_classes(tmp_path: Path) -> None:
-    path = write_config(tmp_path / "s.toml", targets="label",
-                        models=[{"name": "resnet18", "random_weights": True, "input_size": 64}])
+    path = write_config(
+        tmp_path / "s.toml", targets="label", models=[{"name": "resnet18", "random_weights": True, "input_size": 64}]
+    )
     with pytest.raises(ConfigError, match="has 1000 outputs"):
         load_config(path)
 

@@ -26,8 +26,17 @@ def test_demo_runs_and_prints_the_report_path_last(tmp_path: Path, capsys: pytes
     ready, _ = available_mini_models(random_weights=True)
     if not ready:
         pytest.skip("no mini model is registered in this checkout")
-    args = ["demo", "--out", str(tmp_path / "demo"), "--random-weights", "--images", "2", "--methods", "gradcam",
-            "--no-progress"]
+    args = [
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--random-weights",
+        "--images",
+        "2",
+        "--methods",
+        "gradcam",
+        "--no-progress",
+    ]
     assert main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     report = Path(lines[-1])

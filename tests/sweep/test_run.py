@@ -71,9 +71,14 @@ def test_a_corrupt_image_is_a_failed_entry_and_the_sweep_goes_on(tmp_path: Path)
     for i, picture in enumerate(generate(3, seed=1).images):
         save_png(picture, folder / f"img{i}.png")
     (folder / "img1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    config = load_config(write_config(
-        tmp_path / "s.toml", images={"source": "imgs"}, metrics={"deletion": {"step": 1024}}, methods=["gradcam"],
-    ))
+    config = load_config(
+        write_config(
+            tmp_path / "s.toml",
+            images={"source": "imgs"},
+            metrics={"deletion": {"step": 1024}},
+            methods=["gradcam"],
+        )
+    )
     log = io.StringIO()
     result = run_sweep(config, progress=False, out=log)
     table = ResultsStore(config.output).read()

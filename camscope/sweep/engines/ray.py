@@ -43,9 +43,7 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(
-        self, config: SweepConfig, address: str | None = None, num_cpus: int | None = None, **_: Any
-    ) -> None:
+    def __init__(self, config: SweepConfig, address: str | None = None, num_cpus: int | None = None, **_: Any) -> None:
         try:
             import ray
         except ImportError:
@@ -121,5 +119,3 @@ class RayEngine:
     def close(self) -> None:
         if self._owns_ray and self.ray.is_initialized():
             self.ray.shutdown()
-
-
