@@ -45,7 +45,7 @@ def test_resume_repeats_an_uninterrupted_run_bit_for_bit(name, changes, tmp_path
     assert done.complete and done.step == STEPS and done.stopped == "finished"
     expected = _state(straight)
 
-    half, first = trainer(cfg, 3, Session(run_dir=tmp_path / "b", steps=STEPS, stop_at=STEPS // 2))
+    _half, first = trainer(cfg, 3, Session(run_dir=tmp_path / "b", steps=STEPS, stop_at=STEPS // 2))
     assert (first.step, first.stopped, first.complete) == (STEPS // 2, "stop_at", False)
     assert (tmp_path / "b" / CHECKPOINT_NAME).is_file()
     torch.manual_seed(1234)  # a resumed run must not depend on the process's RNG state
