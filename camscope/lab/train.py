@@ -87,15 +87,34 @@ class MiniConfig:
 # step ~200, linear probe 11.9 %); DINO's own rule, 5e-4 × batch / 256, gives 1.25e-4 at batch 64.
 # At 2.5e-4 it still drifted to ln 512, with the default teacher temperature (XCiT) and with the
 # sharper 0.02 the DINO authors suggest against this collapse (ResNet): see the records' figures.
+# Second pass (issue 11, benchmarks/results/mini_recipes.md): the ResNet SSL minis pre-train on 32-px
+# views (4× the images per minute; the CAM grid at the 64-px evaluation size stays 8×8) with global crops
+# of 25-100 % of the scene, on a 10,000-step schedule that spans sessions (``--resume``). DINO takes the
+# small-data settings of lightly / DINO issue 43: teacher temperature 0.04, 1024 prototypes, EMA 0.996,
+# prototypes frozen for the first 5 % of steps, lr 5e-4. MoCo v3 pre-trains on scenes whose backgrounds
+# come from a pool of 16 (``background_pool``), so the background no longer identifies the image.
 _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "mini_resnet": dict(lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
     "mini_deit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=40.0),
     "mini_cait": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0),
     "mini_swin": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0, bf16=True),
     "mini_xcit": dict(batch_size=32, minutes=20.0),
-    "mini_dino_resnet": dict(lr=2.5e-4, teacher_temp=0.02, minutes=10.0, bf16=True),
+    "mini_dino_resnet": dict(
+        lr=5e-4,
+        warmup=200,
+        teacher_temp=0.04,
+        out_dim=1024,
+        momentum=0.996,
+        freeze_last_layer=0.05,
+        pretrain_size=32,
+        global_scale=(0.25, 1.0),
+        minutes=10.0,
+        bf16=True,
+    ),
     "mini_dino_xcit": dict(lr=2.5e-4, minutes=15.0),
-    "mini_mocov3_resnet": dict(minutes=10.0, bf16=True),
+    "mini_mocov3_resnet": dict(
+        warmup=200, pretrain_size=32, global_scale=(0.25, 1.0), background_pool=16, minutes=10.0, bf16=True
+    ),
     "mini_mocov3_vit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=15.0),
 }
 
@@ -289,8 +308,10 @@ class Run:
                     self.total = max(CALIBRATION_STEPS + 1, int(seconds / per_step))
                     bar.total = self.total
                 total = self.total or 10**9
-                self._one_step(step_loss, after_step, total)
+                loss, lr = self._one_step(step_loss, after_step, total)
                 bar.update()
+                if self.step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
                 if checkpoint is not None and time.perf_counter() - last_save >= session.checkpoint_seconds:
                     self.seconds = before + time.perf_counter() - begin
                     self.save(checkpoint)
@@ -304,7 +325,7 @@ class Run:
 
     def _one_step(
         self, step_loss: Callable[[float], torch.Tensor], after_step: Callable[[float], None] | None, total: int
-    ) -> None:
+    ) -> tuple[float, float]:
         cfg, step = self.cfg, self.step
         # Short runs warm up for 1/5 of the steps at most; the calibration steps (identical in a replay
         # with ``steps``) always follow the configured warm-up, so a replay repeats the run exactly.
@@ -323,6 +344,7 @@ class Run:
         if after_step is not None:
             after_step(progress)
         self.step += 1
+        return float(loss.detach()), lr
 
 
 def optimise(
