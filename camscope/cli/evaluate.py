@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from camscope.data import load_image
     from camscope.methods import get_method
     from camscope.metrics import get_metric
+    from camscope.metrics.localization import scaled_tolerance
     from camscope.models import get_spec, load_model
 
     cls = get_method(args.method)  # unknown names fail before any model is built
@@ -110,9 +111,14 @@ def run(args: argparse.Namespace) -> int:
 
     columns: dict[str, np.ndarray] = {}
     curves: dict[str, np.ndarray] = {}
+    tolerance = round(scaled_tolerance(x.shape[-1]), 2)  # TorchRay's 15 px belongs to ~224-px inputs
+    if not args.json and any(m.name == "pointing" for m in metrics):
+        print(f"pointing tolerance: {tolerance} px (TorchRay's 15 px at 224 px, scaled to the {x.shape[-1]}-px input)")
     for metric in metrics:
         extra = {"step": args.step} if args.step is not None else {}
-        kwargs = _accepted(metric.func, batch_size=args.batch_size, mean=spec.mean, std=spec.std, **extra)
+        kwargs = _accepted(
+            metric.func, batch_size=args.batch_size, mean=spec.mean, std=spec.std, tolerance=tolerance, **extra
+        )
         result = metric(model, x, maps, targets, ground_truth=boxes, **kwargs)
         columns.update(result.summary())
         if hasattr(result, "curves") and metric.name in ("deletion", "insertion"):
