@@ -322,8 +322,9 @@ def main() -> int:
     (RESULTS_DIR / "mini_zoo.md").write_text(
         "# Mini zoo: accuracy, localization and deletion\n\n"
         + body
-        + f"\n\nReproduce: `python benchmarks/mini_zoo_report.py` (this file and the README block; computed in "
-        f"{seconds:.0f} s on a shared 2-core CPU).\n"
+        + "\n\nReproduce: `python benchmarks/mini_zoo_report.py` (this file and the README block; scores of a "
+        "model whose weights are unchanged are read from `mini_runs/report_cache`; all nine computed afresh take "
+        f"about 40 min on the shared 2-core CPU under load, this run {seconds:.0f} s).\n"
     )
     if not args.no_readme:
         write_readme(block)
