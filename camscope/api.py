@@ -122,9 +122,9 @@ def explain(
     if layers is None:
         target_layers, reshape = spec.cam_layers(net)
     else:
-        from camscope.models import resolve_layer
+        from camscope.layer_paths import resolve_layers
 
-        target_layers, reshape = [resolve_layer(net, layer) for layer in layers], None
+        target_layers, reshape = resolve_layers(net, layers), None
     if reshape_transform is not None:
         reshape = reshape_transform
 

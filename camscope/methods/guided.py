@@ -49,18 +49,18 @@ class GuidedBackpropReLUModel:
 
     def compute(self, input_img: torch.Tensor, targets: TargetSpec = None) -> torch.Tensor:
         """Guided gradients as a tensor (N, 3, H, W) on the model's device."""
-        relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
-        handles = [m.register_forward_hook(lambda _m, _i, out: _PositiveGradientGate.apply(out)) for m in relus]
-        try:
-            with eval_mode(self.model), torch.inference_mode(False), torch.enable_grad():
-                x = input_img.to(model_device(self.model)).detach().clone().requires_grad_(True)
-                logits = model_logits(self.model(x))
-                resolved = resolve_targets(targets, logits.detach())
-                (grad,) = torch.autograd.grad(target_scores(resolved, logits).sum(), [x])
-        finally:
-            for handle in handles:
-                handle.remove()
+        gates = [(m, _gate) for m in self.model.modules() if isinstance(m, nn.ReLU)]
+        with eval_mode(self.model, gates), torch.inference_mode(False), torch.enable_grad():
+            x = input_img.to(model_device(self.model)).detach().clone().requires_grad_(True)
+            logits = model_logits(self.model(x))
+            resolved = resolve_targets(targets, logits.detach())
+            (grad,) = torch.autograd.grad(target_scores(resolved, logits).sum(), [x])
         return grad
+
+
+def _gate(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> Any:
+    """Forward hook after a ReLU: its output through the positive-gradient gate."""
+    return _PositiveGradientGate.apply(output)
 
 
 def deprocess_image(img: np.ndarray) -> np.ndarray:
