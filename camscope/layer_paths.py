@@ -23,7 +23,7 @@ def module_path(model: nn.Module, layer: nn.Module) -> str:
     """Dotted path of ``layer`` inside ``model`` (as in ``named_modules``); LayerError if it is not part of it."""
     for name, module in model.named_modules():
         if module is layer:
-            return name
+            return str(name)
     raise LayerError(
         f"target layer {type(layer).__name__} is not a submodule of {type(model).__name__} (not part of the "
         "model being explained): pass layers of that model, e.g. model.layer4[-1]"

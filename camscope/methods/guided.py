@@ -29,7 +29,8 @@ class _PositiveGradientGate(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (relu_output,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (relu_output > 0)
+        gated: torch.Tensor = grad.clamp(min=0) * (relu_output > 0)
+        return gated
 
 
 class GuidedBackpropReLUModel:
@@ -68,7 +69,7 @@ def deprocess_image(img: np.ndarray) -> np.ndarray:
     img = img - np.mean(img)
     img = img / (np.std(img) + 1e-5)
     img = np.clip(img * 0.1 + 0.5, 0, 1)
-    return np.uint8(img * 255)
+    return (img * 255).astype(np.uint8)
 
 
 def guided_gradcam(
@@ -83,4 +84,5 @@ def guided_gradcam(
 
     maps = GradCAM(model, target_layers, reshape_transform)(input_tensor, targets)
     guided = GuidedBackpropReLUModel(model).compute(input_tensor, targets).permute(0, 2, 3, 1).cpu().numpy()
-    return (maps[..., None] * guided).astype(np.float32)
+    combined: np.ndarray = (maps[..., None] * guided).astype(np.float32)
+    return combined

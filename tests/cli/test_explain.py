@@ -114,3 +114,14 @@ def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> Non
     np.testing.assert_allclose(scores["deletion_auc"], direct.auc, rtol=1e-6)
     with pytest.raises(camscope.errors.InputError, match="stepp"):
         camscope.evaluate(model, [photo, photo], results, ["deletion"], stepp=3)
+
+
+def test_list_methods_needs_no_model_and_shows_declared_parameters(capsys) -> None:
+    from camscope.methods import method_names
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "--list-methods"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == method_names()
+    assert any(line.split() == ["scorecam", "batch_size,", "progress"] for line in lines)
