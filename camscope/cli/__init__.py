@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from camscope.errors import CamscopeError, CamscopeWarning
 
@@ -23,8 +23,15 @@ from camscope.errors import CamscopeError, CamscopeWarning
 SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "evaluate", "zoo", "train_mini", "sweep", "report")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line (``camscope explain: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="camscope",
         description="What vision models look at: CAM methods, faithfulness metrics and reports.",
     )

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("explain", help="explain images with a CAM method", description=__doc__)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or use --synthetic N)")
     p.add_argument("--model", required=True, help="zoo name (see `camscope zoo`) or any timm / torchvision name")
-    p.add_argument("--method", default="gradcam", help="method name (default gradcam); see --list-methods")
+    p.add_argument("--method", default="gradcam", help="method name (default gradcam; a wrong name lists them)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")

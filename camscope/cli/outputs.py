@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,14 +34,19 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")  # pragma: no cover - the root always exists
 
 
-def check_folder(path: str | os.PathLike[str], what: str) -> Path:
-    """``path`` is, or can be made, a writable folder."""
+def check_folder(path: str | os.PathLike[str], what: str, shown: str | os.PathLike[str] | None = None) -> Path:
+    """``path`` is, or can be made, a writable folder (``shown``: the path the user gave, for messages)."""
     folder = Path(path)
+    label = Path(shown) if shown is not None else folder
     base = _existing_ancestor(folder.absolute())
     if not base.is_dir():
-        raise OutputError(f"{what} {folder}: {base} is a file, not a folder; choose another path")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} {folder}: {base} is not writable; choose another path")
+        raise OutputError(f"{what} {label}: {base} is a file, not a folder; choose another path")
+    try:  # the honest test (permissions, read-only file systems, root): write a file there and drop it
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"{what} {label}: cannot write in {base} ({reason}); choose another path") from None
     return folder
 
 
@@ -51,7 +57,7 @@ def check_file(path: str | os.PathLike[str], what: str) -> Path:
         raise OutputError(f"{what} {file} is a folder; give a file name")
     if file.exists() and not os.access(file, os.W_OK):
         raise OutputError(f"{what} {file} exists and is not writable; choose another path")
-    check_folder(file.parent if str(file.parent) else ".", what)
+    check_folder(file.parent, what, shown=file)
     return file
 
 

@@ -58,10 +58,15 @@ def read_checkpoint(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if not found and ("Unsupported operand" in str(exc) or not _looks_like_checkpoint(path)):
+        if not found and not _looks_like_checkpoint(path):
             raise WeightsError(
                 f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; "
                 "corrupt or another format); download it again"
+            ) from None
+        if not found and "Unsupported operand" in str(exc):
+            raise WeightsError(
+                f"{path}: a pickle that the safe loader cannot read (an unsupported pickle instruction: "
+                "corrupt, or not written by torch.save); save the state dict with torch.save or as safetensors"
             ) from None
         if found or "Unsupported" in str(exc) or "weights_only" in str(exc):
             what = found.group(1) if found else "an object that is not a tensor"

@@ -384,7 +384,9 @@ def _check_methods(section: Any, problems: list[str]) -> dict[str, dict[str, Any
     from camscope.methods import get_method
 
     if not section:
-        problems.append("methods is missing or empty (known: see `camscope explain --list-methods`)")
+        from camscope.methods.registry import method_names
+
+        problems.append(f"methods is missing or empty (known: {', '.join(method_names())})")
         return {}
     items = {name: {} for name in section} if isinstance(section, list) else section
     if not isinstance(items, dict):
