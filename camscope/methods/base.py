@@ -173,10 +173,10 @@ class BaseCAM:
     """
 
     name: ClassVar[str] = ""
+    params: ClassVar[tuple[str, ...]] = ()  # constructor keywords after the common three (see registry)
+    takes_layers: ClassVar[bool] = True  # False: the method picks its own layers (FullGrad)
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False
-    #: each target layer must give a spatial map (False for FullGrad, which sums every bias layer)
-    spatial_layers: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -267,7 +267,7 @@ class BaseCAM:
         state = self.forward_pass(x, targets)
         layer_maps = [self.layer_map(state, layer, eigen_smooth) for layer in state.layers]
         maps = self.combine_layers(state, layer_maps)
-        return flag_suspicious(state, maps, layer_maps, check_layers=self.spatial_layers)
+        return flag_suspicious(state, maps, layer_maps, check_layers=self.takes_layers)
 
     def forward_pass(self, x: torch.Tensor, targets: TargetSpec) -> CamState:
         """Run the model once with hooks; add gradients at the layers (and the input) if the method uses them."""

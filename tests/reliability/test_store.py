@@ -91,7 +91,7 @@ def test_damaged_run_json_heals_on_resume(run_cli, finished, reference) -> None:
 
 
 def test_resume_without_damage_computes_nothing(run_cli, finished) -> None:
-    path, store = finished
+    path, _ = finished
     run = run_cli("sweep", path, "--resume", "--no-progress")
     assert run.code == 0 and "0 task(s) computed" in run.out and "moved aside" not in run.out
 
@@ -125,7 +125,7 @@ def test_report_with_damaged_run_json(run_cli, finished) -> None:
 
 
 def test_other_config_in_folder_refused(run_cli, finished, tmp_path: Path) -> None:
-    path, store = finished
+    _, store = finished
     other = _config(tmp_path / "other", methods=["eigencam"])
     assert_one_line_error(run_cli("sweep", other, "--output", store.root), "another sweep config")
 
