@@ -15,9 +15,12 @@ from tests.reliability.helpers import CNN, VIT, assert_one_line_error, warning_l
 
 
 def test_token_model_layer_by_name_from_the_cli(run_cli, image: Path, tmp_path: Path) -> None:
-    run = run_cli("explain", image, *VIT, "--layer", "blocks.1.norm1", "--out", tmp_path / "o.png", "--save-map")
+    out = tmp_path / "o.png"
+    run = run_cli(
+        "explain", image, *VIT, "--method", "eigencam", "--layer", "blocks.1.norm1", "--out", out, "--save-map"
+    )
     assert run.code == 0, run.err
-    assert "gradcam at blocks.1.norm1" in run.out
+    assert "eigencam at blocks.1.norm1" in run.out
     cam = np.load(tmp_path / "o.random-weights.npy")
     assert cam.shape == (64, 64) and cam.max() > cam.min()
 
