@@ -69,13 +69,14 @@ def class_index(value: Any) -> int | None:
     Floats are refused rather than truncated (``3.7`` is almost surely a mistake, not class 3), and
     negative indices too: ``-1`` would silently mean "the last class", which is never what a user asks.
     """
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        if value.ndim != 0:
+    if isinstance(value, torch.Tensor):
+        if value.ndim != 0 or value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
             return None
-        if not (value.dtype == torch.bool or value.dtype == np.bool_):
-            is_int = not value.is_floating_point() if isinstance(value, torch.Tensor) else value.dtype.kind in "iu"
-            if is_int and not (isinstance(value, torch.Tensor) and value.is_complex()):
-                value = int(value.item())
+        value = int(value.item())
+    elif isinstance(value, np.ndarray):
+        if value.ndim != 0 or value.dtype.kind not in "iu":
+            return None
+        value = int(value.item())
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         return None
     index = int(value)

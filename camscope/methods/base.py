@@ -127,19 +127,21 @@ def flag_suspicious(
     return maps
 
 
-def check_model_input(model: nn.Module, x: torch.Tensor) -> None:
-    """Refuse inputs the model cannot take, saying what it expects (instead of a raw torch/timm error)."""
-    expected = expected_input(model)
-    channels, size = expected
+def input_mismatch(model: nn.Module, x: torch.Tensor) -> str | None:
+    """What is wrong with ``x`` for ``model`` (channels, fixed input size), or None if nothing is known to be.
+
+    Called when the model's forward pass failed, to replace a raw torch/timm message with one that says
+    what the model expects; it never refuses an input the model would have taken.
+    """
+    channels, size = expected_input(model)
     if channels is not None and x.shape[1] != channels:
-        raise InputError(
-            f"the model expects {channels}-channel images, got {x.shape[1]} channels (shape {tuple(x.shape)})"
-        )
+        return f"the model expects {channels}-channel images, got {x.shape[1]} channels (shape {tuple(x.shape)})"
     if size is not None and tuple(x.shape[-2:]) != size:
-        raise InputError(
+        return (
             f"the model expects {size[0]}x{size[1]} inputs, got {x.shape[-2]}x{x.shape[-1]}: "
             "resize the input (camscope.explain does it with the model's preprocessing)"
         )
+    return None
 
 
 def expected_input(model: nn.Module) -> tuple[int | None, tuple[int, int] | None]:
@@ -221,10 +223,16 @@ class BaseCAM:
     ) -> torch.Tensor:
         """Like ``__call__`` but returns a tensor on the model's device."""
         x = self._check_input(input_tensor)
-        with eval_mode(self.model), torch.inference_mode(False):
-            if not aug_smooth:
-                return self._maps(x, targets, eigen_smooth)
-            return self._augmented_maps(x, targets, eigen_smooth)
+        try:
+            with eval_mode(self.model), torch.inference_mode(False):
+                if not aug_smooth:
+                    return self._maps(x, targets, eigen_smooth)
+                return self._augmented_maps(x, targets, eigen_smooth)
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            problem = input_mismatch(self.model, x)
+            if problem is None:
+                raise
+            raise InputError(problem) from exc
 
     # ------------------------------------------------------------------ what methods override
     def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
@@ -260,7 +268,6 @@ class BaseCAM:
         if not torch.isfinite(input_tensor).all():
             bad = sorted({int(i) for i in (~torch.isfinite(input_tensor)).flatten(1).any(1).nonzero()[:, 0]})
             raise InputError(f"input_tensor holds NaN or infinite values (image(s) {bad}): fix the input first")
-        check_model_input(self.model, input_tensor)
         return input_tensor.to(model_device(self.model))
 
     def _maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
