@@ -8,7 +8,7 @@ metric parameters the metric does not take, ground-truth metrics without ground 
 
 The file (see ``examples/*.toml``)::
 
-    output = "results/mini"           # results folder (relative paths: to the config file)
+    output = "results/mini"           # results folder (relative: to the config file's folder; --output: to the cwd)
     device = "auto"                   # "cpu", "cuda", "cuda:1" or "auto"
     methods = ["gradcam", "scorecam"] # or tables: [methods.scorecam] batch_size = 64
     models = ["mini_resnet", { name = "resnet50", weights = "pretrained_weights/" }]
@@ -160,8 +160,8 @@ def load_config(path: str | os.PathLike[str], *, output: str | None = None) -> S
         raise ConfigError(f"cannot read sweep config {file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
-    if output is not None:
-        raw["output"] = output
+    if output is not None:  # given on the command line: relative to the current folder, not the config's
+        raw["output"] = str(Path(output).expanduser().absolute())
     return parse_config(raw, base=file.parent, source=str(file))
 
 
@@ -412,10 +412,10 @@ def _named_tables(
 
 
 def _check_methods(section: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
-    from camscope.methods import get_method
+    from camscope.methods import get_method, method_names
 
     methods: dict[str, dict[str, Any]] = {}
-    hint = "known: see `camscope explain --list-methods`"
+    hint = f"known: {', '.join(method_names())}"
     for name, cls, params in _named_tables("method", section, get_method, hint, problems):
         _check_params(f"method {name}", cls.params, params, problems)
         methods[cls.name] = params

@@ -36,6 +36,7 @@ SCHEMA = pa.schema(
         ("status", pa.string()),
         ("error", pa.string()),
         ("cam_seconds", pa.float64()),
+        ("warnings", pa.string()),  # "; "-joined CamscopeWarnings about this image's map (None: none)
     ]
 )
 
