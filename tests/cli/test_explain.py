@@ -23,6 +23,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "o.png"
     code = main(
@@ -48,6 +49,7 @@ def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys
     assert (overlay[:4] == (220, 0, 0)).all()  # the overlay itself is marked as random-weights
 
 
+@pytest.mark.slow
 def test_explain_token_model_and_explicit_target(photo: Path, tmp_path: Path, capsys) -> None:
     code = main(
         [
@@ -86,6 +88,7 @@ def test_explain_errors_are_one_line(argv, message, photo, capsys, monkeypatch, 
     assert len(err) == 1 and err[0].startswith("camscope: error:") and message in err[0]
 
 
+@pytest.mark.slow
 def test_api_explain_batch_matches_the_method_called_directly(photo: Path) -> None:
     model = camscope.load_model("resnet18", random_weights=True)
     spec = camscope.get_spec("resnet18")
@@ -97,6 +100,7 @@ def test_api_explain_batch_matches_the_method_called_directly(photo: Path) -> No
     assert results[0].image.shape == (224, 224, 3) and results[0].random_weights
 
 
+@pytest.mark.slow
 def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> None:
     model = camscope.load_model("resnet18", random_weights=True)
     results = camscope.explain(model, [photo, photo], "gradcam", [3, 5])

@@ -88,6 +88,7 @@ def accuracies(name: str, test_set) -> tuple[float, float]:
     return _ACCURACIES[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MINI_MODELS)
 def test_shipped_model_reproduces_its_record(name, test_set):
     """Accuracy within 2 points of the record; with the object erased, at most about chance.
@@ -117,6 +118,7 @@ def _uses_the_object_cases() -> list:
     return cases
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _uses_the_object_cases())
 def test_shipped_model_uses_the_object(name, test_set):
     """A model that learned the task loses most of its margin over chance when the object is erased."""

@@ -20,6 +20,7 @@ def test_preset_is_a_valid_sweep_with_ground_truth_metrics(tmp_path: Path) -> No
     assert {"pointing", "relevance_mass", "deletion", "insertion"} <= set(config.metrics)
 
 
+@pytest.mark.slow
 def test_demo_runs_and_prints_the_report_path_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = [
         "demo",
