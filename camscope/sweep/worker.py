@@ -20,6 +20,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from camscope.devices import resolve_device
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
 from camscope.sweep.tasks import Task
@@ -93,12 +94,6 @@ class PreparedShard:
     probs: list[float]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
