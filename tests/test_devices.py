@@ -16,7 +16,9 @@ def test_auto_and_cpu_resolve() -> None:
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@pytest.mark.parametrize(("device", "message"), [("tpu", "not a torch device"), ("mps", "not supported"), (3, "string")])
+@pytest.mark.parametrize(
+    ("device", "message"), [("tpu", "not a torch device"), ("mps", "not supported"), (3, "string")]
+)
 def test_bad_devices_are_refused(device, message) -> None:
     with pytest.raises(InputError, match=message):
         check_device(device)
