@@ -215,6 +215,7 @@ def evaluate(
     targets: TargetSpec = None,
     *,
     ground_truth: Any = None,
+    curves: bool = False,
     **metric_kwargs: Any,
 ) -> dict[str, np.ndarray]:
     """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``).
@@ -223,6 +224,7 @@ def evaluate(
     become the targets unless ``targets`` is given), or raw maps (N, H, W) at the model's input size.
     The model's own preprocessing is used, and its mean/std for metrics that work in image space.
     Localization metrics need ``ground_truth`` (boxes or masks in the model's input geometry).
+    ``curves=True`` adds each curve metric's per-image curves as ``{metric}_curve`` (N, steps).
     """
     from camscope.metrics import get_metric
 
@@ -249,4 +251,6 @@ def evaluate(
         kwargs = {k: v for k, v in kwargs.items() if _accepts(metric.func, k)}
         result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
         scores.update(result.summary())
+        if curves and isinstance(getattr(result, "curves", None), np.ndarray):
+            scores[f"{metric.name}_curve"] = result.curves
     return scores

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from camscope.errors import CamscopeError
 
 # Subcommand modules, in the order `camscope --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "evaluate", "zoo", "train_mini", "sweep", "report")
+SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "evaluate", "zoo", "train_mini", "sweep", "report", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:
