@@ -68,9 +68,16 @@ class BrowserRun:
     console_errors: list[str] = field(default_factory=list)
 
 
-def drive(url: str, screenshot: Path | None = None, bad_file: Path | None = None, timeout_s: float = 600) -> BrowserRun:
-    """Open the page, explain the preloaded generated scene with the default model and method, read the
-    grid and the scores; optionally upload ``bad_file`` and read the message; optionally take a screenshot."""
+def drive(
+    url: str,
+    screenshot: Path | None = None,
+    bad_file: Path | None = None,
+    also: tuple[str, ...] = (),
+    timeout_s: float = 600,
+) -> BrowserRun:
+    """Open the page, explain the preloaded generated scene with the default model and method (plus the
+    models and methods named in ``also``), read the grid and the scores; optionally upload ``bad_file`` and
+    read the message; optionally take a screenshot."""
     from playwright.sync_api import sync_playwright
 
     run = BrowserRun()
@@ -90,8 +97,10 @@ def drive(url: str, screenshot: Path | None = None, bad_file: Path | None = None
 
         page.route("**/*", offline)
         page.goto(url, wait_until="load", timeout=ms)
+        for label in also:
+            page.get_by_label(label, exact=True).check(timeout=ms)
         page.locator("#explain").click(timeout=ms)
-        page.wait_for_function("document.querySelector('#status').innerText.includes('1 / 1 done')", timeout=ms)
+        page.wait_for_function("/(\\d+) \\/ \\1 done/.test(document.querySelector('#status').innerText)", timeout=ms)
         page.wait_for_function("document.querySelector('#grid img')?.naturalWidth > 0", timeout=ms)
         run.status = page.inner_text("#status")
         run.table = page.inner_text("#scores")
@@ -113,7 +122,7 @@ def main() -> int:
         return 2
     start = time.perf_counter()
     with running_app("--device", "cpu") as url:
-        run = drive(url, screenshot=SCREENSHOT)
+        run = drive(url, screenshot=SCREENSHOT, also=("mini_deit", "mini_dino_resnet", "layercam"))
     print(run.status)
     print(f"external requests: {run.external or 'none'}; console errors: {run.console_errors or 'none'}")
     print(f"{SCREENSHOT} ({time.perf_counter() - start:.0f} s)")
