@@ -77,7 +77,7 @@ class Cell:
     target: str
     explanation: Explanation | None = None
     scores: dict[str, float] = field(default_factory=dict)
-    curves: dict[str, np.ndarray] = field(default_factory=dict)
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # column: (x, y)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -214,18 +214,15 @@ class Explorer:
         cell.explanation = result
         pixels = int(np.prod(spec.input_size[1:]))
         step = max(1, -(-pixels // self.curve_steps))
-        scores = evaluate(net, picture.pixels, result, SCORE_METRICS, curves=True, step=step)
+        scores = evaluate(net, picture.pixels, result, SCORE_METRICS, step=step)
         if picture.mask is not None:
             truth = transform_mask(picture.mask, spec.preprocess.resize, spec.preprocess.crop)[None]
             try:
                 scores.update(evaluate(net, picture.pixels, result, SCENE_METRICS, ground_truth=truth))
             except CamscopeError as exc:  # e.g. the object lies in the border the centre crop cuts away
                 cell.notes.append(f"no localization scores: {exc}")
-        for column, values in scores.items():
-            if column.endswith("_curve"):
-                cell.curves[column.removesuffix("_curve")] = np.asarray(values[0], dtype=float)
-            else:
-                cell.scores[column] = float(values[0])
+        cell.scores.update({column: float(values[0]) for column, values in scores.items()})
+        cell.curves.update({column: (np.asarray(x), np.asarray(y[0])) for column, (x, y) in scores.curves.items()})
 
     def run(
         self,
@@ -310,7 +307,8 @@ def curves_pictures(cells: Sequence[Cell]) -> list[np.ndarray]:
 
     pictures = []
     for metric in SCORE_METRICS:
-        curves = {f"{c.model} · {c.method}": c.curves[metric] for c in cells if metric in c.curves}
+        column = f"{metric}_auc"
+        curves = {f"{c.model} · {c.method}": c.curves[column] for c in cells if column in c.curves}
         if curves:
             verb = "removed" if metric == "deletion" else "inserted"
             figure = plot_curves(curves, title=metric, xlabel=f"fraction of pixels {verb}", ylabel="target probability")

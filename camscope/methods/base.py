@@ -108,6 +108,8 @@ class BaseCAM:
     """
 
     name: ClassVar[str] = ""
+    params: ClassVar[tuple[str, ...]] = ()  # constructor keywords after the common three (see registry)
+    takes_layers: ClassVar[bool] = True  # False: the method picks its own layers (FullGrad)
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False
 

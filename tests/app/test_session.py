@@ -47,7 +47,7 @@ def test_a_cell_is_what_explain_and_evaluate_give_and_is_cached(explorer: Explor
     step = 64 * 64 // 4
     scores = evaluate(model, scene.pixels, direct, ["deletion", "insertion"], step=step)
     assert cell.scores["deletion_auc"] == pytest.approx(float(scores["deletion_auc"][0]), abs=1e-6)
-    assert len(cell.curves["deletion"]) == 5 and {"pointing", "energy_pointing"} <= set(cell.scores)
+    assert len(cell.curves["deletion_auc"][1]) == 5 and {"pointing", "energy_pointing"} <= set(cell.scores)
     assert explorer.cell("mini_resnet", "gradcam", scene) is cell  # same key: the cached cell
     other = explorer.cell("mini_resnet", "gradcam", scene, target="0")
     assert other is not cell and other.explanation.target == 0
