@@ -208,7 +208,7 @@ class Explorer:
         from camscope.metrics import transform_mask
 
         spec = get_spec(net)
-        target = spec.class_index(cell.target) if cell.target else None
+        target = spec.parse_class(cell.target) if cell.target else None
         result = explain(net, picture.pixels, method, target)
         assert isinstance(result, Explanation)
         cell.explanation = result
