@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from camscope.cli.options import add_device_option
 from camscope.cli.outputs import check_file, nonnegative_int
 from camscope.errors import CamscopeError, MetricInputError, warn
 
@@ -66,18 +67,21 @@ def register(sub: Any) -> None:
     p.add_argument("--step", type=int, help="pixels per deletion/insertion step (default: the image width)")
     p.add_argument("--json", action="store_true", help="print JSON (with curves) instead of a table")
     p.add_argument("--plot", metavar="PNG", help="write the deletion/insertion curves to this PNG")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from camscope.api import evaluate, explain
     from camscope.data import load_image
+    from camscope.devices import resolve_device
     from camscope.methods import get_method
     from camscope.metrics import get_metric
     from camscope.metrics.localization import scaled_tolerance
     from camscope.models import get_spec, load_model
 
     cls = get_method(args.method)  # unknown names fail before any model is built
+    device = resolve_device(args.device)
     chosen = args.metrics or (SYNTHETIC_METRICS if args.synthetic else DEFAULT_METRICS)
     metrics = [get_metric(name.strip()) for name in chosen.split(",") if name.strip()]
     if not metrics:
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights)
+        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights).to(device)
     if args.random_weights and not args.json:
         print(RANDOM_BANNER)
     images = [np.asarray(p) for p in pictures]

@@ -43,11 +43,13 @@ def available_mini_models(random_weights: bool = False) -> tuple[list[str], dict
     return ready, missing
 
 
-def demo_config_dict(output: str | Path, models: list[str], random_weights: bool = False) -> dict[str, Any]:
+def demo_config_dict(
+    output: str | Path, models: list[str], random_weights: bool = False, device: str = "cpu"
+) -> dict[str, Any]:
     """The demo sweep as a config dict (``examples/mini_zoo.toml`` spells it out in TOML)."""
     return {
         "output": str(output),
-        "device": "cpu",
+        "device": device,
         "models": [{"name": m, "random_weights": True} if random_weights else m for m in models],
         "methods": list(DEMO_METHODS),
         "targets": "label",
