@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
+    parser.add_argument("--continue-from", type=Path, default=None, help="warm restart from this checkpoint.pt")
     args = parser.parse_args()
 
     changes = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -54,12 +56,14 @@ def main() -> None:
     runs = RUNS_DIR / "recipes" / args.tag
     record = train(
         args.model, None, steps=args.steps, seed=args.seed, runs=runs, resume=args.resume,
-        minutes=args.minutes, cfg=cfg,
+        minutes=args.minutes, cfg=cfg, continue_from=args.continue_from,
     )  # fmt: skip
     line = {
         "tag": args.tag,
         "model": args.model,
         "changes": {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()},
+        "continued_from": record["continued_from"],
+        "prior_steps": record["prior_steps"],
         "steps": record["steps"],
         "schedule_steps": record["schedule_steps"],
         "batch_size": record["batch_size"],

@@ -36,6 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=None, help="schedule length in optimiser steps (replays a record)")
     parser.add_argument("--stop-at", type=int, default=None, help="stop once this many steps are done (resumable)")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in RUNS/NAME")
+    parser.add_argument(
+        "--continue-from",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="start a new schedule (warm restart) from the weights of another run's checkpoint.pt of the same "
+        "model, on the images after that run's; give the new run its own --runs folder",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.set_defaults(func=run)
@@ -48,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise UnknownNameError(f"unknown mini model {unknown[0]!r}; choose from: all, {', '.join(CONFIGS)}")
+    if args.resume and args.continue_from is not None:
+        raise InputError("--resume continues this run's own checkpoint; --continue-from starts a new one: choose one")
+    if args.continue_from is not None and args.model == "all":
+        raise InputError("--continue-from needs one --model (the checkpoint's)")
     for option in ("minutes", "steps", "stop_at"):
         value = getattr(args, option)
         if value is not None and value <= 0:
@@ -63,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             runs=args.runs,
             resume=args.resume,
             stop_at=args.stop_at,
+            continue_from=args.continue_from,
         )
         extra = f", linear probe {record['test_accuracy']}%" if record["training"] != "supervised" else ""
         state = "finished" if record["complete"] else f"stopped ({record['stopped']}), resume with --resume"

@@ -216,7 +216,13 @@ class SyntheticBatch:
 
 
 def generate(
-    n: int, seed: int, size: int = DEFAULT_SIZE, *, counterfactual: bool = False, background_pool: int | None = None
+    n: int,
+    seed: int,
+    size: int = DEFAULT_SIZE,
+    *,
+    counterfactual: bool = False,
+    background_pool: int | None = None,
+    plain_objects: bool = False,
 ) -> SyntheticBatch:
     """Render ``n`` images of ``size``×``size`` deterministically from ``seed``.
 
@@ -224,7 +230,10 @@ def generate(
     ``background_pool=K`` every background (colour field, strokes, dots) is one of K fixed backgrounds
     shared by all seeds, so the background no longer identifies the image — what two crops of one image
     share beyond the pool is the object (a label-free setting for self-supervised pre-training; the
-    object colours are redrawn to stand out from the pooled background). Raises
+    object colours are redrawn to stand out from the pooled background). ``plain_objects=True`` paints
+    every object in its first colour only (no texture): the texture, drawn independently of the class,
+    would otherwise identify the instance as well as its shape does (the other label-free pre-training
+    setting; every other draw is unchanged, so the scenes are the same but for the texture). Raises
     :class:`~camscope.errors.InputError` for a negative ``n`` or ``seed``, a ``size`` below ``MIN_SIZE``
     or a pool outside 1…``_CHUNK``.
     """
@@ -241,6 +250,8 @@ def generate(
         params = _draw_scenes(rng, size)
         if background_pool is not None:
             params = _pooled_backgrounds(params, rng, background_pool, size)
+        if plain_objects:
+            params.texture = np.zeros_like(params.texture)  # TEXTURES[0] is solid
         params = params.head(stop - start)
         labels[start:stop] = params.labels
         image, mask, background = _render(params, size, counterfactual)

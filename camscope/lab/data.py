@@ -28,20 +28,22 @@ def batches(
     normalise: bool = True,
     start: int = 0,
     background_pool: int | None = None,
+    plain_objects: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (inputs, labels) batches; chunk ``k`` is ``generate(CHUNK, base + run_seed·10⁴ + k)``.
 
     Inputs are normalised (``to_input``), or in [0, 1] with ``normalise=False`` for augmentations
     that work on pixels. The next chunk is rendered in a background thread while the model trains.
     ``start`` skips that many batches without rendering them, so a resumed run reads the same stream
-    as an uninterrupted one. ``background_pool`` is passed to :func:`generate`.
+    as an uninterrupted one. ``background_pool`` and ``plain_objects`` are passed to :func:`generate`.
     """
     per_chunk = CHUNK // batch_size
     with ThreadPoolExecutor(max_workers=1) as pool:
         chunk, skip = divmod(start, per_chunk)
 
         def render(k: int) -> Future:
-            return pool.submit(generate, CHUNK, base + run_seed * 10_000 + k, background_pool=background_pool)
+            seed = base + run_seed * 10_000 + k
+            return pool.submit(generate, CHUNK, seed, background_pool=background_pool, plain_objects=plain_objects)
 
         pending = render(chunk)
         while True:

@@ -24,7 +24,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ class MiniConfig:
     pretrain_size: int = 64  # side of the global views in pre-training (DINO's local views: half)
     global_scale: tuple[float, float] | None = None  # area fraction of the global crops
     background_pool: int | None = None  # pre-train on scenes whose backgrounds come from a shared pool
+    plain_objects: bool = False  # pre-train on scenes whose objects carry no texture
 
     @property
     def family(self) -> str:
@@ -146,6 +147,8 @@ class Session:
     when it is spent (with 25 % slack if it also sized the schedule) the run stops cleanly, writes its
     checkpoint, and ``resume`` continues it later. ``stop_at`` stops once that many steps of the
     schedule are done (staged runs, tests). A checkpoint is written every ``checkpoint_seconds``.
+    ``continue_from`` starts a new schedule (a warm restart: fresh optimiser, warm-up and cosine again)
+    from the weights of another run's checkpoint of the same config, on the images after that run's.
     """
 
     run_dir: Path | None = None
@@ -154,6 +157,7 @@ class Session:
     minutes: float | None = None
     stop_at: int | None = None
     checkpoint_seconds: float = CHECKPOINT_SECONDS
+    continue_from: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,9 @@ class Progress:
     seconds: float  # training seconds over all sessions
     sessions: int
     stopped: str  # "finished", "budget", "stop_at" or "signal"
+    prior_steps: int = 0  # of the earlier runs this one continues (``Session.continue_from``)
+    prior_seconds: float = 0.0
+    continued_from: str = ""
 
     @property
     def complete(self) -> bool:
@@ -211,6 +218,9 @@ class Run:
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.total, self.seconds, self.sessions = 0, None, 0.0, 0  # type: ignore[assignment]
         self.total: int | None
+        # Earlier runs this one continues (``Session.continue_from``): their steps and seconds, and
+        # the checkpoint it started from.
+        self.prior_steps, self.prior_images, self.prior_seconds, self.continued_from = 0, 0, 0.0, ""
 
     def state(self) -> dict[str, Any]:
         assert self.module is not None, "a run without a module cannot be checkpointed"
@@ -222,6 +232,10 @@ class Run:
             "total": -1 if self.total is None else self.total,
             "seconds": self.seconds,
             "sessions": self.sessions,
+            "prior_steps": self.prior_steps,
+            "prior_images": self.prior_images,
+            "prior_seconds": self.prior_seconds,
+            "continued_from": self.continued_from,
             "module": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -235,25 +249,66 @@ class Run:
         torch.save(self.state(), tmp)
         os.replace(tmp, path)
 
-    def load(self, path: Path) -> None:
+    def _read(self, path: Path, missing: str, same_config: bool = True) -> dict[str, Any]:
+        """A checkpoint of this run's seed (and config), as data only (``weights_only``), or one clear error.
+
+        A config field added after the checkpoint was written counts as unchanged while it holds its
+        default, so a new option does not orphan the runs already under way.
+        """
         if not path.is_file():
-            raise InputError(f"no checkpoint to resume at {path}; start the run without --resume")
-        state = torch.load(path, weights_only=True)
+            raise InputError(f"no checkpoint at {path}; {missing}")
+        state: dict[str, Any] = torch.load(path, weights_only=True)
         if state.get("version") != CHECKPOINT_VERSION:
             raise InputError(f"{path} is not a checkpoint of this version of train-mini")
-        if state["config"] != json.dumps(asdict(self.cfg)) or state["seed"] != self.seed:
+        defaults = {f.name: f.default for f in fields(MiniConfig) if f.default is not MISSING}
+        saved = {**json.loads(json.dumps(defaults)), **json.loads(state["config"])}
+        current = json.loads(json.dumps(asdict(self.cfg)))
+        if (same_config and saved != current) or saved["name"] != current["name"] or state["seed"] != self.seed:
             raise InputError(
                 f"{path} was made with another config or seed (seed {state['seed']}); "
-                "resume with the same model and --seed, or use another --runs folder"
+                "use the same model and --seed, or another --runs folder"
             )
+        return state
+
+    def _restore_weights_and_streams(self, state: dict[str, Any]) -> None:
         assert self.module is not None
-        self.module.load_state_dict(state["module"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.module.load_state_dict(state["module"])
+        except RuntimeError as exc:  # another architecture or SSL head: say so in one line
+            raise InputError(f"the checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
         torch.set_rng_state(state["torch_rng"])
         if self.generator is not None:
             self.generator.set_state(state["generator"])
+
+    def load(self, path: Path) -> None:
+        state = self._read(path, "start the run without --resume")
+        self._restore_weights_and_streams(state)
+        self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.seconds, self.sessions = state["step"], state["seconds"], state["sessions"]
         self.total = None if state["total"] < 0 else state["total"]
+        self.prior_steps, self.prior_seconds = state.get("prior_steps", 0), state.get("prior_seconds", 0.0)
+        self.prior_images, self.continued_from = state.get("prior_images", 0), state.get("continued_from", "")
+
+    def continue_from(self, path: Path) -> None:
+        """A warm restart: another run's weights (and random streams), a fresh optimiser and schedule.
+
+        Why not a longer resume: a finished run's learning rate has decayed to zero, and lengthening a
+        cosine schedule after the fact would not repeat any run. The new run may change the recipe (not
+        the model or seed; the record keeps the checkpoint's path), and it reads the images after the
+        earlier runs' (``data_start``), so it never sees one twice.
+        """
+        state = self._read(path, "give the checkpoint.pt of a run of the same model", same_config=False)
+        self._restore_weights_and_streams(state)
+        earlier = json.loads(state["config"])
+        self.prior_images = state.get("prior_images", 0) + state["step"] * earlier["batch_size"]
+        self.prior_steps = state.get("prior_steps", 0) + state["step"]
+        self.prior_seconds = state.get("prior_seconds", 0.0) + state["seconds"]
+        self.continued_from = str(path)
+
+    @property
+    def data_start(self) -> int:
+        """Position in the run seed's batch stream: after every batch this run and its earlier runs read."""
+        return -(-self.prior_images // self.cfg.batch_size) + self.step
 
     def start(self, session: Session) -> None:
         """Resume from the session's checkpoint, or begin a new schedule of ``session.steps``."""
@@ -262,6 +317,8 @@ class Run:
             self.load(session.run_dir / CHECKPOINT_NAME)
             if session.steps is not None and self.total is not None and session.steps != self.total:
                 raise InputError(f"the checkpoint's schedule is {self.total} steps, not --steps {session.steps}")
+        elif session.continue_from is not None:
+            self.continue_from(session.continue_from)
         if self.total is None:
             self.total = session.steps
 
@@ -321,7 +378,16 @@ class Run:
         if checkpoint is not None:
             self.save(checkpoint)
         assert self.total is not None or stopped != "finished"
-        return Progress(self.step, self.total or -1, self.seconds, self.sessions, stopped)
+        return Progress(
+            self.step,
+            self.total or -1,
+            self.seconds,
+            self.sessions,
+            stopped,
+            self.prior_steps,
+            self.prior_seconds,
+            self.continued_from,
+        )
 
     def _one_step(
         self, step_loss: Callable[[float], torch.Tensor], after_step: Callable[[float], None] | None, total: int
@@ -371,7 +437,7 @@ def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.M
     model.train()
     run = Run(cfg, seed, model, list(model.parameters()))
     run.start(session)
-    data = batches(seed, cfg.batch_size, start=run.step)
+    data = batches(seed, cfg.batch_size, start=run.data_start)
 
     def step_loss(progress: float) -> torch.Tensor:
         x, y = next(data)
@@ -411,7 +477,14 @@ def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV
     g = torch.Generator().manual_seed(seed)
     run = Run(cfg, seed, method, method.trainable_parameters(), g)
     run.start(session)
-    data = batches(seed, cfg.batch_size, normalise=False, start=run.step, background_pool=cfg.background_pool)
+    data = batches(
+        seed,
+        cfg.batch_size,
+        normalise=False,
+        start=run.data_start,
+        background_pool=cfg.background_pool,
+        plain_objects=cfg.plain_objects,
+    )
 
     def step_loss(progress: float) -> torch.Tensor:
         images, _labels_never_used = next(data)
@@ -430,7 +503,7 @@ def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn
     probe = linear_probe(model, seed, cfg.probe_images)
     probe_seconds = time.perf_counter() - start
     info = {
-        "pretrain_seconds": round(done.seconds, 1),
+        "pretrain_seconds": round(done.prior_seconds + done.seconds, 1),
         "probe_seconds": round(probe_seconds, 1),
         "ssl_hyperparameters": method.hyperparameters(),
         **probe,
@@ -520,6 +593,7 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
 
     steps, total = info["steps"], info["schedule_steps"]
     command = f"camscope train-mini --model {cfg.name} --seed {seed} --steps {total}"
+    continued = f" --continue-from {info['continued_from']}" if info.get("continued_from") else ""
     record = {
         "name": cfg.name,
         "family": cfg.family,
@@ -544,7 +618,7 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
         "timm": timm.__version__,
         "torchvision": torchvision.__version__,
         "machine": _machine(),
-        "command": command if steps >= total else f"{command} --stop-at {steps}",
+        "command": command + (f" --stop-at {steps}" if steps < total else "") + continued,
     }
     (out / f"{cfg.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
@@ -577,6 +651,7 @@ def train(
     resume: bool = False,
     stop_at: int | None = None,
     cfg: MiniConfig | None = None,
+    continue_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) one mini model; returns the record of the model as it stands after this session.
 
@@ -589,7 +664,9 @@ def train(
     torch.set_num_threads(threads)
     cfg = cfg or CONFIGS[name]
     run_dir = Path(runs) / cfg.name
-    session = Session(run_dir=run_dir, resume=resume, steps=steps, minutes=minutes, stop_at=stop_at)
+    session = Session(
+        run_dir=run_dir, resume=resume, steps=steps, minutes=minutes, stop_at=stop_at, continue_from=continue_from
+    )
     info: dict[str, Any] = {}
     if cfg.ssl is None:
         model, done = train_supervised(cfg, seed, session)
@@ -601,7 +678,9 @@ def train(
         "complete": done.complete,
         "stopped": done.stopped,
         "sessions": done.sessions,
-        "train_seconds": round(done.seconds + info.get("probe_seconds", 0.0), 1),
+        "train_seconds": round(done.prior_seconds + done.seconds + info.get("probe_seconds", 0.0), 1),
+        "prior_steps": done.prior_steps,
+        "continued_from": done.continued_from,
         **info,
     }
     record = save(model, cfg, info, run_dir / "last", seed)

@@ -70,3 +70,50 @@ def test_budget_stops_cleanly_with_a_checkpoint(tmp_path):
     _, done = train_supervised(cfg, 0, Session(run_dir=tmp_path, steps=1000, minutes=1e-6))
     assert done.stopped == "budget" and not done.complete and done.total == 1000
     assert (tmp_path / CHECKPOINT_NAME).is_file()
+
+
+def test_continue_from_starts_a_new_schedule_on_the_earlier_weights(tmp_path):
+    cfg = _tiny("mini_resnet")
+    first, done = train_supervised(cfg, 3, Session(run_dir=tmp_path / "a", steps=4))
+    assert done.complete and done.prior_steps == 0
+    checkpoint = tmp_path / "a" / CHECKPOINT_NAME
+
+    # stop_at=0: the continued run stops before its first step, holding exactly the earlier weights
+    start, begun = train_supervised(
+        cfg, 3, Session(run_dir=tmp_path / "b", steps=3, stop_at=0, continue_from=checkpoint)
+    )
+    _assert_identical(_state(first), _state(start))
+    assert (begun.step, begun.total, begun.prior_steps, begun.continued_from) == (0, 3, 4, str(checkpoint))
+    assert begun.prior_seconds == pytest.approx(done.seconds)
+
+    # the continued run resumes like any other, and still knows what it continues
+    resumed, finished = train_supervised(cfg, 3, Session(run_dir=tmp_path / "b", resume=True))
+    assert (finished.step, finished.complete, finished.prior_steps) == (3, True, 4)
+    assert any(not torch.equal(a, b) for a, b in zip(_state(first).values(), _state(resumed).values(), strict=True))
+
+    with pytest.raises(InputError, match="another config or seed"):
+        train_supervised(cfg, 4, Session(run_dir=tmp_path / "c", steps=3, continue_from=checkpoint))
+    with pytest.raises(InputError, match="another config or seed"):  # another model
+        train_supervised(_tiny("mini_xcit"), 3, Session(run_dir=tmp_path / "c", steps=3, continue_from=checkpoint))
+    with pytest.raises(InputError, match="no checkpoint"):
+        train_supervised(cfg, 3, Session(run_dir=tmp_path / "c", steps=3, continue_from=tmp_path / "none.pt"))
+
+
+def test_continued_run_reads_the_images_after_the_earlier_run(monkeypatch, tmp_path):
+    import camscope.lab.train as train_module
+
+    starts: list[int] = []
+    real = train_module.batches
+
+    def spy(*args, **kwargs):
+        starts.append(kwargs["start"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "batches", spy)
+    cfg = _tiny("mini_resnet")
+    train_supervised(cfg, 3, Session(run_dir=tmp_path / "a", steps=4))
+    train_supervised(cfg, 3, Session(run_dir=tmp_path / "b", steps=3, continue_from=tmp_path / "a" / CHECKPOINT_NAME))
+    # a changed recipe may continue too: the 7 × 8 images read so far round up to 4 batches of 16
+    wider = dataclasses.replace(cfg, batch_size=16)
+    train_supervised(wider, 3, Session(run_dir=tmp_path / "c", steps=1, continue_from=tmp_path / "b" / CHECKPOINT_NAME))
+    assert starts == [0, 4, 4]
