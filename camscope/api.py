@@ -102,7 +102,7 @@ def denormalize(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float
 def explain(
     model: nn.Module | str,
     images: ImageInput | Sequence[ImageInput],
-    method: str | type[BaseCAM] = "gradcam",
+    method: str | type[BaseCAM] | Sequence[str | type[BaseCAM]] = "gradcam",
     targets: TargetSpec = None,
     *,
     layers: Sequence[nn.Module | str] | None = None,
@@ -111,13 +111,20 @@ def explain(
     aug_smooth: bool = False,
     eigen_smooth: bool = False,
     **method_kwargs: Any,
-) -> Explanation | list[Explanation]:
+) -> Explanation | list[Explanation] | dict[str, Explanation | list[Explanation]]:
     """Explain one image (→ :class:`Explanation`) or a sequence of images (→ a list), batched.
 
     ``model`` is a module or a zoo / timm / torchvision name; preprocessing, target layers and the
     reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
     ``targets``: None (top-1 of each image), a class index for all, or one per image.
+    ``method`` may be a list of methods: the result is then ``{method name: result}``, and methods
+    that read the same layer (the gradient CAMs, Eigen-CAM…) share one forward+backward pass
+    (:func:`camscope.methods.shared.compute_many`); each map is the one the method gives alone.
+    ``method_kwargs`` go to every listed method whose constructor takes them.
     """
+    from camscope.capture import module_path
+    from camscope.methods.shared import compute_many
+
     net, name, spec, x, single = _model_and_batch(model, images)
     if layers is None:
         target_layers, reshape = spec.cam_layers(net)
@@ -128,37 +135,55 @@ def explain(
     if reshape_transform is not None:
         reshape = reshape_transform
 
-    cls = get_method(method) if isinstance(method, str) else method
-    cam = cls(net, target_layers, reshape, **method_kwargs) if cls.name != "fullgrad" else cls(net)
-    maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+    many = not isinstance(method, str) and isinstance(method, Sequence)
+    classes = [get_method(m) if isinstance(m, str) else m for m in (method if many else [method])]
+    if not classes:
+        raise InputError("no methods given")
+    if many:
+        unused = [k for k in method_kwargs if not any(_accepts(cls.__init__, k) for cls in classes)]
+        if unused:
+            raise InputError(f"no chosen method takes parameter(s) {', '.join(unused)}")
+    cams = []
+    for cls in classes:
+        kwargs = {k: v for k, v in method_kwargs.items() if _accepts(cls.__init__, k)} if many else method_kwargs
+        cams.append(cls(net, target_layers, reshape, **kwargs) if cls.name != "fullgrad" else cls(net))
+    all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 
-    logits = cam.outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
+    logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
     if logits is None or logits.shape[0] != x.shape[0]:
         with torch.inference_mode():
             logits = model_logits(net(x))
     probs = torch.softmax(logits.float(), dim=-1)
     top = probs.topk(min(top_k, probs.shape[1]), dim=-1)
     explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), x.shape[0])
-    from camscope.capture import module_path
-
-    layer_names = [module_path(net, layer) for layer in cam.target_layers]
-    results = [
-        Explanation(
-            map=maps[i],
-            image=denormalize(x[i], spec.mean, spec.std),
-            target=explained[i],
-            top_classes=[
-                (int(c), _class_name(spec.class_names, int(c)), float(p))
-                for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())
-            ],
-            method=cls.name,
-            layers=layer_names,
-            model_name=name,
-            random_weights=bool(getattr(net, "camscope_random_weights", False)),
-        )
+    top_classes = [
+        [
+            (int(c), _class_name(spec.class_names, int(c)), float(p))
+            for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())
+        ]
         for i in range(x.shape[0])
     ]
-    return results[0] if single else results
+    views = [denormalize(x[i], spec.mean, spec.std) for i in range(x.shape[0])]
+    random_weights = bool(getattr(net, "camscope_random_weights", False))
+    out: dict[str, Explanation | list[Explanation]] = {}
+    for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, all_maps)):
+        maps = maps_t.detach().float().cpu().numpy()
+        layer_names = [module_path(net, layer) for layer in cam.target_layers]
+        results = [
+            Explanation(
+                map=maps[i],
+                image=views[i] if k == 0 else views[i].copy(),
+                target=explained[i],
+                top_classes=top_classes[i],
+                method=cls.name,
+                layers=layer_names,
+                model_name=name,
+                random_weights=random_weights,
+            )
+            for i in range(x.shape[0])
+        ]
+        out[cls.name] = results[0] if single else results
+    return out if many else out[classes[0].name]
 
 
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:

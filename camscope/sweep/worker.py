@@ -4,6 +4,12 @@ Both engines call :meth:`TaskWorker.run` — in-process (local) or inside a Ray 
 never depends on where it was computed. A worker keeps the last model and the last shard's inputs
 (clean logits, targets, ground truth) alive: tasks arrive model → shard → method, so each model is
 loaded once and each shard decoded and preprocessed once per model.
+
+Methods that read the same layer (the gradient CAMs, Eigen-CAM…) share one forward+backward pass:
+the first task of a shard computes the maps of every pending method of its pass group
+(:func:`camscope.methods.shared.compute_many`) and keeps the others' for their own tasks, which
+follow it. Engines tell the worker which tasks are pending (:meth:`TaskWorker.plan`), so a resumed
+sweep computes no map it already has.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import inspect
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -93,6 +100,9 @@ class PreparedShard:
     probs: list[float]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
+    #: maps computed for a later task of this shard (shared pass): method -> (maps, CAM seconds per image)
+    maps: dict[str, tuple[np.ndarray, float]] = field(default_factory=dict)
+    served: set[str] = field(default_factory=set)  # methods whose maps were computed for this shard
 
 
 def resolve_device(device: str) -> torch.device:
@@ -132,6 +142,11 @@ class TaskWorker:
         self.reader = ImageReader(config.images)
         self._model: PreparedModel | None = None
         self._shard: PreparedShard | None = None
+        self._pending: set[str] | None = None  # ids of the tasks still to run (None: every task)
+
+    def plan(self, tasks: Sequence[Task]) -> None:
+        """The tasks this worker will run: a shared pass computes maps only for methods still pending."""
+        self._pending = {task.id for task in tasks}
 
     # ------------------------------------------------------------------ public
     def run(self, task: Task) -> TaskOutput:
@@ -203,9 +218,7 @@ class TaskWorker:
         rows = [self._failed_row(task, pos, reason, pm) for pos, reason in shard.failures.items()]
         if shard.x is None:
             return rows, {}
-        cam_start = time.perf_counter()
-        maps = self._maps(pm, task.method, shard)
-        cam_seconds = (time.perf_counter() - cam_start) / len(shard.ok)
+        maps, cam_seconds = self._maps(pm, task, shard)
         base = [
             {
                 **self._identity(task, shard_pos, pm),
@@ -231,18 +244,61 @@ class TaskWorker:
             out["views"] = np.stack(list(shard.views.values()))
         return rows, out
 
-    def _maps(self, pm: PreparedModel, method: str, shard: PreparedShard) -> np.ndarray:
+    def _maps(self, pm: PreparedModel, task: Task, shard: PreparedShard) -> tuple[np.ndarray, float]:
+        """The task's maps and their CAM seconds per image, computed together with the pending methods that
+        share its pass (their maps are kept for their own tasks)."""
+        from camscope.methods.shared import pass_groups
+
+        if task.method in shard.maps:
+            return shard.maps.pop(task.method)
+        cams = {task.method: self._cam(pm, task.method)}
+        for method in self.config.methods:
+            if method not in cams and method not in shard.served and self._is_pending(task, method):
+                try:
+                    cams[method] = self._cam(pm, method)
+                except Exception:  # its own task reports the error
+                    continue
+        methods = list(cams)
+        group = next(g for g in pass_groups(list(cams.values())) if 0 in g)
+        try:
+            self._compute_maps(shard, [methods[i] for i in group], [cams[methods[i]] for i in group])
+        except Exception:
+            if len(group) == 1:
+                raise
+            # a sibling's failure must not fail this task: compute it alone (its own error, if any, is raised)
+            self._compute_maps(shard, [task.method], [cams[task.method]])
+        return shard.maps.pop(task.method)
+
+    def _compute_maps(self, shard: PreparedShard, methods: list[str], cams: list[Any]) -> None:
+        """Maps of ``cams`` (one shared pass per batch) into ``shard.maps``, with each one's CAM seconds per
+        image (its own work plus an equal share of the pass)."""
+        from camscope.methods.shared import compute_many
+
+        assert shard.x is not None
+        size = self.config.batch_size
+        seconds = [0.0] * len(cams)
+        chunks = []
+        for s in range(0, shard.x.shape[0], size):
+            chunk_seconds: list[float] = []
+            chunks.append(compute_many(cams, shard.x[s : s + size], shard.targets[s : s + size], seconds=chunk_seconds))
+            seconds = [a + b for a, b in zip(seconds, chunk_seconds)]
+        for k, method in enumerate(methods):
+            maps = np.concatenate([chunk[k].detach().float().cpu().numpy() for chunk in chunks]).astype(np.float32)
+            shard.maps[method] = (maps, seconds[k] / len(shard.ok))
+            shard.served.add(method)
+
+    def _is_pending(self, task: Task, method: str) -> bool:
+        sibling = replace(task, method=method)
+        return self._pending is None or sibling.id in self._pending
+
+    def _cam(self, pm: PreparedModel, method: str) -> Any:
         from camscope.methods import get_method
 
         cls = get_method(method)
         params = dict(self.config.methods.get(method, {}))
         if "progress" in inspect.signature(cls.__init__).parameters:
             params["progress"] = False
-        cam = cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, pm.layers, pm.reshape, **params)
-        assert shard.x is not None
-        size = self.config.batch_size
-        chunks = [cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)]
-        return np.concatenate(chunks).astype(np.float32)
+        return cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, pm.layers, pm.reshape, **params)
 
     def _metric_rows(
         self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
