@@ -139,14 +139,15 @@ def explain(
     classes = [get_method(m) if isinstance(m, str) else m for m in (method if many else [method])]
     if not classes:
         raise InputError("no methods given")
-    if many:
-        unused = [k for k in method_kwargs if not any(_accepts(cls.__init__, k) for cls in classes)]
-        if unused:
-            raise InputError(f"no chosen method takes parameter(s) {', '.join(unused)}")
+    unknown = sorted(k for k in method_kwargs if not any(k in cls.params for cls in classes))
+    if unknown and (many or isinstance(method, str)):  # registered methods: their declarations are the full list
+        accepted = ", ".join(sorted({p for cls in classes for p in cls.params})) or "none"
+        names = ", ".join(cls.name or cls.__name__ for cls in classes)
+        raise InputError(f"method {names} takes no parameter(s) {', '.join(unknown)} (accepted: {accepted})")
     cams = []
     for cls in classes:
-        kwargs = {k: v for k, v in method_kwargs.items() if _accepts(cls.__init__, k)} if many else method_kwargs
-        cams.append(cls(net, target_layers, reshape, **kwargs) if cls.name != "fullgrad" else cls(net))
+        kwargs = {k: v for k, v in method_kwargs.items() if k in cls.params} if many else method_kwargs
+        cams.append(cls(net, target_layers, reshape, **kwargs))
     all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 
     logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
@@ -199,10 +200,14 @@ def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int
     return out
 
 
-def _accepts(func: Any, name: str) -> bool:
-    import inspect
+class Scores(dict[str, np.ndarray]):
+    """``{column: per-image values}`` from :func:`evaluate`, with the curves behind them in ``curves``:
+    ``{column: (x values, curves (N, K))}`` for the columns that summarise a curve (deletion_auc...).
+    """
 
-    return name in inspect.signature(func).parameters
+    def __init__(self) -> None:
+        super().__init__()
+        self.curves: dict[str, tuple[list[float], np.ndarray]] = {}
 
 
 def evaluate(
@@ -214,8 +219,9 @@ def evaluate(
     *,
     ground_truth: Any = None,
     **metric_kwargs: Any,
-) -> dict[str, np.ndarray]:
-    """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``).
+) -> Scores:
+    """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``),
+    and the curves behind them in ``.curves`` (see :class:`Scores`).
 
     ``explanations`` are the results of :func:`explain` for the same images (their explained classes
     become the targets unless ``targets`` is given), or raw maps (N, H, W) at the model's input size.
@@ -235,16 +241,13 @@ def evaluate(
     if maps.shape[0] != x.shape[0]:
         raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
     chosen = [get_metric(name) for name in metrics]
-    unused = [k for k in metric_kwargs if not any(_accepts(m.func, k) for m in chosen)]
+    unused = [k for k in metric_kwargs if not any(m.takes(k) for m in chosen)]
     if unused:
         raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
-    scores: dict[str, np.ndarray] = {}
+    scores = Scores()
     for metric in chosen:
-        kwargs = dict(metric_kwargs)
-        for key, value in (("mean", spec.mean), ("std", spec.std)):
-            if _accepts(metric.func, key):
-                kwargs.setdefault(key, value)
-        kwargs = {k: v for k, v in kwargs.items() if _accepts(metric.func, k)}
+        kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
         result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
         scores.update(result.summary())
+        scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))
     return scores

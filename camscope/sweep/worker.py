@@ -14,7 +14,6 @@ sweep computes no map it already has.
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 import zlib
@@ -296,9 +295,9 @@ class TaskWorker:
 
         cls = get_method(method)
         params = dict(self.config.methods.get(method, {}))
-        if "progress" in inspect.signature(cls.__init__).parameters:
+        if "progress" in cls.params:
             params["progress"] = False
-        return cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, pm.layers, pm.reshape, **params)
+        return cls(pm.model, pm.layers, pm.reshape, **params)
 
     def _metric_rows(
         self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
@@ -308,12 +307,8 @@ class TaskWorker:
 
         metric = get_metric(name)
         assert shard.x is not None
-        kwargs = dict(params)
-        accepted = inspect.signature(metric.func).parameters
-        if "batch_size" in accepted:
-            kwargs.setdefault("batch_size", self.config.metric_batch_size)
-        if "mean" in accepted:
-            kwargs.update(mean=pm.spec.mean, std=pm.spec.std)
+        kwargs = {**metric.accepted(batch_size=self.config.metric_batch_size), **params}
+        kwargs.update(metric.accepted(mean=pm.spec.mean, std=pm.spec.std))
         if metric.needs_ground_truth:
             keep = [j for j, m in enumerate(shard.masks) if m is not None]
             if not keep:
@@ -325,7 +320,7 @@ class TaskWorker:
         else:
             keep = list(range(len(shard.ok)))
             result = metric(pm.model, shard.x, maps, shard.targets, **kwargs)
-        curves = _curves(result, shard.x.shape[2] * shard.x.shape[3])
+        curves = metric.curves(result, shard.x.shape[2] * shard.x.shape[3])
         out = []
         for column, values in result.summary().items():
             curve_x, curve_y = curves.get(column, (None, None))
@@ -360,22 +355,3 @@ class TaskWorker:
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
-
-
-def _curves(result: Any, pixels: int) -> dict[str, tuple[list[float], np.ndarray]]:
-    """Curves of a metric result, keyed by the summary column they belong to, with their x values."""
-    from camscope.metrics import CurveResult, RoadResult
-
-    if isinstance(result, CurveResult):
-        k = result.curves.shape[1]
-        x = [min(1.0, i * result.step / pixels) for i in range(k)]
-        return {f"{result.name}_auc": (x, result.curves)}
-    if isinstance(result, RoadResult):
-        x = [p / 100 for p in result.percentages]
-        out = {}
-        if result.morf_curves is not None:
-            out["road_morf"] = (x, result.morf_curves)
-        if result.lerf_curves is not None:
-            out["road_lerf"] = (x, result.lerf_curves)
-        return out
-    return {}
