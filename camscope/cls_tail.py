@@ -88,24 +88,34 @@ class ClsTail:
         assert output is not None and block_input is not None
         return ClsTailInputs(output, block_input[:, : self.prefix].clone(), logits)
 
+    def projections(self, layer_output: torch.Tensor) -> torch.Tensor:
+        """The unablated q, k, v of one image's tokens, (T, 3A): computed once, shared by every ablation."""
+        return F.linear(layer_output[0], self.attn.qkv.weight, self.attn.qkv.bias)
+
     def ablated_logits(
-        self, layer_output: torch.Tensor, prefix_input: torch.Tensor, channels: torch.Tensor, value: float
+        self,
+        layer_output: torch.Tensor,
+        prefix_input: torch.Tensor,
+        channels: torch.Tensor,
+        value: float,
+        projections: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits of one image (``layer_output`` (1, T, C), ``prefix_input`` (1, P, C)) with each of
-        ``channels`` (B,) of the layer output set to ``value``, one row per channel: (B, classes)."""
+        ``channels`` (B,) of the layer output set to ``value``, one row per channel: (B, classes).
+        ``projections``: :meth:`projections` of the image, if already computed."""
         y = layer_output[0]
         shift = value - y[:, channels].T  # (B, T): a_t for each ablated channel
         columns = self.attn.qkv.weight[:, channels].T  # (B, 3A): W_qkv[:, k]
-        return self._prefix_logits(y, prefix_input, shift, columns)
+        base = self.projections(layer_output) if projections is None else projections
+        return self._prefix_logits(base, prefix_input, shift, columns)
 
     def _prefix_logits(
-        self, y: torch.Tensor, prefix_input: torch.Tensor, shift: torch.Tensor, columns: torch.Tensor
+        self, base: torch.Tensor, prefix_input: torch.Tensor, shift: torch.Tensor, columns: torch.Tensor
     ) -> torch.Tensor:
-        """Logits for the layer output ``y`` (T, C) changed by ``shift[b] ⊗ e_k`` for each row b, where
-        ``columns[b] = W_qkv[:, k]``: the prefix rows of the last block, then the model's head."""
+        """Logits for the layer output whose projections ``base`` (T, 3A) change by ``shift[b] ⊗ columns[b]``
+        for each row b (``columns[b] = W_qkv[:, k]``): the prefix rows of the last block, then the head."""
         attn, block, p = self.attn, self.block, self.prefix
-        t = y.shape[0]
-        base = F.linear(y, attn.qkv.weight, attn.qkv.bias)  # (T, 3A): the unablated projections, once
+        t = base.shape[0]
         a_dim = base.shape[1] // 3
         heads, head_dim = attn.num_heads, attn.head_dim
 
@@ -130,8 +140,8 @@ class ClsTail:
         zero_shift = inputs.layer_output.new_zeros(1, t)
         zero_columns = inputs.layer_output.new_zeros(1, self.attn.qkv.weight.shape[0])
         for index in range(inputs.layer_output.shape[0]):
-            y = inputs.layer_output[index]
-            logits = self._prefix_logits(y, inputs.prefix_input[index : index + 1], zero_shift, zero_columns)
+            base = self.projections(inputs.layer_output[index : index + 1])
+            logits = self._prefix_logits(base, inputs.prefix_input[index : index + 1], zero_shift, zero_columns)
             expected = inputs.logits[index : index + 1]
             scale = max(1.0, float(expected.abs().max()))
             if logits.shape != expected.shape or not torch.allclose(logits, expected, rtol=1e-4, atol=atol * scale):

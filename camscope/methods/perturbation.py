@@ -203,9 +203,10 @@ class AblationCAM(BaseCAM):
         for i, target in enumerate(targets):
             scores = torch.empty(channels, device=inputs.layer_output.device)
             output, prefix = inputs.layer_output[i : i + 1], inputs.prefix_input[i : i + 1]
+            projections = tail.projections(output)
             for chunk in _progress(channels, self.batch_size, "Ablation-CAM", self.progress):
                 index = torch.arange(chunk.start, chunk.stop, device=output.device)
-                logits = tail.ablated_logits(output, prefix, index, self.ablation_value)
+                logits = tail.ablated_logits(output, prefix, index, self.ablation_value, projections)
                 scores[chunk] = repeated_target_scores(target, logits).float()
             rows.append(scores)
         return torch.stack(rows)
