@@ -8,6 +8,7 @@ saw it (after resize and crop), so overlays line up.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,10 @@ import torch
 from torch import nn
 
 from camscope.capture import model_device
-from camscope.errors import InputError
+from camscope.errors import CamscopeWarning, InputError
 from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
-from camscope.targets import TargetSpec, model_logits
+from camscope.targets import TargetSpec, class_index, is_single_target, model_logits
 
 ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
 
@@ -39,6 +40,7 @@ class Explanation:
     model_name: str = ""
     random_weights: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # CamscopeWarnings about this image's map
 
     def overlay(self, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
         from camscope.viz import overlay
@@ -128,10 +130,15 @@ def explain(
     net, name, spec, x, single = _model_and_batch(model, images)
     if layers is None:
         target_layers, reshape = spec.cam_layers(net)
-    else:
-        from camscope.models import resolve_layer
+    elif reshape_transform is not None:
+        from camscope.layer_paths import resolve_layers
 
-        target_layers, reshape = [resolve_layer(net, layer) for layer in layers], None
+        target_layers, reshape = resolve_layers(net, layers), None
+    else:
+        # a named layer of a token model needs its reshape transform too: derive it from the layer's output
+        from camscope.models.layers import cam_layers_from_names
+
+        target_layers, reshape = cam_layers_from_names(net, list(layers), tuple(x.shape[-2:]))
     if reshape_transform is not None:
         reshape = reshape_transform
 
@@ -148,7 +155,8 @@ def explain(
     for cls in classes:
         kwargs = {k: v for k, v in method_kwargs.items() if k in cls.params} if many else method_kwargs
         cams.append(cls(net, target_layers, reshape, **kwargs))
-    all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+    caught: list[list[warnings.WarningMessage]] = []
+    all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, caught=caught)
 
     logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
     if logits is None or logits.shape[0] != x.shape[0]:
@@ -169,6 +177,7 @@ def explain(
     out: dict[str, Explanation | list[Explanation]] = {}
     for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, all_maps)):
         maps = maps_t.detach().float().cpu().numpy()
+        flags = _replay(caught[k], x.shape[0])
         layer_names = [module_path(net, layer) for layer in cam.target_layers]
         results = [
             Explanation(
@@ -180,6 +189,7 @@ def explain(
                 layers=layer_names,
                 model_name=name,
                 random_weights=random_weights,
+                warnings=flags[i],
             )
             for i in range(x.shape[0])
         ]
@@ -187,16 +197,29 @@ def explain(
     return out if many else out[classes[0].name]
 
 
+def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
+    """Re-emit recorded warnings (so callers still see them) and sort CamscopeWarnings per image."""
+    flags: list[list[str]] = [[] for _ in range(n)]
+    for record in caught:
+        message = record.message
+        if isinstance(message, CamscopeWarning):
+            for i in range(n) if message.images is None else [i % n for i in message.images]:
+                if message.text not in flags[i]:
+                    flags[i].append(message.text)
+        warnings.warn_explicit(message, record.category, record.filename, record.lineno)
+    return flags
+
+
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
     if targets is None:
         return top1
-    if isinstance(targets, int):
-        return [targets] * n
-    if callable(targets):
-        return [getattr(targets, "category", None)] * n
+    if is_single_target(targets):
+        index = class_index(targets)
+        return [index if index is not None else getattr(targets, "category", None)] * n
     out: list[int | None] = []
-    for i, t in enumerate(targets):
-        out.append(top1[i] if t is None else t if isinstance(t, int) else getattr(t, "category", None))
+    for i, t in enumerate(targets):  # type: ignore[arg-type]
+        index = None if t is None else class_index(t)
+        out.append(top1[i] if t is None else index if index is not None else getattr(t, "category", None))
     return out
 
 

@@ -39,7 +39,10 @@ def bias_layers(model: nn.Module) -> list[nn.Module]:
 def effective_bias(layer: nn.Module) -> torch.Tensor:
     """The bias a layer adds in eval mode; for batch norm, β − μ·γ/√(σ² + ε)."""
     if isinstance(layer, nn.BatchNorm2d):
-        return layer.bias - layer.running_mean * layer.weight / torch.sqrt(layer.running_var + layer.eps)
+        assert layer.running_mean is not None and layer.running_var is not None
+        bias: torch.Tensor = layer.bias - layer.running_mean * layer.weight / torch.sqrt(layer.running_var + layer.eps)
+        return bias
+    assert isinstance(layer.bias, torch.Tensor)
     return layer.bias
 
 
@@ -84,6 +87,7 @@ class FullGrad(BaseCAM):
         h, w = state.size
         terms = [_scale_channels((state.input_grad * state.input).abs())]
         for layer in state.layers:
+            assert layer.grads is not None
             bias = effective_bias(layer.layer).detach().to(layer.grads)
             per_channel = _scale_channels((bias[None, :, None, None] * layer.grads).abs())
             scaled = resize_maps(per_channel.flatten(0, 1), (h, w))

@@ -16,13 +16,15 @@ of the pass it declares is shared. One that runs passes of its own (overrides ``
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from functools import reduce
 
 import torch
 
 from camscope.capture import eval_mode
-from camscope.methods.base import BaseCAM, Reads, augment, capture_state, deaugment
+from camscope.errors import CamscopeWarning, InputError
+from camscope.methods.base import BaseCAM, Reads, augment, capture_state, deaugment, input_mismatch
 from camscope.targets import TargetSpec
 
 _OWN_PASS_HOOKS = ("forward_pass", "_maps", "_augmented_maps", "compute", "__call__")
@@ -50,35 +52,59 @@ def compute_many(
     aug_smooth: bool = False,
     eigen_smooth: bool = False,
     seconds: list[float] | None = None,
+    caught: list[list[warnings.WarningMessage]] | None = None,
 ) -> list[torch.Tensor]:
     """The maps of each of ``cams`` (tensors on the model's device, as :meth:`BaseCAM.compute` returns),
     with one pass of the model per group of methods that read the same layers.
 
     ``seconds``, if given, receives each method's cost: its own computation plus an equal share of the
-    pass it shared.
+    pass it shared; ``caught``, if given, receives each method's warnings (recorded, not shown).
     """
     maps: list[torch.Tensor | None] = [None] * len(cams)
     cost = [0.0] * len(cams)
+    records: list[list[warnings.WarningMessage]] = [[] for _ in cams]
+
+    def run(index: int, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if caught is None:
+            return fn()
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always", CamscopeWarning)
+            out = fn()
+        records[index] = list(got)
+        return out
+
     for group in pass_groups(cams):
         members = [cams[i] for i in group]
         start = time.perf_counter()
         if len(members) == 1:
-            maps[group[0]] = members[0].compute(input_tensor, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+            cam = members[0]
+            maps[group[0]] = run(
+                group[0],
+                lambda cam=cam: cam.compute(input_tensor, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth),
+            )
             cost[group[0]] = time.perf_counter() - start
             continue
         first = members[0]
         x = first._check_input(input_tensor)
         reads: Reads = reduce(Reads.merge, (cam.reads() for cam in members))
-        with eval_mode(first.model), torch.inference_mode(False):
-            batch, batch_targets = augment(x, targets) if aug_smooth else (x, targets)
-            state = capture_state(reads, batch, batch_targets)
-            share = (time.perf_counter() - start) / len(members)
-            for index, cam in zip(group, members):
-                own = time.perf_counter()
-                cam.outputs = state.logits
-                result = cam.maps_from_state(state, eigen_smooth)
-                maps[index] = deaugment(result, x.shape[0]) if aug_smooth else result
-                cost[index] = share + time.perf_counter() - own
+        try:
+            with eval_mode(first.model), torch.inference_mode(False):
+                batch, batch_targets = augment(x, targets) if aug_smooth else (x, targets)
+                state = capture_state(reads, batch, batch_targets)
+                share = (time.perf_counter() - start) / len(members)
+                for index, cam in zip(group, members):
+                    own = time.perf_counter()
+                    cam.outputs = state.logits
+                    result = run(index, lambda cam=cam, state=state: cam.maps_from_state(state, eigen_smooth))
+                    maps[index] = deaugment(result, x.shape[0]) if aug_smooth else result
+                    cost[index] = share + time.perf_counter() - own
+        except (RuntimeError, AssertionError, ValueError) as exc:  # as BaseCAM.compute: say what the input lacks
+            problem = input_mismatch(first.model, x)
+            if problem is None:
+                raise
+            raise InputError(problem) from exc
     if seconds is not None:
         seconds[:] = cost
+    if caught is not None:
+        caught[:] = records
     return [m for m in maps if m is not None]

@@ -26,50 +26,11 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from camscope.errors import CamscopeWarning
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
+from camscope.sweep.schema import SCHEMA, TaskOutput
 from camscope.sweep.tasks import Task
-
-SCHEMA = pa.schema(
-    [
-        ("task", pa.string()),
-        ("image_id", pa.string()),
-        ("image_index", pa.int64()),
-        ("model", pa.string()),
-        ("family", pa.string()),
-        ("training", pa.string()),
-        ("ssl_method", pa.string()),
-        ("kind", pa.string()),
-        ("random_weights", pa.bool_()),
-        ("method", pa.string()),
-        ("label", pa.int64()),
-        ("target", pa.int64()),
-        ("predicted", pa.int64()),
-        ("target_prob", pa.float64()),
-        ("metric", pa.string()),
-        ("value", pa.float64()),
-        ("curve_x", pa.list_(pa.float64())),
-        ("curve", pa.list_(pa.float64())),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("cam_seconds", pa.float64()),
-    ]
-)
-
-
-@dataclass
-class TaskOutput:
-    """What a task produced: its rows (see :data:`SCHEMA`) and the arrays of its maps file."""
-
-    task: Task
-    rows: pa.Table
-    maps: dict[str, np.ndarray]
-    seconds: float
-    failed: int
-
-    @property
-    def images(self) -> int:
-        return len(self.task.indices)
 
 
 @dataclass
@@ -99,9 +60,11 @@ class PreparedShard:
     probs: list[float]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
-    #: maps computed for a later task of this shard (shared pass): method -> (maps, CAM seconds per image)
-    maps: dict[str, tuple[np.ndarray, float]] = field(default_factory=dict)
+    #: maps computed for a later task of this shard (shared pass): method -> (maps, CAM seconds per image,
+    #: the method's warnings, image positions shard-relative)
+    maps: dict[str, tuple[np.ndarray, float, list[CamscopeWarning]]] = field(default_factory=dict)
     served: set[str] = field(default_factory=set)  # methods whose maps were computed for this shard
+    warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
 
 
 def resolve_device(device: str) -> torch.device:
@@ -184,8 +147,14 @@ class TaskWorker:
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
         pre = pm.spec.preprocess
+        loader_warnings: dict[int, list[str]] = {}
         for pos, index in enumerate(task.indices):
-            image = self.reader.read(index)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CamscopeWarning)
+                image = self.reader.read(index)
+            texts = _texts(caught)
+            if texts:
+                loader_warnings[pos] = texts
             if isinstance(image, str):
                 failures[pos] = image
                 continue
@@ -209,7 +178,9 @@ class TaskWorker:
             for j, pos in enumerate(ok)
             if x is not None and task.indices[pos] < self.config.report_images
         }
-        self._shard = PreparedShard(key, ok, failures, x, labels, targets, predicted, probs, masks, views)
+        self._shard = PreparedShard(
+            key, ok, failures, x, labels, targets, predicted, probs, masks, views, loader_warnings
+        )
         return self._shard
 
     # ------------------------------------------------------------------ the work
@@ -217,7 +188,12 @@ class TaskWorker:
         rows = [self._failed_row(task, pos, reason, pm) for pos, reason in shard.failures.items()]
         if shard.x is None:
             return rows, {}
-        maps, cam_seconds = self._maps(pm, task, shard)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CamscopeWarning)
+            maps, cam_seconds = self._maps(pm, task, shard)
+        flags = _per_image(caught, len(shard.ok))
+        for j, shard_pos in enumerate(shard.ok):
+            flags[j] = shard.warnings.get(shard_pos, []) + flags[j]
         base = [
             {
                 **self._identity(task, shard_pos, pm),
@@ -228,6 +204,7 @@ class TaskWorker:
                 "status": "ok",
                 "error": None,
                 "cam_seconds": cam_seconds,
+                "warnings": "; ".join(flags[j]) or None,
             }
             for j, shard_pos in enumerate(shard.ok)
         ]
@@ -246,10 +223,17 @@ class TaskWorker:
     def _maps(self, pm: PreparedModel, task: Task, shard: PreparedShard) -> tuple[np.ndarray, float]:
         """The task's maps and their CAM seconds per image, computed together with the pending methods that
         share its pass (their maps are kept for their own tasks)."""
+
+        if task.method not in shard.maps:
+            self._compute_group(pm, task, shard)
+        maps, seconds, flagged = shard.maps.pop(task.method)
+        for message in flagged:  # shown in this task, whichever task computed the pass
+            warnings.warn(message, stacklevel=2)
+        return maps, seconds
+
+    def _compute_group(self, pm: PreparedModel, task: Task, shard: PreparedShard) -> None:
         from camscope.methods.shared import pass_groups
 
-        if task.method in shard.maps:
-            return shard.maps.pop(task.method)
         cams = {task.method: self._cam(pm, task.method)}
         for method in self.config.methods:
             if method not in cams and method not in shard.served and self._is_pending(task, method):
@@ -266,7 +250,6 @@ class TaskWorker:
                 raise
             # a sibling's failure must not fail this task: compute it alone (its own error, if any, is raised)
             self._compute_maps(shard, [task.method], [cams[task.method]])
-        return shard.maps.pop(task.method)
 
     def _compute_maps(self, shard: PreparedShard, methods: list[str], cams: list[Any]) -> None:
         """Maps of ``cams`` (one shared pass per batch) into ``shard.maps``, with each one's CAM seconds per
@@ -276,14 +259,23 @@ class TaskWorker:
         assert shard.x is not None
         size = self.config.batch_size
         seconds = [0.0] * len(cams)
+        flagged: list[list[CamscopeWarning]] = [[] for _ in cams]
         chunks = []
-        for s in range(0, shard.x.shape[0], size):
+        for start in range(0, shard.x.shape[0], size):
             chunk_seconds: list[float] = []
-            chunks.append(compute_many(cams, shard.x[s : s + size], shard.targets[s : s + size], seconds=chunk_seconds))
+            caught: list[list[warnings.WarningMessage]] = []
+            x, targets = shard.x[start : start + size], shard.targets[start : start + size]
+            chunks.append(compute_many(cams, x, targets, seconds=chunk_seconds, caught=caught))
             seconds = [a + b for a, b in zip(seconds, chunk_seconds)]
+            for k, records in enumerate(caught):
+                for record in records:  # image positions are chunk-relative: make them shard-relative
+                    message = record.message
+                    if isinstance(message, CamscopeWarning) and message.images is not None:
+                        message = CamscopeWarning(message.text, [start + i for i in message.images])
+                    flagged[k].append(message)
         for k, method in enumerate(methods):
             maps = np.concatenate([chunk[k].detach().float().cpu().numpy() for chunk in chunks]).astype(np.float32)
-            shard.maps[method] = (maps, seconds[k] / len(shard.ok))
+            shard.maps[method] = (maps, seconds[k] / len(shard.ok), flagged[k])
             shard.served.add(method)
 
     def _is_pending(self, task: Task, method: str) -> bool:
@@ -355,3 +347,25 @@ class TaskWorker:
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
+
+
+def _texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The distinct CamscopeWarning texts of a recorded block."""
+    out: list[str] = []
+    for record in caught:
+        if isinstance(record.message, CamscopeWarning) and record.message.text not in out:
+            out.append(record.message.text)
+    return out
+
+
+def _per_image(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
+    """CamscopeWarning texts per image position (a warning without positions concerns every image)."""
+    flags: list[list[str]] = [[] for _ in range(n)]
+    for record in caught:
+        message = record.message
+        if not isinstance(message, CamscopeWarning):
+            continue
+        for i in range(n) if message.images is None else message.images:
+            if 0 <= i < n and message.text not in flags[i]:
+                flags[i].append(message.text)
+    return flags

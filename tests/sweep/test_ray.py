@@ -20,6 +20,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_engine_matches_local_engine(reference, local_ray, tmp_path: Path) -> None:
     _, _, ref_table = reference
     config = load_config(write_config(tmp_path / "sweep.toml"))
