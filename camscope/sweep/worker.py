@@ -60,11 +60,11 @@ class PreparedShard:
     probs: list[float]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
+    warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
     #: maps computed for a later task of this shard (shared pass): method -> (maps, CAM seconds per image,
     #: the method's warnings, image positions shard-relative)
     maps: dict[str, tuple[np.ndarray, float, list[CamscopeWarning]]] = field(default_factory=dict)
     served: set[str] = field(default_factory=set)  # methods whose maps were computed for this shard
-    warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
 
 
 def resolve_device(device: str) -> torch.device:
