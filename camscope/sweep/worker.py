@@ -26,6 +26,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from camscope.devices import resolve_device
 from camscope.errors import CamscopeWarning
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
@@ -65,12 +66,6 @@ class PreparedShard:
     #: the method's warnings, image positions shard-relative)
     maps: dict[str, tuple[np.ndarray, float, list[CamscopeWarning]]] = field(default_factory=dict)
     served: set[str] = field(default_factory=set)  # methods whose maps were computed for this shard
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
