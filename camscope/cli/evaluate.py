@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from camscope.devices import resolve_device
     from camscope.methods import get_method
     from camscope.metrics import get_metric
+    from camscope.metrics.localization import scaled_tolerance
     from camscope.models import get_spec, load_model
 
     cls = get_method(args.method)  # unknown names fail before any model is built
@@ -114,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(results, list)
     targets = [r.target if r.target is not None else args.target for r in results]
     # the shared settings, passed on only where a chosen metric takes them
-    settings = {"batch_size": args.batch_size, **({"step": args.step} if args.step is not None else {})}
+    tolerance = round(scaled_tolerance(spec.input_size[-1]), 2)  # TorchRay's 15 px belongs to ~224-px inputs
+    settings = {"batch_size": args.batch_size, "tolerance": tolerance}
+    settings |= {"step": args.step} if args.step is not None else {}
     settings = {k: v for k, v in settings.items() if any(m.takes(k) for m in metrics)}
     scores = evaluate(model, images, results, [m.name for m in metrics], targets, ground_truth=boxes, **settings)
     curves = _named_curves(metrics, scores.curves)
@@ -126,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_as_json(args, names, targets, columns, curves), indent=2))
     else:
+        if "tolerance" in settings:
+            print(f"pointing tolerance: {tolerance} px (TorchRay's 15 px at 224 px, scaled to the model's input)")
         _print_table(names, targets, columns)
     if args.plot:
         _plot(Path(args.plot), names, curves, bool(args.random_weights))
