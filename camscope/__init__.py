@@ -14,6 +14,8 @@ from typing import Any
 
 from camscope.methods import (
     AblationCAM,
+    AttentionMap,
+    AttentionRollout,
     BaseCAM,
     EigenCAM,
     EigenGradCAM,
@@ -21,6 +23,7 @@ from camscope.methods import (
     GradCAM,
     GradCAMElementWise,
     GradCAMPlusPlus,
+    GradientRollout,
     GuidedBackpropReLUModel,
     HiResCAM,
     LayerCAM,
@@ -54,6 +57,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AblationCAM",
+    "AttentionMap",
+    "AttentionRollout",
     "BaseCAM",
     "ClassifierOutputSoftmaxTarget",
     "ClassifierOutputTarget",
@@ -64,6 +69,7 @@ __all__ = [
     "GradCAM",
     "GradCAMElementWise",
     "GradCAMPlusPlus",
+    "GradientRollout",
     "GuidedBackpropReLUModel",
     "HiResCAM",
     "LayerCAM",

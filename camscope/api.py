@@ -118,9 +118,10 @@ def explain(
     reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
     ``targets``: None (top-1 of each image), a class index for all, or one per image.
     """
+    cls = get_method(method) if isinstance(method, str) else method
     net, name, spec, x, single = _model_and_batch(model, images)
     if layers is None:
-        target_layers, reshape = spec.cam_layers(net)
+        target_layers, reshape = (None, None) if cls.finds_own_layers else spec.cam_layers(net)
     else:
         from camscope.models import resolve_layer
 
@@ -128,7 +129,6 @@ def explain(
     if reshape_transform is not None:
         reshape = reshape_transform
 
-    cls = get_method(method) if isinstance(method, str) else method
     cam = cls(net, target_layers, reshape, **method_kwargs) if cls.name != "fullgrad" else cls(net)
     maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 

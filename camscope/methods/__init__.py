@@ -1,6 +1,7 @@
 """The attribution methods: thin classes on one engine (:class:`BaseCAM`), registered by name."""
 
 from camscope.methods.activation import EigenCAM, RandomCAM
+from camscope.methods.attention import AttentionMap, AttentionRollout, GradientRollout
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.fullgrad import FullGrad
 from camscope.methods.gradient import (
@@ -18,6 +19,8 @@ from camscope.methods.registry import get_method, method_names, register_method
 
 __all__ = [
     "AblationCAM",
+    "AttentionMap",
+    "AttentionRollout",
     "BaseCAM",
     "CamState",
     "EigenCAM",
@@ -26,6 +29,7 @@ __all__ = [
     "GradCAM",
     "GradCAMElementWise",
     "GradCAMPlusPlus",
+    "GradientRollout",
     "GuidedBackpropReLUModel",
     "HiResCAM",
     "LayerCAM",

@@ -110,6 +110,9 @@ class BaseCAM:
     name: ClassVar[str] = ""
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False
+    #: The method finds what it reads by itself (attention blocks, the input): callers that pick default
+    #: target layers for CAMs (``explain``, sweeps) pass ``None`` instead.
+    finds_own_layers: ClassVar[bool] = False
 
     def __init__(
         self,

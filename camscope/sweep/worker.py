@@ -238,7 +238,8 @@ class TaskWorker:
         params = dict(self.config.methods.get(method, {}))
         if "progress" in inspect.signature(cls.__init__).parameters:
             params["progress"] = False
-        cam = cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, pm.layers, pm.reshape, **params)
+        layers = None if cls.finds_own_layers else pm.layers
+        cam = cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, layers, pm.reshape, **params)
         assert shard.x is not None
         size = self.config.batch_size
         chunks = [cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)]
