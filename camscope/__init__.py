@@ -13,6 +13,7 @@ from importlib import import_module
 from typing import Any
 
 from camscope.methods import (
+    RELAX,
     AblationCAM,
     AttentionMap,
     AttentionRollout,
@@ -35,7 +36,7 @@ from camscope.methods import (
     guided_gradcam,
     method_names,
 )
-from camscope.targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+from camscope.targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget, CorpusTarget, SimilarityTarget
 
 __version__ = "0.1.0"
 
@@ -56,12 +57,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "RELAX",
     "AblationCAM",
     "AttentionMap",
     "AttentionRollout",
     "BaseCAM",
     "ClassifierOutputSoftmaxTarget",
     "ClassifierOutputTarget",
+    "CorpusTarget",
     "EigenCAM",
     "EigenGradCAM",
     "Explanation",
@@ -75,6 +78,7 @@ __all__ = [
     "LayerCAM",
     "RandomCAM",
     "ScoreCAM",
+    "SimilarityTarget",
     "XGradCAM",
     "deprocess_image",
     "evaluate",

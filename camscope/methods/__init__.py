@@ -16,8 +16,10 @@ from camscope.methods.gradient import (
 from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
 from camscope.methods.perturbation import AblationCAM, ScoreCAM
 from camscope.methods.registry import get_method, method_names, register_method
+from camscope.methods.relax import RELAX
 
 __all__ = [
+    "RELAX",
     "AblationCAM",
     "AttentionMap",
     "AttentionRollout",
