@@ -45,6 +45,7 @@ _LAZY = {
     "load_model": "camscope.models",
     "get_spec": "camscope.models",
     "explain": "camscope.api",
+    "embed": "camscope.api",
     "Explanation": "camscope.api",
     "evaluate": "camscope.api",
 }
@@ -81,6 +82,7 @@ __all__ = [
     "SimilarityTarget",
     "XGradCAM",
     "deprocess_image",
+    "embed",
     "evaluate",
     "explain",
     "get_method",

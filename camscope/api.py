@@ -120,6 +120,7 @@ def explain(
     """
     cls = get_method(method) if isinstance(method, str) else method
     net, name, spec, x, single = _model_and_batch(model, images)
+    targets = _label_free_targets(net, x, targets, keep_none=getattr(cls, "label_free_by_default", False))
     if layers is None:
         target_layers, reshape = (None, None) if cls.finds_own_layers else spec.cam_layers(net)
     else:
@@ -137,8 +138,12 @@ def explain(
         with torch.inference_mode():
             logits = model_logits(net(x))
     probs = torch.softmax(logits.float(), dim=-1)
-    top = probs.topk(min(top_k, probs.shape[1]), dim=-1)
-    explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), x.shape[0])
+    backbone = bool(getattr(net, "camscope_backbone", False))
+    top = probs.topk(0 if backbone else min(top_k, probs.shape[1]), dim=-1)  # an embedding has no classes
+    label_free = backbone or (targets is None and getattr(cls, "label_free_by_default", False))
+    explained = (
+        [None] * x.shape[0] if label_free else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
+    )
     from camscope.capture import module_path
 
     layer_names = [module_path(net, layer) for layer in cam.target_layers]
@@ -159,6 +164,31 @@ def explain(
         for i in range(x.shape[0])
     ]
     return results[0] if single else results
+
+
+def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
+    """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
+    net, _, _, x, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
+    with torch.inference_mode():
+        return model_logits(net(x)).clone()
+
+
+def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none: bool = False) -> Any:
+    """``"embedding"`` (and ``None`` on a backbone) → each image explained by its own embedding.
+
+    The target is the inner product ⟨f(x), f(x̃)⟩ (Label-Free XAI), not the cosine, whose gradient
+    vanishes at x̃ = x. ``keep_none``: the method's own default is label-free already (RELAX).
+    """
+    backbone = bool(getattr(net, "camscope_backbone", False))
+    if targets == "embedding" or (targets is None and backbone and not keep_none):
+        if keep_none and targets == "embedding":
+            return None
+        from camscope.targets import own_embedding_targets
+
+        with torch.inference_mode():
+            own = model_logits(net(x))
+        return own_embedding_targets(own.clone())
+    return targets
 
 
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
@@ -200,12 +230,13 @@ def evaluate(
     from camscope.metrics import get_metric
 
     net, _, spec, x, _ = _model_and_batch(model, images)
+    targets = _label_free_targets(net, x, targets)
     if isinstance(explanations, np.ndarray):
         maps = explanations if explanations.ndim == 3 else explanations[None]
     else:
         items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
         maps = np.stack([e.map for e in items])
-        if targets is None:
+        if targets is None and not getattr(net, "camscope_backbone", False):
             targets = [e.target for e in items]
     if maps.shape[0] != x.shape[0]:
         raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")

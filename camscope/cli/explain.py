@@ -23,7 +23,14 @@ def register(sub: Any) -> None:
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
     p.add_argument("--download", action="store_true", help="download missing official weights (needs internet)")
-    p.add_argument("--target", type=int, help="class index to explain (default: each image's top-1)")
+    p.add_argument(
+        "--target",
+        help="class index to explain (default: each image's top-1); 'embedding': each image's own embedding "
+        "(inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding",
+    )
+    p.add_argument(
+        "--backbone", action="store_true", help="explain the embedding (classifier removed): label-free methods"
+    )
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument("--synthetic", type=int, metavar="N", help="explain N generated scenes with known objects")
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
@@ -62,6 +69,23 @@ def _output_paths(out: str, stems: list[str], model: str, method: str) -> list[P
     return [target / f"{stem}_{safe_model}_{method}.png" for stem in stems]
 
 
+def parse_target(text: str | None, model: Any) -> Any:
+    """``--target``: None, a class index, ``embedding`` or ``similarity:REF`` (a SimilarityTarget)."""
+    if text is None or text == "embedding":
+        return text
+    kind, _, ref = text.partition(":")
+    if kind == "similarity" and ref:
+        from camscope.api import embed
+        from camscope.data import load_image
+        from camscope.targets import SimilarityTarget
+
+        return SimilarityTarget(embed(model, load_image(ref))[0], kind="cosine")
+    try:
+        return int(text)
+    except ValueError:
+        raise CamscopeError(f"--target {text!r}: give a class index, 'embedding' or 'similarity:REF.jpg'") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from camscope.api import explain
     from camscope.methods import get_method
@@ -71,19 +95,29 @@ def run(args: argparse.Namespace) -> int:
     images, stems = _inputs(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights, download=args.download)
+        model = load_model(
+            args.model,
+            weights=args.weights,
+            random_weights=args.random_weights,
+            download=args.download,
+            head=not args.backbone,
+        )
     if args.random_weights:
         print(RANDOM_BANNER)
+    target = parse_target(args.target, model)
     results = explain(
-        model, images, cls, args.target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
+        model, images, cls, target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
     )
     assert isinstance(results, list)
     for result, path in zip(results, _output_paths(args.out, stems, args.model, cls.name)):
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path)
         top = ", ".join(f"{name} ({index}) {prob:.1%}" for index, name, prob in result.top_classes)
-        print(f"{path}  [{cls.name} at {', '.join(result.layers)}; explained class {result.target}]")
-        print(f"  top-{len(result.top_classes)}: {top}")
+        where = ", ".join(result.layers) or "the input"
+        what = f"class {result.target}" if result.target is not None else "a label-free target"
+        print(f"{path}  [{cls.name} at {where}; explained {what}]")
+        if result.top_classes:
+            print(f"  top-{len(result.top_classes)}: {top}")
         if args.save_map:
             np.save(path.with_suffix(".npy"), result.map)
             print(f"  map: {path.with_suffix('.npy')}")

@@ -69,6 +69,7 @@ class RELAX(BaseCAM):
 
     uses_gradients = False
     finds_own_layers = True
+    label_free_by_default = True  # targets=None already explains the embedding (cosine to the unmasked one)
 
     def __init__(
         self,
