@@ -1,7 +1,7 @@
 """The attribution methods: thin classes on one engine (:class:`BaseCAM`), registered by name."""
 
 from camscope.methods.activation import EigenCAM, RandomCAM
-from camscope.methods.attention import AttentionMap, AttentionRollout, GradientRollout
+from camscope.methods.attention import AttentionMap, AttentionRollout, GradientRollout, LeGrad
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.fullgrad import FullGrad
 from camscope.methods.gradient import (
@@ -36,6 +36,7 @@ __all__ = [
     "HiResCAM",
     "LayerCAM",
     "LayerState",
+    "LeGrad",
     "RandomCAM",
     "ScoreCAM",
     "XGradCAM",

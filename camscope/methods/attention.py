@@ -17,7 +17,7 @@ e_cᵀ·M_L⋯M_1: O(T²) per block instead of O(T³).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from camscope.attention import AttentionCapture, AttentionLayer, attention_layers, patch_grid, token_layout
-from camscope.capture import ReshapeTransform, eval_mode, resolve_layers
+from camscope.capture import LayerCapture, ReshapeTransform, eval_mode, resolve_layers
 from camscope.errors import InputError, LayerError
 from camscope.methods.base import BaseCAM, CamState
 from camscope.methods.registry import register_method
@@ -318,4 +318,81 @@ class GradientRollout(AttentionMethod):
         return self.class_rows(rows)
 
 
-__all__ = ["AttentionMap", "AttentionMethod", "AttentionRollout", "GradientRollout", "fuse_heads", "mass_mask"]
+def default_score_projection(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """LeGrad's per-layer class scores s^l = head(norm(mean over tokens of z^l)) with the model's own final
+    norm(s) and classifier: timm ViT/DeiT (``norm``, ``fc_norm``, ``head``; distilled DeiT averages
+    ``head`` and ``head_dist`` as its forward does) or torchvision's ViT (``encoder.ln``, ``heads``)."""
+    encoder = getattr(model, "encoder", None)
+    if isinstance(getattr(encoder, "ln", None), nn.Module) and isinstance(getattr(model, "heads", None), nn.Module):
+        return lambda tokens: model.heads(encoder.ln(tokens.mean(dim=1)))
+    norm = getattr(model, "norm", None)
+    head = getattr(model, "head", None)
+    if not isinstance(norm, nn.Module) or not isinstance(head, nn.Module):
+        raise LayerError(f"LeGrad needs a final norm and head on {type(model).__name__}: pass score_projection=")
+    fc_norm = getattr(model, "fc_norm", None)
+    head_dist = getattr(model, "head_dist", None)
+
+    def project(tokens: torch.Tensor) -> torch.Tensor:
+        pooled = norm(tokens.mean(dim=1))
+        if isinstance(fc_norm, nn.Module):
+            pooled = fc_norm(pooled)
+        if isinstance(head_dist, nn.Module):
+            return (head(pooled) + head_dist(pooled)) / 2
+        return head(pooled)
+
+    return project
+
+
+@register_method("legrad")
+class LeGrad(AttentionMethod):
+    """LeGrad (Bousselham et al., 2024): the sensitivity of each block's own class score to its attention.
+
+    For each block l: s^l = head(norm(mean_t z^l_t)) on the block's output tokens z^l (``score_projection``),
+    E^l = mean over heads and queries of ReLU(∂s_c^l / ∂A^l), prefix keys dropped; map = mean_l E^l.
+    Same numbers as torchcam 0.5.0's ``LeGrad`` (which runs on torchvision ViTs only). Self-attention
+    blocks only (CaiT's and XCiT's class-attention blocks hold no per-layer token sequence to score).
+    """
+
+    uses_gradients = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Sequence[nn.Module | str] | nn.Module | str | None = None,
+        reshape_transform: ReshapeTransform | None = None,
+        score_projection: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__(model, target_layers, reshape_transform)
+        if any(layer.kind != "self" for layer in self.attention):
+            raise LayerError(
+                f"LeGrad needs self-attention blocks; {type(model).__name__} has class-attention blocks "
+                "(use gradrollout, rollout or attention)"
+            )
+        self.score_projection = score_projection or default_score_projection(model)
+        self.blocks = [model.get_submodule(layer.name.rsplit(".", 1)[0]) for layer in self.attention]
+
+    def _capture(
+        self, x: torch.Tensor, targets: TargetSpec
+    ) -> tuple[CamState, list[torch.Tensor], list[torch.Tensor] | None]:
+        with (
+            AttentionCapture(self.model, self.attention, need_grad=True) as capture,
+            LayerCapture(self.model, self.blocks, need_grad=True) as blocks,
+            torch.enable_grad(),
+        ):
+            logits = model_logits(blocks.forward(x))
+            resolved = resolve_targets(targets, logits.detach())
+            attentions = capture.recorded()
+            grads = []
+            for index, (tokens, attn) in enumerate(zip(blocks.recorded(), attentions)):
+                score = target_scores(resolved, self.score_projection(tokens)).sum()
+                last = index == len(attentions) - 1
+                grad = torch.autograd.grad(score, attn, retain_graph=not last, allow_unused=True)[0]
+                grads.append(_precise(grad) if grad is not None else _precise(torch.zeros_like(attn)))
+        return CamState(x, logits.detach(), resolved), [_precise(a.detach()) for a in attentions], grads
+
+    def token_map(
+        self, state: CamState, attentions: list[torch.Tensor], grads: list[torch.Tensor] | None
+    ) -> torch.Tensor:
+        assert grads is not None
+        per_layer = [g.clamp(min=0).mean(dim=(1, 2))[:, self.layout.num_prefix_tokens :] for g in grads]
+        return torch.stack(per_layer).mean(dim=0)
