@@ -13,6 +13,8 @@ from importlib import import_module
 from typing import Any
 
 from camscope.methods import (
+    FEM,
+    KPCACAM,
     RELAX,
     AblationCAM,
     AttentionMap,
@@ -31,13 +33,21 @@ from camscope.methods import (
     LeGrad,
     RandomCAM,
     ScoreCAM,
+    ShapleyCAM,
     XGradCAM,
     deprocess_image,
     get_method,
     guided_gradcam,
     method_names,
 )
-from camscope.targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget, CorpusTarget, SimilarityTarget
+from camscope.targets import (
+    ClassifierOutputReST,
+    ClassifierOutputSoftmaxTarget,
+    ClassifierOutputTarget,
+    CorpusTarget,
+    FinerWeightedTarget,
+    SimilarityTarget,
+)
 
 __version__ = "0.1.0"
 
@@ -59,17 +69,21 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "FEM",
+    "KPCACAM",
     "RELAX",
     "AblationCAM",
     "AttentionMap",
     "AttentionRollout",
     "BaseCAM",
+    "ClassifierOutputReST",
     "ClassifierOutputSoftmaxTarget",
     "ClassifierOutputTarget",
     "CorpusTarget",
     "EigenCAM",
     "EigenGradCAM",
     "Explanation",
+    "FinerWeightedTarget",
     "FullGrad",
     "GradCAM",
     "GradCAMElementWise",
@@ -81,6 +95,7 @@ __all__ = [
     "LeGrad",
     "RandomCAM",
     "ScoreCAM",
+    "ShapleyCAM",
     "SimilarityTarget",
     "XGradCAM",
     "deprocess_image",

@@ -27,7 +27,8 @@ Prefix tokens (class, distillation, registers) are read from the model's ``num_p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -212,3 +213,17 @@ class AttentionCapture:
 
     def recorded(self) -> list[torch.Tensor]:
         return [m for m in self.maps if m is not None]
+
+
+@contextmanager
+def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
+    """Every ``fused_attn`` flag of ``model`` off while active, then restored: for double backward
+    (Hessian-vector products), which fused SDPA kernels do not support."""
+    saved = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+    try:
+        for module, _ in saved:
+            module.fused_attn = False
+        yield model
+    finally:
+        for module, flag in saved:
+            module.fused_attn = flag

@@ -195,3 +195,47 @@ class CorpusTarget:
 def own_embedding_targets(embeddings: torch.Tensor) -> list[SimilarityTarget]:
     """One ``SimilarityTarget(f(x_i), "dot")`` per image: explain each image by its own embedding."""
     return [SimilarityTarget(row, kind="dot") for row in embeddings.detach()]
+
+
+# ---------------------------------------------------------------------------- targets of newer CAMs
+class ClassifierOutputReST:
+    """ReST (ShapleyCAM, Cai et al. 2025): the logit minus the cross-entropy, y_c − CE(y, c).
+
+    It uses the logit and the softmax together, so its Hessian is not zero even for a linear head.
+    """
+
+    def __init__(self, category: int) -> None:
+        self.category = int(category)
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(model_output, dim=-1)[..., self.category]
+        return model_output[..., self.category] + log_probs
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.category})"
+
+
+class FinerWeightedTarget:
+    """Finer-CAM (Zhang et al. 2025) as pytorch-grad-cam 1.5.7 defines it:
+
+    Σ_j p_j (y_c − α·y_j) / (Σ_j p_j + 1e-9) over the comparison classes j, p = softmax(y).
+    (torchcam's FinerCAM differs: γ = 0.6 and an unweighted mean.)
+    """
+
+    def __init__(self, main_category: int, comparison_categories: Sequence[int], alpha: float = 1.0) -> None:
+        if not comparison_categories:
+            raise TargetError("FinerWeightedTarget needs at least one comparison category")
+        self.category = int(main_category)
+        self.comparison_categories = [int(c) for c in comparison_categories]
+        self.alpha = float(alpha)
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(model_output, dim=-1)
+        main = model_output[..., self.category]
+        others = self.comparison_categories
+        weights = probs[..., others]
+        numerator = (weights * (main[..., None] - self.alpha * model_output[..., others])).sum(dim=-1)
+        return numerator / (weights.sum(dim=-1) + 1e-9)
+
+    def __repr__(self) -> str:
+        return f"FinerWeightedTarget({self.category}, {self.comparison_categories}, alpha={self.alpha})"

@@ -14,11 +14,14 @@ from camscope.methods.gradient import (
     XGradCAM,
 )
 from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
+from camscope.methods.newer import FEM, KPCACAM, ShapleyCAM
 from camscope.methods.perturbation import AblationCAM, ScoreCAM
 from camscope.methods.registry import get_method, method_names, register_method
 from camscope.methods.relax import RELAX
 
 __all__ = [
+    "FEM",
+    "KPCACAM",
     "RELAX",
     "AblationCAM",
     "AttentionMap",
@@ -39,6 +42,7 @@ __all__ = [
     "LeGrad",
     "RandomCAM",
     "ScoreCAM",
+    "ShapleyCAM",
     "XGradCAM",
     "deprocess_image",
     "get_method",
