@@ -122,7 +122,7 @@ def explain(
     net, name, spec, x, single = _model_and_batch(model, images)
     targets = _label_free_targets(net, x, targets, keep_none=getattr(cls, "label_free_by_default", False))
     if layers is None:
-        target_layers, reshape = (None, None) if cls.finds_own_layers else spec.cam_layers(net)
+        target_layers, reshape = (None, None) if not cls.takes_layers else spec.cam_layers(net)
     else:
         from camscope.models import resolve_layer
 
@@ -130,7 +130,13 @@ def explain(
     if reshape_transform is not None:
         reshape = reshape_transform
 
-    cam = cls(net, target_layers, reshape, **method_kwargs) if cls.name != "fullgrad" else cls(net)
+    unknown = sorted(set(method_kwargs) - set(cls.params))
+    if unknown and isinstance(method, str):  # a registered method: its declaration is the full list
+        accepted = ", ".join(cls.params) or "none"
+        raise InputError(
+            f"method {cls.name or cls.__name__} takes no parameter(s) {', '.join(unknown)} (accepted: {accepted})"
+        )
+    cam = cls(net, target_layers, reshape, **method_kwargs)
     maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 
     logits = cam.outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
@@ -204,10 +210,14 @@ def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int
     return out
 
 
-def _accepts(func: Any, name: str) -> bool:
-    import inspect
+class Scores(dict[str, np.ndarray]):
+    """``{column: per-image values}`` from :func:`evaluate`, with the curves behind them in ``curves``:
+    ``{column: (x values, curves (N, K))}`` for the columns that summarise a curve (deletion_auc...).
+    """
 
-    return name in inspect.signature(func).parameters
+    def __init__(self) -> None:
+        super().__init__()
+        self.curves: dict[str, tuple[list[float], np.ndarray]] = {}
 
 
 def evaluate(
@@ -219,8 +229,9 @@ def evaluate(
     *,
     ground_truth: Any = None,
     **metric_kwargs: Any,
-) -> dict[str, np.ndarray]:
-    """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``).
+) -> Scores:
+    """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``),
+    and the curves behind them in ``.curves`` (see :class:`Scores`).
 
     ``explanations`` are the results of :func:`explain` for the same images (their explained classes
     become the targets unless ``targets`` is given), or raw maps (N, H, W) at the model's input size.
@@ -241,16 +252,13 @@ def evaluate(
     if maps.shape[0] != x.shape[0]:
         raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
     chosen = [get_metric(name) for name in metrics]
-    unused = [k for k in metric_kwargs if not any(_accepts(m.func, k) for m in chosen)]
+    unused = [k for k in metric_kwargs if not any(m.takes(k) for m in chosen)]
     if unused:
         raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
-    scores: dict[str, np.ndarray] = {}
+    scores = Scores()
     for metric in chosen:
-        kwargs = dict(metric_kwargs)
-        for key, value in (("mean", spec.mean), ("std", spec.std)):
-            if _accepts(metric.func, key):
-                kwargs.setdefault(key, value)
-        kwargs = {k: v for k, v in kwargs.items() if _accepts(metric.func, k)}
+        kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
         result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
         scores.update(result.summary())
+        scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))
     return scores

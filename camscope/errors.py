@@ -31,6 +31,10 @@ class UnknownNameError(CamscopeError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class NameTakenError(CamscopeError, ValueError):
+    """A method, model or metric registered under a name (or alias) that is already taken."""
+
+
 class WeightsError(CamscopeError):
     """Weights file missing, or a checkpoint that does not fit its architecture."""
 

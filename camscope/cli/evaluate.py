@@ -15,7 +15,6 @@ pointing and energy_pointing join the default metrics.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import warnings
 from pathlib import Path
@@ -68,9 +67,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from camscope.api import explain
+    from camscope.api import evaluate, explain
     from camscope.data import load_image
     from camscope.methods import get_method
     from camscope.metrics import get_metric
@@ -101,22 +98,16 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model, weights=args.weights, random_weights=args.random_weights)
     if args.random_weights and not args.json:
         print(RANDOM_BANNER)
-    results = explain(model, [np.asarray(p) for p in pictures], cls, args.target, layers=args.layer)
+    images = [np.asarray(p) for p in pictures]
+    results = explain(model, images, cls, args.target, layers=args.layer)
     assert isinstance(results, list)
-    device = next(model.parameters()).device
-    x = torch.stack([spec.preprocess(p) for p in pictures]).to(device)
-    maps = np.stack([r.map for r in results])
     targets = [r.target if r.target is not None else args.target for r in results]
-
-    columns: dict[str, np.ndarray] = {}
-    curves: dict[str, np.ndarray] = {}
-    for metric in metrics:
-        extra = {"step": args.step} if args.step is not None else {}
-        kwargs = _accepted(metric.func, batch_size=args.batch_size, mean=spec.mean, std=spec.std, **extra)
-        result = metric(model, x, maps, targets, ground_truth=boxes, **kwargs)
-        columns.update(result.summary())
-        if hasattr(result, "curves") and metric.name in ("deletion", "insertion"):
-            curves[metric.name] = result.curves
+    # the shared settings, passed on only where a chosen metric takes them
+    settings = {"batch_size": args.batch_size, **({"step": args.step} if args.step is not None else {})}
+    settings = {k: v for k, v in settings.items() if any(m.takes(k) for m in metrics)}
+    scores = evaluate(model, images, results, [m.name for m in metrics], targets, ground_truth=boxes, **settings)
+    curves = _named_curves(metrics, scores.curves)
+    columns = dict(scores)
     if args.json:
         print(json.dumps(_as_json(args, names, targets, columns, curves), indent=2))
     else:
@@ -130,9 +121,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accepted(func: Any, **candidates: Any) -> dict[str, Any]:
-    params = inspect.signature(func).parameters
-    return {k: v for k, v in candidates.items() if k in params}
+def _named_curves(metrics: list[Any], curves: dict[str, tuple[list[float], np.ndarray]]) -> dict[str, Any]:
+    """Curves keyed by their declared name ("deletion"), with the column declaration alongside."""
+    out = {}
+    for metric in metrics:
+        for column in metric.columns:
+            if column.curve and column.name in curves:
+                out[column.curve] = (column, *curves[column.name])
+    return out
 
 
 def _synthetic(n: int, seed: int, preprocess: Any) -> tuple[list[Any], list[str], np.ndarray]:
@@ -193,13 +189,13 @@ def _as_json(
     names: list[str],
     targets: list[Any],
     columns: dict[str, np.ndarray],
-    curves: dict[str, np.ndarray],
+    curves: dict[str, Any],
 ) -> dict[str, Any]:
     images = []
     for i, name in enumerate(names):
         row: dict[str, Any] = {"image": name, "target": targets[i]}
         row.update({c: float(v[i]) for c, v in columns.items()})
-        row.update({f"{k}_curve": v[i].tolist() for k, v in curves.items()})
+        row.update({f"{k}_curve": ys[i].tolist() for k, (_, _, ys) in curves.items()})
         images.append(row)
     return {
         "model": args.model,
@@ -210,25 +206,21 @@ def _as_json(
     }
 
 
-def _plot(path: Path, names: list[str], curves: dict[str, np.ndarray]) -> None:
+def _plot(path: Path, names: list[str], curves: dict[str, Any]) -> None:
+    """One panel per curve (deletion, insertion...), one line per image, side by side in one PNG."""
+    from camscope.viz import figure_to_array, plot_curves, save_png
+
     if not curves:
-        raise MetricInputError("--plot needs the deletion and/or insertion metric")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
-    for ax, (metric, values) in zip(axes[0], curves.items()):
-        x = np.linspace(0, 1, values.shape[1])
-        for name, curve in zip(names, values):
-            ax.plot(x, curve, label=name)
-        ax.set_title(metric)
-        ax.set_xlabel("fraction of pixels " + ("removed" if metric == "deletion" else "inserted"))
-        ax.set_ylabel("target probability")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        raise MetricInputError("--plot needs a metric with curves (deletion, insertion or road)")
+    panels = []
+    for label, (column, x, ys) in curves.items():
+        figure = plot_curves(
+            {name: (x, y) for name, y in zip(names, ys)},
+            title=label,
+            xlabel=column.curve_x,
+            ylabel="target probability",
+        )
+        panels.append(figure_to_array(figure))
+    height = max(p.shape[0] for p in panels)
+    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in panels]
+    save_png(np.concatenate(padded, axis=1), path)

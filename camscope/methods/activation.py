@@ -33,6 +33,7 @@ class RandomCAM(BaseCAM):
     """
 
     uses_gradients = False
+    params = ("seed",)
 
     def __init__(
         self,

@@ -71,7 +71,8 @@ class AttentionMethod(BaseCAM):
     """
 
     uses_gradients = False
-    finds_own_layers = True
+    takes_layers = False
+    params = ("head_fusion",)
     default_last_only: ClassVar[bool] = False
 
     def __init__(
@@ -184,6 +185,7 @@ class AttentionMap(AttentionMethod):
     """
 
     default_last_only = True
+    params = ("head_fusion", "head", "threshold")
 
     def __init__(
         self,
@@ -253,6 +255,8 @@ class AttentionRollout(AttentionMethod):
     Class-agnostic: the targets are ignored.
     """
 
+    params = ("head_fusion", "discard_ratio")
+
     def __init__(
         self,
         model: nn.Module,
@@ -301,7 +305,7 @@ class GradientRollout(AttentionMethod):
 
     R = I;  for each block l:  Ā_l = E_h[(∇A_l ⊙ A_l)⁺],  R ← R + Ā_l·R;  map = R[c, p],
 
-    with ∇A_l = ∂(target score)/∂A_l. Class-specific; the whole batch in one backward pass (the
+    with ∇A_l = ∂(target score)/∂A_l; E_h is the mean over heads (the paper), or ``head_fusion``'s max / min. Class-specific; the whole batch in one backward pass (the
     reference loops over samples).
     """
 
@@ -313,7 +317,7 @@ class GradientRollout(AttentionMethod):
         assert grads is not None
         rows = self._start(attentions)
         for attn, grad in zip(reversed(attentions), reversed(grads)):
-            weighted = _full((grad * attn).clamp(min=0).mean(dim=1))
+            weighted = _full(fuse_heads((grad * attn).clamp(min=0), self.head_fusion))
             rows = rows + rows @ weighted
         return self.class_rows(rows)
 
@@ -354,6 +358,7 @@ class LeGrad(AttentionMethod):
     """
 
     uses_gradients = True
+    params = ("score_projection",)
 
     def __init__(
         self,

@@ -108,11 +108,12 @@ class BaseCAM:
     """
 
     name: ClassVar[str] = ""
+    params: ClassVar[tuple[str, ...]] = ()  # constructor keywords after the common three (see registry)
+    # False: the method picks its own layers (FullGrad; attention methods, RELAX): callers that choose default
+    # CAM layers (explain, sweeps) pass None
+    takes_layers: ClassVar[bool] = True
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False
-    #: The method finds what it reads by itself (attention blocks, the input): callers that pick default
-    #: target layers for CAMs (``explain``, sweeps) pass ``None`` instead.
-    finds_own_layers: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -54,6 +54,7 @@ class FullGrad(BaseCAM):
     """FullGrad. ``target_layers`` is ignored (as in pytorch-grad-cam): all bias layers are used."""
 
     needs_input_gradient = True
+    takes_layers = False
 
     def __init__(
         self,

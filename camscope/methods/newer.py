@@ -27,6 +27,7 @@ class KPCACAM(BaseCAM):
     """
 
     uses_gradients = False
+    params = ("gamma", "coef0")
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class FEM(BaseCAM):
     Class-agnostic."""
 
     uses_gradients = False
+    params = ("k",)
 
     def __init__(
         self,

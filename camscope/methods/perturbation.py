@@ -48,6 +48,7 @@ class ScoreCAM(BaseCAM):
     """
 
     uses_gradients = False
+    params = ("batch_size", "progress")
 
     def __init__(
         self,
@@ -106,6 +107,7 @@ class AblationCAM(BaseCAM):
     """
 
     uses_gradients = False
+    params = ("ablation_layer", "batch_size", "ratio_channels_to_ablate", "ablation_value", "use_tail", "progress")
 
     def __init__(
         self,

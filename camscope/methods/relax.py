@@ -68,7 +68,8 @@ class RELAX(BaseCAM):
     """
 
     uses_gradients = False
-    finds_own_layers = True
+    takes_layers = False
+    params = ("num_masks", "batch_size", "num_cells", "p_keep", "seed", "progress")
     label_free_by_default = True  # targets=None already explains the embedding (cosine to the unmasked one)
 
     def __init__(

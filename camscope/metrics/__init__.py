@@ -6,20 +6,12 @@ them under ``torch.inference_mode()`` and returns per-image values — and curve
 them. Targets follow :mod:`camscope.targets`: None (top-1 on the clean image), an int, a callable, or
 one per image.
 
-Names usable from the CLI and configs are in :data:`METRICS` / :func:`get_metric`.
+Names usable from the CLI and configs are in :data:`METRICS` / :func:`get_metric`; each registered
+metric declares its parameters, direction and columns (:mod:`camscope.metrics.registry`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import torch
-from torch import nn
-
-from camscope.errors import MetricInputError, UnknownNameError
 from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD
 from camscope.metrics.groundtruth import (
     VocAnnotation,
@@ -45,6 +37,16 @@ from camscope.metrics.perturbation import (
     deletion,
     insertion,
 )
+from camscope.metrics.registry import (
+    METRICS,
+    Column,
+    Metric,
+    get_metric,
+    higher_is_better,
+    metric_names,
+    register_metric,
+    unregister_metric,
+)
 from camscope.metrics.road import RoadResult, road
 from camscope.metrics.sanity import SanityResult, randomization_sanity
 
@@ -53,6 +55,7 @@ __all__ = [
     "IMAGENET_STD",
     "METRICS",
     "AverageDropResult",
+    "Column",
     "ConfidenceChangeResult",
     "CurveResult",
     "LocalizationResult",
@@ -67,67 +70,72 @@ __all__ = [
     "energy_pointing_game",
     "get_metric",
     "ground_truth_masks",
+    "higher_is_better",
     "insertion",
     "load_voc_boxes",
+    "metric_names",
     "pointing_game",
     "randomization_sanity",
+    "register_metric",
     "relevance_mass",
     "relevance_rank",
     "road",
     "transform_boxes",
     "transform_mask",
+    "unregister_metric",
 ]
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A registered metric with one calling convention for the CLI and sweeps.
-
-    ``metric(model, inputs, maps, targets, ground_truth=..., **kwargs)`` returns the metric's result,
-    whose ``summary()`` maps column names to per-image values (N,).
-    """
-
-    name: str
-    func: Callable[..., Any]
-    needs_ground_truth: bool = False
-    description: str = ""
-
-    def __call__(
-        self,
-        model: nn.Module,
-        inputs: torch.Tensor,
-        maps: np.ndarray | torch.Tensor,
-        targets: Any = None,
-        *,
-        ground_truth: Any = None,
-        **kwargs: Any,
-    ) -> Any:
-        if self.needs_ground_truth:
-            if ground_truth is None:
-                raise MetricInputError(f"metric {self.name!r} needs ground truth (boxes or masks)")
-            return self.func(maps, ground_truth, **kwargs)
-        return self.func(model, inputs, maps, targets, **kwargs)
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("deletion", deletion, description="RISE deletion AUC (lower is better)"),
-        Metric("insertion", insertion, description="RISE insertion AUC (higher is better)"),
-        Metric("avgdrop", average_drop_increase, description="Grad-CAM++ average drop / increase in %"),
-        Metric("confidence_change", confidence_change, description="pytorch-grad-cam's CamMult change"),
-        Metric("road", road, description="ROAD MoRF / LeRF / combined"),
-        Metric("pointing", pointing_game, True, "pointing game hit (tolerance 15 px)"),
-        Metric("energy_pointing", energy_pointing_game, True, "energy inside the boxes"),
-        Metric("relevance_mass", relevance_mass, True, "relevance mass accuracy"),
-        Metric("relevance_rank", relevance_rank, True, "relevance rank accuracy"),
+REMOVED = "fraction of pixels removed"
+register_metric(
+    "deletion",
+    deletion,
+    [Column("deletion_auc", higher_is_better=False, curve="deletion", curve_x=REMOVED)],
+    params=("step", "substrate", "batch_size"),
+    image_stats=True,
+    description="RISE deletion AUC (lower is better)",
+)
+register_metric(
+    "insertion",
+    insertion,
+    [Column("insertion_auc", higher_is_better=True, curve="insertion", curve_x="fraction of pixels inserted")],
+    params=("step", "substrate", "batch_size"),
+    image_stats=True,
+    description="RISE insertion AUC (higher is better)",
+)
+register_metric(
+    "avgdrop",
+    average_drop_increase,
+    [Column("avg_drop", higher_is_better=False), Column("increase", higher_is_better=True)],
+    params=("space", "batch_size"),
+    image_stats=True,
+    description="Grad-CAM++ average drop / increase in %",
+)
+register_metric(
+    "confidence_change",
+    confidence_change,
+    [Column("confidence_change", higher_is_better=True)],
+    params=("batch_size",),
+    description="pytorch-grad-cam's CamMult change",
+)
+register_metric(
+    "road",
+    road,
+    [
+        Column("road_morf", higher_is_better=False, curve="road_morf", curve_x=REMOVED + " (imputed)"),
+        Column("road_lerf", higher_is_better=True, curve="road_lerf", curve_x=REMOVED + " (imputed)"),
+        Column("road_combined", higher_is_better=True),
+    ],
+    params=("percentages", "orders", "compat", "noise", "seed", "batch_size", "workers"),
+    image_stats=True,
+    description="ROAD MoRF / LeRF / combined",
+)
+for _name, _func, _params, _description in (
+    ("pointing", pointing_game, ("tolerance",), "pointing game hit (tolerance 15 px)"),
+    ("energy_pointing", energy_pointing_game, (), "energy inside the boxes"),
+    ("relevance_mass", relevance_mass, (), "relevance mass accuracy"),
+    ("relevance_rank", relevance_rank, (), "relevance rank accuracy"),
+):
+    register_metric(
+        _name, _func, [Column(_name, True)], params=_params, needs_ground_truth=True, description=_description
     )
-}
-
-
-def get_metric(name: str) -> Metric:
-    """The registered metric called ``name`` (see :data:`METRICS`)."""
-    key = name.strip().lower().replace("-", "_")
-    if key not in METRICS:
-        raise UnknownNameError(f"unknown metric {name!r}: choose from {', '.join(METRICS)}")
-    return METRICS[key]

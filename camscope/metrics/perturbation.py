@@ -51,6 +51,11 @@ class CurveResult:
     def summary(self) -> dict[str, np.ndarray]:
         return {f"{self.name}_auc": self.auc}
 
+    def curve_points(self, pixels: int) -> dict[str, tuple[list[float], np.ndarray]]:
+        """The curves keyed by their column, with x = the fraction of an image's ``pixels`` changed."""
+        x = [min(1.0, i * self.step / pixels) for i in range(self.curves.shape[1])]
+        return {f"{self.name}_auc": (x, self.curves)}
+
 
 def deletion(
     model: nn.Module,

@@ -78,6 +78,12 @@ class RoadResult:
         out = {"road_morf": self.morf, "road_lerf": self.lerf, "road_combined": self.combined}
         return {k: v for k, v in out.items() if v is not None}
 
+    def curve_points(self, pixels: int) -> dict[str, tuple[list[float], np.ndarray]]:
+        """The curves keyed by their column, with x = the fraction of pixels imputed."""
+        x = [p / 100 for p in self.percentages]
+        curves = {"road_morf": self.morf_curves, "road_lerf": self.lerf_curves}
+        return {k: (x, v) for k, v in curves.items() if v is not None}
+
 
 def road(
     model: nn.Module,

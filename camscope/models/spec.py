@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camscope.errors import UnknownNameError
+from camscope.errors import NameTakenError, UnknownNameError
 from camscope.models.layers import cam_layers_from_names, infer_cam_layers
 from camscope.models.preprocess import Preprocess
 from camscope.models.reshape import ReshapeTransform
@@ -120,7 +120,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 def register_model(spec: ModelSpec, overwrite: bool = False) -> ModelSpec:
     """Add ``spec`` to the zoo (``camscope zoo``, ``load_model(spec.name)``)."""
     if spec.name in _REGISTRY and not overwrite:
-        raise ValueError(f"model {spec.name!r} is already registered (pass overwrite=True to replace it)")
+        raise NameTakenError(f"model {spec.name!r} is already registered (pass overwrite=True to replace it)")
     _REGISTRY[spec.name] = spec
     return spec
 

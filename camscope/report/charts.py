@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from camscope.report.stats import Estimate, higher_is_better
+from camscope.metrics.registry import higher_is_better
+from camscope.report.stats import Estimate
 from camscope.viz import plot_curves
 
 DPI = 80

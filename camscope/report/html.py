@@ -26,12 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from camscope.metrics.registry import column as declared_column
+from camscope.metrics.registry import higher_is_better
 from camscope.report import charts
-from camscope.report.stats import Estimate, best, grouped, higher_is_better
+from camscope.report.stats import Estimate, best, grouped
 from camscope.sweep.store import ResultsStore
 from camscope.sweep.summary import failures
 
-CURVE_METRICS = {"deletion_auc": "deletion", "insertion_auc": "insertion"}
 GROUPINGS = (
     ("training", "Supervised vs self-supervised", ("supervised", "self-supervised")),
     ("kind", "CNN vs transformer", ("cnn", "transformer")),
@@ -204,8 +205,10 @@ def _metric_tables(ok: pa.Table, models: list[str], methods: list[str], metrics:
 
 def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
     figures = []
-    for metric, label in CURVE_METRICS.items():
-        rows = ok.filter(pc.and_(pc.equal(ok["metric"], metric), pc.is_valid(ok["curve"])))
+    names = sorted({m for m in ok["metric"].to_pylist() if m is not None})
+    for declared in (c for c in map(declared_column, names) if c is not None and c.curve):
+        label = declared.curve
+        rows = ok.filter(pc.and_(pc.equal(ok["metric"], declared.name), pc.is_valid(ok["curve"])))
         if not rows.num_rows:
             continue
         for model in models:
@@ -217,8 +220,7 @@ def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
                     ys = np.array(sel["curve"].to_pylist(), dtype=float)
                     curves[method] = (sel["curve_x"][0].as_py(), ys.mean(axis=0))
             if curves:
-                xlabel = "fraction of pixels " + ("removed" if label == "deletion" else "inserted")
-                png = charts.curves_chart(f"{model}: {label}", curves, xlabel)
+                png = charts.curves_chart(f"{model}: {label}", curves, declared.curve_x)
                 figures.append(_img(png, f"{model} {label} curves", "chart"))
     if not figures:
         return "<p>No deletion or insertion results in this sweep.</p>"

@@ -1,4 +1,4 @@
-"""Group means with 95 % confidence intervals, and which direction of each metric is better.
+"""Group means with 95 % confidence intervals, and the best value by each metric column's declared direction.
 
 The interval is Student's t: ``mean ± t(0.975, n−1) · s / √n`` over images — the honest interval
 for the few dozen images a report usually summarises (the normal 1.96 is too narrow there).
@@ -12,14 +12,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 from scipy import stats
 
+from camscope.metrics.registry import higher_is_better
 from camscope.sweep.summary import means
-
-#: Metrics where a lower value is the better explanation; every other metric: higher is better.
-LOWER_IS_BETTER = frozenset({"deletion_auc", "avg_drop", "road_morf"})
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)

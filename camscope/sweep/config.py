@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
-import inspect
 import json
 import os
 import tomllib
@@ -398,7 +397,7 @@ def _check_methods(section: Any, problems: list[str]) -> dict[str, dict[str, Any
             problems.append(str(exc))
             continue
         params = dict(params or {})
-        _check_params(f"method {name}", cls.__init__, params, problems)
+        _check_params(f"method {name}", cls.params, params, problems)
         if cls.name in methods:
             problems.append(f"method {cls.name} is listed twice")
         methods[cls.name] = params
@@ -427,21 +426,20 @@ def _check_metrics(section: Any, images: ImageSource, problems: list[str]) -> di
             problems.append(f"metric {name}: parameters must be a table, got {params!r}")
             continue
         params = dict(params)
-        _check_params(f"metric {name}", metric.func, params, problems)
+        _check_params(f"metric {name}", metric.params, params, problems)
         if metric.needs_ground_truth and not images.synthetic and not images.annotations:
             problems.append(f"metric {name} needs ground truth: use synthetic images or give [images] annotations")
         metrics[metric.name] = params
     return metrics
 
 
-def _check_params(what: str, func: Any, params: dict[str, Any], problems: list[str]) -> None:
-    accepted = inspect.signature(func).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+def _check_params(what: str, declared: tuple[str, ...], params: dict[str, Any], problems: list[str]) -> None:
+    """Config parameters against the method's / metric's declared parameters."""
     for key in sorted(params):
         if key in _SUPPLIED:
             problems.append(f"{what}: {key!r} is set by the sweep itself, not by the config")
-        elif key not in accepted and not takes_any:
-            known = [k for k in accepted if k not in _SUPPLIED and k != "self"]
+        elif key not in declared:
+            known = [k for k in declared if k not in _SUPPLIED]
             problems.append(f"{what}: unknown parameter {key!r} (accepted: {', '.join(known) or 'none'})")
 
 

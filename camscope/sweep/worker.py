@@ -8,7 +8,6 @@ loaded once and each shard decoded and preprocessed once per model.
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 import zlib
@@ -236,10 +235,10 @@ class TaskWorker:
 
         cls = get_method(method)
         params = dict(self.config.methods.get(method, {}))
-        if "progress" in inspect.signature(cls.__init__).parameters:
+        if "progress" in cls.params:
             params["progress"] = False
-        layers = None if cls.finds_own_layers else pm.layers
-        cam = cls(pm.model) if cls.name == "fullgrad" else cls(pm.model, layers, pm.reshape, **params)
+        layers = pm.layers if cls.takes_layers else None  # attention methods, RELAX: their own defaults
+        cam = cls(pm.model, layers, pm.reshape, **params)
         assert shard.x is not None
         size = self.config.batch_size
         chunks = [cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)]
@@ -253,12 +252,8 @@ class TaskWorker:
 
         metric = get_metric(name)
         assert shard.x is not None
-        kwargs = dict(params)
-        accepted = inspect.signature(metric.func).parameters
-        if "batch_size" in accepted:
-            kwargs.setdefault("batch_size", self.config.metric_batch_size)
-        if "mean" in accepted:
-            kwargs.update(mean=pm.spec.mean, std=pm.spec.std)
+        kwargs = {**metric.accepted(batch_size=self.config.metric_batch_size), **params}
+        kwargs.update(metric.accepted(mean=pm.spec.mean, std=pm.spec.std))
         if metric.needs_ground_truth:
             keep = [j for j, m in enumerate(shard.masks) if m is not None]
             if not keep:
@@ -270,7 +265,7 @@ class TaskWorker:
         else:
             keep = list(range(len(shard.ok)))
             result = metric(pm.model, shard.x, maps, shard.targets, **kwargs)
-        curves = _curves(result, shard.x.shape[2] * shard.x.shape[3])
+        curves = metric.curves(result, shard.x.shape[2] * shard.x.shape[3])
         out = []
         for column, values in result.summary().items():
             curve_x, curve_y = curves.get(column, (None, None))
@@ -305,22 +300,3 @@ class TaskWorker:
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
-
-
-def _curves(result: Any, pixels: int) -> dict[str, tuple[list[float], np.ndarray]]:
-    """Curves of a metric result, keyed by the summary column they belong to, with their x values."""
-    from camscope.metrics import CurveResult, RoadResult
-
-    if isinstance(result, CurveResult):
-        k = result.curves.shape[1]
-        x = [min(1.0, i * result.step / pixels) for i in range(k)]
-        return {f"{result.name}_auc": (x, result.curves)}
-    if isinstance(result, RoadResult):
-        x = [p / 100 for p in result.percentages]
-        out = {}
-        if result.morf_curves is not None:
-            out["road_morf"] = (x, result.morf_curves)
-        if result.lerf_curves is not None:
-            out["road_lerf"] = (x, result.lerf_curves)
-        return out
-    return {}

@@ -1,0 +1,27 @@
+"""``import camscope`` stays a library import: no training lab, no plotting, no results store or cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("camscope.lab", "matplotlib", "pyarrow", "ray")
+PROBE = f"""
+import json, sys
+heavy = lambda: sorted({{m.split(".")[0] if not m.startswith("camscope") else m for m in sys.modules
+                        if m.startswith({HEAVY!r})}})
+import camscope, camscope.models, camscope.methods, camscope.metrics
+library = heavy()
+import camscope.lab  # the probe must see a heavy import when there is one
+print(json.dumps([library, heavy()]))
+"""
+
+
+def test_importing_the_library_loads_no_training_code_plotting_or_store():
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True)
+    library, after_lab = json.loads(out.stdout)
+    assert library == []
+    assert "camscope.lab" in after_lab
