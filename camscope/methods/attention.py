@@ -305,8 +305,8 @@ class GradientRollout(AttentionMethod):
 
     R = I;  for each block l:  Ā_l = E_h[(∇A_l ⊙ A_l)⁺],  R ← R + Ā_l·R;  map = R[c, p],
 
-    with ∇A_l = ∂(target score)/∂A_l; E_h is the mean over heads (the paper), or ``head_fusion``'s max / min. Class-specific; the whole batch in one backward pass (the
-    reference loops over samples).
+    with ∇A_l = ∂(target score)/∂A_l; E_h is the mean over heads (the paper), or ``head_fusion``'s max / min.
+    Class-specific; the whole batch in one backward pass (the reference loops over samples).
     """
 
     uses_gradients = True
