@@ -8,6 +8,7 @@ saw it (after resize and crop), so overlays line up.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,10 @@ import torch
 from torch import nn
 
 from camscope.capture import model_device
-from camscope.errors import InputError
+from camscope.errors import CamscopeWarning, InputError
 from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
-from camscope.targets import TargetSpec, model_logits
+from camscope.targets import TargetSpec, class_index, is_single_target, model_logits
 
 ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
 
@@ -39,6 +40,7 @@ class Explanation:
     model_name: str = ""
     random_weights: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # CamscopeWarnings about this image's map
 
     def overlay(self, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
         from camscope.viz import overlay
@@ -123,10 +125,15 @@ def explain(
     targets = _label_free_targets(net, x, targets, keep_none=getattr(cls, "label_free_by_default", False))
     if layers is None:
         target_layers, reshape = (None, None) if not cls.takes_layers else spec.cam_layers(net)
-    else:
+    elif reshape_transform is not None:
         from camscope.models import resolve_layer
 
         target_layers, reshape = [resolve_layer(net, layer) for layer in layers], None
+    else:
+        # a named layer of a token model needs its reshape transform too: derive it from the layer's output
+        from camscope.models.layers import cam_layers_from_names
+
+        target_layers, reshape = cam_layers_from_names(net, list(layers), tuple(x.shape[-2:]))
     if reshape_transform is not None:
         reshape = reshape_transform
 
@@ -137,7 +144,10 @@ def explain(
             f"method {cls.name or cls.__name__} takes no parameter(s) {', '.join(unknown)} (accepted: {accepted})"
         )
     cam = cls(net, target_layers, reshape, **method_kwargs)
-    maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CamscopeWarning)
+        maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+    flags = _replay(caught, x.shape[0])
 
     logits = cam.outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
     if logits is None or logits.shape[0] != x.shape[0]:
@@ -166,10 +176,24 @@ def explain(
             layers=layer_names,
             model_name=name,
             random_weights=bool(getattr(net, "camscope_random_weights", False)),
+            warnings=flags[i],
         )
         for i in range(x.shape[0])
     ]
     return results[0] if single else results
+
+
+def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
+    """Re-emit recorded warnings (so callers still see them) and sort CamscopeWarnings per image."""
+    flags: list[list[str]] = [[] for _ in range(n)]
+    for record in caught:
+        message = record.message
+        if isinstance(message, CamscopeWarning):
+            for i in range(n) if message.images is None else [i % n for i in message.images]:
+                if message.text not in flags[i]:
+                    flags[i].append(message.text)
+        warnings.warn_explicit(message, record.category, record.filename, record.lineno)
+    return flags
 
 
 def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
@@ -200,13 +224,13 @@ def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
     if targets is None:
         return top1
-    if isinstance(targets, int):
-        return [targets] * n
-    if callable(targets):
-        return [getattr(targets, "category", None)] * n
+    if is_single_target(targets):
+        index = class_index(targets)
+        return [index if index is not None else getattr(targets, "category", None)] * n
     out: list[int | None] = []
-    for i, t in enumerate(targets):
-        out.append(top1[i] if t is None else t if isinstance(t, int) else getattr(t, "category", None))
+    for i, t in enumerate(targets):  # type: ignore[arg-type]
+        index = None if t is None else class_index(t)
+        out.append(top1[i] if t is None else index if index is not None else getattr(t, "category", None))
     return out
 
 

@@ -45,3 +45,28 @@ class MetricInputError(CamscopeError):
 
 class InputError(CamscopeError):
     """An input tensor of the wrong shape, type or size."""
+
+
+class OutputError(CamscopeError):
+    """An output path that cannot be written (under a file, in a read-only folder, ...)."""
+
+
+class CamscopeWarning(UserWarning):
+    """A result that is usable but suspicious (NaN outputs, a constant map, a clipped image).
+
+    Raised with :func:`warnings.warn`, so library users see it like any Python warning; the CLI prints
+    it as one line, and the sweep stores it in the ``warnings`` column of the affected rows.
+    ``images`` are the batch positions it concerns (None: all of them).
+    """
+
+    def __init__(self, text: str, images: list[int] | None = None) -> None:
+        self.text = " ".join(text.split())  # one line, without the image positions
+        self.images = images
+        super().__init__(self.text if images is None else f"{self.text} (image(s) {', '.join(map(str, images))})")
+
+
+def warn(text: str, images: list[int] | None = None, stacklevel: int = 2) -> None:
+    """Emit a :class:`CamscopeWarning` (one line); ``images``: the batch positions it concerns."""
+    import warnings
+
+    warnings.warn(CamscopeWarning(text, images), stacklevel=stacklevel + 1)

@@ -8,9 +8,11 @@ batch with one gather instead of a Python loop.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from camscope.errors import TargetError
@@ -23,7 +25,10 @@ class ClassifierOutputTarget:
     """The raw logit of class ``category``."""
 
     def __init__(self, category: int) -> None:
-        self.category = int(category)
+        index = class_index(category)
+        if index is None:
+            raise _bad_target(category)
+        self.category = index
 
     def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
         if model_output.ndim == 1:
@@ -58,6 +63,41 @@ def model_logits(output: Any) -> torch.Tensor:
     )
 
 
+def class_index(value: Any) -> int | None:
+    """``value`` as a class index if it is one (int, numpy integer, 0-d integer tensor/array), else None.
+
+    Floats are refused rather than truncated (``3.7`` is almost surely a mistake, not class 3), and
+    negative indices too: ``-1`` would silently mean "the last class", which is never what a user asks.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.ndim != 0 or value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            return None
+        value = int(value.item())
+    elif isinstance(value, np.ndarray):
+        if value.ndim != 0 or value.dtype.kind not in "iu":
+            return None
+        value = int(value.item())
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        return None
+    index = int(value)
+    if index < 0:
+        raise TargetError(f"target class {index} is negative: class indices start at 0")
+    return index
+
+
+def is_single_target(targets: Any) -> bool:
+    """True for one target meant for every image (None, an index, a callable), False for a sequence."""
+    if targets is None or callable(targets) or isinstance(targets, (numbers.Number, np.generic, str, bytes)):
+        return True
+    return isinstance(targets, (torch.Tensor, np.ndarray)) and targets.ndim == 0
+
+
+def _bad_target(entry: Any) -> TargetError:
+    if isinstance(entry, (float, np.floating)) or (isinstance(entry, (torch.Tensor, np.ndarray)) and entry.ndim == 0):
+        return TargetError(f"target {entry!r} is not a class index: give an int such as 3 (not a float)")
+    return TargetError(f"target {entry!r} is not a class index or a callable")
+
+
 def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
     """One target per image of the batch.
 
@@ -68,10 +108,10 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
     if logits.ndim != 2:
         raise TargetError(f"expected class scores of shape (batch, classes), got {tuple(logits.shape)}")
     n, num_classes = logits.shape
-    if targets is None or isinstance(targets, int) or callable(targets):
+    if is_single_target(targets):
         entries: list[Any] = [targets] * n
     else:
-        entries = list(targets)
+        entries = list(targets)  # type: ignore[arg-type]
         if len(entries) != n:
             raise TargetError(
                 f"got {len(entries)} targets for a batch of {n} images: give one target per image, "
@@ -82,14 +122,13 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
     for i, entry in enumerate(entries):
         if entry is None:
             entry = ClassifierOutputTarget(top1[i])
-        elif isinstance(entry, bool):
-            raise TargetError(f"target {entry!r} is not a class index or a callable")
-        elif isinstance(entry, int):
-            entry = ClassifierOutputTarget(entry)
         elif not callable(entry):
-            raise TargetError(f"target {entry!r} is not a class index or a callable")
+            index = class_index(entry)
+            if index is None:
+                raise _bad_target(entry)
+            entry = ClassifierOutputTarget(index)
         category = getattr(entry, "category", None)
-        if isinstance(category, int) and not -num_classes <= category < num_classes:
+        if isinstance(category, int) and not 0 <= category < num_classes:
             raise TargetError(
                 f"target class {category} is out of range: the model has {num_classes} classes (0..{num_classes - 1})"
             )

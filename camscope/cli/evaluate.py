@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from camscope.errors import CamscopeError, MetricInputError
+from camscope.cli.outputs import check_file, nonnegative_int
+from camscope.errors import CamscopeError, MetricInputError, warn
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its scores mean nothing."
 DEFAULT_METRICS = "deletion,insertion,avgdrop"
@@ -49,7 +50,9 @@ def register(sub: Any) -> None:
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
-    p.add_argument("--target", type=int, help="class index to explain and score (default: each image's top-1)")
+    p.add_argument(
+        "--target", type=nonnegative_int, help="class index to explain and score (default: each image's top-1)"
+    )
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument(
         "--boxes",
@@ -78,10 +81,14 @@ def run(args: argparse.Namespace) -> int:
     metrics = [get_metric(name.strip()) for name in chosen.split(",") if name.strip()]
     if not metrics:
         raise CamscopeError("--metrics names no metric")
-    if args.synthetic and (args.images or args.boxes):
+    if args.synthetic is not None and (args.images or args.boxes):
         raise CamscopeError("give IMAGE files (with --boxes) or --synthetic N, not both")
+    if args.plot:
+        check_file(args.plot, "--plot")  # before the work, not after the table is printed
+        if not any(column.curve for m in metrics for column in m.columns):
+            raise MetricInputError("--plot needs a metric with curves (deletion, insertion or road)")
     spec = get_spec(args.model)
-    if args.synthetic:
+    if args.synthetic is not None:
         pictures, names, boxes = _synthetic(args.synthetic, args.seed, spec.preprocess)
     elif args.images:
         pictures = [load_image(path) for path in args.images]
@@ -108,12 +115,16 @@ def run(args: argparse.Namespace) -> int:
     scores = evaluate(model, images, results, [m.name for m in metrics], targets, ground_truth=boxes, **settings)
     curves = _named_curves(metrics, scores.curves)
     columns = dict(scores)
+    for column, values in columns.items():
+        bad = [names[i] for i, v in enumerate(np.asarray(values, dtype=float)) if not np.isfinite(v)]
+        if bad:
+            warn(f"{column} is NaN or infinite for {', '.join(bad)}: the model's outputs are not finite there")
     if args.json:
         print(json.dumps(_as_json(args, names, targets, columns, curves), indent=2))
     else:
         _print_table(names, targets, columns)
     if args.plot:
-        _plot(Path(args.plot), names, curves)
+        _plot(Path(args.plot), names, curves, bool(args.random_weights))
         if not args.json:
             print(f"curves: {args.plot}")
     if args.random_weights and not args.json:
@@ -146,29 +157,29 @@ def _synthetic(n: int, seed: int, preprocess: Any) -> tuple[list[Any], list[str]
 
 
 def _ground_truth(args: argparse.Namespace, pictures: list[Any], preprocess: Any) -> list[np.ndarray]:
-    from camscope.metrics import load_voc_boxes, transform_boxes
+    from camscope.metrics import transform_boxes
+    from camscope.metrics.groundtruth import load_boxes_json, voc_boxes_for_image
 
     files = [Path(f) for f in args.boxes]
     if len(files) == 1 and files[0].suffix.lower() == ".json":
-        try:
-            table = json.loads(files[0].read_text())
-        except (OSError, ValueError) as exc:
-            raise MetricInputError(f"cannot read boxes from {files[0]}: {exc}") from exc
-        raw = []
+        table = load_boxes_json(files[0])
+        raw, sources = [], []
         for path in args.images:
             entry = table.get(Path(path).name, table.get(Path(path).stem))
             if entry is None:
                 raise MetricInputError(f"{files[0]} has no boxes for {Path(path).name}")
-            raw.append(np.asarray(entry, dtype=np.float64).reshape(-1, 4))
+            raw.append(entry)
+            sources.append(f"{files[0]} ({Path(path).name})")
     else:
         if len(files) != len(args.images):
             raise MetricInputError(f"got {len(files)} --boxes files for {len(args.images)} images: give one each")
-        raw = [load_voc_boxes(f).boxes for f in files]
+        raw = [voc_boxes_for_image(f, p.size, Path(i).name) for f, p, i in zip(files, pictures, args.images)]
+        sources = [str(f) for f in files]
     out = []
-    for path, picture, box in zip(args.images, pictures, raw):
-        moved = transform_boxes(box, picture.size, preprocess.resize, preprocess.crop)
+    for path, picture, box, source in zip(args.images, pictures, raw, sources):
+        moved = transform_boxes(box, picture.size, preprocess.resize, preprocess.crop, what=source)
         if len(moved) == 0:
-            raise MetricInputError(f"no box of {Path(path).name} survives the model's centre crop")
+            raise MetricInputError(f"no box of {Path(path).name} ({source}) survives the model's centre crop")
         out.append(moved)
     return out
 
@@ -194,7 +205,7 @@ def _as_json(
     images = []
     for i, name in enumerate(names):
         row: dict[str, Any] = {"image": name, "target": targets[i]}
-        row.update({c: float(v[i]) for c, v in columns.items()})
+        row.update({c: _finite_or_none(v[i]) for c, v in columns.items()})
         row.update({f"{k}_curve": ys[i].tolist() for k, (_, _, ys) in curves.items()})
         images.append(row)
     return {
@@ -202,11 +213,17 @@ def _as_json(
         "method": args.method,
         "random_weights": bool(args.random_weights),
         "images": images,
-        "mean": {c: float(np.mean(v)) for c, v in columns.items()},
+        "mean": {c: _finite_or_none(np.mean(v)) for c, v in columns.items()},
     }
 
 
-def _plot(path: Path, names: list[str], curves: dict[str, Any]) -> None:
+def _finite_or_none(value: Any) -> float | None:
+    """JSON has no NaN: a non-finite score is null (and was warned about)."""
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def _plot(path: Path, names: list[str], curves: dict[str, Any], random_weights: bool = False) -> None:
     """One panel per curve (deletion, insertion...), one line per image, side by side in one PNG."""
     from camscope.viz import figure_to_array, plot_curves, save_png
 
@@ -216,11 +233,16 @@ def _plot(path: Path, names: list[str], curves: dict[str, Any]) -> None:
     for label, (column, x, ys) in curves.items():
         figure = plot_curves(
             {name: (x, y) for name, y in zip(names, ys)},
-            title=label,
+            title=f"{label} (RANDOM WEIGHTS)" if random_weights else label,
             xlabel=column.curve_x,
             ylabel="target probability",
         )
         panels.append(figure_to_array(figure))
     height = max(p.shape[0] for p in panels)
     padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in panels]
-    save_png(np.concatenate(padded, axis=1), path)
+    picture = np.concatenate(padded, axis=1)
+    if random_weights:  # a red band on top: a random model's curves must never pass for a trained one's
+        band = np.zeros((max(8, height // 16), picture.shape[1], 3), np.uint8)
+        band[...] = (220, 0, 0)
+        picture = np.concatenate([band, picture], axis=0)
+    save_png(picture, path)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from camscope.cli.outputs import check_file, check_folder, nonnegative_int, unique_stems
 from camscope.errors import CamscopeError
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its maps mean nothing."
@@ -18,13 +19,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("explain", help="explain images with a CAM method", description=__doc__)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or use --synthetic N)")
     p.add_argument("--model", required=True, help="zoo name (see `camscope zoo`) or any timm / torchvision name")
-    p.add_argument("--method", default="gradcam", help="method name (default gradcam); see --list-methods")
+    p.add_argument("--method", default="gradcam", help="method name (default gradcam; a wrong name lists them)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
     p.add_argument("--download", action="store_true", help="download missing official weights (needs internet)")
     p.add_argument(
         "--target",
+        type=target_argument,
         help="class index to explain (default: each image's top-1); 'embedding': each image's own embedding "
         "(inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding",
     )
@@ -35,7 +37,11 @@ def register(sub: Any) -> None:
     p.add_argument("--synthetic", type=int, metavar="N", help="explain N generated scenes with known objects")
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
     p.add_argument("--out", default="camscope_out", help="output PNG (one image) or folder (default camscope_out/)")
-    p.add_argument("--save-map", action="store_true", help="also save the raw map as .npy")
+    p.add_argument(
+        "--save-map",
+        action="store_true",
+        help="also save the raw map as .npy (named *.random-weights.npy for a random-weights model)",
+    )
     p.add_argument("--aug-smooth", action="store_true", help="average over flips and brightness changes")
     p.add_argument("--eigen-smooth", action="store_true", help="first principal component of the weighted maps")
     p.set_defaults(func=run)
@@ -50,6 +56,10 @@ def synthetic_scenes(n: int, seed: int) -> tuple[Any, list[str]]:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    if args.synthetic is not None and args.images:
+        raise CamscopeError("give IMAGE files or --synthetic N, not both")
+    if args.synthetic is not None and args.synthetic < 1:
+        raise CamscopeError(f"--synthetic needs at least 1 scene, got {args.synthetic}")
     if args.synthetic:
         batch, names = synthetic_scenes(args.synthetic, args.seed)
         return list(batch.images), names
@@ -58,15 +68,24 @@ def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
     from camscope.data import load_image
 
     # decode every file before any model is built: a bad file fails fast, with its name
-    return [load_image(p) for p in args.images], [Path(p).stem for p in args.images]
+    return [load_image(p) for p in args.images], unique_stems(args.images)
 
 
 def _output_paths(out: str, stems: list[str], model: str, method: str) -> list[Path]:
+    """One PNG per input (``--out x.png`` for a single one, else a folder), checked writable now."""
     target = Path(out)
     if len(stems) == 1 and target.suffix.lower() == ".png":
-        return [target]
-    safe_model = model.replace("/", "_")
+        return [check_file(target, "--out")]
+    if target.suffix.lower() == ".png" and not target.is_dir():
+        raise CamscopeError(f"--out {target} names one PNG file, but there are {len(stems)} images: give a folder")
+    check_folder(target, "--out")
+    safe_model = model.replace("/", "_").replace(":", "_")
     return [target / f"{stem}_{safe_model}_{method}.png" for stem in stems]
+
+
+def map_path(png: Path, random_weights: bool) -> Path:
+    """Where ``--save-map`` writes: beside the PNG; a random-weights map says so in its name."""
+    return png.with_suffix(".random-weights.npy" if random_weights else ".npy")
 
 
 def parse_target(text: str | None, model: Any) -> Any:
@@ -80,10 +99,14 @@ def parse_target(text: str | None, model: Any) -> Any:
         from camscope.targets import SimilarityTarget
 
         return SimilarityTarget(embed(model, load_image(ref))[0], kind="cosine")
-    try:
-        return int(text)
-    except ValueError:
-        raise CamscopeError(f"--target {text!r}: give a class index, 'embedding' or 'similarity:REF.jpg'") from None
+    return int(text)
+
+
+def target_argument(text: str) -> str:
+    """argparse type of ``--target``: ``embedding``, ``similarity:REF`` or a class index (``nonnegative_int``)."""
+    if text == "embedding" or text.startswith("similarity:"):
+        return text
+    return str(nonnegative_int(text))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     cls = get_method(args.method)  # unknown names fail before any model is built
     images, stems = _inputs(args)
+    paths = _output_paths(args.out, stems, args.model, cls.name)  # before the work, not after it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
         model = load_model(
@@ -109,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         model, images, cls, target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
     )
     assert isinstance(results, list)
-    for result, path in zip(results, _output_paths(args.out, stems, args.model, cls.name)):
+    for result, path in zip(results, paths):
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path)
         top = ", ".join(f"{name} ({index}) {prob:.1%}" for index, name, prob in result.top_classes)
@@ -119,8 +143,9 @@ def run(args: argparse.Namespace) -> int:
         if result.top_classes:
             print(f"  top-{len(result.top_classes)}: {top}")
         if args.save_map:
-            np.save(path.with_suffix(".npy"), result.map)
-            print(f"  map: {path.with_suffix('.npy')}")
+            raw = map_path(path, result.random_weights)
+            np.save(raw, result.map)
+            print(f"  map: {raw}")
     if args.random_weights:
         print(RANDOM_BANNER)
     return 0

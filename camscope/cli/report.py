@@ -14,8 +14,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from camscope.cli.outputs import check_file
     from camscope.report import build_report
 
+    check_file(args.out or f"{args.results}/report.html", "report")
     path = build_report(args.results, args.out)
     print(path)
     return 0

@@ -20,12 +20,13 @@ Conversion rules:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from camscope.errors import ImageLoadError
+from camscope.errors import ImageLoadError, warn
 
 ImageLike = np.ndarray | Image.Image | str | os.PathLike
 
@@ -42,11 +43,35 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     file = Path(path)
     _check_file(file)
     try:
-        with Image.open(file) as img:
-            img.load()  # force the full decode: truncation shows up here
-            return to_rgb(ImageOps.exif_transpose(img))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(file) as img:
+                img.load()  # force the full decode: truncation shows up here
+                _warn_float_range(img, file)
+                picture = to_rgb(ImageOps.exif_transpose(img))
     except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ... on corrupt data
         raise ImageLoadError(f"cannot load image {file}: {_decode_problem(exc)}") from None
+    for record in caught:  # Pillow's multi-line bomb warning becomes ours; anything else passes through
+        if issubclass(record.category, Image.DecompressionBombWarning):
+            warn(f"image {file} is very large ({picture.width}x{picture.height} pixels): decoding it costs much memory")
+        else:
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    return picture
+
+
+def _warn_float_range(img: Image.Image, file: Path) -> None:
+    """A 32-bit float image outside [0, 1] is read as 0..255 and clipped: say so, it is probably not what was meant."""
+    if img.mode != "F":
+        return
+    values = np.asarray(img)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if finite.size != values.size or low < 0.0 or high > 1.0:
+        extra = ", and NaN/inf pixels (read as 0)" if finite.size != values.size else ""
+        warn(
+            f"float image {file} has values in [{low:.3g}, {high:.3g}]{extra}, outside [0, 1]: "
+            "read as 0..255 and clipped; convert it to 8-bit or [0, 1] floats to be sure"
+        )
 
 
 def load_image_array(path: str | os.PathLike) -> np.ndarray:

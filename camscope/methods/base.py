@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from camscope.capture import LayerCapture, ReshapeTransform, eval_mode, model_device, resolve_layers, to_grid
-from camscope.errors import InputError, TargetError
-from camscope.targets import Target, TargetSpec, model_logits, resolve_targets, target_scores
+from camscope.errors import InputError, TargetError, warn
+from camscope.targets import Target, TargetSpec, is_single_target, model_logits, resolve_targets, target_scores
 
 #: Test-time augmentations of ``aug_smooth``: horizontal flip × brightness factor, as pytorch-grad-cam
 #: does with ttach (HorizontalFlip, Multiply([0.9, 1, 1.1])).
@@ -96,6 +96,73 @@ def principal_projection(activations: torch.Tensor) -> torch.Tensor:
     return projection.reshape(n, h, w)
 
 
+def flag_suspicious(
+    state: CamState, maps: torch.Tensor, layer_maps: Sequence[torch.Tensor], check_layers: bool = True
+) -> torch.Tensor:
+    """Warn about maps that look valid but mean nothing; the maps of images with non-finite outputs become zero.
+
+    Three cases, each a :class:`~camscope.errors.CamscopeWarning` naming the images: the model's
+    outputs are NaN/inf (NaN weights, overflow) — the map would otherwise be a normal-looking picture
+    of garbage, so it is set to zero; a target layer whose map is 1×1 (a pooled layer, or an input so
+    small that the feature map collapses) — nothing spatial is left to show; a map that is constant
+    (all zero), e.g. when no channel has a positive weight.
+    """
+    bad = (~torch.isfinite(state.logits.float())).flatten(1).any(1)
+    if bad.any():
+        images = bad.nonzero()[:, 0].tolist()
+        warn("the model's outputs are NaN or infinite (NaN weights?): the map is set to zero", images)
+        maps = maps.clone()
+        maps[bad] = 0.0
+    for layer, layer_map in zip(state.layers if check_layers else [], layer_maps):
+        if layer_map.shape[-2] * layer_map.shape[-1] == 1:
+            warn(
+                f"target layer {layer.name} gives a 1x1 map at this input size: the CAM shows nothing spatial; "
+                "pick an earlier layer or a larger input"
+            )
+    flat = maps.flatten(1)
+    constant = ~bad & (flat.amax(1) - flat.amin(1) <= 0)
+    if constant.any():
+        images = constant.nonzero()[:, 0].tolist()
+        warn("the map is constant (all zero): it shows nothing", images)
+    return maps
+
+
+def input_mismatch(model: nn.Module, x: torch.Tensor) -> str | None:
+    """What is wrong with ``x`` for ``model`` (channels, fixed input size), or None if nothing is known to be.
+
+    Called when the model's forward pass failed, to replace a raw torch/timm message with one that says
+    what the model expects; it never refuses an input the model would have taken.
+    """
+    channels, size = expected_input(model)
+    if channels is not None and x.shape[1] != channels:
+        return f"the model expects {channels}-channel images, got {x.shape[1]} channels (shape {tuple(x.shape)})"
+    if size is not None and tuple(x.shape[-2:]) != size:
+        return (
+            f"the model expects {size[0]}x{size[1]} inputs, got {x.shape[-2]}x{x.shape[-1]}: "
+            "resize the input (camscope.explain does it with the model's preprocessing)"
+        )
+    return None
+
+
+def expected_input(model: nn.Module) -> tuple[int | None, tuple[int, int] | None]:
+    """(channels, fixed (H, W) or None) the model accepts: the first convolution's input channels, and
+    the patch embedding's size when it is strict (timm ViTs with ``strict_img_size``)."""
+    channels = None
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            channels = module.in_channels
+            break
+        if isinstance(module, nn.Linear):  # an MLP-first model: nothing to say about channels
+            break
+    patch_embed = getattr(model, "patch_embed", None)
+    size = None
+    if patch_embed is not None and getattr(patch_embed, "strict_img_size", False):
+        img_size = getattr(patch_embed, "img_size", None)
+        if img_size is not None and not getattr(patch_embed, "dynamic_img_pad", False):
+            size = (int(img_size[0]), int(img_size[1])) if not isinstance(img_size, int) else (img_size, img_size)
+    return channels, size
+
+
 class BaseCAM:
     """Class activation maps for a batch: ``cam(input_tensor, targets) -> np.float32 (N, H, W) in [0, 1]``.
 
@@ -158,10 +225,16 @@ class BaseCAM:
     ) -> torch.Tensor:
         """Like ``__call__`` but returns a tensor on the model's device."""
         x = self._check_input(input_tensor)
-        with eval_mode(self.model), torch.inference_mode(False):
-            if not aug_smooth:
-                return self._maps(x, targets, eigen_smooth)
-            return self._augmented_maps(x, targets, eigen_smooth)
+        try:
+            with eval_mode(self.model), torch.inference_mode(False):
+                if not aug_smooth:
+                    return self._maps(x, targets, eigen_smooth)
+                return self._augmented_maps(x, targets, eigen_smooth)
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            problem = input_mismatch(self.model, x)
+            if problem is None:
+                raise
+            raise InputError(problem) from exc
 
     # ------------------------------------------------------------------ what methods override
     def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
@@ -194,12 +267,16 @@ class BaseCAM:
             raise InputError(f"input_tensor must be a float tensor, got {input_tensor.dtype}")
         if input_tensor.shape[0] == 0:
             raise InputError("input_tensor is an empty batch")
+        if not torch.isfinite(input_tensor).all():
+            bad = sorted({int(i) for i in (~torch.isfinite(input_tensor)).flatten(1).any(1).nonzero()[:, 0]})
+            raise InputError(f"input_tensor holds NaN or infinite values (image(s) {bad}): fix the input first")
         return input_tensor.to(model_device(self.model))
 
     def _maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
         state = self.forward_pass(x, targets)
         layer_maps = [self.layer_map(state, layer, eigen_smooth) for layer in state.layers]
-        return self.combine_layers(state, layer_maps)
+        maps = self.combine_layers(state, layer_maps)
+        return flag_suspicious(state, maps, layer_maps, check_layers=self.takes_layers)
 
     def forward_pass(self, x: torch.Tensor, targets: TargetSpec) -> CamState:
         """Run the model once with hooks; add gradients at the layers (and the input) if the method uses them."""
@@ -239,7 +316,7 @@ class BaseCAM:
         n = x.shape[0]
         combos = [(flip, factor) for flip in AUG_FLIPS for factor in AUG_FACTORS]
         batch = torch.cat([(x.flip(-1) if flip else x) * factor for flip, factor in combos])
-        if targets is None or isinstance(targets, int) or callable(targets):
+        if is_single_target(targets):
             repeated: Any = targets
         else:
             entries = list(targets)

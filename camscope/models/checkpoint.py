@@ -58,6 +58,16 @@ def read_checkpoint(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if not found and not _looks_like_checkpoint(path):
+            raise WeightsError(
+                f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle; "
+                "corrupt or another format); download it again"
+            ) from None
+        if not found and "Unsupported operand" in str(exc):
+            raise WeightsError(
+                f"{path}: a pickle that the safe loader cannot read (an unsupported pickle instruction: "
+                "corrupt, or not written by torch.save); save the state dict with torch.save or as safetensors"
+            ) from None
         if found or "Unsupported" in str(exc) or "weights_only" in str(exc):
             what = found.group(1) if found else "an object that is not a tensor"
             raise WeightsError(
@@ -67,6 +77,16 @@ def read_checkpoint(path: Path) -> Any:
         raise WeightsError(f"{path}: not a readable checkpoint ({exc}); download it again") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable checkpoint ({_first_line(exc)}); download it again") from exc
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    """A torch.save file starts as a zip archive (PK) or, in the legacy format, a pickle (0x80 protocol byte)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or head[:1] == b"\x80"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -194,7 +214,18 @@ def load_strict(model: nn.Module, state: StateDict, source: str) -> None:
             + "; ".join(p for p in parts if p)
             + " — is it the right file for this model?"
         )
+    _check_finite(state, source)
     model.load_state_dict(state, strict=True)
+
+
+def _check_finite(state: StateDict, source: str) -> None:
+    """Refuse weights with NaN or infinite values: such a model gives NaN outputs and meaningless maps."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(
+            f"{source}: {len(bad)} tensor(s) hold NaN or infinite values ({', '.join(bad[:4])}"
+            f"{', …' if len(bad) > 4 else ''}); the file is damaged or from a diverged training run"
+        )
 
 
 def _listing(label: str, items: list[str], limit: int = 4) -> str:

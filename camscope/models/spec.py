@@ -138,8 +138,28 @@ def registered_spec(name: str) -> ModelSpec | None:
     return _REGISTRY.get(name)
 
 
+def _library_names() -> list[str]:
+    """timm and torchvision model names, for close-match hints (a typo of ``deit_small_patch16_224``)."""
+    names: list[str] = []
+    try:
+        import timm
+
+        names += timm.list_models()
+    except ImportError:  # pragma: no cover - timm is a dependency
+        pass
+    try:
+        import torchvision
+
+        names += torchvision.models.list_models(module=torchvision.models)
+    except ImportError:  # pragma: no cover - torchvision is a dependency
+        pass
+    return names
+
+
 def unknown_model(name: str) -> UnknownNameError:
-    near = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    bare = name.partition(":")[2] or name
+    candidates = list(dict.fromkeys([*_REGISTRY, *_library_names()]))
+    near = difflib.get_close_matches(bare, candidates, n=4, cutoff=0.6)
     hint = f"; did you mean {', '.join(near)}?" if near else f"; zoo models: {', '.join(_REGISTRY)}"
     return UnknownNameError(
         f"unknown model {name!r}: not in the zoo, timm or torchvision{hint} (`camscope zoo` lists the zoo)"

@@ -26,11 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from camscope.errors import warn
 from camscope.metrics.registry import column as declared_column
 from camscope.metrics.registry import higher_is_better
 from camscope.report import charts
 from camscope.report.stats import Estimate, best, grouped
-from camscope.sweep.store import ResultsStore
+from camscope.sweep.store import RUN_FILE, ResultsStore, StoreError
 from camscope.sweep.summary import failures
 
 GROUPINGS = (
@@ -62,12 +63,32 @@ window.addEventListener('load', function () {
 
 
 def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
-    """Write the HTML report of a results folder (default ``RESULTS/report.html``); returns its path."""
+    """Write the HTML report of a results folder (default ``RESULTS/report.html``); returns its path.
+
+    A damaged store still gets its report: unreadable parts, maps files or ``run.json`` are skipped,
+    each with a :class:`~camscope.errors.CamscopeWarning` and a count on the page
+    (``camscope sweep --resume`` recomputes them).
+    """
     store = ResultsStore(results)
-    meta = store.metadata()
-    table = store.read()
+    if not store.root.is_dir():
+        raise StoreError(f"{store.root} does not exist or is not a folder")
+    damaged: list[str] = []
+    try:
+        meta = store.metadata()
+    except StoreError as exc:
+        if "no run.json" in str(exc) and not (store.parts.is_dir() and any(store.parts.glob("*.parquet"))):
+            raise
+        meta = {}
+        damaged.append(f"{RUN_FILE} (run metadata)")
+        warn(f"{exc}: the report has no run metadata")
+    skipped: list[Path] = []
+    table = store.read(skipped=skipped)
+    for part in skipped:
+        damaged.append(str(part.relative_to(store.root)))
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable part file(s) in {store.root / 'parts'}; rerun the sweep with --resume")
     out = Path(output) if output else store.root / "report.html"
-    page = render(store, meta, table)
+    page = render(store, meta, table, damaged)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -75,7 +96,8 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
     return out
 
 
-def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
+def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: list[str] | None = None) -> str:
+    damaged = damaged if damaged is not None else []
     ok = table.filter(pc.equal(table["status"], "ok"))
     models = _ordered(ok, "model", meta.get("models", []))
     methods = _ordered(ok, "method", meta.get("methods", []))
@@ -85,8 +107,9 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
         ("summary", "Supervised vs self-supervised, CNN vs transformer", _comparisons(ok, methods, metrics)),
         ("tables", "Means per metric (95 % CI)", _metric_tables(ok, models, methods, metrics)),
         ("curves", "Deletion and insertion curves", _curves(ok, models, methods)),
-        ("grid", "What the models look at", _grid(store, ok, models, methods)),
+        ("grid", "What the models look at", _grid(store, ok, models, methods, damaged)),
         ("failures", "Failures", _failures(table)),
+        ("warnings", "Warnings", _warning_rows(ok)),
         ("metadata", "Run metadata", _metadata(meta, table)),
     ]
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
@@ -104,7 +127,7 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
 <h1>camscope report</h1>
 <p class="muted">{html.escape(str(store.root))} · config {html.escape(str(meta.get("config_hash")))}</p>
 <p>{html.escape(lead)}</p>
-{_warnings(meta, table)}
+{_warnings(meta, table, damaged)}
 <nav>{nav}</nav>
 {body}
 <script>{SELF_CHECK}</script>
@@ -115,9 +138,10 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def _warnings(meta: dict[str, Any], table: pa.Table) -> str:
+def _warnings(meta: dict[str, Any], table: pa.Table, damaged: list[str]) -> str:
     parts = []
-    random = meta.get("random_weights") or []
+    from_rows = table.filter(pc.equal(table["random_weights"], True))["model"].unique().to_pylist()
+    random = list(dict.fromkeys([*(meta.get("random_weights") or []), *from_rows]))
     if random:
         parts.append(
             f'<div class="warn"><strong>RANDOM WEIGHTS</strong> for {html.escape(", ".join(random))}: '
@@ -129,7 +153,41 @@ def _warnings(meta: dict[str, Any], table: pa.Table) -> str:
             f'<div class="warn">{len(fails)} failed entr{"y" if len(fails) == 1 else "ies"}: '
             'see <a href="#failures">Failures</a>.</div>'
         )
+    flagged = _flagged(table)
+    if flagged:
+        parts.append(
+            f'<div class="warn" data-flagged="{len(flagged)}">{len(flagged)} result(s) carry a warning '
+            '(NaN outputs, constant maps, clipped images …): see <a href="#warnings">Warnings</a>.</div>'
+        )
+    if damaged:
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in damaged)
+        parts.append(
+            f'<div class="warn" data-damaged="{len(damaged)}"><strong>{len(damaged)} unreadable file(s) skipped'
+            "</strong> — their results are missing from this report; <code>camscope sweep CONFIG --resume</code> "
+            f"moves them aside and recomputes them:<ul>{items}</ul></div>"
+        )
     return "\n".join(parts)
+
+
+def _flagged(table: pa.Table) -> list[dict[str, Any]]:
+    """Distinct (model, method, image, warning) of the rows that carry a warning."""
+    rows = table.filter(pc.is_valid(table["warnings"])).select(["model", "method", "image_id", "warnings"])
+    return list({tuple(r.values()): r for r in rows.to_pylist()}.values())
+
+
+def _warning_rows(ok: pa.Table) -> str:
+    flagged = _flagged(ok)
+    if not flagged:
+        return "<p>None: no result was flagged.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(r['image_id'])}</td><td>{html.escape(r['model'])}</td>"
+        f"<td>{html.escape(r['method'])}</td><td>{html.escape(r['warnings'])}</td></tr>"
+        for r in sorted(flagged, key=lambda r: (r["model"], r["method"], r["image_id"]))
+    )
+    return (
+        '<p class="muted">Results that were computed but look suspicious; their numbers are in the tables.</p>'
+        f"<table><tr><th>image</th><th>model</th><th>method</th><th>warning</th></tr>{rows}</table>"
+    )
 
 
 def _models(ok: pa.Table, models: list[str]) -> str:
@@ -227,13 +285,21 @@ def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
     return f'<div class="curves">{"".join(figures)}</div>'
 
 
-def _grid(store: ResultsStore, ok: pa.Table, models: list[str], methods: list[str]) -> str:
+def _grid(
+    store: ResultsStore, ok: pa.Table, models: list[str], methods: list[str], damaged: list[str] | None = None
+) -> str:
     from camscope.viz import overlay
 
     views: dict[tuple[str, str], np.ndarray] = {}
     maps: dict[tuple[str, str, str], np.ndarray] = {}
     for task in sorted(set(ok["task"].to_pylist())):
-        arrays = store.maps(task)
+        try:
+            arrays = store.maps(task)
+        except StoreError as exc:
+            warn(str(exc))
+            if damaged is not None:
+                damaged.append(f"maps/{task}.npz")
+            continue
         if "view_ids" not in arrays:
             continue
         row = ok.filter(pc.equal(ok["task"], task)).slice(0, 1).to_pylist()[0]

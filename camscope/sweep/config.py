@@ -8,7 +8,7 @@ metric parameters the metric does not take, ground-truth metrics without ground 
 
 The file (see ``examples/*.toml``)::
 
-    output = "results/mini"           # results folder (relative paths: to the config file)
+    output = "results/mini"           # results folder (relative: to the config file's folder; --output: to the cwd)
     device = "auto"                   # "cpu", "cuda", "cuda:1" or "auto"
     methods = ["gradcam", "scorecam"] # or tables: [methods.scorecam] batch_size = 64
     models = ["mini_resnet", { name = "resnet50", weights = "pretrained_weights/" }]
@@ -159,8 +159,8 @@ def load_config(path: str | os.PathLike[str], *, output: str | None = None) -> S
         raise ConfigError(f"cannot read sweep config {file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
-    if output is not None:
-        raw["output"] = output
+    if output is not None:  # given on the command line: relative to the current folder, not the config's
+        raw["output"] = str(Path(output).expanduser().absolute())
     return parse_config(raw, base=file.parent, source=str(file))
 
 
@@ -383,7 +383,9 @@ def _check_methods(section: Any, problems: list[str]) -> dict[str, dict[str, Any
     from camscope.methods import get_method
 
     if not section:
-        problems.append("methods is missing or empty (known: see `camscope explain --list-methods`)")
+        from camscope.methods.registry import method_names
+
+        problems.append(f"methods is missing or empty (known: {', '.join(method_names())})")
         return {}
     items = {name: {} for name in section} if isinstance(section, list) else section
     if not isinstance(items, dict):

@@ -58,23 +58,24 @@ class ImageReader:
         try:
             picture = load_image_array(path)
             mask = self._annotation(path, picture.shape[:2])
-        except CamscopeError as exc:
+        except CamscopeError as exc:  # this image fails, with its own reason; the shard goes on
             return str(exc)
+        except Exception as exc:  # never let one file fail (or be blamed on) its neighbours
+            return f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())}"
         return LoadedImage(picture, None, mask)
 
     def _annotation(self, image: Path, shape: tuple[int, ...]) -> np.ndarray | None:
         """Mask from ``<stem>.xml`` (Pascal VOC boxes) or ``<stem>.png`` (non-zero pixels) in the folder."""
         if not self.source.annotations:
             return None
-        from camscope.metrics import boxes_to_mask, load_voc_boxes
+        from camscope.metrics import boxes_to_mask
+        from camscope.metrics.groundtruth import voc_boxes_for_image
 
         folder = Path(self.source.annotations)
         xml, png = folder / f"{image.stem}.xml", folder / f"{image.stem}.png"
         if xml.is_file():
-            ann = load_voc_boxes(xml)
-            if (ann.height, ann.width) != tuple(shape):
-                raise CamscopeError(f"{xml} is for a {ann.width}x{ann.height} image, {image} is {shape[1]}x{shape[0]}")
-            return boxes_to_mask(ann.boxes, ann.height, ann.width) if len(ann.boxes) else None
+            boxes = voc_boxes_for_image(xml, (shape[1], shape[0]), str(image))
+            return boxes_to_mask(boxes, shape[0], shape[1]) if len(boxes) else None
         if png.is_file():
             from camscope.data import load_image_array
 

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from camscope.sweep.config import SweepConfig
 from camscope.sweep.engines import make_engine
 from camscope.sweep.images import image_ids
-from camscope.sweep.store import ResultsStore, StoreError
+from camscope.sweep.store import LOCK_FILE, RUN_FILE, ResultsStore, StoreError
 from camscope.sweep.summary import Failure, failures, summary_text
 from camscope.sweep.tasks import make_tasks
 
@@ -60,12 +60,36 @@ def run_sweep(
     out: TextIO | None = None,
     **engine_options: Any,
 ) -> SweepResult:
-    """Run (or continue, with ``resume``) ``config`` on ``engine``; ``fresh`` drops earlier results of it."""
+    """Run (or continue, with ``resume``) ``config`` on ``engine``; ``fresh`` drops earlier results of it.
+
+    The results folder is locked for the whole run: a second sweep on it fails at once with
+    :class:`~camscope.sweep.store.StoreLockedError` saying who holds it.
+    """
     out = out or sys.stdout
     store = ResultsStore(config.output)
+    with store.lock() as lock:
+        if lock.took_over:
+            print(
+                f"taking over the lock of {config.output}: its holder (process {lock.took_over.get('pid')}) "
+                "is no longer running",
+                file=out,
+            )
+        return _run_locked(config, store, engine, resume, fresh, progress, out, engine_options)
+
+
+def _run_locked(
+    config: SweepConfig,
+    store: ResultsStore,
+    engine: str,
+    resume: bool,
+    fresh: bool,
+    progress: bool,
+    out: TextIO,
+    engine_options: dict[str, Any],
+) -> SweepResult:
     config_hash = config.hash()
     tasks = make_tasks(config, len(image_ids(config.images)))
-    done = _check_store(store, config, config_hash, resume, fresh)
+    done = _check_store(store, config, config_hash, resume, fresh, out)
     todo = [t for t in tasks if t.id not in done]
     runner = make_engine(engine, config, **engine_options)
     meta = {
@@ -116,18 +140,28 @@ def run_sweep(
     return result
 
 
-def _check_store(store: ResultsStore, config: SweepConfig, config_hash: str, resume: bool, fresh: bool) -> set[str]:
+def _check_store(
+    store: ResultsStore, config: SweepConfig, config_hash: str, resume: bool, fresh: bool, out: TextIO
+) -> set[str]:
+    _heal_metadata(store, config_hash, out)
     if not store.exists:
-        if store.root.exists() and any(store.root.iterdir()):
+        if store.parts.is_dir() and any(store.parts.glob("*.parquet")):
+            pass  # run.json was unreadable and moved aside; its parts are of this config (checked above)
+        elif store.root.exists() and any(p.name != LOCK_FILE for p in store.root.iterdir()):
             raise StoreError(f"{store.root} exists and is not a camscope results folder; choose another output")
-        return set()
-    old = store.metadata().get("config_hash")
-    if old != config_hash:
-        raise StoreError(
-            f"{store.root} holds results of another sweep config (hash {old}, this one {config_hash}); "
-            "choose another output folder or delete it"
-        )
+        else:
+            return set()
+    else:
+        old = store.metadata().get("config_hash")
+        if old != config_hash:
+            raise StoreError(
+                f"{store.root} holds results of another sweep config (hash {old}, this one {config_hash}); "
+                "choose another output folder or delete it"
+            )
     store.clean_temporary()
+    moved = store.heal()
+    for original, aside in moved:
+        print(f"unreadable {original.relative_to(store.root)}: moved aside to {aside.name}; its task reruns", file=out)
     if fresh:
         store.clear()
         return set()
@@ -138,6 +172,23 @@ def _check_store(store: ResultsStore, config: SweepConfig, config_hash: str, res
             "pass --resume to continue it, or choose another output folder"
         )
     return done
+
+
+def _heal_metadata(store: ResultsStore, config_hash: str, out: TextIO) -> None:
+    """An unreadable run.json is moved aside; the parts say which config they belong to (their Parquet metadata)."""
+    if not store.exists:
+        return
+    try:
+        store.metadata()
+        return
+    except StoreError as exc:
+        reason = str(exc)
+    hashes = store.part_hashes()
+    others = {h for h in hashes if h != config_hash}
+    if others:
+        raise StoreError(f"{reason}, and its parts belong to another sweep config ({', '.join(sorted(others))})")
+    aside = store.move_aside(store.root / RUN_FILE)
+    print(f"{reason}: moved aside to {aside.name}; rewriting it from this config", file=out)
 
 
 class _Progress:

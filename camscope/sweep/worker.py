@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from camscope.errors import CamscopeWarning
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
 from camscope.sweep.tasks import Task
@@ -46,6 +47,7 @@ SCHEMA = pa.schema(
         ("status", pa.string()),
         ("error", pa.string()),
         ("cam_seconds", pa.float64()),
+        ("warnings", pa.string()),  # "; "-joined CamscopeWarnings about this image's map (None: none)
     ]
 )
 
@@ -92,6 +94,7 @@ class PreparedShard:
     probs: list[float]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
+    warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
 
 
 def resolve_device(device: str) -> torch.device:
@@ -169,8 +172,14 @@ class TaskWorker:
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
         pre = pm.spec.preprocess
+        loader_warnings: dict[int, list[str]] = {}
         for pos, index in enumerate(task.indices):
-            image = self.reader.read(index)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CamscopeWarning)
+                image = self.reader.read(index)
+            texts = _texts(caught)
+            if texts:
+                loader_warnings[pos] = texts
             if isinstance(image, str):
                 failures[pos] = image
                 continue
@@ -194,7 +203,9 @@ class TaskWorker:
             for j, pos in enumerate(ok)
             if x is not None and task.indices[pos] < self.config.report_images
         }
-        self._shard = PreparedShard(key, ok, failures, x, labels, targets, predicted, probs, masks, views)
+        self._shard = PreparedShard(
+            key, ok, failures, x, labels, targets, predicted, probs, masks, views, loader_warnings
+        )
         return self._shard
 
     # ------------------------------------------------------------------ the work
@@ -203,8 +214,13 @@ class TaskWorker:
         if shard.x is None:
             return rows, {}
         cam_start = time.perf_counter()
-        maps = self._maps(pm, task.method, shard)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CamscopeWarning)
+            maps = self._maps(pm, task.method, shard)
         cam_seconds = (time.perf_counter() - cam_start) / len(shard.ok)
+        flags = _per_image(caught, len(shard.ok))
+        for j, shard_pos in enumerate(shard.ok):
+            flags[j] = shard.warnings.get(shard_pos, []) + flags[j]
         base = [
             {
                 **self._identity(task, shard_pos, pm),
@@ -215,6 +231,7 @@ class TaskWorker:
                 "status": "ok",
                 "error": None,
                 "cam_seconds": cam_seconds,
+                "warnings": "; ".join(flags[j]) or None,
             }
             for j, shard_pos in enumerate(shard.ok)
         ]
@@ -241,7 +258,16 @@ class TaskWorker:
         cam = cls(pm.model, layers, pm.reshape, **params)
         assert shard.x is not None
         size = self.config.batch_size
-        chunks = [cam(shard.x[s : s + size], shard.targets[s : s + size]) for s in range(0, shard.x.shape[0], size)]
+        chunks = []
+        for start in range(0, shard.x.shape[0], size):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CamscopeWarning)
+                chunks.append(cam(shard.x[start : start + size], shard.targets[start : start + size]))
+            for record in caught:  # image positions are chunk-relative: make them shard-relative
+                message = record.message
+                if isinstance(message, CamscopeWarning) and message.images is not None:
+                    message = CamscopeWarning(message.text, [start + i for i in message.images])
+                warnings.warn(message, stacklevel=2)
         return np.concatenate(chunks).astype(np.float32)
 
     def _metric_rows(
@@ -300,3 +326,25 @@ class TaskWorker:
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
+
+
+def _texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The distinct CamscopeWarning texts of a recorded block."""
+    out: list[str] = []
+    for record in caught:
+        if isinstance(record.message, CamscopeWarning) and record.message.text not in out:
+            out.append(record.message.text)
+    return out
+
+
+def _per_image(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
+    """CamscopeWarning texts per image position (a warning without positions concerns every image)."""
+    flags: list[list[str]] = [[] for _ in range(n)]
+    for record in caught:
+        message = record.message
+        if not isinstance(message, CamscopeWarning):
+            continue
+        for i in range(n) if message.images is None else message.images:
+            if 0 <= i < n and message.text not in flags[i]:
+                flags[i].append(message.text)
+    return flags

@@ -42,7 +42,7 @@ def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys
     printed = capsys.readouterr().out
     assert code == 0
     overlay = np.asarray(Image.open(out))
-    cam = np.load(out.with_suffix(".npy"))
+    cam = np.load(out.with_suffix(".random-weights.npy"))  # the name marks random weights
     assert overlay.shape == (224, 224, 3) and cam.shape == (224, 224) and cam.dtype == np.float32
     assert printed.count("RANDOM WEIGHTS") == 2 and "top-5:" in printed and "layercam at layer4" in printed
     assert (overlay[:4] == (220, 0, 0)).all()  # the overlay itself is marked as random-weights
