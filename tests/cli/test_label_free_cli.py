@@ -52,9 +52,3 @@ def test_cli_backbone_relax_and_similarity_target(scenes, tmp_path, capsys) -> N
     code = main(["explain", str(scenes[0]), "--model", "mini_dino_resnet", "--backbone", "--method", "hirescam",
                  "--target", f"similarity:{scenes[1]}", "--out", str(out2)])  # fmt: skip
     assert code == 0 and out2.exists()
-
-
-def test_cli_bad_target_is_one_line(scenes, tmp_path, capsys) -> None:
-    code = main(["explain", str(scenes[0]), "--model", "mini_resnet", "--target", "simil:x", "--out", str(tmp_path)])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1
