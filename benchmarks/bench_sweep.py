@@ -11,7 +11,7 @@ deletion + insertion on generated 224×224 images, each curve with ``--steps`` s
 * ``ray engine`` — the same sweep through a local Ray instance (all CPUs, one actor for the model);
   its cluster start is timed apart, since a real cluster is started once for many sweeps.
 
-Targets (issue 6): local ≥ 2× the plain loop (from batching), Ray ≤ 1.2× the local engine's time.
+Targets: local ≥ 2× the plain loop (from batching), Ray ≤ 1.2× the local engine's time.
 Wall and CPU seconds are printed (on a shared machine the CPU figure says what the code costs), with
 the peak RSS of this process (and of Ray's worker processes).
 """

@@ -1,4 +1,4 @@
-"""Throughput and memory of the synthetic generator (the issue asks for >= 1,000 images/s on 2 cores).
+"""Throughput and memory of the synthetic generator (target: >= 1,000 images/s on 2 cores, never the bottleneck).
 
     python benchmarks/bench_synthetic.py [--n 5000] [--size 64] [--repeats 3] [--examples PNG]
 

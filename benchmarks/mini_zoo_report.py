@@ -154,7 +154,7 @@ def accuracy_markdown(table: dict[str, dict[str, float]] | None = None) -> str:
 
 
 def _target_notes() -> list[str]:
-    """Which models meet the issue's targets (supervised ≥ 95 %, linear probe ≥ 80 %), from the records."""
+    """Which models meet the mini-zoo targets (supervised ≥ 95 %, linear probe ≥ 80 %), from the records."""
     met, missed = [], []
     for name in MINI_MODELS:
         path = WEIGHTS_DIR / f"{name}.json"

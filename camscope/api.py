@@ -126,9 +126,9 @@ def explain(
     if layers is None:
         target_layers, reshape = (None, None) if not cls.takes_layers else spec.cam_layers(net)
     elif reshape_transform is not None:
-        from camscope.models import resolve_layer
+        from camscope.layer_paths import resolve_layers
 
-        target_layers, reshape = [resolve_layer(net, layer) for layer in layers], None
+        target_layers, reshape = resolve_layers(net, layers), None
     else:
         # a named layer of a token model needs its reshape transform too: derive it from the layer's output
         from camscope.models.layers import cam_layers_from_names

@@ -7,7 +7,7 @@ restored on exit, and ``requires_grad`` flags are never touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,57 +15,49 @@ import torch
 from torch import nn
 
 from camscope.errors import LayerError
+from camscope.layer_paths import module_path, resolve_layers
+
+__all__ = [
+    "LayerCapture",
+    "ReshapeTransform",
+    "eval_mode",
+    "model_device",
+    "module_path",
+    "resolve_layers",
+    "to_grid",
+]
 
 ReshapeTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
-def module_path(model: nn.Module, layer: nn.Module) -> str:
-    """Dotted path of ``layer`` inside ``model``; LayerError if it is not part of the model."""
-    for name, module in model.named_modules():
-        if module is layer:
-            return name
-    raise LayerError(
-        f"target layer {type(layer).__name__} is not a submodule of {type(model).__name__}: "
-        "pass layers of the model being explained (e.g. model.layer4[-1])"
-    )
-
-
-def resolve_layers(model: nn.Module, layers: Sequence[nn.Module | str] | nn.Module | str) -> list[nn.Module]:
-    """Target layers as modules: accepts modules of ``model`` or dotted paths such as ``"layer4.2"``."""
-    if isinstance(layers, (nn.Module, str)):
-        layers = [layers]
-    resolved = []
-    for layer in layers:
-        if isinstance(layer, str):
-            try:
-                layer = model.get_submodule(layer)
-            except AttributeError as exc:
-                raise LayerError(f"model {type(model).__name__} has no layer {layer!r}") from exc
-        elif not isinstance(layer, nn.Module):
-            raise LayerError(f"a target layer must be an nn.Module or a dotted path, got {layer!r}")
-        module_path(model, layer)
-        resolved.append(layer)
-    if not resolved:
-        raise LayerError("no target layers given")
-    return resolved
-
-
 def model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for parameter in model.parameters():
+        return parameter.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
+ForwardHook = Callable[[nn.Module, Any, Any], Any]
+
+
 @contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run in eval mode, then restore each module's own training flag (not just the root's)."""
+def eval_mode(model: nn.Module, hooks: Iterable[tuple[nn.Module, ForwardHook]] = ()) -> Iterator[nn.Module]:
+    """Run in eval mode with ``hooks`` (module, forward hook) in place; on exit, even on an exception,
+    remove the hooks and restore each module's own training flag (not just the root's: a BatchNorm kept
+    in eval inside a model in train mode stays in eval). Everything that calls a model it was handed
+    runs inside this.
+    """
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    handles = []
     try:
+        for module, hook in hooks:
+            handles.append(module.register_forward_hook(hook))
+        model.eval()
         yield model
     finally:
+        for handle in handles:
+            handle.remove()
         for module, training in modes:
             module.training = training
 

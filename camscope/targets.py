@@ -56,7 +56,8 @@ def model_logits(output: Any) -> torch.Tensor:
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
         return output[0]
     if isinstance(output, dict) and isinstance(output.get("logits"), torch.Tensor):
-        return output["logits"]
+        logits_entry: torch.Tensor = output["logits"]
+        return logits_entry
     raise TargetError(
         f"cannot find class scores in a model output of type {type(output).__name__}: "
         "expected a tensor, a tuple whose first item is a tensor, or an object with .logits"

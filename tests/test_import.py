@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("camscope.lab", "matplotlib", "pyarrow", "ray")
 PROBE = f"""
@@ -20,6 +22,7 @@ print(json.dumps([library, heavy()]))
 """
 
 
+@pytest.mark.slow
 def test_importing_the_library_loads_no_training_code_plotting_or_store():
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True)
     library, after_lab = json.loads(out.stdout)

@@ -83,6 +83,7 @@ def test_overlay_rejects_unknown_colormap_and_bad_alpha() -> None:
         overlay(_image(), _ramp(), alpha=1.5)
 
 
+@pytest.mark.slow
 def test_viz_needs_no_cv2_and_no_display() -> None:
     """In a fresh interpreter with cv2 made unimportable and no display, viz still draws everything."""
     code = (

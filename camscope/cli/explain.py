@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("explain", help="explain images with a CAM method", description=__doc__)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (or use --synthetic N)")
     p.add_argument("--model", required=True, help="zoo name (see `camscope zoo`) or any timm / torchvision name")
-    p.add_argument("--method", default="gradcam", help="method name (default gradcam; a wrong name lists them)")
+    p.add_argument("--method", default="gradcam", help="method name (default gradcam); see --list-methods")
+    p.add_argument("--list-methods", action=_ListMethods, help="print the method names and their parameters, then exit")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
@@ -45,6 +46,23 @@ def register(sub: Any) -> None:
     p.add_argument("--aug-smooth", action="store_true", help="average over flips and brightness changes")
     p.add_argument("--eigen-smooth", action="store_true", help="first principal component of the weighted maps")
     p.set_defaults(func=run)
+
+
+class _ListMethods(argparse.Action):
+    """``--list-methods``: acts while parsing (like ``--version``), so it needs no --model."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from camscope.methods import get_method, method_names
+
+        for name in method_names():
+            cls = get_method(name)
+            params = ", ".join(cls.params)
+            layers = "" if cls.takes_layers else "  [chooses its own layers]"
+            print(f"{name:<20}{params}{layers}")
+        parser.exit(0)
 
 
 def synthetic_scenes(n: int, seed: int) -> tuple[Any, list[str]]:

@@ -12,7 +12,7 @@ clutter stamped by scatter), chunk by chunk. Image ``i`` of a seed depends only 
 not on ``n``: ``generate(10, s)`` is the first ten images of ``generate(1000, s)``.
 
 Default size 64: mini models are built with a total stride of 8 (or 8×8 patches), which gives an 8×8
-CAM grid (the issue asks for at least 7×7) while a forward pass stays cheap enough to train on two CPU
+CAM grid (the methods need at least 7×7 to localise) while a forward pass stays cheap enough to train on two CPU
 cores in minutes; at 96 px every pass costs 2.25× more for no gain in what the task tests. At 64 px the
 smallest object (6 % of the image, ~250 pixels, ~16 px across) is still clearly recognisable.
 """

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -319,7 +319,7 @@ class BaseCAM:
         if is_single_target(targets):
             repeated: Any = targets
         else:
-            entries = list(targets)
+            entries = list(cast(Sequence[Any], targets))  # not a single target: one per image
             if len(entries) != n:
                 raise TargetError(f"got {len(entries)} targets for a batch of {n} images: give one per image")
             repeated = entries * len(combos)

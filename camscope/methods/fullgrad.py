@@ -23,6 +23,7 @@ from camscope.methods.base import (
     scale_per_image,
 )
 from camscope.methods.registry import register_method
+from camscope.targets import TargetSpec
 
 
 def bias_layers(model: nn.Module) -> list[nn.Module]:
@@ -39,7 +40,10 @@ def bias_layers(model: nn.Module) -> list[nn.Module]:
 def effective_bias(layer: nn.Module) -> torch.Tensor:
     """The bias a layer adds in eval mode; for batch norm, β − μ·γ/√(σ² + ε)."""
     if isinstance(layer, nn.BatchNorm2d):
-        return layer.bias - layer.running_mean * layer.weight / torch.sqrt(layer.running_var + layer.eps)
+        assert layer.running_mean is not None and layer.running_var is not None
+        bias: torch.Tensor = layer.bias - layer.running_mean * layer.weight / torch.sqrt(layer.running_var + layer.eps)
+        return bias
+    assert isinstance(layer.bias, torch.Tensor)
     return layer.bias
 
 
@@ -75,7 +79,7 @@ class FullGrad(BaseCAM):
         total = input_term + sum(resize_maps(m, state.size) for m in layer_maps)
         return scale_per_image(total)
 
-    def _maps(self, x: torch.Tensor, targets, eigen_smooth: bool) -> torch.Tensor:
+    def _maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
         if not eigen_smooth:
             return super()._maps(x, targets, eigen_smooth)
         # pytorch-grad-cam's eigen_smooth for FullGrad: every scaled term at 1/8 resolution, first
@@ -85,6 +89,7 @@ class FullGrad(BaseCAM):
         h, w = state.size
         terms = [_scale_channels((state.input_grad * state.input).abs())]
         for layer in state.layers:
+            assert layer.grads is not None
             bias = effective_bias(layer.layer).detach().to(layer.grads)
             per_channel = _scale_channels((bias[None, :, None, None] * layer.grads).abs())
             scaled = resize_maps(per_channel.flatten(0, 1), (h, w))

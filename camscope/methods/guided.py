@@ -29,7 +29,8 @@ class _PositiveGradientGate(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (relu_output,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (relu_output > 0)
+        gated: torch.Tensor = grad.clamp(min=0) * (relu_output > 0)
+        return gated
 
 
 class GuidedBackpropReLUModel:
@@ -49,18 +50,18 @@ class GuidedBackpropReLUModel:
 
     def compute(self, input_img: torch.Tensor, targets: TargetSpec = None) -> torch.Tensor:
         """Guided gradients as a tensor (N, 3, H, W) on the model's device."""
-        relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]
-        handles = [m.register_forward_hook(lambda _m, _i, out: _PositiveGradientGate.apply(out)) for m in relus]
-        try:
-            with eval_mode(self.model), torch.inference_mode(False), torch.enable_grad():
-                x = input_img.to(model_device(self.model)).detach().clone().requires_grad_(True)
-                logits = model_logits(self.model(x))
-                resolved = resolve_targets(targets, logits.detach())
-                (grad,) = torch.autograd.grad(target_scores(resolved, logits).sum(), [x])
-        finally:
-            for handle in handles:
-                handle.remove()
+        gates = [(m, _gate) for m in self.model.modules() if isinstance(m, nn.ReLU)]
+        with eval_mode(self.model, gates), torch.inference_mode(False), torch.enable_grad():
+            x = input_img.to(model_device(self.model)).detach().clone().requires_grad_(True)
+            logits = model_logits(self.model(x))
+            resolved = resolve_targets(targets, logits.detach())
+            (grad,) = torch.autograd.grad(target_scores(resolved, logits).sum(), [x])
         return grad
+
+
+def _gate(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> Any:
+    """Forward hook after a ReLU: its output through the positive-gradient gate."""
+    return _PositiveGradientGate.apply(output)
 
 
 def deprocess_image(img: np.ndarray) -> np.ndarray:
@@ -68,7 +69,7 @@ def deprocess_image(img: np.ndarray) -> np.ndarray:
     img = img - np.mean(img)
     img = img / (np.std(img) + 1e-5)
     img = np.clip(img * 0.1 + 0.5, 0, 1)
-    return np.uint8(img * 255)
+    return (img * 255).astype(np.uint8)
 
 
 def guided_gradcam(
@@ -83,4 +84,5 @@ def guided_gradcam(
 
     maps = GradCAM(model, target_layers, reshape_transform)(input_tensor, targets)
     guided = GuidedBackpropReLUModel(model).compute(input_tensor, targets).permute(0, 2, 3, 1).cpu().numpy()
-    return (maps[..., None] * guided).astype(np.float32)
+    combined: np.ndarray = (maps[..., None] * guided).astype(np.float32)
+    return combined

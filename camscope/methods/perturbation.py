@@ -9,7 +9,7 @@ followed by a linear layer, needs no forward pass at all: the ablated logits hav
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -156,8 +156,8 @@ class AblationCAM(BaseCAM):
         self.last_strategy = "full-forward"
         rows = []
         for i, target in enumerate(state.targets):
-            run = self._full_forward(state.input[i : i + 1], layer.index)
-            rows.append(self._scores(target, layer.output[i : i + 1], dim, run))
+            full = self._full_forward(state.input[i : i + 1], layer.index)
+            rows.append(self._scores(target, layer.output[i : i + 1], dim, full))
         return torch.stack(rows)
 
     def _channel_dim(self, layer: LayerState) -> int:
@@ -199,7 +199,9 @@ class AblationCAM(BaseCAM):
             rows.append(repeated_target_scores(target, inputs.logits[index].float()[None] + shift).float())
         return torch.stack(rows)
 
-    def _scores(self, target: Target, output: torch.Tensor, dim: int, run) -> torch.Tensor:
+    def _scores(
+        self, target: Target, output: torch.Tensor, dim: int, run: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
         """Score ``target`` on every single-channel ablation of one image's layer ``output`` (1, ...)."""
         channels = output.shape[dim]
         scores = torch.empty(channels, device=output.device)
@@ -211,7 +213,7 @@ class AblationCAM(BaseCAM):
             scores[chunk] = repeated_target_scores(target, run(batch)).float()
         return scores
 
-    def _full_forward(self, image: torch.Tensor, layer_index: int):
+    def _full_forward(self, image: torch.Tensor, layer_index: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """A scorer that runs the whole model on copies of ``image`` with the layer's output replaced."""
         layer = self.target_layers[layer_index]
 

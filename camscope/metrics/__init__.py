@@ -87,22 +87,16 @@ __all__ = [
 
 
 REMOVED = "fraction of pixels removed"
-register_metric(
-    "deletion",
-    deletion,
-    [Column("deletion_auc", higher_is_better=False, curve="deletion", curve_x=REMOVED)],
-    params=("step", "substrate", "batch_size"),
-    image_stats=True,
-    description="RISE deletion AUC (lower is better)",
-)
-register_metric(
-    "insertion",
-    insertion,
-    [Column("insertion_auc", higher_is_better=True, curve="insertion", curve_x="fraction of pixels inserted")],
-    params=("step", "substrate", "batch_size"),
-    image_stats=True,
-    description="RISE insertion AUC (higher is better)",
-)
+for _curve_metric, _higher, _x in ((deletion, False, REMOVED), (insertion, True, "fraction of pixels inserted")):
+    _name = _curve_metric.__name__
+    register_metric(
+        _name,
+        _curve_metric,
+        [Column(f"{_name}_auc", higher_is_better=_higher, curve=_name, curve_x=_x)],
+        params=("step", "substrate", "batch_size"),
+        image_stats=True,
+        description=f"RISE {_name} AUC ({'higher' if _higher else 'lower'} is better)",
+    )
 register_metric(
     "avgdrop",
     average_drop_increase,

@@ -79,14 +79,17 @@ def channel_stats(
         raise MetricInputError(f"mean/std need one value per channel ({c}), got {len(mean)}/{len(std)}")
     if any(float(s) == 0 for s in std):
         raise MetricInputError("std must not contain zeros")
-    kw = {"device": inputs.device, "dtype": inputs.dtype}
-    return torch.tensor(mean, **kw).view(1, c, 1, 1), torch.tensor(std, **kw).view(1, c, 1, 1)
+    device, dtype = inputs.device, inputs.dtype
+    return (
+        torch.tensor(mean, device=device, dtype=dtype).view(1, c, 1, 1),
+        torch.tensor(std, device=device, dtype=dtype).view(1, c, 1, 1),
+    )
 
 
 @torch.inference_mode()
 def forward_logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Logits of the unperturbed inputs, batched."""
-    return torch.cat([model_logits(model(chunk)) for chunk in inputs.split(batch_size)])
+    return torch.cat([model_logits(model(chunk)) for chunk in torch.split(inputs, batch_size)])
 
 
 def resolve(

@@ -228,7 +228,8 @@ def transform_boxes(
     moved[:, [0, 2]] = moved[:, [0, 2]].clip(0, cw)
     moved[:, [1, 3]] = moved[:, [1, 3]].clip(0, ch)
     keep = (moved[:, 2] > moved[:, 0]) & (moved[:, 3] > moved[:, 1])
-    return moved[keep]
+    kept: np.ndarray = moved[keep]
+    return kept
 
 
 def transform_mask(mask: np.ndarray | torch.Tensor, resize: Size = None, crop: Size = None) -> np.ndarray:
@@ -258,7 +259,7 @@ def ground_truth_masks(ground_truth: GroundTruth, n: int, height: int, width: in
             )
         masks = masks.astype(bool)
     else:
-        items = list(ground_truth)  # type: ignore[arg-type]
+        items = list(ground_truth)
         if len(items) != n:
             raise MetricInputError(f"got ground truth for {len(items)} images, but {n} maps")
         masks = np.stack([boxes_to_mask(np.asarray(b), height, width) for b in items])

@@ -27,7 +27,7 @@ from camscope.metrics._common import (
     resolve,
     score_batches,
 )
-from camscope.targets import TargetSpec, target_scores
+from camscope.targets import Target, TargetSpec, target_scores
 
 Substrate = str | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
@@ -154,14 +154,16 @@ def normalised_auc(curves: np.ndarray) -> np.ndarray:
     k = curves.shape[-1] - 1
     if k == 0:
         return curves[..., 0].copy()
-    return (curves.sum(-1) - curves[..., 0] / 2 - curves[..., -1] / 2) / k
+    area: np.ndarray = (curves.sum(-1) - curves[..., 0] / 2 - curves[..., -1] / 2) / k
+    return area
 
 
 def rise_blur_kernel(size: int = 11, sigma: float = 5.0) -> np.ndarray:
     """RISE's ``gkern``: a unit impulse filtered by ``scipy.ndimage.gaussian_filter`` (reflect mode)."""
     impulse = np.zeros((size, size))
     impulse[size // 2, size // 2] = 1
-    return gaussian_filter(impulse, sigma)
+    kernel: np.ndarray = gaussian_filter(impulse, sigma)
+    return kernel
 
 
 def gaussian_blur(inputs: torch.Tensor, size: int = 11, sigma: float = 5.0) -> torch.Tensor:
@@ -319,7 +321,7 @@ def confidence_change(
     return ConfidenceChangeResult(change=after.astype(np.float32) - before)
 
 
-def _score_rows(model: nn.Module, targets: Sequence, batch: torch.Tensor, batch_size: int) -> np.ndarray:
+def _score_rows(model: nn.Module, targets: Sequence[Target], batch: torch.Tensor, batch_size: int) -> np.ndarray:
     """Score row i of ``batch`` with ``targets[i]``."""
 
     def build(chunk: Sequence[int]) -> tuple[torch.Tensor, Sequence[int]]:

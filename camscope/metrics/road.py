@@ -72,7 +72,8 @@ class RoadResult:
     def combined(self) -> np.ndarray | None:
         if self.morf is None or self.lerf is None:
             return None
-        return (self.lerf - self.morf) / 2
+        combined: np.ndarray = (self.lerf - self.morf) / 2
+        return combined
 
     def summary(self) -> dict[str, np.ndarray]:
         out = {"road_morf": self.morf, "road_lerf": self.lerf, "road_combined": self.combined}

@@ -172,7 +172,10 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 
     y = torch.as_tensor(b, dtype=torch.float64)[:, None]
     win = min(win_size, x.shape[-1], x.shape[-2])
     win -= 1 - win % 2  # odd
-    pool = lambda t: nn.functional.avg_pool2d(t, win, stride=1)  # noqa: E731
+
+    def pool(t: torch.Tensor) -> torch.Tensor:
+        return nn.functional.avg_pool2d(t, win, stride=1)
+
     ux, uy = pool(x), pool(y)
     cov_norm = win * win / (win * win - 1) if win > 1 else 1.0
     vx = cov_norm * (pool(x * x) - ux * ux)

@@ -11,6 +11,8 @@ Any timm or torchvision classifier name works as well; its layers are inferred
 (:func:`infer_cam_layers`).
 """
 
+from camscope.layer_paths import module_path as layer_name
+from camscope.layer_paths import resolve_layer
 from camscope.models import zoo as _zoo  # registers the seed models
 from camscope.models.checkpoint import (
     DropPrefix,
@@ -22,7 +24,7 @@ from camscope.models.checkpoint import (
     read_checkpoint,
 )
 from camscope.models.foreign import imagenet_class_names
-from camscope.models.layers import infer_cam_layers, layer_name, model_input_size, resolve_layer
+from camscope.models.layers import infer_cam_layers, model_input_size
 from camscope.models.loading import (
     RandomWeightsWarning,
     get_spec,

@@ -33,8 +33,7 @@ def imagenet_class_names() -> tuple[str, ...]:
 def timm_spec(name: str) -> ModelSpec | None:
     """Spec for a timm model name (``arch`` or ``arch.tag``), or None if timm does not know it."""
     import timm
-    from timm.models import get_pretrained_cfg
-    from timm.models._registry import model_entrypoint, split_model_name_tag
+    from timm.models import get_pretrained_cfg, model_entrypoint, split_model_name_tag
 
     arch, _tag = split_model_name_tag(name)
     if not timm.is_model(arch):

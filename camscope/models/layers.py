@@ -1,4 +1,4 @@
-"""Target layers: find them by name, or infer them for any classifier.
+"""Target layers: infer them for any classifier (names are resolved by :mod:`camscope.layer_paths`).
 
 A CAM needs the last layer whose output is still a spatial map the prediction depends on. For
 CNNs that is the last spatial stage; for transformers it is the input of the last token-mixing
@@ -9,19 +9,18 @@ watching what each module outputs, so the rule works on architectures nobody lis
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from camscope.capture import ReshapeTransform, eval_mode
 from camscope.errors import LayerError
-from camscope.models.reshape import ReshapeTransform, reshape_for_shape
+from camscope.layer_paths import module_path as layer_name
+from camscope.layer_paths import resolve_layer
+from camscope.models.reshape import reshape_for_shape
 
-_PART = re.compile(r"^(?P<name>[^\[\]]*)(?P<index>(\[-?\d+\])*)$")
-_INDEX = re.compile(r"\[(-?\d+)\]")
 # Modules whose output is never a good CAM target even when it is spatial.
 _PASSTHROUGH = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten)
 _POOLING = (
@@ -33,61 +32,6 @@ _POOLING = (
 # Class-attention stages (CaiT's blocks_token_only, XCiT's cls_attn_blocks) only update the class
 # token; the trunk before them is the patch representation.
 _CLASS_ATTENTION = ("token_only", "cls_attn")
-
-
-def resolve_layer(model: nn.Module, path: str | nn.Module) -> nn.Module:
-    """The submodule named ``path``: ``"layer4.2"``, ``"layer4[-1]"``, ``"blocks[-1].norm1"``.
-
-    Raises :class:`LayerError` naming the part that was not found and the closest layer names.
-    """
-    if isinstance(path, nn.Module):
-        if any(m is path for m in model.modules()):
-            return path
-        raise LayerError(f"the given {type(path).__name__} module is not part of {type(model).__name__}")
-    module = model
-    walked: list[str] = []
-    for part in path.strip().split("."):
-        match = _PART.match(part)
-        if not match or (not match["name"] and not match["index"]):
-            raise LayerError(f"cannot parse layer name {path!r} (use e.g. 'layer4[-1]' or 'blocks.11.norm1')")
-        steps: list[str | int] = [match["name"]] if match["name"] else []
-        steps += [int(i) for i in _INDEX.findall(match["index"])]
-        for step in steps:
-            module = _child(model, module, step, walked, path)
-    return module
-
-
-def _child(model: nn.Module, module: nn.Module, step: str | int, walked: list[str], path: str) -> nn.Module:
-    children = module._modules
-    if isinstance(step, str) and step in children and children[step] is not None:
-        walked.append(step)
-        return children[step]
-    indexable = isinstance(module, (nn.Sequential, nn.ModuleList))
-    if isinstance(step, int) and indexable and -len(module) <= step < len(module):
-        index = step % len(module)
-        walked.append(list(children)[index])
-        return module[index]
-    where = ".".join(walked) or type(model).__name__
-    near = difflib.get_close_matches(_canonical(path, model), layer_names(model), n=5, cutoff=0.5)
-    hint = f"; near matches: {', '.join(near)}" if near else f"; its children: {', '.join(list(children)[:12])}"
-    raise LayerError(f"layer {path!r} not found: {where} has no child {step!r}{hint}")
-
-
-def _canonical(path: str, model: nn.Module) -> str:
-    """``path`` with [i] turned into .i, for fuzzy matching against named_modules names."""
-    return _INDEX.sub(lambda m: "." + m.group(1), path).lstrip(".")
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    return [name for name, _ in model.named_modules() if name]
-
-
-def layer_name(model: nn.Module, layer: nn.Module) -> str:
-    """Dotted name of ``layer`` inside ``model`` (as in ``named_modules``)."""
-    for name, module in model.named_modules():
-        if module is layer:
-            return name or "<model>"
-    raise LayerError(f"{type(layer).__name__} is not part of {type(model).__name__}")
 
 
 def model_input_size(model: nn.Module, default: int = 224) -> tuple[int, int]:
@@ -128,7 +72,7 @@ def probe(model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Mod
     """Run ``model`` once on a blank image and record each module's output shape and call order.
 
     With ``modules`` given, only those are watched and the forward pass stops as soon as all of
-    them have run. The model's train/eval mode is restored afterwards; no gradients are computed.
+    them have run. Every module's train/eval flag is restored afterwards; no gradients are computed.
     """
     stop_early = modules is not None
     modules = dict(model.named_modules()) if modules is None else modules
@@ -147,21 +91,15 @@ def probe(model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Mod
 
         return record
 
-    handles = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
-    was_training = model.training
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     try:
-        model.eval()
-        with torch.inference_mode():
+        hooks = [(module, hook(name)) for name, module in modules.items()]
+        with eval_mode(model, hooks), torch.inference_mode():
             model(torch.zeros(1, 3, *input_hw, device=device, dtype=dtype))
     except _Enough:
         pass
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     return seen
 
 
@@ -174,7 +112,7 @@ def reshape_for_layer(
     seen = probe(model, input_hw, {name: layer})
     if name not in seen or seen[name].shape is None:
         raise LayerError(f"layer {name!r} is not used in the forward pass of {type(model).__name__}")
-    return reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), layer=name)
+    return reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
 
 
 def cam_layers_from_names(
@@ -206,8 +144,16 @@ def infer_cam_layers(
     if name is None:
         raise LayerError(f"could not find a spatial layer in {type(model).__name__}; pass target layers explicitly")
     layer = model.get_submodule(name)
-    reshape = reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), layer=name)  # type: ignore[arg-type]
+    shape = seen[name].shape
+    assert shape is not None
+    reshape = reshape_for_shape(shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
     return [layer], reshape
+
+
+def _prefix_tokens(model: nn.Module) -> int | None:
+    """Class / distillation / register tokens in front of the patch tokens, as the model says (timm)."""
+    count = getattr(model, "num_prefix_tokens", None)
+    return count if isinstance(count, int) else None
 
 
 def _channels_last_hint(model: nn.Module) -> bool:

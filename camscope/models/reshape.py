@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from camscope.capture import ReshapeTransform
 from camscope.errors import LayerError
 
 
@@ -58,21 +59,21 @@ class ChannelsLastToFirst:
         return tensor.permute(0, 3, 1, 2)
 
 
-ReshapeTransform = TokensToGrid | ChannelsLastToFirst
-
-
 def reshape_for_shape(
     shape: tuple[int, ...],
     input_hw: tuple[int, int],
     channels_last_hint: bool = False,
     layer: str = "layer",
+    prefix_tokens: int | None = None,
 ) -> ReshapeTransform | None:
     """The transform that turns an output of ``shape`` (seen at input size ``input_hw``) into NCHW.
 
     4-D outputs: NCHW needs nothing; NHWC is recognised because its dims 1 and 2, not 2 and 3,
     are the input downsampled by one stride (``channels_last_hint`` breaks ties such as 7×7×7).
-    3-D outputs: the largest grid with the input's aspect ratio that fits the token count; the
-    tokens left over in front are prefix tokens.
+    3-D outputs: the model's own count of prefix tokens (timm's ``num_prefix_tokens``: class,
+    distillation, register tokens) when the rest forms a grid with the input's aspect ratio — blocks
+    that carry no prefix (CaiT's and XCiT's trunks) do not; otherwise the largest such grid that fits
+    the token count, the tokens left over in front being prefix tokens.
     """
     if len(shape) == 4:
         nchw = _downsampled(shape[2:4], input_hw)
@@ -82,6 +83,10 @@ def reshape_for_shape(
         if nchw or not nhwc:
             return None
     if len(shape) == 3:
+        if prefix_tokens is not None and 0 <= prefix_tokens < shape[1]:
+            exact = _exact_grid(shape[1] - prefix_tokens, input_hw)
+            if exact is not None:
+                return TokensToGrid(prefix_tokens=prefix_tokens, grid=exact)
         grid = _token_grid(shape[1], input_hw)
         if grid is not None:
             return TokensToGrid(prefix_tokens=shape[1] - grid[0] * grid[1], grid=grid)
@@ -103,6 +108,16 @@ def _downsampled(hw: tuple[int, ...], input_hw: tuple[int, int]) -> bool:
         if fits_h and fits_w:
             return True
     return False
+
+
+def _exact_grid(patches: int, input_hw: tuple[int, int]) -> tuple[int, int] | None:
+    """(h, w) with h·w = ``patches`` exactly and the input's aspect ratio (to rounding), if there is one."""
+    aspect = input_hw[1] / input_hw[0]
+    h = max(1, round(math.sqrt(patches / aspect)))
+    for candidate in (h - 1, h, h + 1):
+        if candidate >= 1 and patches % candidate == 0 and round(candidate * aspect) == patches // candidate:
+            return (candidate, patches // candidate)
+    return None
 
 
 def _token_grid(tokens: int, input_hw: tuple[int, int]) -> tuple[int, int] | None:

@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -378,56 +379,55 @@ def _check_models(section: Any, base: Path, problems: list[str]) -> list[ModelEn
     return entries
 
 
-def _check_methods(section: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
+def _named_tables(
+    kind: str, section: Any, lookup: Callable[[str], Any], empty_hint: str, problems: list[str]
+) -> list[tuple[str, Any, dict[str, Any]]]:
+    """A ``[methods]`` / ``[metrics]`` section — a list of names or a table of parameter tables — as
+    (name as written, registered entry, parameters); unknown names, non-table parameters and repeats are
+    problems."""
     from camscope.errors import UnknownNameError
-    from camscope.methods import get_method
 
     if not section:
-        from camscope.methods.registry import method_names
-
-        problems.append(f"methods is missing or empty (known: {', '.join(method_names())})")
-        return {}
+        problems.append(f"{kind}s is missing or empty ({empty_hint})")
+        return []
     items = {name: {} for name in section} if isinstance(section, list) else section
     if not isinstance(items, dict):
-        problems.append(f"methods must be a list of names or a table of tables, got {section!r}")
-        return {}
-    methods: dict[str, dict[str, Any]] = {}
+        problems.append(f"{kind}s must be a list of names or a table of tables, got {section!r}")
+        return []
+    entries: list[tuple[str, Any, dict[str, Any]]] = []
     for name, params in items.items():
         try:
-            cls = get_method(str(name))
+            entry = lookup(str(name))
         except UnknownNameError as exc:
             problems.append(str(exc))
             continue
-        params = dict(params or {})
+        if params is not None and not isinstance(params, dict):
+            problems.append(f"{kind} {name}: parameters must be a table, got {params!r}")
+            continue
+        if any(e.name == entry.name for _, e, _ in entries):
+            problems.append(f"{kind} {entry.name} is listed twice")
+            continue
+        entries.append((str(name), entry, dict(params or {})))
+    return entries
+
+
+def _check_methods(section: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
+    from camscope.methods import get_method, method_names
+
+    methods: dict[str, dict[str, Any]] = {}
+    hint = f"known: {', '.join(method_names())}"
+    for name, cls, params in _named_tables("method", section, get_method, hint, problems):
         _check_params(f"method {name}", cls.params, params, problems)
-        if cls.name in methods:
-            problems.append(f"method {cls.name} is listed twice")
         methods[cls.name] = params
     return methods
 
 
 def _check_metrics(section: Any, images: ImageSource, problems: list[str]) -> dict[str, dict[str, Any]]:
-    from camscope.errors import UnknownNameError
     from camscope.metrics import get_metric
 
-    if not section:
-        problems.append("metrics is missing or empty (e.g. [metrics.deletion], [metrics.insertion])")
-        return {}
-    items = {name: {} for name in section} if isinstance(section, list) else section
-    if not isinstance(items, dict):
-        problems.append(f"metrics must be a list of names or a table of tables, got {section!r}")
-        return {}
+    hint = "e.g. [metrics.deletion], [metrics.insertion]"
     metrics: dict[str, dict[str, Any]] = {}
-    for name, params in items.items():
-        try:
-            metric = get_metric(str(name))
-        except UnknownNameError as exc:
-            problems.append(str(exc))
-            continue
-        if not isinstance(params, dict):
-            problems.append(f"metric {name}: parameters must be a table, got {params!r}")
-            continue
-        params = dict(params)
+    for name, metric, params in _named_tables("metric", section, get_metric, hint, problems):
         _check_params(f"metric {name}", metric.params, params, problems)
         if metric.needs_ground_truth and not images.synthetic and not images.annotations:
             problems.append(f"metric {name} needs ground truth: use synthetic images or give [images] annotations")

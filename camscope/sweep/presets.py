@@ -1,7 +1,7 @@
 """The demo preset: the nine mini models × the main methods × generated images with ground truth.
 
-Sized to finish in about three minutes on two CPU cores with all nine models (measured numbers in the
-issue's closing note): generated images at the minis' native 64 px, label targets (the generator knows
+Sized to finish in about three minutes on two CPU cores with all nine models: generated images at the
+minis' native 64 px, label targets (the generator knows
 the true class), deletion / insertion in 8 steps of eight rows, and the localization metrics that the
 generator's exact object masks make possible.
 """
@@ -42,7 +42,7 @@ def available_mini_models(random_weights: bool = False) -> tuple[list[str], dict
 
 
 def demo_config_dict(output: str | Path, models: list[str], random_weights: bool = False) -> dict[str, Any]:
-    """The demo sweep as a config dict (what ``examples/demo.toml`` spells out in TOML)."""
+    """The demo sweep as a config dict (``examples/mini_zoo.toml`` spells it out in TOML)."""
     return {
         "output": str(output),
         "device": "cpu",

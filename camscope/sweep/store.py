@@ -3,7 +3,7 @@
 Layout::
 
     RESULTS/run.json                 run metadata: config, its hash, versions, device, engine
-    RESULTS/parts/<task>.parquet     the rows of one finished task (see camscope.sweep.worker.SCHEMA)
+    RESULTS/parts/<task>.parquet     the rows of one finished task (see camscope.sweep.schema.SCHEMA)
     RESULTS/maps/<task>.npz          that task's maps (uint8, compressed) and, for the report, the
                                      model's view of the first few images
 
@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from camscope.errors import CamscopeError
-from camscope.sweep.worker import SCHEMA, TaskOutput
+from camscope.sweep.schema import SCHEMA, TaskOutput
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"

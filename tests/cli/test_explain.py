@@ -23,6 +23,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "o.png"
     code = main(
@@ -48,6 +49,7 @@ def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys
     assert (overlay[:4] == (220, 0, 0)).all()  # the overlay itself is marked as random-weights
 
 
+@pytest.mark.slow
 def test_explain_token_model_and_explicit_target(photo: Path, tmp_path: Path, capsys) -> None:
     code = main(
         [
@@ -86,6 +88,7 @@ def test_explain_errors_are_one_line(argv, message, photo, capsys, monkeypatch, 
     assert len(err) == 1 and err[0].startswith("camscope: error:") and message in err[0]
 
 
+@pytest.mark.slow
 def test_api_explain_batch_matches_the_method_called_directly(photo: Path) -> None:
     model = camscope.load_model("resnet18", random_weights=True)
     spec = camscope.get_spec("resnet18")
@@ -97,6 +100,7 @@ def test_api_explain_batch_matches_the_method_called_directly(photo: Path) -> No
     assert results[0].image.shape == (224, 224, 3) and results[0].random_weights
 
 
+@pytest.mark.slow
 def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> None:
     model = camscope.load_model("resnet18", random_weights=True)
     results = camscope.explain(model, [photo, photo], "gradcam", [3, 5])
@@ -114,3 +118,14 @@ def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> Non
     np.testing.assert_allclose(scores["deletion_auc"], direct.auc, rtol=1e-6)
     with pytest.raises(camscope.errors.InputError, match="stepp"):
         camscope.evaluate(model, [photo, photo], results, ["deletion"], stepp=3)
+
+
+def test_list_methods_needs_no_model_and_shows_declared_parameters(capsys) -> None:
+    from camscope.methods import method_names
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "--list-methods"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == method_names()
+    assert any(line.split() == ["scorecam", "batch_size,", "progress"] for line in lines)

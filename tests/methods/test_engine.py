@@ -87,6 +87,7 @@ class LogitsOutput(TupleOutput):
         return SimpleNamespace(logits=self.inner(x), hidden=None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wrapper", [TupleOutput, LogitsOutput])
 def test_tuple_and_logits_outputs_are_accepted(wrapper, cnn, cnn_input) -> None:
     expected = camscope.GradCAM(cnn, [cnn.stage2])(cnn_input, [1, 3])
@@ -144,6 +145,7 @@ def test_constant_maps_are_zero_not_nan(cnn_input) -> None:
         assert not np.isnan(maps).any() and np.all(maps == 0), name
 
 
+@pytest.mark.slow
 def test_ablation_tail_equals_full_forward(cnn, cnn_input, vit, vit_input, vit_reshape) -> None:
     for model, layer, reshape, x in ((cnn, cnn.stage1, None, cnn_input), (vit, vit.blocks[0], vit_reshape, vit_input)):
         fast = camscope.AblationCAM(model, [layer], reshape)

@@ -53,6 +53,7 @@ def family(request):
     return request.param, model, layers, reshape, x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_method_gives_a_valid_map(family, method: str) -> None:
     _, model, layers, reshape, x = family
@@ -61,6 +62,7 @@ def test_method_gives_a_valid_map(family, method: str) -> None:
     assert not np.isnan(maps).any() and maps.min() >= 0 and maps.max() <= 1
 
 
+@pytest.mark.slow
 def test_ablation_split_matches_full_forward(family, capfd) -> None:
     """Swin's traced graph bakes in integers computed from the batch size (``B, H, W, C = x.shape``):
     they are found and rescaled for ablation batches, for a batch of one image too."""

@@ -73,6 +73,7 @@ def setup(request, cnn, cnn_input, vit, vit_input, vit_reshape):
     return vit, [vit.blocks[-1].norm1], vit_reshape, vit_input
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CHANNEL_WEIGHT_METHODS)
 def test_method_matches_pytorch_grad_cam(name: str, setup) -> None:
     model, layers, reshape, x = setup
@@ -87,6 +88,7 @@ def test_eigen_methods_match_sign_corrected_reference(name: str, setup, sign_cor
     assert_same(ours, reference(name, model, layers, reshape, x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["GradCAM", "LayerCAM", "HiResCAM"])
 def test_eigen_smooth_matches(name: str, setup, sign_corrected_reference) -> None:
     model, layers, reshape, x = setup
@@ -94,6 +96,7 @@ def test_eigen_smooth_matches(name: str, setup, sign_corrected_reference) -> Non
     assert_same(ours, reference(name, model, layers, reshape, x, eigen_smooth=True))
 
 
+@pytest.mark.slow
 def test_aug_smooth_matches(setup) -> None:
     model, layers, reshape, x = setup
     ours = camscope.GradCAM(model, layers, reshape)(x, TARGETS, aug_smooth=True)

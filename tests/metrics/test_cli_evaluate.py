@@ -18,6 +18,7 @@ def image(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_evaluate_json_with_boxes_and_plot(image, tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"cat.png": [[20, 10, 120, 140], [150, 0, 200, 50]]}))
@@ -56,6 +57,7 @@ def test_evaluate_errors_are_one_line(image, capsys):
     assert "unknown metric" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_synthetic_scenes_scores_against_their_true_masks(capsys):
     """No files: generated scenes, true masks as ground truth; the trained mini ResNet points at the objects."""
     from benchmarks.mini_zoo_report import cam_maps

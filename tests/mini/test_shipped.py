@@ -75,24 +75,55 @@ def test_preprocess_matches_training_normalisation(test_set):
     assert torch.allclose(PREPROCESS(image), to_input(image[None])[0], atol=1e-6)
 
 
+_ACCURACIES: dict[str, tuple[float, float]] = {}
+
+
+def accuracies(name: str, test_set) -> tuple[float, float]:
+    """(accuracy, accuracy with the object erased) in % on the check images, computed once per model."""
+    if name not in _ACCURACIES:
+        model = load_model(name)
+        accuracy = float((predict(model, to_input(test_set.images)).numpy() == test_set.labels).mean() * 100)
+        removed = float((predict(model, to_input(test_set.counterfactual)).numpy() == test_set.labels).mean() * 100)
+        _ACCURACIES[name] = (accuracy, removed)
+    return _ACCURACIES[name]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MINI_MODELS)
-def test_shipped_model_reproduces_its_record_and_uses_the_object(name, test_set):
-    """Accuracy within 2 points of the record; with the object erased, accuracy falls to about chance.
+def test_shipped_model_reproduces_its_record(name, test_set):
+    """Accuracy within 2 points of the record; with the object erased, at most about chance.
 
     The record's check figure is measured at training time on the same fresh test images (the first
     CHECK_N of ``generate(1000, TEST_SEED)``, never used for training) from the saved fp16 file.
     """
-    model = load_model(name)
     rec = mini_record(name)
     assert (rec["test_seed"], rec["check_images"]) == (TEST_SEED, CHECK_N)
-    accuracy = float((predict(model, to_input(test_set.images)).numpy() == test_set.labels).mean() * 100)
-    removed = float((predict(model, to_input(test_set.counterfactual)).numpy() == test_set.labels).mean() * 100)
+    accuracy, removed = accuracies(name, test_set)
     print(f"{name}: {accuracy:.1f}% (record {rec['check_accuracy']}%), object removed {removed:.1f}%")
     assert abs(accuracy - rec["check_accuracy"]) <= 2.0
     assert abs(accuracy - rec["test_accuracy"]) <= 5.0  # the 1000-image figure of the README
     assert removed <= CHANCE + 10, f"{name} is {removed:.1f}% right without the object (chance {CHANCE:.0f}%)"
-    if rec["check_accuracy"] >= 2 * CHANCE:  # a model that learned the task loses it without the object
-        assert accuracy - removed >= 0.8 * (accuracy - CHANCE)
+
+
+def _uses_the_object_cases() -> list:
+    cases = []
+    for name in MINI_MODELS:
+        check = mini_record(name)["check_accuracy"]
+        weak = pytest.mark.xfail(
+            reason=f"{name} is at {check}% on its record, under twice chance ({2 * CHANCE:.0f}%): "
+            "it has not learned the task well enough for erasing the object to show",
+            strict=False,
+        )
+        cases.append(pytest.param(name, marks=weak) if check < 2 * CHANCE else name)
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _uses_the_object_cases())
+def test_shipped_model_uses_the_object(name, test_set):
+    """A model that learned the task loses most of its margin over chance when the object is erased."""
+    accuracy, removed = accuracies(name, test_set)
+    assert accuracy - removed >= 0.8 * (accuracy - CHANCE), (name, accuracy, removed)
 
 
 def test_counterfactuals_differ_only_on_the_object(test_set):

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from camscope.sweep import ResultsStore, load_config
 from tests.sweep.helpers import assert_same_results, write_config
 
@@ -18,6 +20,7 @@ def _sweep(config: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_loses_and_duplicates_nothing(reference, tmp_path: Path) -> None:
     _, ref_config, ref_table = reference
     path = write_config(tmp_path / "sweep.toml")

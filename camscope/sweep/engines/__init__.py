@@ -6,6 +6,7 @@ chooses only *where* a task runs, never what it computes.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -14,7 +15,12 @@ from camscope.sweep.config import SweepConfig
 from camscope.sweep.tasks import Task
 from camscope.sweep.worker import TaskOutput
 
-ENGINES = ("local", "ray")
+#: Engine name → "module:class"; a new engine is a module here and one line in this table. Classes are
+#: imported on use, so Ray is loaded only by a sweep that asks for it.
+ENGINES = {
+    "local": "camscope.sweep.engines.local:LocalEngine",
+    "ray": "camscope.sweep.engines.ray:RayEngine",
+}
 
 
 class Engine(Protocol):
@@ -27,13 +33,9 @@ class Engine(Protocol):
 
 
 def make_engine(name: str, config: SweepConfig, **options: Any) -> Engine:
-    """The engine called ``name`` ("local" or "ray") for ``config``."""
-    if name == "local":
-        from camscope.sweep.engines.local import LocalEngine
-
-        return LocalEngine(config)
-    if name == "ray":
-        from camscope.sweep.engines.ray import RayEngine
-
-        return RayEngine(config, **options)
-    raise CamscopeError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+    """The engine called ``name`` (see :data:`ENGINES`) for ``config``; ``options`` go to its constructor."""
+    if name not in ENGINES:
+        raise CamscopeError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+    module, cls = ENGINES[name].split(":")
+    engine: Engine = getattr(importlib.import_module(module), cls)(config, **options)
+    return engine
