@@ -72,7 +72,7 @@ class AttentionMethod(BaseCAM):
 
     uses_gradients = False
     takes_layers = False
-    params = ("head_fusion",)
+    params: ClassVar[tuple[str, ...]] = ("head_fusion",)
     default_last_only: ClassVar[bool] = False
 
     def __init__(
@@ -326,9 +326,10 @@ def default_score_projection(model: nn.Module) -> Callable[[torch.Tensor], torch
     """LeGrad's per-layer class scores s^l = head(norm(mean over tokens of z^l)) with the model's own final
     norm(s) and classifier: timm ViT/DeiT (``norm``, ``fc_norm``, ``head``; distilled DeiT averages
     ``head`` and ``head_dist`` as its forward does) or torchvision's ViT (``encoder.ln``, ``heads``)."""
-    encoder = getattr(model, "encoder", None)
-    if isinstance(getattr(encoder, "ln", None), nn.Module) and isinstance(getattr(model, "heads", None), nn.Module):
-        return lambda tokens: model.heads(encoder.ln(tokens.mean(dim=1)))
+    encoder_ln = getattr(getattr(model, "encoder", None), "ln", None)
+    heads = getattr(model, "heads", None)
+    if isinstance(encoder_ln, nn.Module) and isinstance(heads, nn.Module):
+        return lambda tokens: torch.as_tensor(heads(encoder_ln(tokens.mean(dim=1))))
     norm = getattr(model, "norm", None)
     head = getattr(model, "head", None)
     if not isinstance(norm, nn.Module) or not isinstance(head, nn.Module):
@@ -340,9 +341,10 @@ def default_score_projection(model: nn.Module) -> Callable[[torch.Tensor], torch
         pooled = norm(tokens.mean(dim=1))
         if isinstance(fc_norm, nn.Module):
             pooled = fc_norm(pooled)
+        logits = head(pooled)
         if isinstance(head_dist, nn.Module):
-            return (head(pooled) + head_dist(pooled)) / 2
-        return head(pooled)
+            logits = (logits + head_dist(pooled)) / 2
+        return torch.as_tensor(logits)
 
     return project
 

@@ -53,7 +53,8 @@ class KPCACAM(BaseCAM):
         top = vectors[..., -1]
         strongest = top.gather(1, top.abs().argmax(dim=1, keepdim=True))
         top = top * torch.sign(strongest)
-        return (top * values[:, -1:].clamp(min=0).sqrt()).reshape(n, h, w).to(layer.activations.dtype)
+        projection: torch.Tensor = top * values[:, -1:].clamp(min=0).sqrt()
+        return projection.reshape(n, h, w).to(layer.activations.dtype)
 
 
 @register_method("fem")
