@@ -25,6 +25,7 @@ from camscope.methods.base import BaseCAM
 from camscope.targets import TargetSpec, class_index, is_single_target, model_logits
 
 ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
+VIEWS = ("original", "input")  # what an overlay is drawn on: the user's image, or the model's input
 
 
 @dataclass
@@ -41,17 +42,38 @@ class Explanation:
     random_weights: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # CamscopeWarnings about this image's map
+    original: np.ndarray | None = None  # uint8 (H0, W0, 3): the image as given, before resize and crop
+    geometry: tuple[Any, Any] | None = None  # (resize, crop) of the model's preprocessing
 
-    def overlay(self, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
-        from camscope.viz import overlay
+    def original_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """The map laid back onto the original image: ``(map (H0, W0), inside (H0, W0) bool)``.
 
-        return overlay(self.image, self.map, alpha=alpha, colormap=colormap)
+        ``inside`` is False on the border the model's centre crop cut away (the map is 0 there).
+        """
+        from camscope.data.geometry import map_to_original
 
-    def save(self, path: str | Path, alpha: float = 0.5) -> Path:
-        """Write the overlay as PNG (marked when the model has random weights)."""
+        if self.original is None or self.geometry is None:
+            raise InputError("this explanation does not carry its original image")
+        height, width = self.original.shape[:2]
+        return map_to_original(self.map, height, width, *self.geometry)
+
+    def overlay(self, alpha: float = 0.5, colormap: str = "jet", view: str = "original") -> np.ndarray:
+        """The map over the image: ``view="original"`` (the user's image at its own resolution, the
+        cropped-away border dimmed and outlined) or ``"input"`` (the model's input, e.g. 224×224)."""
+        from camscope.viz import mark_outside, overlay
+
+        if view not in VIEWS:
+            raise InputError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
+        if view == "input" or self.original is None:
+            return overlay(self.image, self.map, alpha=alpha, colormap=colormap)
+        mapped, inside = self.original_map()
+        return mark_outside(overlay(self.original, mapped, alpha=alpha, colormap=colormap), inside)
+
+    def save(self, path: str | Path, alpha: float = 0.5, view: str = "original") -> Path:
+        """Write the overlay as PNG (marked when the model has random weights); ``view`` as in :meth:`overlay`."""
         from camscope.viz import save_png
 
-        picture = self.overlay(alpha)
+        picture = self.overlay(alpha, view=view)
         if self.random_weights:
             picture = _stamp_random_weights(picture)
         return save_png(picture, path)
@@ -73,9 +95,12 @@ def _as_model(model: nn.Module | str) -> tuple[nn.Module, str]:
     return model, getattr(model, "camscope_name", type(model).__name__)
 
 
-def _model_and_batch(model: nn.Module | str, images: Any) -> tuple[nn.Module, str, Any, torch.Tensor, bool]:
-    """The model, its name and spec, and the images as one preprocessed batch on the model's device."""
-    from camscope.data.images import as_rgb_array, load_image
+def _model_and_batch(
+    model: nn.Module | str, images: Any
+) -> tuple[nn.Module, str, Any, torch.Tensor, bool, list[np.ndarray]]:
+    """The model, its name and spec, the images as one preprocessed batch on the model's device, whether
+    one image was given, and the images as uint8 arrays (for overlays on the original)."""
+    from camscope.data.images import as_rgb_array
     from camscope.models import get_spec
 
     net, name = _as_model(model)
@@ -84,9 +109,9 @@ def _model_and_batch(model: nn.Module | str, images: Any) -> tuple[nn.Module, st
     batch_images = [images] if single else list(images)
     if not batch_images:
         raise InputError("no images given")
-    pictures = [load_image(img) if isinstance(img, (str, Path)) else as_rgb_array(img) for img in batch_images]
+    pictures = [as_rgb_array(img) for img in batch_images]  # paths go through the one image loader
     x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
-    return net, name, spec, x, single
+    return net, name, spec, x, single, pictures
 
 
 def _class_name(names: Sequence[str] | None, index: int) -> str:
@@ -121,7 +146,7 @@ def explain(
     ``targets``: None (top-1 of each image), a class index for all, or one per image.
     """
     cls = get_method(method) if isinstance(method, str) else method
-    net, name, spec, x, single = _model_and_batch(model, images)
+    net, name, spec, x, single, pictures = _model_and_batch(model, images)
     targets = _label_free_targets(net, x, targets, keep_none=getattr(cls, "label_free_by_default", False))
     if layers is None:
         target_layers, reshape = (None, None) if not cls.takes_layers else spec.cam_layers(net)
@@ -177,6 +202,8 @@ def explain(
             model_name=name,
             random_weights=bool(getattr(net, "camscope_random_weights", False)),
             warnings=flags[i],
+            original=pictures[i],
+            geometry=(spec.preprocess.resize, spec.preprocess.crop),
         )
         for i in range(x.shape[0])
     ]
@@ -198,7 +225,7 @@ def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
 
 def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
     """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
-    net, _, _, x, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
+    net, _, _, x, _, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
     with torch.inference_mode():
         return model_logits(net(x)).clone()
 
@@ -264,7 +291,7 @@ def evaluate(
     """
     from camscope.metrics import get_metric
 
-    net, _, spec, x, _ = _model_and_batch(model, images)
+    net, _, spec, x, _, _ = _model_and_batch(model, images)
     targets = _label_free_targets(net, x, targets)
     if isinstance(explanations, np.ndarray):
         maps = explanations if explanations.ndim == 3 else explanations[None]

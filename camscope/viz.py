@@ -38,6 +38,35 @@ def overlay(image: ImageLike, cam: np.ndarray, alpha: float = 0.5, colormap: str
     return np.rint(blended).astype(np.uint8)
 
 
+def mark_outside(picture: ImageLike, inside: np.ndarray, dim: float = 0.35) -> np.ndarray:
+    """Dim the pixels outside ``inside`` (bool (H, W)) and outline the region, so a cropped-away border
+    reads as "the model never saw this" rather than as a cold, unimportant area."""
+    pixels = as_rgb_array(picture).copy()
+    region = np.asarray(inside, dtype=bool)
+    if region.shape != pixels.shape[:2]:
+        raise MetricInputError(f"region of shape {region.shape} for an image of shape {pixels.shape[:2]}")
+    if region.all():
+        return pixels
+    grey = pixels.mean(axis=2, keepdims=True)
+    pixels[~region] = np.rint(dim * grey[~region]).astype(np.uint8)
+    return draw_contour(pixels, region, colour=(255, 255, 255))
+
+
+def draw_contour(picture: ImageLike, mask: np.ndarray, colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Draw the outline of a bool (H, W) mask (e.g. an object's true mask) over a picture, about 1/150 of
+    the image side thick (at least 1 px), so it stays visible on small and large images alike."""
+    from scipy import ndimage
+
+    pixels = as_rgb_array(picture).copy()
+    region = np.asarray(mask, dtype=bool)
+    if region.shape != pixels.shape[:2]:
+        raise MetricInputError(f"mask of shape {region.shape} for an image of shape {pixels.shape[:2]}")
+    width = max(1, round(max(region.shape) / 150))
+    edge = region & ~ndimage.binary_erosion(region, iterations=width, border_value=1)
+    pixels[edge] = colour
+    return pixels
+
+
 def colorize(cam: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map a float (H, W) map in [0, 1] to uint8 RGB with a matplotlib colour map."""
     values = _check_map(cam)

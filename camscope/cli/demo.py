@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from camscope.cli.options import add_device_option
 from camscope.errors import CamscopeError
 
 
@@ -22,14 +23,17 @@ def register(sub: Any) -> None:
     p.add_argument("--images", type=int, help="number of generated images (default: the preset's)")
     p.add_argument("--methods", help="comma-separated methods (default: the preset's main methods)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from camscope.devices import check_device
     from camscope.report import build_report
     from camscope.sweep import ResultsStore, parse_config, run_sweep
     from camscope.sweep.presets import MINI_MODELS, available_mini_models, demo_config_dict
 
+    check_device(args.device)
     start = time.perf_counter()
     models, missing = available_mini_models(args.random_weights)
     for name, why in missing.items():
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise CamscopeError(f"none of the {len(MINI_MODELS)} mini models can run; see the lines above")
     out = Path(args.out)
     results = out / "results"
-    raw = demo_config_dict(results.absolute(), models, args.random_weights)
+    raw = demo_config_dict(results.absolute(), models, args.random_weights, device=args.device)
     if args.images:
         raw["images"]["source"] = f"synthetic:{args.images}"
     if args.methods:

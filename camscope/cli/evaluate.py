@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from camscope.cli.options import add_device_option
 from camscope.cli.outputs import check_file, nonnegative_int
 from camscope.errors import CamscopeError, MetricInputError, warn
 
@@ -66,17 +67,21 @@ def register(sub: Any) -> None:
     p.add_argument("--step", type=int, help="pixels per deletion/insertion step (default: the image width)")
     p.add_argument("--json", action="store_true", help="print JSON (with curves) instead of a table")
     p.add_argument("--plot", metavar="PNG", help="write the deletion/insertion curves to this PNG")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from camscope.api import evaluate, explain
     from camscope.data import load_image
+    from camscope.devices import resolve_device
     from camscope.methods import get_method
     from camscope.metrics import get_metric
+    from camscope.metrics.localization import scaled_tolerance
     from camscope.models import get_spec, load_model
 
     cls = get_method(args.method)  # unknown names fail before any model is built
+    device = resolve_device(args.device)
     chosen = args.metrics or (SYNTHETIC_METRICS if args.synthetic else DEFAULT_METRICS)
     metrics = [get_metric(name.strip()) for name in chosen.split(",") if name.strip()]
     if not metrics:
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights)
+        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights).to(device)
     if args.random_weights and not args.json:
         print(RANDOM_BANNER)
     images = [np.asarray(p) for p in pictures]
@@ -110,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(results, list)
     targets = [r.target if r.target is not None else args.target for r in results]
     # the shared settings, passed on only where a chosen metric takes them
-    settings = {"batch_size": args.batch_size, **({"step": args.step} if args.step is not None else {})}
+    tolerance = round(scaled_tolerance(spec.input_size[-1]), 2)  # TorchRay's 15 px belongs to ~224-px inputs
+    settings = {"batch_size": args.batch_size, "tolerance": tolerance}
+    settings |= {"step": args.step} if args.step is not None else {}
     settings = {k: v for k, v in settings.items() if any(m.takes(k) for m in metrics)}
     scores = evaluate(model, images, results, [m.name for m in metrics], targets, ground_truth=boxes, **settings)
     curves = _named_curves(metrics, scores.curves)
@@ -122,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_as_json(args, names, targets, columns, curves), indent=2))
     else:
+        if "tolerance" in settings:
+            print(f"pointing tolerance: {tolerance} px (TorchRay's 15 px at 224 px, scaled to the model's input)")
         _print_table(names, targets, columns)
     if args.plot:
         _plot(Path(args.plot), names, curves, bool(args.random_weights))

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from camscope.api import VIEWS
+from camscope.cli.options import add_device_option
 from camscope.cli.outputs import check_file, check_folder, nonnegative_int, unique_stems
 from camscope.errors import CamscopeError
 
@@ -45,6 +47,14 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--aug-smooth", action="store_true", help="average over flips and brightness changes")
     p.add_argument("--eigen-smooth", action="store_true", help="first principal component of the weighted maps")
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        default="original",
+        help="draw the map over the original image at its own resolution (default; the border the model's "
+        "centre crop cut away is dimmed) or over the model's input",
+    )
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -129,10 +139,12 @@ def target_argument(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from camscope.api import explain
+    from camscope.devices import resolve_device
     from camscope.methods import get_method
     from camscope.models import load_model
 
     cls = get_method(args.method)  # unknown names fail before any model is built
+    device = resolve_device(args.device)
     images, stems = _inputs(args)
     paths = _output_paths(args.out, stems, args.model, cls.name)  # before the work, not after it
     with warnings.catch_warnings():
@@ -144,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             download=args.download,
             head=not args.backbone,
         )
+    model.to(device)
     if args.random_weights:
         print(RANDOM_BANNER)
     target = parse_target(args.target, model)
@@ -153,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(results, list)
     for result, path in zip(results, paths):
         path.parent.mkdir(parents=True, exist_ok=True)
-        result.save(path)
+        result.save(path, view=args.view)
         top = ", ".join(f"{name} ({index}) {prob:.1%}" for index, name, prob in result.top_classes)
         where = ", ".join(result.layers) or "the input"
         what = f"class {result.target}" if result.target is not None else "a label-free target"

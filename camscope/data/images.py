@@ -95,6 +95,20 @@ def as_rgb_array(image: ImageLike) -> np.ndarray:
     raise ImageLoadError(f"expected an image path, PIL image or numpy array, got {type(image).__name__}")
 
 
+def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
+    """Downscale a uint8 (H, W, 3) image so its longer side is at most ``max_side`` (aspect ratio kept).
+
+    Why: the model sees a 64- or 224-px crop anyway; a 6000-px photo only costs memory and time in the
+    overlays. Returns the image and whether it was downscaled (callers say so to the user).
+    """
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image, False
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8), True
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert a PIL image of any mode to RGB by the module's rules (alpha on white, 16-bit scaled)."""
     if img.mode == "RGB":

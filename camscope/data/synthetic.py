@@ -215,20 +215,33 @@ class SyntheticBatch:
         return len(self.labels)
 
 
-def generate(n: int, seed: int, size: int = DEFAULT_SIZE, *, counterfactual: bool = False) -> SyntheticBatch:
+def generate(
+    n: int, seed: int, size: int = DEFAULT_SIZE, *, counterfactual: bool = False, background_pool: int | None = None
+) -> SyntheticBatch:
     """Render ``n`` images of ``size``×``size`` deterministically from ``seed``.
 
-    With ``counterfactual=True`` the batch also holds each scene without its object. Raises
-    :class:`~camscope.errors.InputError` for a negative ``n`` or ``seed`` or a ``size`` below ``MIN_SIZE``.
+    With ``counterfactual=True`` the batch also holds each scene without its object. With
+    ``background_pool=K`` every background (colour field, strokes, dots) is one of K fixed backgrounds
+    shared by all seeds, so the background no longer identifies the image — what two crops of one image
+    share beyond the pool is the object (a label-free setting for self-supervised pre-training; the
+    object colours are redrawn to stand out from the pooled background). Raises
+    :class:`~camscope.errors.InputError` for a negative ``n`` or ``seed``, a ``size`` below ``MIN_SIZE``
+    or a pool outside 1…``_CHUNK``.
     """
     _check_arguments(n, seed, size)
+    if background_pool is not None and not 1 <= background_pool <= _CHUNK:
+        raise InputError(f"background pool must hold 1 to {_CHUNK} backgrounds, got {background_pool!r}")
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), bool)
     labels = np.empty(n, np.int64)
     removed = np.empty_like(images) if counterfactual else None
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        params = _draw_scenes(np.random.default_rng([seed, start // _CHUNK]), size).head(stop - start)
+        rng = np.random.default_rng([seed, start // _CHUNK])
+        params = _draw_scenes(rng, size)
+        if background_pool is not None:
+            params = _pooled_backgrounds(params, rng, background_pool, size)
+        params = params.head(stop - start)
         labels[start:stop] = params.labels
         image, mask, background = _render(params, size, counterfactual)
         images[start:stop], masks[start:stop] = image, mask
@@ -317,6 +330,22 @@ def _draw_scenes(rng: np.random.Generator, size: int) -> _Scenes:
         noise=rng.uniform(-_NOISE, _NOISE, (n, size, size)).astype(np.float32),
         speckle=rng.random((n, size, size), dtype=np.float32),
     )
+
+
+_POOL_SEED = 424_242  # the one fixed pool of backgrounds of ``background_pool``
+_BACKGROUND_FIELDS = ("field", "strokes", "stroke_stamp", "stroke_colour", "dots", "dot_stamp", "dot_colour")
+
+
+def _pooled_backgrounds(p: _Scenes, rng: np.random.Generator, pool: int, size: int) -> _Scenes:
+    """Scenes ``p`` with each background replaced by one of the first ``pool`` fixed backgrounds."""
+    shared = _draw_scenes(np.random.default_rng([_POOL_SEED, size]), size)
+    pick = rng.integers(0, pool, len(p.labels))
+    replaced = {name: getattr(shared, name)[pick] for name in _BACKGROUND_FIELDS}
+    rows, cols = _hat_weights(p.centre[:, 1], size), _hat_weights(p.centre[:, 0], size)
+    under_centre = np.einsum("ni,nijc,nj->nc", rows, replaced["field"], cols)
+    kept = {f.name: getattr(p, f.name) for f in fields(p) if f.name not in replaced}
+    kept["colours"] = _object_colours(rng, under_centre)
+    return _Scenes(**kept, **replaced)
 
 
 def _draw_geometry(rng: np.random.Generator, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,18 +22,26 @@ CHUNK = 1024  # images generated at once
 
 
 def batches(
-    run_seed: int, batch_size: int, base: int = TRAIN_SEED_BASE, normalise: bool = True
+    run_seed: int,
+    batch_size: int,
+    base: int = TRAIN_SEED_BASE,
+    normalise: bool = True,
+    start: int = 0,
+    background_pool: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (inputs, labels) batches; chunk ``k`` is ``generate(CHUNK, base + run_seed·10⁴ + k)``.
 
     Inputs are normalised (``to_input``), or in [0, 1] with ``normalise=False`` for augmentations
     that work on pixels. The next chunk is rendered in a background thread while the model trains.
+    ``start`` skips that many batches without rendering them, so a resumed run reads the same stream
+    as an uninterrupted one. ``background_pool`` is passed to :func:`generate`.
     """
+    per_chunk = CHUNK // batch_size
     with ThreadPoolExecutor(max_workers=1) as pool:
-        chunk = 0
+        chunk, skip = divmod(start, per_chunk)
 
         def render(k: int) -> Future:
-            return pool.submit(generate, CHUNK, base + run_seed * 10_000 + k)
+            return pool.submit(generate, CHUNK, base + run_seed * 10_000 + k, background_pool=background_pool)
 
         pending = render(chunk)
         while True:
@@ -42,8 +50,9 @@ def batches(
             pending = render(chunk)
             x = to_input(data.images) if normalise else to_input(data.images, (0.0,) * 3, (1.0,) * 3)
             y = torch.from_numpy(data.labels)
-            for start in range(0, CHUNK - batch_size + 1, batch_size):
-                yield x[start : start + batch_size], y[start : start + batch_size]
+            for i in range(skip, per_chunk):
+                yield x[i * batch_size : (i + 1) * batch_size], y[i * batch_size : (i + 1) * batch_size]
+            skip = 0
 
 
 @torch.inference_mode()

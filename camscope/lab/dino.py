@@ -30,8 +30,9 @@ class DinoHead(nn.Module):
         self.mlp = mlp((dim, hidden, hidden, bottleneck))
         self.prototypes = nn.Parameter(torch.randn(out_dim, bottleneck) * 0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.normalize(self.mlp(x), dim=-1), F.normalize(self.prototypes, dim=-1))
+    def forward(self, x: torch.Tensor, freeze_prototypes: bool = False) -> torch.Tensor:
+        prototypes = self.prototypes.detach() if freeze_prototypes else self.prototypes
+        return F.linear(F.normalize(self.mlp(x), dim=-1), F.normalize(prototypes, dim=-1))
 
 
 class Dino(nn.Module):
@@ -46,6 +47,7 @@ class Dino(nn.Module):
         center_momentum: float = 0.9,
         base_momentum: float = 0.99,
         crops: tuple[CropSpec, ...] = (CropSpec(2, 64, (0.4, 1.0)), CropSpec(2, 32, (0.1, 0.4))),
+        freeze_last_layer: float = 0.0,
     ) -> None:
         super().__init__()
         self.student = backbone
@@ -56,12 +58,15 @@ class Dino(nn.Module):
         self.student_temp, self.teacher_temp = student_temp, teacher_temp
         self.center_momentum, self.base_momentum = center_momentum, base_momentum
         self.crops = crops
+        self.freeze_last_layer = freeze_last_layer  # fraction of training with the prototypes held still
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         head = set(map(id, backbones.head_of(self.student).parameters()))  # the classifier is the probe's
         return [p for p in self.student.parameters() if id(p) not in head] + list(self.student_head.parameters())
 
-    def _forward(self, net: nn.Module, head: nn.Module, crops: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _forward(
+        self, net: nn.Module, head: DinoHead, crops: list[torch.Tensor], freeze: bool = False
+    ) -> list[torch.Tensor]:
         """Same-size crops go through the backbone together (as DINO batches them)."""
         out: list[torch.Tensor] = []
         start = 0
@@ -69,7 +74,7 @@ class Dino(nn.Module):
             group = crops[start : start + spec.count]
             if not group:
                 break
-            out += head(backbones.features(net, torch.cat(group))).chunk(len(group))
+            out += head(backbones.features(net, torch.cat(group)), freeze).chunk(len(group))
             start += spec.count
         return out
 
@@ -81,7 +86,8 @@ class Dino(nn.Module):
             t_all = torch.cat(teacher)
             targets = [F.softmax((t - self.center) / self.teacher_temp, dim=-1) for t in teacher]
             self.center.mul_(self.center_momentum).add_(t_all.mean(0, keepdim=True), alpha=1 - self.center_momentum)
-        student = self._forward(self.student, self.student_head, crops)
+        # DINO's "freeze last layer": no gradient reaches the prototypes early on (AdamW skips them).
+        student = self._forward(self.student, self.student_head, crops, progress < self.freeze_last_layer)
         total, pairs = images.new_zeros(()), 0
         for i, target in enumerate(targets):
             for j, s in enumerate(student):
@@ -109,5 +115,6 @@ class Dino(nn.Module):
             "center_momentum": self.center_momentum,
             "teacher_momentum": f"{self.base_momentum} -> 1 (cosine)",
             "crops": [f"{c.count}x{c.size}px scale {c.scale}" for c in self.crops],
+            "freeze_last_layer": f"first {self.freeze_last_layer:.0%} of the steps",
             "evaluated": "teacher backbone",
         }

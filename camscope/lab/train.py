@@ -15,29 +15,42 @@ own head — the same recipe as the seed's DINO and MoCo v3 linear-evaluation ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
+import shutil
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from camscope.errors import InputError
 from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, accuracy, batches, to_input
 from camscope.models import mini_archs as backbones
 from camscope.models.mini import MINI, SSL_NAMES, mini_entry
 from camscope.models.weights import PACKAGED_DIR
 
+if TYPE_CHECKING:
+    from camscope.lab.dino import Dino
+    from camscope.lab.moco import MocoV3
+
 WEIGHTS_DIR = PACKAGED_DIR  # training writes where the zoo reads packaged weights
 TEST_N = 1000  # images in the recorded test set (TEST_SEED)
 CHECK_N = 500  # the first CHECK_N of them: what the test suite re-measures from the shipped file (fast CI)
 CALIBRATION_STEPS = 20
+RUNS_DIR = Path("mini_runs")  # default home of checkpoints and in-progress records (git-ignored)
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_SECONDS = 240.0  # the issue asks for one at least every 5 minutes
+CHECKPOINT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,14 @@ class MiniConfig:
     grad_clip: float | None = None  # max global gradient norm (the transformers: steadier from scratch)
     teacher_temp: float | None = None  # DINO's teacher temperature (None: DINO's default, 0.04)
     bf16: bool = False  # bfloat16 autocast: ~1.5× faster for the convolutional models on CPUs with AMX
+    # Self-supervised options; None keeps the method's own default (see camscope.lab.dino / moco).
+    momentum: float | None = None  # base EMA of the teacher / momentum encoder (cosine to 1)
+    out_dim: int | None = None  # DINO prototypes
+    freeze_last_layer: float = 0.0  # DINO: prototypes frozen for this fraction of the steps
+    temperature: float | None = None  # MoCo v3 InfoNCE temperature
+    pretrain_size: int = 64  # side of the global views in pre-training (DINO's local views: half)
+    global_scale: tuple[float, float] | None = None  # area fraction of the global crops
+    background_pool: int | None = None  # pre-train on scenes whose backgrounds come from a shared pool
 
     @property
     def family(self) -> str:
@@ -66,15 +87,34 @@ class MiniConfig:
 # step ~200, linear probe 11.9 %); DINO's own rule, 5e-4 × batch / 256, gives 1.25e-4 at batch 64.
 # At 2.5e-4 it still drifted to ln 512, with the default teacher temperature (XCiT) and with the
 # sharper 0.02 the DINO authors suggest against this collapse (ResNet): see the records' figures.
+# Second pass (issue 11, benchmarks/results/mini_recipes.md): the ResNet SSL minis pre-train on 32-px
+# views (4× the images per minute; the CAM grid at the 64-px evaluation size stays 8×8) with global crops
+# of 25-100 % of the scene, on a 10,000-step schedule that spans sessions (``--resume``). DINO takes the
+# small-data settings of lightly / DINO issue 43: teacher temperature 0.04, 1024 prototypes, EMA 0.996,
+# prototypes frozen for the first 5 % of steps, lr 5e-4. MoCo v3 pre-trains on scenes whose backgrounds
+# come from a pool of 16 (``background_pool``), so the background no longer identifies the image.
 _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "mini_resnet": dict(lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True),
     "mini_deit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=40.0),
     "mini_cait": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0),
     "mini_swin": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0, bf16=True),
     "mini_xcit": dict(batch_size=32, minutes=20.0),
-    "mini_dino_resnet": dict(lr=2.5e-4, teacher_temp=0.02, minutes=10.0, bf16=True),
+    "mini_dino_resnet": dict(
+        lr=5e-4,
+        warmup=200,
+        teacher_temp=0.04,
+        out_dim=1024,
+        momentum=0.996,
+        freeze_last_layer=0.05,
+        pretrain_size=32,
+        global_scale=(0.25, 1.0),
+        minutes=10.0,
+        bf16=True,
+    ),
     "mini_dino_xcit": dict(lr=2.5e-4, minutes=15.0),
-    "mini_mocov3_resnet": dict(minutes=10.0, bf16=True),
+    "mini_mocov3_resnet": dict(
+        warmup=200, pretrain_size=32, global_scale=(0.25, 1.0), background_pool=16, minutes=10.0, bf16=True
+    ),
     "mini_mocov3_vit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=15.0),
 }
 
@@ -97,6 +137,216 @@ def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
     return 0.5 * base * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+@dataclass(frozen=True)
+class Session:
+    """How long this invocation trains, and where the run's checkpoint lives.
+
+    ``steps`` fixes the schedule of a new run (None: as many steps as fit in ``minutes``, or in the
+    config's minutes, timed on the first steps). ``minutes`` is also this session's wall-clock budget:
+    when it is spent (with 25 % slack if it also sized the schedule) the run stops cleanly, writes its
+    checkpoint, and ``resume`` continues it later. ``stop_at`` stops once that many steps of the
+    schedule are done (staged runs, tests). A checkpoint is written every ``checkpoint_seconds``.
+    """
+
+    run_dir: Path | None = None
+    resume: bool = False
+    steps: int | None = None
+    minutes: float | None = None
+    stop_at: int | None = None
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands after a session."""
+
+    step: int
+    total: int
+    seconds: float  # training seconds over all sessions
+    sessions: int
+    stopped: str  # "finished", "budget", "stop_at" or "signal"
+
+    @property
+    def complete(self) -> bool:
+        return self.step >= self.total
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[Callable[[], bool]]:
+    """SIGTERM / SIGINT ask the loop to stop after the current step (and checkpoint) instead of dying."""
+    caught: list[int] = []
+    previous: dict[int, Any] = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread: no handlers, the run just cannot be stopped politely
+        pass
+    try:
+        yield lambda: bool(caught)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class Run:
+    """The whole mutable state of one training run — exactly what a checkpoint holds.
+
+    ``module`` is everything training changes (the model; for a self-supervised run the method, with
+    its momentum teacher or encoder, heads and DINO's centre). Beside it: the AdamW state, the schedule
+    (step and total), the torch RNG (drop-path), the augmentation generator, and the position in the
+    data stream — one batch per step, so the step is the position. Restoring all of it makes a resumed
+    run repeat an uninterrupted one bit for bit on the same machine.
+    """
+
+    def __init__(
+        self,
+        cfg: MiniConfig,
+        seed: int,
+        module: nn.Module | None,
+        params: list[nn.Parameter],
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.cfg, self.seed, self.module, self.generator = cfg, seed, module, generator
+        self.params = params
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.step, self.total, self.seconds, self.sessions = 0, None, 0.0, 0  # type: ignore[assignment]
+        self.total: int | None
+
+    def state(self) -> dict[str, Any]:
+        assert self.module is not None, "a run without a module cannot be checkpointed"
+        return {
+            "version": CHECKPOINT_VERSION,
+            "config": json.dumps(asdict(self.cfg)),
+            "seed": self.seed,
+            "step": self.step,
+            "total": -1 if self.total is None else self.total,
+            "seconds": self.seconds,
+            "sessions": self.sessions,
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "generator": None if self.generator is None else self.generator.get_state(),
+        }
+
+    def save(self, path: Path) -> None:
+        """Atomically: a run killed while writing keeps its previous checkpoint."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> None:
+        if not path.is_file():
+            raise InputError(f"no checkpoint to resume at {path}; start the run without --resume")
+        state = torch.load(path, weights_only=True)
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise InputError(f"{path} is not a checkpoint of this version of train-mini")
+        if state["config"] != json.dumps(asdict(self.cfg)) or state["seed"] != self.seed:
+            raise InputError(
+                f"{path} was made with another config or seed (seed {state['seed']}); "
+                "resume with the same model and --seed, or use another --runs folder"
+            )
+        assert self.module is not None
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.generator is not None:
+            self.generator.set_state(state["generator"])
+        self.step, self.seconds, self.sessions = state["step"], state["seconds"], state["sessions"]
+        self.total = None if state["total"] < 0 else state["total"]
+
+    def start(self, session: Session) -> None:
+        """Resume from the session's checkpoint, or begin a new schedule of ``session.steps``."""
+        if session.resume:
+            assert session.run_dir is not None, "resuming needs a run folder"
+            self.load(session.run_dir / CHECKPOINT_NAME)
+            if session.steps is not None and self.total is not None and session.steps != self.total:
+                raise InputError(f"the checkpoint's schedule is {self.total} steps, not --steps {session.steps}")
+        if self.total is None:
+            self.total = session.steps
+
+    def fit(
+        self,
+        step_loss: Callable[[float], torch.Tensor],
+        session: Session,
+        after_step: Callable[[float], None] | None = None,
+        desc: str = "train",
+    ) -> Progress:
+        """AdamW + warm-up/cosine from the current step until the schedule, budget or ``stop_at`` ends.
+
+        ``step_loss(progress)`` draws its own batch and returns the loss; ``progress`` ∈ [0, 1] drives
+        the momentum schedules of the self-supervised methods.
+        """
+        cfg = self.cfg
+        checkpoint = None if session.run_dir is None else session.run_dir / CHECKPOINT_NAME
+        calibrate = self.total is None
+        budget = session.minutes
+        if budget is not None and calibrate:
+            budget *= 1.25  # the schedule is sized to the budget: stop early only if the machine slows down
+        begin = warm = last_save = time.perf_counter()
+        before = self.seconds
+        self.sessions += 1
+        bar = tqdm(total=self.total, initial=self.step, desc=desc, unit="step", dynamic_ncols=True)
+        stopped = "finished"
+        with _stop_requests() as stop_requested:
+            while self.total is None or self.step < self.total:
+                now = time.perf_counter()
+                if session.stop_at is not None and self.step >= session.stop_at:
+                    stopped = "stop_at"
+                    break
+                if budget is not None and now - begin >= budget * 60:
+                    stopped = "budget"
+                    break
+                if stop_requested():
+                    stopped = "signal"
+                    break
+                if calibrate and self.step == CALIBRATION_STEPS // 2:
+                    warm = now  # the first steps pay for start-up (threads, first data chunk)
+                if calibrate and self.step == CALIBRATION_STEPS:
+                    per_step = (now - warm) / (CALIBRATION_STEPS - CALIBRATION_STEPS // 2)
+                    seconds = (session.minutes or cfg.minutes) * 60 - (warm - begin)
+                    self.total = max(CALIBRATION_STEPS + 1, int(seconds / per_step))
+                    bar.total = self.total
+                total = self.total or 10**9
+                loss, lr = self._one_step(step_loss, after_step, total)
+                bar.update()
+                if self.step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
+                if checkpoint is not None and time.perf_counter() - last_save >= session.checkpoint_seconds:
+                    self.seconds = before + time.perf_counter() - begin
+                    self.save(checkpoint)
+                    last_save = time.perf_counter()
+        bar.close()
+        self.seconds = before + time.perf_counter() - begin
+        if checkpoint is not None:
+            self.save(checkpoint)
+        assert self.total is not None or stopped != "finished"
+        return Progress(self.step, self.total or -1, self.seconds, self.sessions, stopped)
+
+    def _one_step(
+        self, step_loss: Callable[[float], torch.Tensor], after_step: Callable[[float], None] | None, total: int
+    ) -> tuple[float, float]:
+        cfg, step = self.cfg, self.step
+        # Short runs warm up for 1/5 of the steps at most; the calibration steps (identical in a replay
+        # with ``steps``) always follow the configured warm-up, so a replay repeats the run exactly.
+        warmup = min(cfg.warmup, total // 5) if step >= CALIBRATION_STEPS else cfg.warmup
+        lr = cosine_lr(step, total, cfg.lr, warmup)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        progress = step / total if total < 10**9 else 0.0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = step_loss(progress).float()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optimizer.step()
+        if after_step is not None:
+            after_step(progress)
+        self.step += 1
+        return float(loss.detach()), lr
+
+
 def optimise(
     params: list[nn.Parameter],
     step_loss: Callable[[float], torch.Tensor],
@@ -107,107 +357,85 @@ def optimise(
     after_step: Callable[[float], None] | None = None,
     desc: str = "train",
 ) -> tuple[int, float]:
-    """AdamW + warm-up/cosine over ``steps`` (or as many as fit in ``minutes``); returns (steps, seconds).
-
-    ``step_loss(progress)`` draws its own batch and returns the loss; ``progress`` ∈ [0, 1] drives
-    the momentum schedules of the self-supervised methods.
-    """
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = steps or 10**9
-    start = warm = time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, unit="step", dynamic_ncols=True)
-    step = 0
-    while step < total:
-        if steps is None and step == CALIBRATION_STEPS // 2:
-            warm = time.perf_counter()  # the first steps pay for start-up (threads, first data chunk)
-        if steps is None and step == CALIBRATION_STEPS:
-            per_step = (time.perf_counter() - warm) / (CALIBRATION_STEPS - CALIBRATION_STEPS // 2)
-            total = max(CALIBRATION_STEPS + 1, int(((minutes or cfg.minutes) * 60 - (warm - start)) / per_step))
-            bar.total = total
-        # Short runs warm up for 1/5 of the steps at most; the calibration steps (identical in a replay
-        # with ``steps``) always follow the configured warm-up, so a replay repeats the run exactly.
-        warmup = min(cfg.warmup, total // 5) if step >= CALIBRATION_STEPS else cfg.warmup
-        lr = cosine_lr(step, total, cfg.lr, warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        progress = step / total if total < 10**9 else 0.0
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = step_loss(progress).float()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
-        if after_step is not None:
-            after_step(progress)
-        step += 1
-        bar.update()
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
-    bar.close()
-    return step, time.perf_counter() - start
+    """One uncheckpointed run of :meth:`Run.fit` (recipe experiments); returns (steps, seconds)."""
+    run = Run(cfg, 0, None, params)
+    run.start(Session(steps=steps))
+    done = run.fit(step_loss, Session(steps=steps, minutes=minutes), after_step, desc)
+    return done.step, done.seconds
 
 
-def train_supervised(
-    cfg: MiniConfig, seed: int, minutes: float | None, steps: int | None
-) -> tuple[nn.Module, dict[str, Any]]:
+def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.Module, Progress]:
     """Cross-entropy end to end on fresh scenes."""
     torch.manual_seed(seed)
     model = backbones.build(cfg.arch)
     model.train()
-    data = batches(seed, cfg.batch_size)
+    run = Run(cfg, seed, model, list(model.parameters()))
+    run.start(session)
+    data = batches(seed, cfg.batch_size, start=run.step)
 
     def step_loss(progress: float) -> torch.Tensor:
         x, y = next(data)
         return F.cross_entropy(model(x), y)
 
-    done, seconds = optimise(list(model.parameters()), step_loss, cfg, minutes=minutes, steps=steps, desc=cfg.name)
+    done = run.fit(step_loss, session, desc=cfg.name)
     data.close()
-    return model, {"steps": done, "train_seconds": round(seconds, 1)}
+    return model, done
 
 
-def pretrain_and_probe(
-    cfg: MiniConfig, seed: int, minutes: float | None, steps: int | None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Self-supervised pre-training (no labels read), then a linear probe on the frozen backbone."""
+def ssl_method(cfg: MiniConfig, model: nn.Module) -> Dino | MocoV3:
+    """The config's self-supervised method around ``model``; options left at None keep the method's defaults."""
+    from camscope.lab.augment import CropSpec
     from camscope.lab.dino import Dino
-    from camscope.lab.moco import MocoV3
+    from camscope.lab.moco import PAIR, MocoV3
 
+    options: dict[str, Any] = {"base_momentum": cfg.momentum}
+    if cfg.ssl == "dino":
+        options |= {"teacher_temp": cfg.teacher_temp, "out_dim": cfg.out_dim}
+        options["freeze_last_layer"] = cfg.freeze_last_layer
+        if cfg.pretrain_size != 64 or cfg.global_scale is not None:
+            low = (cfg.global_scale or (0.4, 1.0))[0]
+            size = cfg.pretrain_size
+            options["crops"] = (CropSpec(2, size, cfg.global_scale or (0.4, 1.0)), CropSpec(2, size // 2, (0.1, low)))
+        return Dino(model, **{k: v for k, v in options.items() if v is not None})
+    options["temperature"] = cfg.temperature
+    options["crop"] = CropSpec(2, cfg.pretrain_size, cfg.global_scale or PAIR.scale)
+    return MocoV3(model, **{k: v for k, v in options.items() if v is not None})
+
+
+def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV3, Progress]:
+    """Self-supervised pre-training by the config's method; no label is ever read."""
     torch.manual_seed(seed)
     model = backbones.build(cfg.arch)
-    dino_options = {} if cfg.teacher_temp is None else {"teacher_temp": cfg.teacher_temp}
-    method: Dino | MocoV3 = Dino(model, **dino_options) if cfg.ssl == "dino" else MocoV3(model)
+    method = ssl_method(cfg, model)
     method.train()
-    data = batches(seed, cfg.batch_size, normalise=False)
     g = torch.Generator().manual_seed(seed)
+    run = Run(cfg, seed, method, method.trainable_parameters(), g)
+    run.start(session)
+    data = batches(seed, cfg.batch_size, normalise=False, start=run.step, background_pool=cfg.background_pool)
 
     def step_loss(progress: float) -> torch.Tensor:
         images, _labels_never_used = next(data)
         return method.loss(images, progress, g)
 
-    done, seconds = optimise(
-        method.trainable_parameters(),
-        step_loss,
-        cfg,
-        minutes=minutes,
-        steps=steps,
-        after_step=method.update_momentum,
-        desc=f"{cfg.name} ({cfg.ssl})",
-    )
+    done = run.fit(step_loss, session, after_step=method.update_momentum, desc=f"{cfg.name} ({cfg.ssl})")
     data.close()
+    return method, done
+
+
+def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.Module, Progress, dict[str, Any]]:
+    """Self-supervised pre-training (no labels read), then a linear probe on the frozen backbone."""
+    method, done = pretrain(cfg, seed, session)
     model = method.evaluated_backbone()
     start = time.perf_counter()
     probe = linear_probe(model, seed, cfg.probe_images)
     probe_seconds = time.perf_counter() - start
     info = {
-        "steps": done,
-        "pretrain_seconds": round(seconds, 1),
+        "pretrain_seconds": round(done.seconds, 1),
         "probe_seconds": round(probe_seconds, 1),
-        "train_seconds": round(seconds + probe_seconds, 1),
         "ssl_hyperparameters": method.hyperparameters(),
         **probe,
     }
-    return model, info
+    return model, done, info
 
 
 @torch.inference_mode()
@@ -265,6 +493,17 @@ def check_figures(model: nn.Module) -> dict[str, float | int]:
     }
 
 
+def _machine() -> str:
+    """CPU model and thread count, for the record (the same run is slower or faster elsewhere)."""
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"
+
+
 def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, seed: int) -> dict[str, Any]:
     """Write ``NAME.safetensors`` (fp16) and ``NAME.json``; the figures are measured on the fp16 file."""
     from safetensors.torch import load_file, save_file
@@ -279,6 +518,8 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
     import timm
     import torchvision
 
+    steps, total = info["steps"], info["schedule_steps"]
+    command = f"camscope train-mini --model {cfg.name} --seed {seed} --steps {total}"
     record = {
         "name": cfg.name,
         "family": cfg.family,
@@ -292,6 +533,8 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
         "test_images": TEST_N,
         **check_figures(shipped),
         "seed": seed,
+        "batch_size": cfg.batch_size,
+        "train_minutes": round(info["train_seconds"] / 60, 1),
         **info,
         "config": asdict(cfg),
         "weights": path.name,
@@ -300,24 +543,72 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
         "torch": torch.__version__,
         "timm": timm.__version__,
         "torchvision": torchvision.__version__,
-        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)",
-        "command": f"camscope train-mini --model {cfg.name} --seed {seed} --steps {info['steps']}",
+        "machine": _machine(),
+        "command": command if steps >= total else f"{command} --stop-at {steps}",
     }
     (out / f"{cfg.name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 
+def _better(record: dict[str, Any], folder: Path) -> bool:
+    """Whether ``record`` beats the record of the same model in ``folder`` (or there is none)."""
+    existing = folder / f"{record['name']}.json"
+    if not existing.is_file():
+        return True
+    return record["test_accuracy"] > json.loads(existing.read_text())["test_accuracy"]
+
+
+def _copy_model(src: Path, dst: Path, name: str) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(src / f"{name}{suffix}", dst / f"{name}{suffix}.tmp")
+        os.replace(dst / f"{name}{suffix}.tmp", dst / f"{name}{suffix}")
+
+
 def train(
     name: str,
-    out: Path = WEIGHTS_DIR,
+    out: Path | None = WEIGHTS_DIR,
     minutes: float | None = None,
     steps: int | None = None,
     seed: int = 0,
     threads: int = 1,
+    *,
+    runs: Path = RUNS_DIR,
+    resume: bool = False,
+    stop_at: int | None = None,
+    cfg: MiniConfig | None = None,
 ) -> dict[str, Any]:
-    """Train one mini model and save its weights and record in ``out``; returns the record."""
+    """Train (or resume) one mini model; returns the record of the model as it stands after this session.
+
+    The checkpoint lives in ``runs/NAME/``. At the end of every session — schedule finished, budget
+    spent, ``stop_at`` reached or a stop signal — the model is evaluated (self-supervised: linear probe
+    first) and written to ``runs/NAME/last/``; it becomes ``runs/NAME/``'s best record if it beats it,
+    and is copied to ``out`` (the packaged zoo by default) only if it beats the record there.
+    The returned record says which of these happened (``kept_as_best``, ``shipped``).
+    """
     torch.set_num_threads(threads)
-    cfg = CONFIGS[name]
-    trainer = train_supervised if cfg.ssl is None else pretrain_and_probe
-    model, info = trainer(cfg, seed, minutes, steps)
-    return save(model, cfg, info, Path(out), seed)
+    cfg = cfg or CONFIGS[name]
+    run_dir = Path(runs) / cfg.name
+    session = Session(run_dir=run_dir, resume=resume, steps=steps, minutes=minutes, stop_at=stop_at)
+    info: dict[str, Any] = {}
+    if cfg.ssl is None:
+        model, done = train_supervised(cfg, seed, session)
+    else:
+        model, done, info = pretrain_and_probe(cfg, seed, session)
+    info = {
+        "steps": done.step,
+        "schedule_steps": done.total,
+        "complete": done.complete,
+        "stopped": done.stopped,
+        "sessions": done.sessions,
+        "train_seconds": round(done.seconds + info.get("probe_seconds", 0.0), 1),
+        **info,
+    }
+    record = save(model, cfg, info, run_dir / "last", seed)
+    record["kept_as_best"] = _better(record, run_dir)
+    if record["kept_as_best"]:
+        _copy_model(run_dir / "last", run_dir, cfg.name)
+    record["shipped"] = out is not None and _better(record, Path(out))
+    if record["shipped"]:
+        _copy_model(run_dir / "last", Path(out), cfg.name)
+    return record

@@ -9,7 +9,8 @@ Ground truth given on the original image is brought to the model's input with
 :func:`transform_boxes` / :func:`transform_mask`, which apply the same geometry as the evaluation
 transform ``Resize(resize)`` + ``CenterCrop(crop)`` of torchvision/timm (resize: an int resizes the
 shorter side keeping the aspect ratio, a pair ``(h, w)`` resizes exactly; crop: int or ``(h, w)``;
-either may be None). The zoo's preprocessing supplies the numbers; nothing here depends on it.
+either may be None). The zoo's preprocessing supplies the numbers; nothing here depends on it. The geometry itself
+(and its inverse, for maps) is :mod:`camscope.data.geometry`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from camscope.data.geometry import Size, crop_offsets, resized_size
 from camscope.errors import MetricInputError
 
-Size = int | Sequence[int] | None
 GroundTruth = np.ndarray | torch.Tensor | Sequence[object]
 
 
@@ -188,30 +189,6 @@ def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def resized_size(height: int, width: int, resize: Size) -> tuple[int, int]:
-    """Output (h, w) of torchvision's ``Resize(resize)``."""
-    if resize is None:
-        return height, width
-    if isinstance(resize, int):
-        short, long = (width, height) if width <= height else (height, width)
-        new_short, new_long = resize, int(resize * long / short)
-        return (new_long, new_short) if width <= height else (new_short, new_long)
-    h, w = resize
-    return int(h), int(w)
-
-
-def _crop_offsets(height: int, width: int, crop: Size) -> tuple[int, int, int, int]:
-    """(top, left, crop_h, crop_w) of torchvision's ``CenterCrop`` (padding when the crop is larger)."""
-    if crop is None:
-        return 0, 0, height, width
-    ch, cw = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
-
-    def offset(size: int, c: int) -> int:
-        return -((c - size) // 2) if c > size else round((size - c) / 2.0)
-
-    return offset(height, ch), offset(width, cw), ch, cw
-
-
 def transform_boxes(
     boxes: np.ndarray, image_size: tuple[int, int], resize: Size = None, crop: Size = None, what: str = "boxes"
 ) -> np.ndarray:
@@ -223,7 +200,7 @@ def transform_boxes(
     array = check_boxes(boxes, height, width, what)
     new_h, new_w = resized_size(height, width, resize)
     scaled = array * np.array([new_w / width, new_h / height, new_w / width, new_h / height])
-    top, left, ch, cw = _crop_offsets(new_h, new_w, crop)
+    top, left, ch, cw = crop_offsets(new_h, new_w, crop)
     moved = scaled - np.array([left, top, left, top])
     moved[:, [0, 2]] = moved[:, [0, 2]].clip(0, cw)
     moved[:, [1, 3]] = moved[:, [1, 3]].clip(0, ch)
@@ -239,7 +216,7 @@ def transform_mask(mask: np.ndarray | torch.Tensor, resize: Size = None, crop: S
         raise MetricInputError(f"expected an (H, W) mask, got shape {tuple(m.shape)}")
     new_h, new_w = resized_size(m.shape[0], m.shape[1], resize)
     m = torch.nn.functional.interpolate(m[None, None], size=(new_h, new_w), mode="nearest-exact")[0, 0]
-    top, left, ch, cw = _crop_offsets(new_h, new_w, crop)
+    top, left, ch, cw = crop_offsets(new_h, new_w, crop)
     out = torch.zeros(ch, cw)
     src = m[max(top, 0) : top + ch, max(left, 0) : left + cw]
     out[max(-top, 0) : max(-top, 0) + src.shape[0], max(-left, 0) : max(-left, 0) + src.shape[1]] = src

@@ -15,6 +15,18 @@ from camscope.errors import MetricInputError
 from camscope.metrics._common import ArrayLike, check_maps
 from camscope.metrics.groundtruth import GroundTruth, ground_truth_masks
 
+TORCHRAY_TOLERANCE = 15.0  # pixels: TorchRay's pointing-game tolerance ...
+TORCHRAY_SIDE = 224  # ... for inputs of about this side
+
+
+def scaled_tolerance(side: int) -> float:
+    """TorchRay's 15-px pointing tolerance scaled to a ``side``-pixel input (about 4.3 px at 64 px).
+
+    Why: the tolerance stands for "near the object" at ~224-px images; on small images the same
+    15 px would count most of the image as a hit.
+    """
+    return TORCHRAY_TOLERANCE * side / TORCHRAY_SIDE
+
 
 @dataclass
 class LocalizationResult:

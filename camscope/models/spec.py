@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from camscope.capture import ReshapeTransform
-from camscope.errors import NameTakenError, UnknownNameError
+from camscope.errors import NameTakenError, TargetError, UnknownNameError
 from camscope.models.layers import cam_layers_from_names, infer_cam_layers
 from camscope.models.preprocess import Preprocess
 from camscope.models.weights import WeightsFile
@@ -104,6 +104,24 @@ class ModelSpec:
         if self.target_layers:
             return cam_layers_from_names(model, self.target_layers, input_hw)
         return infer_cam_layers(model, input_hw)
+
+    def parse_class(self, label: str | int) -> int:
+        """A class given by index (``7``, ``"7"``) or by name (case-insensitive), checked against this
+        model's classes: one way for the CLI and the app to read a user's target."""
+        text = str(label).strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if not 0 <= index < self.num_classes:
+                raise TargetError(f"class {index} is out of range for {self.name} (0..{self.num_classes - 1})")
+            return index
+        names = [n.lower() for n in self.class_names or ()]
+        if text.lower() in names:
+            return names.index(text.lower())
+        if not names:
+            raise TargetError(f"{self.name} has no class names: give the class as an index 0..{self.num_classes - 1}")
+        near = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise TargetError(f"{text!r} is not a class of {self.name}{hint}")
 
     def num_params(self) -> int:
         """Parameter count, from an instance built on the meta device (no memory, no weights)."""

@@ -228,21 +228,14 @@ def parse_config(raw: dict[str, Any], base: str | os.PathLike[str] = ".", source
 
 
 def _check_device(device: Any, problems: list[str]) -> str:
-    import torch
+    from camscope.devices import check_device
+    from camscope.errors import CamscopeError
 
-    if not isinstance(device, str):
-        problems.append(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {device!r}")
-        return "cpu"
-    if device == "auto":
-        return device
     try:
-        dev = torch.device(device)
-    except RuntimeError:
-        problems.append(f"device {device!r} is not a torch device (use 'cpu', 'cuda', 'cuda:1' or 'auto')")
+        return check_device(device)
+    except CamscopeError as exc:
+        problems.append(str(exc))
         return "cpu"
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        problems.append(f"device {device!r} asked for, but CUDA is not available here")
-    return device
 
 
 def _check_images(section: Any, base: Path, problems: list[str]) -> ImageSource:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from camscope.metrics.localization import scaled_tolerance
 from camscope.models.mini import MINI_MODELS
 
 # Score-CAM and Ablation-CAM cost a forward pass per channel (~30× Grad-CAM), too slow for the demo's
@@ -18,6 +19,7 @@ from camscope.models.mini import MINI_MODELS
 # (one forward pass per step and image), hence 8 steps.
 DEMO_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "layercam", "eigencam")
 DEMO_IMAGES = 12
+DEMO_SIZE = 64
 
 
 def available_mini_models(random_weights: bool = False) -> tuple[list[str], dict[str, str]]:
@@ -41,11 +43,13 @@ def available_mini_models(random_weights: bool = False) -> tuple[list[str], dict
     return ready, missing
 
 
-def demo_config_dict(output: str | Path, models: list[str], random_weights: bool = False) -> dict[str, Any]:
+def demo_config_dict(
+    output: str | Path, models: list[str], random_weights: bool = False, device: str = "cpu"
+) -> dict[str, Any]:
     """The demo sweep as a config dict (``examples/mini_zoo.toml`` spells it out in TOML)."""
     return {
         "output": str(output),
-        "device": "cpu",
+        "device": device,
         "models": [{"name": m, "random_weights": True} if random_weights else m for m in models],
         "methods": list(DEMO_METHODS),
         "targets": "label",
@@ -53,12 +57,12 @@ def demo_config_dict(output: str | Path, models: list[str], random_weights: bool
         "metric_batch_size": 128,
         "shard_size": 8,
         "report_images": 3,
-        "images": {"source": f"synthetic:{DEMO_IMAGES}", "seed": 2024, "size": 64},
+        "images": {"source": f"synthetic:{DEMO_IMAGES}", "seed": 2024, "size": DEMO_SIZE},
         "metrics": {
             "deletion": {"step": 512},
             "insertion": {"step": 512},
             "avgdrop": {},
-            "pointing": {},
+            "pointing": {"tolerance": round(scaled_tolerance(DEMO_SIZE), 2)},  # TorchRay's 15 px at 224 px
             "relevance_mass": {},
         },
     }

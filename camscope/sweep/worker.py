@@ -19,6 +19,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from camscope.devices import resolve_device
 from camscope.errors import CamscopeWarning
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
@@ -54,12 +55,6 @@ class PreparedShard:
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
     warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:

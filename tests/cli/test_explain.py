@@ -44,9 +44,13 @@ def test_explain_writes_overlay_map_and_top5(photo: Path, tmp_path: Path, capsys
     assert code == 0
     overlay = np.asarray(Image.open(out))
     cam = np.load(out.with_suffix(".random-weights.npy"))  # the name marks random weights
-    assert overlay.shape == (224, 224, 3) and cam.shape == (224, 224) and cam.dtype == np.float32
+    # the overlay is drawn on the photo at its own 120×160 resolution; the map stays the model's 224×224
+    assert overlay.shape == (120, 160, 3) and cam.shape == (224, 224) and cam.dtype == np.float32
     assert printed.count("RANDOM WEIGHTS") == 2 and "top-5:" in printed and "layercam at layer4" in printed
     assert (overlay[:4] == (220, 0, 0)).all()  # the overlay itself is marked as random-weights
+    assert main(["explain", str(photo), "--model", "resnet18", "--random-weights", "--view", "input",
+                 "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+    assert np.asarray(Image.open(out)).shape == (224, 224, 3)
 
 
 @pytest.mark.slow
@@ -77,6 +81,7 @@ def test_explain_token_model_and_explicit_target(photo: Path, tmp_path: Path, ca
         (["explain", "{photo}", "--model", "resnet18"], "weights not found"),
         (["explain", "{photo}", "--model", "resnet18", "--random-weights", "--target", "5000"], "out of range"),
         (["explain", "{photo}", "--model", "resnet18", "--random-weights", "--layer", "layer9"], "layer9"),
+        (["explain", "{photo}", "--model", "resnet18", "--random-weights", "--device", "tpu"], "not a torch device"),
     ],
 )
 def test_explain_errors_are_one_line(argv, message, photo, capsys, monkeypatch, tmp_path) -> None:
@@ -118,6 +123,22 @@ def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> Non
     np.testing.assert_allclose(scores["deletion_auc"], direct.auc, rtol=1e-6)
     with pytest.raises(camscope.errors.InputError, match="stepp"):
         camscope.evaluate(model, [photo, photo], results, ["deletion"], stepp=3)
+
+
+def test_overlay_on_the_original_maps_the_model_input_back(tmp_path: Path) -> None:
+    # a 96×160 scene for a 64-px model: resized to 64×106, centre crop 64×64 keeps original x 31.7..128.3
+    scene = np.full((96, 160, 3), 128, np.uint8)
+    result = camscope.explain(camscope.load_model("mini_resnet"), scene, "gradcam")
+    mapped, inside = result.original_map()
+    assert mapped.shape == (96, 160) and inside[:, 33:127].all() and not inside[:, :30].any()
+    assert not inside[:, 128:].any()
+    picture = result.overlay()
+    assert picture.shape == (96, 160, 3) and result.overlay(view="input").shape == (64, 64, 3)
+    assert (picture[:, :31] < 100).all()  # the cut-away border is dimmed
+    assert (picture[:, 32] == 255).all() and (picture[:, 127] == 255).all()  # and the kept region outlined
+    assert np.asarray(Image.open(result.save(tmp_path / "o.png"))).shape == (96, 160, 3)
+    with pytest.raises(camscope.errors.InputError, match="unknown view"):
+        result.overlay(view="crop")
 
 
 def test_list_methods_needs_no_model_and_shows_declared_parameters(capsys) -> None:

@@ -171,3 +171,17 @@ def test_the_baselines_find_signal_when_there_is_some(big) -> None:
     ridge, knn = _baseline_accuracies(_shape_features(big), big.labels, train=3000)
     print(f"\nmask radial-profile control: ridge {ridge:.3f}, 5-NN {knn:.3f}")
     assert ridge > 0.6 and knn > 0.6
+
+
+def test_background_pool_shares_backgrounds_and_keeps_the_objects() -> None:
+    """With a pool of one, every scene without its object is the same background up to the pixel noise."""
+    plain = generate(40, 5)
+    pooled = generate(40, 5, counterfactual=True, background_pool=1)
+    assert np.array_equal(plain.labels, pooled.labels) and np.array_equal(plain.masks, pooled.masks)
+    assert pooled.counterfactual is not None
+    spread = pooled.counterfactual.astype(int).max(axis=0) - pooled.counterfactual.astype(int).min(axis=0)
+    assert spread.max() <= 2 * 0.06 * 255 + 2  # the noise (±_NOISE) and rounding only
+    varied = generate(40, 5, counterfactual=True, background_pool=16).counterfactual
+    assert varied is not None and (varied.astype(int).max(axis=0) - varied.astype(int).min(axis=0)).max() > 100
+    with pytest.raises(InputError):
+        generate(4, 5, background_pool=0)

@@ -94,3 +94,10 @@ def test_registry_needs_ground_truth():
         get_metric("pointing")(None, None, peak_map(1, 1))
     result = get_metric("energy_pointing")(None, None, peak_map(35, 35), ground_truth=BOX)
     assert result.summary() == {"energy_pointing": pytest.approx(np.array([1.0]))}
+
+
+def test_scaled_tolerance_is_torchrays_15_px_at_224_px():
+    from camscope.metrics.localization import scaled_tolerance
+
+    assert scaled_tolerance(224) == 15.0
+    assert scaled_tolerance(64) == pytest.approx(4.29, abs=0.01)

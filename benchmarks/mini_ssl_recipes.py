@@ -1,0 +1,78 @@
+"""Short self-supervised pre-training runs under a changed recipe, each ending in the record's linear probe.
+
+How the self-supervised mini recipes were chosen (``benchmarks/results/mini_recipes.md``): the mini model's
+own config with ``--set key=value`` changes (any :class:`camscope.lab.train.MiniConfig` field), trained
+for ``--steps`` with the package's resumable loop, then probed exactly as a shipped record is (linear
+classifier on frozen features, test accuracy on ``generate(1000, 7)``). Nothing is shipped: the run and
+its record stay in ``mini_runs/recipes/TAG/NAME`` (git-ignored), and one JSON line per run is appended
+to ``mini_runs/recipes/log.jsonl``. ``--resume`` continues a stopped run of the same tag::
+
+    python benchmarks/mini_ssl_recipes.py --model mini_mocov3_resnet --tag M1 --steps 1500 \\
+        --set pretrain_size=32 global_scale=0.25,1.0
+
+Not a test: a tool for choosing recipes; each run takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+import torch
+
+from camscope.lab.train import CONFIGS, RUNS_DIR, train
+
+
+def _value(text: str) -> Any:
+    """``0.5`` → float, ``32`` → int, ``0.25,1`` → tuple, ``none`` → None, ``true``/``false`` → bool."""
+    if "," in text:
+        return tuple(float(t) for t in text.split(","))
+    lowered = text.lower()
+    if lowered in ("none", "true", "false"):
+        return {"none": None, "true": True, "false": False}[lowered]
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=list(CONFIGS), required=True)
+    parser.add_argument("--tag", required=True, help="experiment name: its run folder and log key")
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config changes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
+    args = parser.parse_args()
+
+    changes = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    cfg = dataclasses.replace(CONFIGS[args.model], **changes)
+    runs = RUNS_DIR / "recipes" / args.tag
+    record = train(
+        args.model, None, steps=args.steps, seed=args.seed, runs=runs, resume=args.resume,
+        minutes=args.minutes, cfg=cfg,
+    )  # fmt: skip
+    line = {
+        "tag": args.tag,
+        "model": args.model,
+        "changes": {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()},
+        "steps": record["steps"],
+        "schedule_steps": record["schedule_steps"],
+        "batch_size": record["batch_size"],
+        "minutes": record["train_minutes"],
+        "test_accuracy": record["test_accuracy"],
+        "counterfactual_accuracy": record["counterfactual_accuracy"],
+        "probe_train_accuracy": record.get("probe_train_accuracy"),
+        "torch_threads": torch.get_num_threads(),
+    }
+    with (RUNS_DIR / "recipes" / "log.jsonl").open("a") as log:
+        log.write(json.dumps(line) + "\n")
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The Gradio page of ``camscope app``: controls on the left, the models × methods grid on the right.
+
+Offline by construction: Gradio's analytics and version check are off (set before gradio is imported),
+the Hugging Face hub is told it is offline, the theme uses system fonts (no Google Fonts request) and
+server-side rendering (a Node process) is off. Every handler turns a user error into a message on the page.
+The work itself is :class:`camscope.app.session.Explorer`'s.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name, _value in (
+    ("GRADIO_ANALYTICS_ENABLED", "False"),
+    ("HF_HUB_OFFLINE", "1"),
+    ("HF_HUB_DISABLE_TELEMETRY", "1"),
+    ("GRADIO_SSR_MODE", "False"),
+    ("GRADIO_MCP_SERVER", "False"),
+):
+    os.environ[_name] = _value
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from camscope.api import VIEWS  # noqa: E402
+from camscope.app.session import (  # noqa: E402
+    Cell,
+    Explorer,
+    Picture,
+    curves_pictures,
+    grid_picture,
+    table_rows,
+    top_class_labels,
+    write_csv,
+)
+from camscope.errors import CamscopeError  # noqa: E402
+from camscope.viz import draw_contour, save_png  # noqa: E402
+
+DEFAULT_MODEL = "mini_resnet"
+DEFAULT_METHOD = "gradcam"
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+CSS = "#status p {font-size: 1.05em} #grid img {image-rendering: pixelated}"
+
+
+def _preview(picture: Picture | None) -> np.ndarray | None:
+    if picture is None:
+        return None
+    return picture.pixels if picture.mask is None else draw_contour(picture.pixels, picture.mask)
+
+
+def _say(*lines: str) -> str:
+    return "\n\n".join(line for line in lines if line)
+
+
+def build_app(explorer: Explorer) -> gr.Blocks:
+    """The page, wired to ``explorer``; handlers are closures so several apps can live in one process."""
+    choices = explorer.model_choices()
+    ready = [c.name for c in choices if c.ready]
+    missing = [c for c in choices if not c.ready]
+    methods = explorer.method_choices()
+    first_scene = explorer.scene(0)
+
+    def generate_scene(seed: float | None) -> tuple[Any, Any, str]:
+        try:
+            picture = explorer.scene(int(seed or 0))
+        except CamscopeError as exc:
+            return gr.skip(), gr.skip(), f"⚠️ {exc}"
+        return picture, _preview(picture), f"Generated {picture.name}; its true object is outlined in white."
+
+    def upload(path: str | None) -> tuple[Any, Any, str]:
+        if not path:
+            return gr.skip(), gr.skip(), ""
+        try:
+            picture = explorer.open_image(path)
+        except CamscopeError as exc:
+            return gr.skip(), gr.skip(), f"⚠️ {exc}"
+        return picture, _preview(picture), _say(f"Loaded {picture.name}.", *(f"ℹ️ {n}" for n in picture.notes))
+
+    def run(
+        models: list[str],
+        chosen: list[str],
+        picture: Picture | None,
+        target: str,
+        view: str,
+        show_curves: bool,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008  (Gradio's injection idiom)
+    ) -> Any:
+        cells: list[Cell] = []
+        total = len(models or []) * len(chosen or [])
+        try:
+            # "stop" closes this generator: the loop ends between cells
+            for cell in explorer.run(models or [], chosen or [], picture, target or ""):
+                cells.append(cell)
+                assert picture is not None
+                progress(len(cells) / total, desc=f"{cell.model} × {cell.method}")
+                status = f"{len(cells)} / {total} done ({cell.model} × {cell.method}: {cell.seconds:.1f} s)"
+                yield _outputs(cells, picture, view, show_curves, status, final=len(cells) == total)
+        except CamscopeError as exc:
+            yield _outputs(cells, picture, view, show_curves, f"⚠️ {exc}", final=True)
+
+    def _outputs(
+        cells: list[Cell], picture: Picture | None, view: str, show_curves: bool, status: str, final: bool
+    ) -> tuple[Any, ...]:
+        if not cells or picture is None:
+            return status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        errors = [f"⚠️ {c.model} × {c.method}: {c.error}" for c in cells if c.error]
+        notes = [f"ℹ️ {c.model} × {c.method}: {n}" for c in cells for n in c.notes]
+        grid = grid_picture(cells, picture, view)
+        rows = table_rows(cells)
+        table = [[row[k] for k in rows[0]] for row in rows]
+        curves = curves_pictures(cells) if show_curves else []
+        files: Any = gr.skip()
+        labels: Any = gr.skip()
+        if final:
+            folder = Path(tempfile.mkdtemp(prefix="camscope_app_"))
+            files = [str(save_png(grid, folder / "camscope_grid.png")), str(write_csv(cells, folder / "camscope.csv"))]
+            labels = gr.update(choices=top_class_labels(cells), value=None)
+        return (
+            _say(status, *errors, *notes),
+            grid,
+            gr.update(value=table, headers=list(rows[0])),
+            gr.update(value=curves or None, visible=show_curves),
+            files,
+            labels,
+        )
+
+    with gr.Blocks(title="camscope explorer", analytics_enabled=False) as app:
+        picture_state = gr.State(first_scene)
+        gr.Markdown("## camscope explorer — what do the models look at?")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                model_box = gr.CheckboxGroup(ready, value=[DEFAULT_MODEL] if DEFAULT_MODEL in ready else ready[:1],
+                                             label="models", elem_id="models")  # fmt: skip
+                if missing:
+                    with gr.Accordion(f"{len(missing)} models without weights", open=False):
+                        gr.Markdown("\n".join(f"- **{c.name}**: {c.note}" for c in missing))
+                method_box = gr.CheckboxGroup(
+                    methods, value=[DEFAULT_METHOD] if DEFAULT_METHOD in methods else methods[:1], label="methods"
+                )
+                with gr.Group():
+                    preview = gr.Image(_preview(first_scene), label="image to explain", interactive=False, height=220)
+                    with gr.Row():
+                        seed = gr.Number(0, label="scene seed", precision=0, minimum=0)
+                        scene_button = gr.Button("generate scene", elem_id="scene")
+                    upload_box = gr.File(label="or upload an image", file_count="single", elem_id="upload")
+                target = gr.Textbox(label="target class (name or index; empty: each model's top-1)", elem_id="target")
+                view = gr.Radio(list(VIEWS), value="original", label="draw the map over")
+                show_curves = gr.Checkbox(False, label="deletion / insertion curves")
+                with gr.Row():
+                    go = gr.Button("explain", variant="primary", elem_id="explain")
+                    stop = gr.Button("stop", variant="stop", elem_id="stop")
+            with gr.Column(scale=2):
+                status = gr.Markdown("Choose models and methods, then **explain**.", elem_id="status")
+                grid = gr.Image(label="models × methods", interactive=False, format="png", elem_id="grid")
+                top = gr.Radio([], label="top classes of the first model: click one to explain it", elem_id="top")
+                table = gr.Dataframe(label="scores", interactive=False, elem_id="scores", wrap=True)
+                curves = gr.Gallery(label="curves", visible=False, columns=2, elem_id="curves")
+                files = gr.File(label="downloads: grid PNG and scores CSV", file_count="multiple", elem_id="downloads")
+
+        inputs = [model_box, method_box, picture_state, target, view, show_curves]
+        outputs = [status, grid, table, curves, files, top]
+        scene_button.click(generate_scene, seed, [picture_state, preview, status])
+        upload_box.upload(upload, upload_box, [picture_state, preview, status])
+        running = go.click(run, inputs, outputs)
+        redraw = view.change(run, inputs, outputs)  # cached cells: only the pictures are redrawn
+        stop.click(None, cancels=[running, redraw])
+        top.input(lambda index: str(index) if index is not None else gr.skip(), top, target).then(run, inputs, outputs)
+    return app
+
+
+def serve(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860, workers: int | None = None) -> None:
+    """Start the page (blocking); one queue worker per CPU core by default."""
+    app = build_app(explorer)
+    app.queue(default_concurrency_limit=workers or os.cpu_count() or 1)
+    try:
+        _launch(app, host, port)
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        raise CamscopeError(f"cannot serve on {host}:{port}: {exc}") from None
+    print(f"camscope app: http://{host}:{port}/  (Ctrl+C stops it)", flush=True)  # printed once it listens
+    app.block_thread()
+
+
+def _launch(app: gr.Blocks, host: str, port: int) -> None:
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        quiet=True,
+        show_error=False,
+        ssr_mode=False,
+        theme=THEME,
+        css=CSS,
+        footer_links=[],
+        max_file_size="50mb",
+        prevent_thread_lock=True,
+    )

@@ -1,0 +1,119 @@
+"""The explorer's functions as plain unit tests (camscope.app.session): no browser, no Gradio."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from camscope import evaluate, explain, load_model
+from camscope.app.session import (
+    Explorer,
+    cell_picture,
+    curves_pictures,
+    grid_picture,
+    table_rows,
+    top_class_labels,
+    write_csv,
+)
+from camscope.cli import main
+from camscope.errors import ImageLoadError, InputError
+from camscope.methods import method_names
+
+
+@pytest.fixture(scope="module")
+def explorer() -> Explorer:
+    return Explorer(device="cpu", max_side=100, curve_steps=4)
+
+
+def test_choices_come_from_the_zoo_and_the_method_registry(explorer: Explorer, tmp_path: Path) -> None:
+    choices = {c.name: c for c in Explorer(weights=str(tmp_path), device="cpu").model_choices()}
+    assert choices["mini_resnet"].ready  # packaged weights: always there
+    assert not choices["resnet50"].ready and "resnet50-0676ba61.pth" in choices["resnet50"].note
+    assert explorer.method_choices() == method_names()
+
+
+def test_a_cell_is_what_explain_and_evaluate_give_and_is_cached(explorer: Explorer) -> None:
+    scene = explorer.scene(2)
+    cell = explorer.cell("mini_resnet", "Grad-CAM", scene)
+    assert cell.error is None and cell.method == "gradcam"
+    model = load_model("mini_resnet")
+    direct = explain(model, scene.pixels, "gradcam")
+    np.testing.assert_allclose(cell.explanation.map, direct.map, atol=1e-6)
+    step = 64 * 64 // 4
+    scores = evaluate(model, scene.pixels, direct, ["deletion", "insertion"], step=step)
+    assert cell.scores["deletion_auc"] == pytest.approx(float(scores["deletion_auc"][0]), abs=1e-6)
+    assert len(cell.curves["deletion_auc"][1]) == 5 and {"pointing", "energy_pointing"} <= set(cell.scores)
+    assert explorer.cell("mini_resnet", "gradcam", scene) is cell  # same key: the cached cell
+    other = explorer.cell("mini_resnet", "gradcam", scene, target="0")
+    assert other is not cell and other.explanation.target == 0
+
+
+def test_targets_by_name_or_index_and_bad_ones_as_messages(explorer: Explorer, tmp_path: Path) -> None:
+    scene = explorer.scene(2)
+    assert explorer.cell("mini_resnet", "gradcam", scene, target="Star").explanation.target == 3
+    assert "did you mean star" in explorer.cell("mini_resnet", "gradcam", scene, target="stra").error
+    assert "out of range" in explorer.cell("mini_resnet", "gradcam", scene, target="99").error
+    assert "unknown method" in explorer.cell("mini_resnet", "gradcan", scene).error
+    missing = Explorer(weights=str(tmp_path), device="cpu").cell("resnet50", "gradcam", scene)
+    assert "weights not found" in missing.error and "resnet50-0676ba61.pth" in missing.error
+
+
+def test_uploads_are_checked_and_big_ones_downscaled(explorer: Explorer, tmp_path: Path) -> None:
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(ImageLoadError):
+        explorer.open_image(text)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (150, 300, 3), dtype=np.uint8)).save(big)
+    picture = explorer.open_image(big)
+    assert picture.pixels.shape == (50, 100, 3) and "downscaled to 100×50" in picture.notes[0]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(big.read_bytes()[:200])
+    with pytest.raises(ImageLoadError, match=r"broken\.png"):
+        explorer.open_image(broken)
+    with pytest.raises(InputError, match="no image"):
+        list(explorer.run(["mini_resnet"], ["gradcam"], None))
+    with pytest.raises(InputError, match="at least one method"):
+        list(explorer.run(["mini_resnet"], [], picture))
+
+
+def test_grid_table_csv_and_curves(explorer: Explorer, tmp_path: Path) -> None:
+    scene = explorer.scene(2)
+    cells = list(explorer.run(["mini_resnet"], ["gradcam", "nonsense"], scene))
+    assert cells[0].error is None and "unknown method" in cells[1].error
+    grid = grid_picture(cells, scene)
+    assert grid.ndim == 3 and grid.shape[1] > grid.shape[0]  # one row, two columns
+    overlay = cell_picture(cells[0], scene)
+    assert (overlay[scene.mask & ~np.roll(scene.mask, 1, 0)] == 255).any()  # the true mask's contour
+    rows = table_rows(cells)
+    assert rows[0]["model"] == "mini_resnet" and isinstance(rows[0]["deletion_auc"], float)
+    assert rows[1]["deletion_auc"] == "" and "unknown method" in rows[1]["message"]
+    with write_csv(cells, tmp_path / "s.csv").open() as handle:
+        read = list(csv.DictReader(handle))
+    assert float(read[0]["insertion_auc"]) == rows[0]["insertion_auc"]
+    assert [p.shape[2] for p in curves_pictures(cells)] == [3, 3]
+    labels = top_class_labels(cells)
+    assert labels[0][1] == cells[0].explanation.top_classes[0][0] and "%" in labels[0][0]
+
+
+def test_run_stops_between_cells_when_cancelled(explorer: Explorer) -> None:
+    import threading
+
+    cancel = threading.Event()
+    cells = explorer.run(["mini_resnet"], ["gradcam", "layercam"], explorer.scene(2), cancel=cancel)
+    next(cells)
+    cancel.set()
+    assert list(cells) == []
+
+
+def test_app_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["app"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["camscope: error: camscope app needs the optional extra: pip install 'camscope[app]'"]
