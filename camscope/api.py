@@ -152,9 +152,17 @@ def explain(
     from camscope.capture import module_path
     from camscope.methods.shared import compute_many
 
+    many = not isinstance(method, str) and isinstance(method, Sequence)
+    classes = [get_method(m) if isinstance(m, str) else m for m in (method if many else [method])]
+    if not classes:
+        raise InputError("no methods given")
     net, name, spec, x, single, pictures = _model_and_batch(model, images)
+    label_free_default = all(getattr(cls, "label_free_by_default", False) for cls in classes)
+    targets = _label_free_targets(net, x, targets, keep_none=label_free_default)
     if layers is None:
-        target_layers, reshape = spec.cam_layers(net)
+        # methods that pick their own layers (FullGrad, attention methods, RELAX) get None below
+        takes = any(cls.takes_layers for cls in classes)
+        target_layers, reshape = spec.cam_layers(net) if takes else (None, None)
     elif reshape_transform is not None:
         from camscope.layer_paths import resolve_layers
 
@@ -167,10 +175,6 @@ def explain(
     if reshape_transform is not None:
         reshape = reshape_transform
 
-    many = not isinstance(method, str) and isinstance(method, Sequence)
-    classes = [get_method(m) if isinstance(m, str) else m for m in (method if many else [method])]
-    if not classes:
-        raise InputError("no methods given")
     unknown = sorted(k for k in method_kwargs if not any(k in cls.params for cls in classes))
     if unknown and (many or isinstance(method, str)):  # registered methods: their declarations are the full list
         accepted = ", ".join(sorted({p for cls in classes for p in cls.params})) or "none"
@@ -179,7 +183,8 @@ def explain(
     cams = []
     for cls in classes:
         kwargs = {k: v for k, v in method_kwargs.items() if k in cls.params} if many else method_kwargs
-        cams.append(cls(net, target_layers, reshape, **kwargs))
+        own_layers = layers is None and not cls.takes_layers
+        cams.append(cls(net, None if own_layers else target_layers, None if own_layers else reshape, **kwargs))
     caught: list[list[warnings.WarningMessage]] = []
     all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, caught=caught)
 
@@ -188,8 +193,12 @@ def explain(
         with torch.inference_mode():
             logits = model_logits(net(x))
     probs = torch.softmax(logits.float(), dim=-1)
-    top = probs.topk(min(top_k, probs.shape[1]), dim=-1)
-    explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), x.shape[0])
+    backbone = bool(getattr(net, "camscope_backbone", False))
+    top = probs.topk(0 if backbone else min(top_k, probs.shape[1]), dim=-1)  # an embedding has no classes
+    label_free = backbone or (targets is None and label_free_default)
+    explained = (
+        [None] * x.shape[0] if label_free else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
+    )
     top_classes = [
         [
             (int(c), _class_name(spec.class_names, int(c)), float(p))
@@ -237,6 +246,31 @@ def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
     return flags
 
 
+def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
+    """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
+    net, _, _, x, _, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
+    with torch.inference_mode():
+        return model_logits(net(x)).clone()
+
+
+def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none: bool = False) -> Any:
+    """``"embedding"`` (and ``None`` on a backbone) → each image explained by its own embedding.
+
+    The target is the inner product ⟨f(x), f(x̃)⟩ (Label-Free XAI), not the cosine, whose gradient
+    vanishes at x̃ = x. ``keep_none``: the method's own default is label-free already (RELAX).
+    """
+    backbone = bool(getattr(net, "camscope_backbone", False))
+    if targets == "embedding" or (targets is None and backbone and not keep_none):
+        if keep_none and targets == "embedding":
+            return None
+        from camscope.targets import own_embedding_targets
+
+        with torch.inference_mode():
+            own = model_logits(net(x))
+        return own_embedding_targets(own.clone())
+    return targets
+
+
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
     if targets is None:
         return top1
@@ -281,12 +315,13 @@ def evaluate(
     from camscope.metrics import get_metric
 
     net, _, spec, x, _, _ = _model_and_batch(model, images)
+    targets = _label_free_targets(net, x, targets)
     if isinstance(explanations, np.ndarray):
         maps = explanations if explanations.ndim == 3 else explanations[None]
     else:
         items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
         maps = np.stack([e.map for e in items])
-        if targets is None:
+        if targets is None and not getattr(net, "camscope_backbone", False):
             targets = [e.target for e in items]
     if maps.shape[0] != x.shape[0]:
         raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")

@@ -27,7 +27,15 @@ def register(sub: Any) -> None:
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
     p.add_argument("--download", action="store_true", help="download missing official weights (needs internet)")
-    p.add_argument("--target", type=nonnegative_int, help="class index to explain (default: each image's top-1)")
+    p.add_argument(
+        "--target",
+        type=target_argument,
+        help="class index to explain (default: each image's top-1); 'embedding': each image's own embedding "
+        "(inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding",
+    )
+    p.add_argument(
+        "--backbone", action="store_true", help="explain the embedding (classifier removed): label-free methods"
+    )
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument("--synthetic", type=int, metavar="N", help="explain N generated scenes with known objects")
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
@@ -108,6 +116,27 @@ def map_path(png: Path, random_weights: bool) -> Path:
     return png.with_suffix(".random-weights.npy" if random_weights else ".npy")
 
 
+def parse_target(text: str | None, model: Any) -> Any:
+    """``--target``: None, a class index, ``embedding`` or ``similarity:REF`` (a SimilarityTarget)."""
+    if text is None or text == "embedding":
+        return text
+    kind, _, ref = text.partition(":")
+    if kind == "similarity" and ref:
+        from camscope.api import embed
+        from camscope.data import load_image
+        from camscope.targets import SimilarityTarget
+
+        return SimilarityTarget(embed(model, load_image(ref))[0], kind="cosine")
+    return int(text)
+
+
+def target_argument(text: str) -> str:
+    """argparse type of ``--target``: ``embedding``, ``similarity:REF`` or a class index (``nonnegative_int``)."""
+    if text == "embedding" or text.startswith("similarity:"):
+        return text
+    return str(nonnegative_int(text))
+
+
 def run(args: argparse.Namespace) -> int:
     from camscope.api import explain
     from camscope.devices import resolve_device
@@ -120,20 +149,30 @@ def run(args: argparse.Namespace) -> int:
     paths = _output_paths(args.out, stems, args.model, cls.name)  # before the work, not after it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights, download=args.download)
+        model = load_model(
+            args.model,
+            weights=args.weights,
+            random_weights=args.random_weights,
+            download=args.download,
+            head=not args.backbone,
+        )
     model.to(device)
     if args.random_weights:
         print(RANDOM_BANNER)
+    target = parse_target(args.target, model)
     results = explain(
-        model, images, cls, args.target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
+        model, images, cls, target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
     )
     assert isinstance(results, list)
     for result, path in zip(results, paths):
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path, view=args.view)
         top = ", ".join(f"{name} ({index}) {prob:.1%}" for index, name, prob in result.top_classes)
-        print(f"{path}  [{cls.name} at {', '.join(result.layers)}; explained class {result.target}]")
-        print(f"  top-{len(result.top_classes)}: {top}")
+        where = ", ".join(result.layers) or "the input"
+        what = f"class {result.target}" if result.target is not None else "a label-free target"
+        print(f"{path}  [{cls.name} at {where}; explained {what}]")
+        if result.top_classes:
+            print(f"  top-{len(result.top_classes)}: {top}")
         if args.save_map:
             raw = map_path(path, result.random_weights)
             np.save(raw, result.map)

@@ -269,7 +269,9 @@ class BaseCAM:
 
     name: ClassVar[str] = ""
     params: ClassVar[tuple[str, ...]] = ()  # constructor keywords after the common three (see registry)
-    takes_layers: ClassVar[bool] = True  # False: the method picks its own layers (FullGrad)
+    # False: the method picks its own layers (FullGrad; attention methods, RELAX): callers that choose default
+    # CAM layers (explain, sweeps) pass None
+    takes_layers: ClassVar[bool] = True
     #: what the pass must compute for this method (see :meth:`reads`)
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from functools import reduce
+from functools import partial, reduce
 
 import torch
 
@@ -79,8 +79,7 @@ def compute_many(
         if len(members) == 1:
             cam = members[0]
             maps[group[0]] = run(
-                group[0],
-                lambda cam=cam: cam.compute(input_tensor, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth),
+                group[0], partial(cam.compute, input_tensor, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
             )
             cost[group[0]] = time.perf_counter() - start
             continue
@@ -95,7 +94,7 @@ def compute_many(
                 for index, cam in zip(group, members):
                     own = time.perf_counter()
                     cam.outputs = state.logits
-                    result = run(index, lambda cam=cam, state=state: cam.maps_from_state(state, eigen_smooth))
+                    result = run(index, partial(cam.maps_from_state, state, eigen_smooth))
                     maps[index] = deaugment(result, x.shape[0]) if aug_smooth else result
                     cost[index] = share + time.perf_counter() - own
         except (RuntimeError, AssertionError, ValueError) as exc:  # as BaseCAM.compute: say what the input lacks

@@ -284,6 +284,8 @@ class TaskWorker:
         params = dict(self.config.methods.get(method, {}))
         if "progress" in cls.params:
             params["progress"] = False
+        if not cls.takes_layers:  # FullGrad, attention methods, RELAX: their own default layers
+            return cls(pm.model, None, None, **params)
         return cls(pm.model, pm.layers, pm.reshape, **params)
 
     def _metric_rows(
