@@ -75,7 +75,7 @@ def test_maps_are_the_api_label_free_maps(label_free) -> None:
 
 
 def test_token_models_keep_every_heads_attention_for_the_report(label_free) -> None:
-    config, store = label_free
+    _, store = label_free
     table = store.read()
     first = {r["model"]: r["task"] for r in table.to_pylist() if r["task"].endswith("__00000")}
     heads = store.maps(first["mini_deit"])["head_maps"]
@@ -90,7 +90,7 @@ def test_embedding_targets_check_only_the_backbone_weights(tmp_path: Path) -> No
     weights.mkdir()
     (weights / "dino_resnet50_pretrain.pth").write_bytes(b"placeholder")  # config checks presence, not content
     models = [{"name": "dino_resnet50", "weights": str(weights), "input_size": 64}]
-    with pytest.raises(ConfigError, match="dino_resnet50_linearweights.pth"):
+    with pytest.raises(ConfigError, match=r"dino_resnet50_linearweights\.pth"):
         load_config(write_config(tmp_path / "top1.toml", models=models))
     config = load_config(write_config(tmp_path / "embedding.toml", models=models, targets="embedding"))
     assert config.label_free and config.hash() != load_config(write_config(tmp_path / "m.toml")).hash()
