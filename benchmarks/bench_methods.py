@@ -9,6 +9,7 @@ prints the max |difference| of their maps and the load average next to the times
     python benchmarks/bench_methods.py                 # ResNet50 + ViT-B/16, all methods (~30 min on 2 cores)
     python benchmarks/bench_methods.py --quick         # gradient methods + Ablation-CAM
     python benchmarks/bench_methods.py --models resnet50 --methods gradcam,ablationcam
+    python benchmarks/bench_methods.py --token-methods  # attention, rollout, gradrollout, legrad, RELAX vs plain
 
 Not a test: nothing here asserts a time.
 """
@@ -24,7 +25,9 @@ from typing import Any
 
 GRADIENT_METHODS = ["gradcam", "hirescam", "gradcamelementwise", "gradcam++", "xgradcam", "layercam", "eigengradcam"]
 SLOW_METHODS = ["scorecam", "ablationcam"]
-ALL_METHODS = [*GRADIENT_METHODS, "eigencam", "fullgrad", *SLOW_METHODS]
+ALL_METHODS = [*GRADIENT_METHODS, "eigencam", "kpcacam", "fem", "shapleycam", "fullgrad", *SLOW_METHODS]
+#: Token-native methods (no peer on timm models): timed against the model's own plain passes instead.
+TOKEN_METHODS = ["attention", "rollout", "gradrollout", "legrad", "relax"]
 
 PEER_CLASS = {
     "gradcam": "GradCAM",
@@ -38,6 +41,9 @@ PEER_CLASS = {
     "fullgrad": "FullGrad",
     "scorecam": "ScoreCAM",
     "ablationcam": "AblationCAM",
+    "kpcacam": "KPCA_CAM",
+    "fem": "FEM",
+    "shapleycam": "ShapleyCAM",
 }
 
 
@@ -150,6 +156,73 @@ def timed(model_name: str, method: str, repeats: int) -> tuple[Any, ...]:
     return out
 
 
+def measure_token(method: str, repeats: int, relax_masks: int, queue: Any) -> None:
+    """Runs in a subprocess: one token-native method against the plain passes it must be compared with —
+    a forward pass (timm's default fused attention, inference mode) for the class-agnostic ones, a
+    forward+backward for the gradient ones, and for RELAX the same masked forward passes without the
+    bookkeeping (its floor). Interleaved, medians."""
+    import os
+
+    import torch
+
+    import camscope
+
+    model, _, _, x = build("vit_b16")
+    target = 1
+
+    def forward() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    def forward_backward() -> None:
+        xx = x.clone().requires_grad_(True)
+        model(xx)[0, target].backward()
+        model.zero_grad(set_to_none=True)
+
+    if method == "relax":
+        cam = camscope.RELAX(model, num_masks=relax_masks, batch_size=50, progress=False)
+        masks = torch.rand(relax_masks, 1, 224, 224, generator=torch.Generator().manual_seed(0))
+
+        def floor() -> None:
+            with torch.inference_mode():
+                for start in range(0, relax_masks, 50):
+                    model(x * masks[start : start + 50])
+
+        plain, plain_name, repeats = floor, "its masked forwards", 1
+    else:
+        cam = camscope.get_method(method)(model)
+        plain = forward_backward if cam.uses_gradients else forward
+        plain_name = "fwd+bwd" if cam.uses_gradients else "forward"
+    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    cam(x, [target]), plain()  # warm-up
+    for _ in range(repeats):
+        for name, fn in (("ours", lambda: cam(x, [target])), ("plain", plain)):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((medians, plain_name, rss, os.getloadavg()[0]))
+
+
+def token_table(methods: list[str], repeats: int, relax_masks: int) -> None:
+    print("| model | method | camscope s | plain pass | plain s | camscope / plain | peak RSS MB | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    ctx = mp.get_context("spawn")
+    for method in methods:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=measure_token, args=(method, repeats, relax_masks, queue))
+        proc.start()
+        med, plain_name, rss, load = queue.get()
+        proc.join()
+        label = f"relax ({relax_masks} masks)" if method == "relax" else method
+        print(
+            f"| vit_b16 | {label} | {med['ours']:.3f} | {plain_name} | {med['plain']:.3f} | "
+            f"{med['ours'] / med['plain']:.2f} | {rss:.0f} | {load:.1f} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet50,vit_b16")
@@ -157,7 +230,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per fast measurement")
 
     parser.add_argument("--quick", action="store_true", help="gradient methods + Ablation-CAM only")
+    parser.add_argument("--token-methods", action="store_true", help="only the token-native methods (ViT-B/16)")
+    parser.add_argument("--relax-masks", type=int, default=200, help="RELAX masks in the token table (paper: 3000)")
     args = parser.parse_args()
+    if args.token_methods:
+        token_table(TOKEN_METHODS, args.repeats, args.relax_masks)
+        return
     methods = [*GRADIENT_METHODS, "ablationcam"] if args.quick else args.methods.split(",")
 
     import numpy as np
@@ -171,6 +249,8 @@ def main() -> None:
         for method in methods:
             if method == "fullgrad" and model_name != "resnet50":
                 continue
+            if method == "shapleycam" and model_name != "resnet50":
+                continue  # pytorch-grad-cam's ShapleyCAM crashes on ViTs (see tests/methods/test_parity_newer.py)
             med, ours_mb, peer_mb, ours_map, peer_map, load = timed(model_name, method, args.repeats)
             diff = float(np.abs(ours_map - peer_map).max())
             print(

@@ -13,7 +13,12 @@ from importlib import import_module
 from typing import Any
 
 from camscope.methods import (
+    FEM,
+    KPCACAM,
+    RELAX,
     AblationCAM,
+    AttentionMap,
+    AttentionRollout,
     BaseCAM,
     EigenCAM,
     EigenGradCAM,
@@ -21,18 +26,28 @@ from camscope.methods import (
     GradCAM,
     GradCAMElementWise,
     GradCAMPlusPlus,
+    GradientRollout,
     GuidedBackpropReLUModel,
     HiResCAM,
     LayerCAM,
+    LeGrad,
     RandomCAM,
     ScoreCAM,
+    ShapleyCAM,
     XGradCAM,
     deprocess_image,
     get_method,
     guided_gradcam,
     method_names,
 )
-from camscope.targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+from camscope.targets import (
+    ClassifierOutputReST,
+    ClassifierOutputSoftmaxTarget,
+    ClassifierOutputTarget,
+    CorpusTarget,
+    FinerWeightedTarget,
+    SimilarityTarget,
+)
 
 __version__ = "0.1.0"
 
@@ -41,6 +56,7 @@ _LAZY = {
     "load_model": "camscope.models",
     "get_spec": "camscope.models",
     "explain": "camscope.api",
+    "embed": "camscope.api",
     "Explanation": "camscope.api",
     "evaluate": "camscope.api",
 }
@@ -53,24 +69,37 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "FEM",
+    "KPCACAM",
+    "RELAX",
     "AblationCAM",
+    "AttentionMap",
+    "AttentionRollout",
     "BaseCAM",
+    "ClassifierOutputReST",
     "ClassifierOutputSoftmaxTarget",
     "ClassifierOutputTarget",
+    "CorpusTarget",
     "EigenCAM",
     "EigenGradCAM",
     "Explanation",
+    "FinerWeightedTarget",
     "FullGrad",
     "GradCAM",
     "GradCAMElementWise",
     "GradCAMPlusPlus",
+    "GradientRollout",
     "GuidedBackpropReLUModel",
     "HiResCAM",
     "LayerCAM",
+    "LeGrad",
     "RandomCAM",
     "ScoreCAM",
+    "ShapleyCAM",
+    "SimilarityTarget",
     "XGradCAM",
     "deprocess_image",
+    "embed",
     "evaluate",
     "explain",
     "get_method",

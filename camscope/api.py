@@ -129,7 +129,7 @@ def denormalize(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float
 def explain(
     model: nn.Module | str,
     images: ImageInput | Sequence[ImageInput],
-    method: str | type[BaseCAM] = "gradcam",
+    method: str | type[BaseCAM] | Sequence[str | type[BaseCAM]] = "gradcam",
     targets: TargetSpec = None,
     *,
     layers: Sequence[nn.Module | str] | None = None,
@@ -138,16 +138,31 @@ def explain(
     aug_smooth: bool = False,
     eigen_smooth: bool = False,
     **method_kwargs: Any,
-) -> Explanation | list[Explanation]:
+) -> Explanation | list[Explanation] | dict[str, Explanation | list[Explanation]]:
     """Explain one image (→ :class:`Explanation`) or a sequence of images (→ a list), batched.
 
     ``model`` is a module or a zoo / timm / torchvision name; preprocessing, target layers and the
     reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
     ``targets``: None (top-1 of each image), a class index for all, or one per image.
+    ``method`` may be a list of methods: the result is then ``{method name: result}``, and methods
+    that read the same layer (the gradient CAMs, Eigen-CAM…) share one forward+backward pass
+    (:func:`camscope.methods.shared.compute_many`); each map is the one the method gives alone.
+    ``method_kwargs`` go to every listed method whose constructor takes them.
     """
+    from camscope.capture import module_path
+    from camscope.methods.shared import compute_many
+
+    many = not isinstance(method, str) and isinstance(method, Sequence)
+    classes = [get_method(m) if isinstance(m, str) else m for m in (method if many else [method])]
+    if not classes:
+        raise InputError("no methods given")
     net, name, spec, x, single, pictures = _model_and_batch(model, images)
+    label_free_default = all(getattr(cls, "label_free_by_default", False) for cls in classes)
+    targets = _label_free_targets(net, x, targets, keep_none=label_free_default)
     if layers is None:
-        target_layers, reshape = spec.cam_layers(net)
+        # methods that pick their own layers (FullGrad, attention methods, RELAX) get None below
+        takes = any(cls.takes_layers for cls in classes)
+        target_layers, reshape = spec.cam_layers(net) if takes else (None, None)
     elif reshape_transform is not None:
         from camscope.layer_paths import resolve_layers
 
@@ -160,49 +175,62 @@ def explain(
     if reshape_transform is not None:
         reshape = reshape_transform
 
-    cls = get_method(method) if isinstance(method, str) else method
-    unknown = sorted(set(method_kwargs) - set(cls.params))
-    if unknown and isinstance(method, str):  # a registered method: its declaration is the full list
-        accepted = ", ".join(cls.params) or "none"
-        raise InputError(
-            f"method {cls.name or cls.__name__} takes no parameter(s) {', '.join(unknown)} (accepted: {accepted})"
-        )
-    cam = cls(net, target_layers, reshape, **method_kwargs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CamscopeWarning)
-        maps = cam(x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
-    flags = _replay(caught, x.shape[0])
+    unknown = sorted(k for k in method_kwargs if not any(k in cls.params for cls in classes))
+    if unknown and (many or isinstance(method, str)):  # registered methods: their declarations are the full list
+        accepted = ", ".join(sorted({p for cls in classes for p in cls.params})) or "none"
+        names = ", ".join(cls.name or cls.__name__ for cls in classes)
+        raise InputError(f"method {names} takes no parameter(s) {', '.join(unknown)} (accepted: {accepted})")
+    cams = []
+    for cls in classes:
+        kwargs = {k: v for k, v in method_kwargs.items() if k in cls.params} if many else method_kwargs
+        own_layers = layers is None and not cls.takes_layers
+        cams.append(cls(net, None if own_layers else target_layers, None if own_layers else reshape, **kwargs))
+    caught: list[list[warnings.WarningMessage]] = []
+    all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, caught=caught)
 
-    logits = cam.outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
+    logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
     if logits is None or logits.shape[0] != x.shape[0]:
         with torch.inference_mode():
             logits = model_logits(net(x))
     probs = torch.softmax(logits.float(), dim=-1)
-    top = probs.topk(min(top_k, probs.shape[1]), dim=-1)
-    explained = _explained_classes(targets, probs.argmax(dim=-1).tolist(), x.shape[0])
-    from camscope.capture import module_path
-
-    layer_names = [module_path(net, layer) for layer in cam.target_layers]
-    results = [
-        Explanation(
-            map=maps[i],
-            image=denormalize(x[i], spec.mean, spec.std),
-            target=explained[i],
-            top_classes=[
-                (int(c), _class_name(spec.class_names, int(c)), float(p))
-                for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())
-            ],
-            method=cls.name,
-            layers=layer_names,
-            model_name=name,
-            random_weights=bool(getattr(net, "camscope_random_weights", False)),
-            warnings=flags[i],
-            original=pictures[i],
-            geometry=(spec.preprocess.resize, spec.preprocess.crop),
-        )
+    backbone = bool(getattr(net, "camscope_backbone", False))
+    top = probs.topk(0 if backbone else min(top_k, probs.shape[1]), dim=-1)  # an embedding has no classes
+    label_free = backbone or (targets is None and label_free_default)
+    explained = (
+        [None] * x.shape[0] if label_free else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
+    )
+    top_classes = [
+        [
+            (int(c), _class_name(spec.class_names, int(c)), float(p))
+            for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())
+        ]
         for i in range(x.shape[0])
     ]
-    return results[0] if single else results
+    views = [denormalize(x[i], spec.mean, spec.std) for i in range(x.shape[0])]
+    random_weights = bool(getattr(net, "camscope_random_weights", False))
+    out: dict[str, Explanation | list[Explanation]] = {}
+    for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, all_maps)):
+        maps = maps_t.detach().float().cpu().numpy()
+        flags = _replay(caught[k], x.shape[0])
+        layer_names = [module_path(net, layer) for layer in cam.target_layers]
+        results = [
+            Explanation(
+                map=maps[i],
+                image=views[i] if k == 0 else views[i].copy(),
+                target=explained[i],
+                top_classes=top_classes[i],
+                method=cls.name,
+                layers=layer_names,
+                model_name=name,
+                random_weights=random_weights,
+                warnings=flags[i],
+                original=pictures[i],
+                geometry=(spec.preprocess.resize, spec.preprocess.crop),
+            )
+            for i in range(x.shape[0])
+        ]
+        out[cls.name] = results[0] if single else results
+    return out if many else out[classes[0].name]
 
 
 def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
@@ -216,6 +244,31 @@ def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
                     flags[i].append(message.text)
         warnings.warn_explicit(message, record.category, record.filename, record.lineno)
     return flags
+
+
+def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
+    """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
+    net, _, _, x, _, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
+    with torch.inference_mode():
+        return model_logits(net(x)).clone()
+
+
+def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none: bool = False) -> Any:
+    """``"embedding"`` (and ``None`` on a backbone) → each image explained by its own embedding.
+
+    The target is the inner product ⟨f(x), f(x̃)⟩ (Label-Free XAI), not the cosine, whose gradient
+    vanishes at x̃ = x. ``keep_none``: the method's own default is label-free already (RELAX).
+    """
+    backbone = bool(getattr(net, "camscope_backbone", False))
+    if targets == "embedding" or (targets is None and backbone and not keep_none):
+        if keep_none and targets == "embedding":
+            return None
+        from camscope.targets import own_embedding_targets
+
+        with torch.inference_mode():
+            own = model_logits(net(x))
+        return own_embedding_targets(own.clone())
+    return targets
 
 
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
@@ -262,12 +315,13 @@ def evaluate(
     from camscope.metrics import get_metric
 
     net, _, spec, x, _, _ = _model_and_batch(model, images)
+    targets = _label_free_targets(net, x, targets)
     if isinstance(explanations, np.ndarray):
         maps = explanations if explanations.ndim == 3 else explanations[None]
     else:
         items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
         maps = np.stack([e.map for e in items])
-        if targets is None:
+        if targets is None and not getattr(net, "camscope_backbone", False):
             targets = [e.target for e in items]
     if maps.shape[0] != x.shape[0]:
         raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")

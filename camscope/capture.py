@@ -99,12 +99,18 @@ class LayerCapture:
     does, so gradients exist at the layer whatever the caller's ``requires_grad`` flags are.
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[nn.Module], need_grad: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, layers: Sequence[nn.Module], need_grad: bool = False, record_inputs: bool = False
+    ) -> None:
         self.model = model
         self.layers = list(layers)
         self.need_grad = need_grad
+        self.record_inputs = record_inputs
         self.names = [module_path(model, layer) for layer in self.layers]
         self.outputs: list[torch.Tensor | None] = [None] * len(self.layers)
+        #: each layer's first positional input, when ``record_inputs`` (as received: a later in-place
+        #: operation of the network may change it, so a user must check what it computes from it)
+        self.inputs: list[torch.Tensor | None] = [None] * len(self.layers)
         self._handles: list[Any] = []
         self._replacements: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}
 
@@ -125,6 +131,8 @@ class LayerCapture:
                     f"layer {self.names[index]!r} returns {type(output).__name__}, not a tensor: "
                     "choose a layer whose output is a feature map or token tensor"
                 )
+            if self.record_inputs and inputs and isinstance(inputs[0], torch.Tensor):
+                self.inputs[index] = inputs[0]
             if self.need_grad and torch.is_grad_enabled() and not output.requires_grad:
                 output = output.detach().requires_grad_(True)
             self.outputs[index] = output
@@ -144,6 +152,7 @@ class LayerCapture:
 
     def forward(self, input_tensor: torch.Tensor) -> Any:
         self.outputs = [None] * len(self.layers)
+        self.inputs = [None] * len(self.layers)
         result = self.model(input_tensor)
         missing = [name for name, out in zip(self.names, self.outputs) if out is None]
         if missing:

@@ -156,3 +156,126 @@ def repeated_target_scores(target: Target, logits: torch.Tensor) -> torch.Tensor
     if type(target) in (ClassifierOutputTarget, ClassifierOutputSoftmaxTarget):
         return target(logits)
     return torch.stack([torch.as_tensor(target(row)).reshape(()) for row in logits])
+
+
+# ---------------------------------------------------------------------------- label-free targets
+def _embedding_rows(embeddings: Any, name: str) -> torch.Tensor:
+    rows = torch.as_tensor(embeddings).detach()
+    if rows.ndim == 1:
+        rows = rows[None]
+    if rows.ndim != 2 or rows.shape[0] == 0 or not rows.is_floating_point():
+        raise TargetError(f"{name} must be a float embedding (D,) or a non-empty stack (M, D), got {tuple(rows.shape)}")
+    return rows
+
+
+def _embedding(output: torch.Tensor, reference: torch.Tensor, name: str) -> torch.Tensor:
+    if output.shape[-1] != reference.shape[-1]:
+        raise TargetError(
+            f"{name} has {reference.shape[-1]} dimensions but the model outputs {output.shape[-1]}: "
+            "compute it with the same backbone (load_model(name, head=False))"
+        )
+    return reference.to(device=output.device, dtype=output.dtype)
+
+
+class SimilarityTarget:
+    """Similarity of the model's embedding to a reference embedding (label-free explanation).
+
+    ``kind="cosine"``: cos(f(x̃), r) — pytorch-grad-cam's "pixel attribution for embeddings", e.g. r the
+    embedding of another image or a concept. ``kind="dot"``: ⟨f(x̃), r⟩ — Label-Free XAI (Crabbé & van
+    der Schaar 2022); use it to explain an image by its *own* embedding r = f(x): the cosine's gradient
+    vanishes at x̃ = x (the cosine is maximal there), so a gradient map of an image's cosine to itself is
+    all zeros.
+    """
+
+    def __init__(self, reference_embedding: Any, kind: str = "cosine") -> None:
+        if kind not in ("cosine", "dot"):
+            raise TargetError(f"SimilarityTarget kind must be 'cosine' or 'dot', got {kind!r}")
+        rows = _embedding_rows(reference_embedding, "reference_embedding")
+        if rows.shape[0] != 1:
+            raise TargetError(f"reference_embedding must be one embedding, got {rows.shape[0]}")
+        self.reference = rows[0]
+        self.kind = kind
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        reference = _embedding(model_output, self.reference, "reference_embedding")
+        if self.kind == "dot":
+            return (model_output * reference).sum(dim=-1)
+        return torch.nn.functional.cosine_similarity(model_output, reference.expand_as(model_output), dim=-1)
+
+    def __repr__(self) -> str:
+        return f"SimilarityTarget(dim={self.reference.shape[0]}, kind={self.kind!r})"
+
+
+class CorpusTarget:
+    """COCOA (Lin et al., 2023): mean cosine to a corpus minus mean cosine to a foil (if given),
+
+    g(x̃) = mean_{c ∈ corpus} cos(f(x̃), f(c)) − mean_{r ∈ foil} cos(f(x̃), f(r)).
+    """
+
+    def __init__(self, corpus: Any, foil: Any = None) -> None:
+        self.corpus = _embedding_rows(corpus, "corpus")
+        self.foil = None if foil is None else _embedding_rows(foil, "foil")
+
+    @staticmethod
+    def _mean_cosine(output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        unit = torch.nn.functional.normalize(rows, dim=-1)
+        return (torch.nn.functional.normalize(output, dim=-1) @ unit.T).mean(dim=-1)
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        score = self._mean_cosine(model_output, _embedding(model_output, self.corpus, "corpus"))
+        if self.foil is not None:
+            score = score - self._mean_cosine(model_output, _embedding(model_output, self.foil, "foil"))
+        return score
+
+    def __repr__(self) -> str:
+        foil = 0 if self.foil is None else self.foil.shape[0]
+        return f"CorpusTarget(corpus={self.corpus.shape[0]}, foil={foil})"
+
+
+def own_embedding_targets(embeddings: torch.Tensor) -> list[SimilarityTarget]:
+    """One ``SimilarityTarget(f(x_i), "dot")`` per image: explain each image by its own embedding."""
+    return [SimilarityTarget(row, kind="dot") for row in embeddings.detach()]
+
+
+# ---------------------------------------------------------------------------- targets of newer CAMs
+class ClassifierOutputReST:
+    """ReST (ShapleyCAM, Cai et al. 2025): the logit minus the cross-entropy, y_c − CE(y, c).
+
+    It uses the logit and the softmax together, so its Hessian is not zero even for a linear head.
+    """
+
+    def __init__(self, category: int) -> None:
+        self.category = int(category)
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(model_output, dim=-1)[..., self.category]
+        return model_output[..., self.category] + log_probs
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.category})"
+
+
+class FinerWeightedTarget:
+    """Finer-CAM (Zhang et al. 2025) as pytorch-grad-cam 1.5.7 defines it:
+
+    Σ_j p_j (y_c − α·y_j) / (Σ_j p_j + 1e-9) over the comparison classes j, p = softmax(y).
+    (torchcam's FinerCAM differs: γ = 0.6 and an unweighted mean.)
+    """
+
+    def __init__(self, main_category: int, comparison_categories: Sequence[int], alpha: float = 1.0) -> None:
+        if not comparison_categories:
+            raise TargetError("FinerWeightedTarget needs at least one comparison category")
+        self.category = int(main_category)
+        self.comparison_categories = [int(c) for c in comparison_categories]
+        self.alpha = float(alpha)
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(model_output, dim=-1)
+        main = model_output[..., self.category]
+        others = self.comparison_categories
+        weights = probs[..., others]
+        numerator = (weights * (main[..., None] - self.alpha * model_output[..., others])).sum(dim=-1)
+        return numerator / (weights.sum(dim=-1) + 1e-9)
+
+    def __repr__(self) -> str:
+        return f"FinerWeightedTarget({self.category}, {self.comparison_categories}, alpha={self.alpha})"

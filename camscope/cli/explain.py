@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from camscope.api import VIEWS
-from camscope.cli.options import add_device_option
-from camscope.cli.outputs import check_file, check_folder, nonnegative_int, unique_stems
+from camscope.cli.options import add_device_option, parse_target, target_argument
+from camscope.cli.outputs import check_file, check_folder, unique_stems
 from camscope.errors import CamscopeError
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its maps mean nothing."
@@ -27,7 +27,15 @@ def register(sub: Any) -> None:
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
     p.add_argument("--download", action="store_true", help="download missing official weights (needs internet)")
-    p.add_argument("--target", type=nonnegative_int, help="class index to explain (default: each image's top-1)")
+    p.add_argument(
+        "--target",
+        type=target_argument,
+        help="class index to explain (default: each image's top-1); 'embedding': each image's own embedding "
+        "(inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding",
+    )
+    p.add_argument(
+        "--backbone", action="store_true", help="explain the embedding (classifier removed): label-free methods"
+    )
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument("--synthetic", type=int, metavar="N", help="explain N generated scenes with known objects")
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
@@ -120,20 +128,30 @@ def run(args: argparse.Namespace) -> int:
     paths = _output_paths(args.out, stems, args.model, cls.name)  # before the work, not after it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights, download=args.download)
+        model = load_model(
+            args.model,
+            weights=args.weights,
+            random_weights=args.random_weights,
+            download=args.download,
+            head=not args.backbone,
+        )
     model.to(device)
     if args.random_weights:
         print(RANDOM_BANNER)
+    target = parse_target(args.target, model)
     results = explain(
-        model, images, cls, args.target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
+        model, images, cls, target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
     )
     assert isinstance(results, list)
     for result, path in zip(results, paths):
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path, view=args.view)
         top = ", ".join(f"{name} ({index}) {prob:.1%}" for index, name, prob in result.top_classes)
-        print(f"{path}  [{cls.name} at {', '.join(result.layers)}; explained class {result.target}]")
-        print(f"  top-{len(result.top_classes)}: {top}")
+        where = ", ".join(result.layers) or "the input"
+        what = f"class {result.target}" if result.target is not None else "a label-free target"
+        print(f"{path}  [{cls.name} at {where}; explained {what}]")
+        if result.top_classes:
+            print(f"  top-{len(result.top_classes)}: {top}")
         if args.save_map:
             raw = map_path(path, result.random_weights)
             np.save(raw, result.map)

@@ -1,6 +1,7 @@
 """The attribution methods: thin classes on one engine (:class:`BaseCAM`), registered by name."""
 
 from camscope.methods.activation import EigenCAM, RandomCAM
+from camscope.methods.attention import AttentionMap, AttentionRollout, GradientRollout, LeGrad
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.fullgrad import FullGrad
 from camscope.methods.gradient import (
@@ -13,11 +14,18 @@ from camscope.methods.gradient import (
     XGradCAM,
 )
 from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
+from camscope.methods.newer import FEM, KPCACAM, ShapleyCAM
 from camscope.methods.perturbation import AblationCAM, ScoreCAM
 from camscope.methods.registry import get_method, method_names, register_method
+from camscope.methods.relax import RELAX
 
 __all__ = [
+    "FEM",
+    "KPCACAM",
+    "RELAX",
     "AblationCAM",
+    "AttentionMap",
+    "AttentionRollout",
     "BaseCAM",
     "CamState",
     "EigenCAM",
@@ -26,12 +34,15 @@ __all__ = [
     "GradCAM",
     "GradCAMElementWise",
     "GradCAMPlusPlus",
+    "GradientRollout",
     "GuidedBackpropReLUModel",
     "HiResCAM",
     "LayerCAM",
     "LayerState",
+    "LeGrad",
     "RandomCAM",
     "ScoreCAM",
+    "ShapleyCAM",
     "XGradCAM",
     "deprocess_image",
     "get_method",

@@ -6,6 +6,12 @@ gradients, the per-layer ReLU / min-max scaling / upsampling, aggregation over s
 (and gradients) into a map: usually by giving channel weights (:meth:`BaseCAM.channel_weights`),
 otherwise by overriding :meth:`BaseCAM.layer_map`.
 
+A method also declares what it reads from the model's pass (:class:`Reads`: target layers, reshape,
+whether it needs gradients there or at the input). The pass itself is one function of that
+declaration (:func:`capture_state`), and a method's maps are a function of its result
+(:meth:`BaseCAM.maps_from_state`), so several methods that read the same layers for the same targets
+can be served by one forward+backward pass (:func:`camscope.methods.shared.compute_many`).
+
 The call shape and the numbers are those of pytorch-grad-cam 1.5.7, so its users switch by changing an
 import; the differences are deliberate and listed in the tests (one target for a batch is broadcast
 instead of silently explaining only the first image, the model's train/eval mode is restored, the sign
@@ -31,6 +37,38 @@ from camscope.targets import Target, TargetSpec, is_single_target, model_logits,
 #: does with ttach (HorizontalFlip, Multiply([0.9, 1, 1.1])).
 AUG_FLIPS: tuple[bool, ...] = (False, True)
 AUG_FACTORS: tuple[float, ...] = (0.9, 1.0, 1.1)
+AUG_COMBOS: tuple[tuple[bool, float], ...] = tuple((flip, factor) for flip in AUG_FLIPS for factor in AUG_FACTORS)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a method reads from one pass of the model: the outputs of ``layers`` (through ``reshape``),
+    and, if asked, the target score's gradients there and at the input.
+
+    Methods whose declarations have the same :attr:`key` can share one pass; it then computes the union
+    of what they ask for (:meth:`merge`) — an extra gradient never changes what another method reads.
+    """
+
+    model: nn.Module
+    layers: tuple[nn.Module, ...]
+    reshape: ReshapeTransform | None = None
+    gradients: bool = True
+    input_gradient: bool = False
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """Identity of the pass: the same model, layers (in order) and reshape transform object."""
+        return (id(self.model), *(id(layer) for layer in self.layers), id(self.reshape))
+
+    def merge(self, other: Reads) -> Reads:
+        assert self.key == other.key, "only reads of the same pass merge"
+        return Reads(
+            self.model,
+            self.layers,
+            self.reshape,
+            self.gradients or other.gradients,
+            self.input_gradient or other.input_gradient,
+        )
 
 
 @dataclass
@@ -94,6 +132,61 @@ def principal_projection(activations: torch.Tensor) -> torch.Tensor:
     flip = projection.min(dim=1).values.abs() > projection.max(dim=1).values.abs()
     projection = torch.where(flip[:, None], -projection, projection)
     return projection.reshape(n, h, w)
+
+
+def capture_state(reads: Reads, x: torch.Tensor, targets: TargetSpec) -> CamState:
+    """One forward pass of ``reads.model`` on ``x`` with hooks on ``reads.layers``, and one backward pass
+    from the targets' scores to the layers (and the input) when ``reads`` asks for gradients.
+
+    Gradients are taken with ``autograd.grad`` to exactly these tensors: no parameter gradients.
+    """
+    layers = list(reads.layers)
+    with LayerCapture(reads.model, layers, need_grad=reads.gradients) as capture:
+        if not reads.gradients:
+            with torch.inference_mode():
+                logits = model_logits(capture.forward(x))
+                state = CamState(x, logits, resolve_targets(targets, logits))
+            grads: Sequence[torch.Tensor | None] = [None] * len(layers)
+        else:
+            with torch.enable_grad():
+                x = x.detach().clone().requires_grad_(reads.input_gradient)
+                logits = model_logits(capture.forward(x))
+                resolved = resolve_targets(targets, logits.detach())
+                wrt = capture.recorded() + ([x] if reads.input_gradient else [])
+                score = target_scores(resolved, logits).sum()
+                no_path = (None,) * len(wrt)  # the score does not depend on anything that requires grad
+                raw = torch.autograd.grad(score, wrt, allow_unused=True) if score.requires_grad else no_path
+                all_grads = [g if g is not None else torch.zeros_like(t) for g, t in zip(raw, wrt)]
+            state = CamState(x.detach(), logits.detach(), resolved)
+            if reads.input_gradient:
+                state.input_grad = all_grads[-1]
+            grads = all_grads[: len(layers)]
+        for index, (layer, name, output, grad) in enumerate(zip(layers, capture.names, capture.outputs, grads)):
+            assert output is not None
+            output = output.detach()
+            activations = to_grid(output, reads.reshape, name)
+            grid_grad = to_grid(grad, reads.reshape, name) if grad is not None else None
+            state.layers.append(LayerState(index, layer, name, output, activations, grid_grad))
+    return state
+
+
+def augment(x: torch.Tensor, targets: TargetSpec) -> tuple[torch.Tensor, TargetSpec]:
+    """The ``aug_smooth`` batch: every (flip, brightness) copy of ``x`` in one batch, targets repeated."""
+    n = x.shape[0]
+    batch = torch.cat([(x.flip(-1) if flip else x) * factor for flip, factor in AUG_COMBOS])
+    if is_single_target(targets):
+        return batch, targets
+    entries = list(cast(Sequence[Any], targets))  # not a single target: one per image
+    if len(entries) != n:
+        raise TargetError(f"got {len(entries)} targets for a batch of {n} images: give one per image")
+    return batch, entries * len(AUG_COMBOS)
+
+
+def deaugment(maps: torch.Tensor, n: int) -> torch.Tensor:
+    """The mean of the maps of :func:`augment`'s copies, each flipped back: (len(AUG_COMBOS)·n, H, W) → (n, H, W)."""
+    views = maps.view(len(AUG_COMBOS), n, *maps.shape[-2:])
+    restored = [m.flip(-1) if flip else m for m, (flip, _) in zip(views, AUG_COMBOS)]
+    return torch.stack(restored).mean(dim=0)
 
 
 def flag_suspicious(
@@ -176,9 +269,15 @@ class BaseCAM:
 
     name: ClassVar[str] = ""
     params: ClassVar[tuple[str, ...]] = ()  # constructor keywords after the common three (see registry)
-    takes_layers: ClassVar[bool] = True  # False: the method picks its own layers (FullGrad)
+    # False: the method picks its own layers (FullGrad; attention methods, RELAX): callers that choose default
+    # CAM layers (explain, sweeps) pass None
+    takes_layers: ClassVar[bool] = True
+    #: what the pass must compute for this method (see :meth:`reads`)
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False
+    #: the maps are :meth:`maps_from_state` of the pass :meth:`reads` declares, so the pass may be shared
+    #: with other methods; a method that overrides ``forward_pass`` or ``_maps`` is never shared.
+    shares_pass: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -235,6 +334,22 @@ class BaseCAM:
             raise InputError(problem) from exc
 
     # ------------------------------------------------------------------ what methods override
+    def reads(self) -> Reads:
+        """What this method reads from the model's pass (by default: from the class flags)."""
+        return Reads(
+            self.model,
+            tuple(self.target_layers),
+            self.reshape_transform,
+            self.uses_gradients,
+            self.needs_input_gradient,
+        )
+
+    def maps_from_state(self, state: CamState, eigen_smooth: bool) -> torch.Tensor:
+        """The maps (N, H, W) of one pass's :class:`CamState` (which may hold more than this method reads)."""
+        layer_maps = [self.layer_map(state, layer, eigen_smooth) for layer in state.layers]
+        maps = self.combine_layers(state, layer_maps)
+        return flag_suspicious(state, maps, layer_maps, check_layers=self.takes_layers)
+
     def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
         """Weight of each channel, (N, C). Methods that weight channels implement only this."""
         raise NotImplementedError(f"{type(self).__name__} must implement channel_weights or layer_map")
@@ -271,56 +386,15 @@ class BaseCAM:
         return input_tensor.to(model_device(self.model))
 
     def _maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
-        state = self.forward_pass(x, targets)
-        layer_maps = [self.layer_map(state, layer, eigen_smooth) for layer in state.layers]
-        maps = self.combine_layers(state, layer_maps)
-        return flag_suspicious(state, maps, layer_maps, check_layers=self.takes_layers)
+        return self.maps_from_state(self.forward_pass(x, targets), eigen_smooth)
 
     def forward_pass(self, x: torch.Tensor, targets: TargetSpec) -> CamState:
         """Run the model once with hooks; add gradients at the layers (and the input) if the method uses them."""
-        with LayerCapture(self.model, self.target_layers, need_grad=self.uses_gradients) as capture:
-            if not self.uses_gradients:
-                with torch.inference_mode():
-                    logits = model_logits(capture.forward(x))
-                    state = CamState(x, logits, resolve_targets(targets, logits))
-                grads: Sequence[torch.Tensor | None] = [None] * len(self.target_layers)
-            else:
-                with torch.enable_grad():
-                    x = x.detach().clone().requires_grad_(self.needs_input_gradient)
-                    logits = model_logits(capture.forward(x))
-                    resolved = resolve_targets(targets, logits.detach())
-                    wrt = capture.recorded() + ([x] if self.needs_input_gradient else [])
-                    score = target_scores(resolved, logits).sum()
-                    no_path = (None,) * len(wrt)  # the score does not depend on anything that requires grad
-                    raw = torch.autograd.grad(score, wrt, allow_unused=True) if score.requires_grad else no_path
-                    all_grads = [g if g is not None else torch.zeros_like(t) for g, t in zip(raw, wrt)]
-                state = CamState(x.detach(), logits.detach(), resolved)
-                if self.needs_input_gradient:
-                    state.input_grad = all_grads[-1]
-                grads = all_grads[: len(self.target_layers)]
-            self.outputs = state.logits
-            for index, (layer, name, output, grad) in enumerate(
-                zip(self.target_layers, capture.names, capture.outputs, grads)
-            ):
-                assert output is not None
-                output = output.detach()
-                activations = to_grid(output, self.reshape_transform, name)
-                grid_grad = to_grid(grad, self.reshape_transform, name) if grad is not None else None
-                state.layers.append(LayerState(index, layer, name, output, activations, grid_grad))
+        state = capture_state(self.reads(), x, targets)
+        self.outputs = state.logits
         return state
 
     def _augmented_maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
         """Average of the maps of flipped and brightness-scaled copies, each mapped back (one batched call)."""
-        n = x.shape[0]
-        combos = [(flip, factor) for flip in AUG_FLIPS for factor in AUG_FACTORS]
-        batch = torch.cat([(x.flip(-1) if flip else x) * factor for flip, factor in combos])
-        if is_single_target(targets):
-            repeated: Any = targets
-        else:
-            entries = list(cast(Sequence[Any], targets))  # not a single target: one per image
-            if len(entries) != n:
-                raise TargetError(f"got {len(entries)} targets for a batch of {n} images: give one per image")
-            repeated = entries * len(combos)
-        maps = self._maps(batch, repeated, eigen_smooth).view(len(combos), n, *x.shape[-2:])
-        restored = [m.flip(-1) if flip else m for m, (flip, _) in zip(maps, combos)]
-        return torch.stack(restored).mean(dim=0)
+        batch, repeated = augment(x, targets)
+        return deaugment(self._maps(batch, repeated, eigen_smooth), x.shape[0])

@@ -23,7 +23,6 @@ from camscope.methods.base import (
     scale_per_image,
 )
 from camscope.methods.registry import register_method
-from camscope.targets import TargetSpec
 
 
 def bias_layers(model: nn.Module) -> list[nn.Module]:
@@ -79,12 +78,11 @@ class FullGrad(BaseCAM):
         total = input_term + sum(resize_maps(m, state.size) for m in layer_maps)
         return scale_per_image(total)
 
-    def _maps(self, x: torch.Tensor, targets: TargetSpec, eigen_smooth: bool) -> torch.Tensor:
+    def maps_from_state(self, state: CamState, eigen_smooth: bool) -> torch.Tensor:
         if not eigen_smooth:
-            return super()._maps(x, targets, eigen_smooth)
+            return super().maps_from_state(state, eigen_smooth)
         # pytorch-grad-cam's eigen_smooth for FullGrad: every scaled term at 1/8 resolution, first
         # principal component across terms, back to full size.
-        state = self.forward_pass(x, targets)
         assert state.input_grad is not None
         h, w = state.size
         terms = [_scale_channels((state.input_grad * state.input).abs())]
@@ -93,7 +91,7 @@ class FullGrad(BaseCAM):
             bias = effective_bias(layer.layer).detach().to(layer.grads)
             per_channel = _scale_channels((bias[None, :, None, None] * layer.grads).abs())
             scaled = resize_maps(per_channel.flatten(0, 1), (h, w))
-            terms.append(scaled.view(x.shape[0], -1, h, w).sum(dim=1, keepdim=True))
+            terms.append(scaled.view(state.input.shape[0], -1, h, w).sum(dim=1, keepdim=True))
         stack = torch.cat(terms, dim=1)
         small = resize_maps(_scale_channels(stack).flatten(0, 1), (h // 8, w // 8))
         small = small.view(*stack.shape[:2], h // 8, w // 8)

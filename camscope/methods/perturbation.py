@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from camscope.capture import LayerCapture, ReshapeTransform
+from camscope.cls_tail import ClsTail, ClsTailInputs, build_cls_tail
 from camscope.errors import CamscopeError
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.registry import register_method
@@ -98,7 +99,8 @@ class AblationCAM(BaseCAM):
     with channel c of the layer set to ``ablation_value`` (0: the channel switched off).
 
     The ablated scores come from the network after the layer only, computed from the recorded
-    activation (exact; verified on the input), or in closed form when that part is pool + linear.
+    activation (exact; verified on the input), or in closed form when that part is pool + linear; at a
+    ViT's last ``norm1`` only the tokens its head reads are recomputed (:mod:`camscope.cls_tail`).
     Where the model cannot be split at the layer, full forward passes are used, with a one-line notice.
 
     ``ablation_layer`` and ``ratio_channels_to_ablate`` exist for pytorch-grad-cam compatibility: token
@@ -128,7 +130,7 @@ class AblationCAM(BaseCAM):
         self.ablation_value = float(ablation_value)
         self.use_tail = use_tail
         self.progress = progress
-        self.last_strategy = ""  # "closed-form", "tail" or "full-forward": how the last call was computed
+        self.last_strategy = ""  # "closed-form", "cls-path", "tail" or "full-forward": how the last call was computed
 
     def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
         with torch.inference_mode():
@@ -140,6 +142,11 @@ class AblationCAM(BaseCAM):
     def ablated_scores(self, state: CamState, layer: LayerState) -> torch.Tensor:
         """Target score of each image with each channel ablated, (N, C)."""
         dim = self._channel_dim(layer)
+        if self.use_tail and dim == layer.output.ndim - 1 and layer.output.ndim == 3:
+            cls_path = build_cls_tail(self.model, layer.name, state.input)
+            if cls_path is not None:
+                self.last_strategy = "cls-path"
+                return self._cls_path_scores(state.targets, *cls_path)
         split = self._split(state, layer) if self.use_tail else None
         if split is not None:
             tail, inputs = split
@@ -188,6 +195,21 @@ class AblationCAM(BaseCAM):
                     str(exc).splitlines()[0][:160],
                 )
             return None
+
+    def _cls_path_scores(self, targets: list[Target], tail: ClsTail, inputs: ClsTailInputs) -> torch.Tensor:
+        """ViT at ``blocks[-1].norm1``: only the tokens the head reads are recomputed, batched over channels."""
+        channels = inputs.layer_output.shape[-1]
+        rows = []
+        for i, target in enumerate(targets):
+            scores = torch.empty(channels, device=inputs.layer_output.device)
+            output, prefix = inputs.layer_output[i : i + 1], inputs.prefix_input[i : i + 1]
+            projections = tail.projections(output)
+            for chunk in _progress(channels, self.batch_size, "Ablation-CAM", self.progress):
+                index = torch.arange(chunk.start, chunk.stop, device=output.device)
+                logits = tail.ablated_logits(output, prefix, index, self.ablation_value, projections)
+                scores[chunk] = repeated_target_scores(target, logits).float()
+            rows.append(scores)
+        return torch.stack(rows)
 
     def _closed_form(self, targets: list[Target], inputs: TailInputs, linear: nn.Linear) -> torch.Tensor:
         """Pool + linear tail: ablating channel k moves the logits by ``W[:, k] * (value - mean(A_k))``."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from camscope.errors import WeightsError
+from camscope.models.backbone import strip_classifier
 from camscope.models.checkpoint import convert, load_strict, read_checkpoint
 from camscope.models.foreign import module_spec, timm_spec, torchvision_spec
 from camscope.models.spec import ModelSpec, registered_spec, unknown_model
@@ -84,6 +85,7 @@ def load_model(
     weights: str | os.PathLike[str] | None = None,
     random_weights: bool = False,
     download: bool = False,
+    head: bool = True,
 ) -> nn.Module:
     """Build ``name`` (zoo, timm or torchvision) with its published weights, in eval mode.
 
@@ -91,8 +93,12 @@ def load_model(
     searched in ``$CAMSCOPE_WEIGHTS``, ``./pretrained_weights/``, the package and the caches.
     ``download=True`` fetches missing files into the torch.hub cache. ``random_weights=True``
     skips weights entirely and marks the model ``camscope_random_weights = True``.
+    ``head=False`` returns the backbone: the classifier is replaced by the identity, so the model
+    outputs the pooled embedding the head read (a linear-probe file, as DINO's, is then not needed).
     """
     spec = get_spec(name)
+    if not head:
+        spec = spec.backbone()
     if random_weights and weights is not None:
         raise WeightsError("pass either weights or random_weights=True, not both")
     locations = [] if random_weights else resolve_weights(spec, weights, allow_download=download)
@@ -114,7 +120,12 @@ def load_model(
                 raise WeightsError(f"{spec.name}: {source} repeats keys already given by another file: {clash[:4]}")
             state.update(part)
         files = " + ".join(loc.path.name for loc in locations if loc.path is not None)
+        if not head:
+            removed = strip_classifier(model)
+            state = {k: v for k, v in state.items() if k not in removed}
         load_strict(model, state, f"{spec.name}: {files}")
+    if not head and not getattr(model, "camscope_backbone", False):
+        strip_classifier(model)
     model.eval()
     model.camscope_spec = spec
     model.camscope_name = spec.name

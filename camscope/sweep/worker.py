@@ -4,6 +4,12 @@ Both engines call :meth:`TaskWorker.run` — in-process (local) or inside a Ray 
 never depends on where it was computed. A worker keeps the last model and the last shard's inputs
 (clean logits, targets, ground truth) alive: tasks arrive model → shard → method, so each model is
 loaded once and each shard decoded and preprocessed once per model.
+
+Methods that read the same layer (the gradient CAMs, Eigen-CAM…) share one forward+backward pass:
+the first task of a shard computes the maps of every pending method of its pass group
+(:func:`camscope.methods.shared.compute_many`) and keeps the others' for their own tasks, which
+follow it. Engines tell the worker which tasks are pending (:meth:`TaskWorker.plan`), so a resumed
+sweep computes no map it already has.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +32,8 @@ from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
 from camscope.sweep.schema import SCHEMA, TaskOutput
 from camscope.sweep.tasks import Task
+
+HEAD_MAP_SIDE = 64  # longest side of the stored per-head attention maps
 
 
 @dataclass
@@ -49,19 +58,27 @@ class PreparedShard:
     failures: dict[int, str]
     x: torch.Tensor | None
     labels: list[int | None]
-    targets: list[int]
-    predicted: list[int]
-    probs: list[float]
+    targets: list[Any]  # class indices, or SimilarityTargets (the own embedding) in a label-free sweep
+    predicted: list[int | None]
+    probs: list[float | None]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
     warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
+    #: maps computed for a later task of this shard (shared pass): method -> (maps, CAM seconds per image,
+    #: the method's warnings, image positions shard-relative)
+    maps: dict[str, tuple[np.ndarray, float, list[CamscopeWarning]]] = field(default_factory=dict)
+    served: set[str] = field(default_factory=set)  # methods whose maps were computed for this shard
+    #: token models: uint8 (views, heads, h, w), each head's CLS→patch attention of the last block for the
+    #: report's per-head grid (None: the model has no class-token attention, or no views are kept)
+    head_maps: np.ndarray | None = None
 
 
-def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
-    """Load a sweep model with its weights (or random ones, on request) and its CAM layers."""
+def load_prepared(entry: ModelEntry, device: torch.device, head: bool = True) -> PreparedModel:
+    """Load a sweep model with its weights (or random ones, on request) and its CAM layers; ``head=False``:
+    its backbone (label-free sweeps)."""
     from camscope.models import get_spec, load_model
 
-    spec = get_spec(entry.name)
+    spec = get_spec(entry.name) if head else get_spec(entry.name).backbone()
     if entry.input_size:
         s = entry.input_size
         spec = replace(spec, preprocess=replace(spec.preprocess, resize=s, crop=(s, s)))
@@ -70,7 +87,7 @@ def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")  # random weights are marked in every row and in the report
         torch.manual_seed(zlib.crc32(entry.name.encode()))
-        model = load_model(entry.name, weights=entry.weights, random_weights=entry.random_weights)
+        model = load_model(entry.name, weights=entry.weights, random_weights=entry.random_weights, head=head)
     model = model.to(device).eval()
     layers, reshape = spec.cam_layers(model)
     # Token models need a reshape transform (ViT, Swin, XCiT...); convolutional maps are NCHW already.
@@ -88,6 +105,11 @@ class TaskWorker:
         self.reader = ImageReader(config.images)
         self._model: PreparedModel | None = None
         self._shard: PreparedShard | None = None
+        self._pending: set[str] | None = None  # ids of the tasks still to run (None: every task)
+
+    def plan(self, tasks: Sequence[Task]) -> None:
+        """The tasks this worker will run: a shared pass computes maps only for methods still pending."""
+        self._pending = {task.id for task in tasks}
 
     # ------------------------------------------------------------------ public
     def run(self, task: Task) -> TaskOutput:
@@ -113,7 +135,7 @@ class TaskWorker:
     def _prepare_model(self, name: str) -> PreparedModel:
         if self._model is None or self._model.entry.name != name:
             self.release()
-            self._model = load_prepared(self.config.model(name), self.device)
+            self._model = load_prepared(self.config.model(name), self.device, head=not self.config.label_free)
         return self._model
 
     def _prepare_shard(self, pm: PreparedModel, task: Task) -> PreparedShard:
@@ -122,7 +144,7 @@ class TaskWorker:
             return self._shard
         from camscope.api import denormalize
         from camscope.metrics import transform_mask
-        from camscope.targets import model_logits
+        from camscope.targets import model_logits, own_embedding_targets
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
         pre = pm.spec.preprocess
@@ -143,15 +165,21 @@ class TaskWorker:
             mask = None if image.mask is None else transform_mask(image.mask, pre.resize, pre.crop)
             masks.append(mask if mask is not None and mask.any() else None)
         x = torch.stack(tensors).to(pm.device) if tensors else None
-        targets, predicted, probs = [], [], []
+        targets: list[Any] = []
+        predicted: list[int | None] = []
+        probs: list[float | None] = []
         if x is not None:
             with torch.inference_mode():
                 logits = torch.cat([model_logits(pm.model(c)) for c in x.split(self.config.batch_size)])
+            if self.config.label_free:  # the output is an embedding: no classes to predict
+                targets = list(own_embedding_targets(logits.clone()))  # a normal tensor: targets enter autograd
+                predicted = probs = [None] * len(ok)
+            else:
                 p = torch.softmax(logits.float(), dim=-1)
-            predicted = p.argmax(dim=-1).tolist()
-            use_label = self.config.targets == "label"
-            targets = [lab if use_label and lab is not None else top for lab, top in zip(labels, predicted)]
-            probs = [float(p[i, t]) for i, t in enumerate(targets)]
+                predicted = p.argmax(dim=-1).tolist()
+                use_label = self.config.targets == "label"
+                targets = [lab if use_label and lab is not None else top for lab, top in zip(labels, predicted)]
+                probs = [float(p[i, t]) for i, t in enumerate(targets)]
         views = {
             j: denormalize(x[j].cpu(), pm.spec.mean, pm.spec.std)
             for j, pos in enumerate(ok)
@@ -160,6 +188,8 @@ class TaskWorker:
         self._shard = PreparedShard(
             key, ok, failures, x, labels, targets, predicted, probs, masks, views, loader_warnings
         )
+        if views and x is not None:
+            self._shard.head_maps = head_maps(pm.model, x[list(views)])
         return self._shard
 
     # ------------------------------------------------------------------ the work
@@ -167,11 +197,9 @@ class TaskWorker:
         rows = [self._failed_row(task, pos, reason, pm) for pos, reason in shard.failures.items()]
         if shard.x is None:
             return rows, {}
-        cam_start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CamscopeWarning)
-            maps = self._maps(pm, task.method, shard)
-        cam_seconds = (time.perf_counter() - cam_start) / len(shard.ok)
+            maps, cam_seconds = self._maps(pm, task, shard)
         flags = _per_image(caught, len(shard.ok))
         for j, shard_pos in enumerate(shard.ok):
             flags[j] = shard.warnings.get(shard_pos, []) + flags[j]
@@ -179,7 +207,7 @@ class TaskWorker:
             {
                 **self._identity(task, shard_pos, pm),
                 "label": shard.labels[j],
-                "target": shard.targets[j],
+                "target": shard.targets[j] if isinstance(shard.targets[j], int) else None,
                 "predicted": shard.predicted[j],
                 "target_prob": shard.probs[j],
                 "status": "ok",
@@ -199,29 +227,84 @@ class TaskWorker:
         if shard.views:
             out["view_ids"] = np.array([ids[j] for j in shard.views])
             out["views"] = np.stack(list(shard.views.values()))
+            if shard.head_maps is not None:
+                out["head_maps"] = shard.head_maps
         return rows, out
 
-    def _maps(self, pm: PreparedModel, method: str, shard: PreparedShard) -> np.ndarray:
+    def _maps(self, pm: PreparedModel, task: Task, shard: PreparedShard) -> tuple[np.ndarray, float]:
+        """The task's maps and their CAM seconds per image, computed together with the pending methods that
+        share its pass (their maps are kept for their own tasks)."""
+
+        if task.method not in shard.maps:
+            self._compute_group(pm, task, shard)
+        maps, seconds, flagged = shard.maps.pop(task.method)
+        for message in flagged:  # shown in this task, whichever task computed the pass
+            warnings.warn(message, stacklevel=2)
+        return maps, seconds
+
+    def _compute_group(self, pm: PreparedModel, task: Task, shard: PreparedShard) -> None:
+        from camscope.methods.shared import pass_groups
+
+        cams = {task.method: self._cam(pm, task.method)}
+        for method in self.config.methods:
+            if method not in cams and method not in shard.served and self._is_pending(task, method):
+                try:
+                    cams[method] = self._cam(pm, method)
+                except Exception:  # its own task reports the error
+                    continue
+        methods = list(cams)
+        group = next(g for g in pass_groups(list(cams.values())) if 0 in g)
+        try:
+            self._compute_maps(shard, [methods[i] for i in group], [cams[methods[i]] for i in group])
+        except Exception:
+            if len(group) == 1:
+                raise
+            # a sibling's failure must not fail this task: compute it alone (its own error, if any, is raised)
+            self._compute_maps(shard, [task.method], [cams[task.method]])
+
+    def _compute_maps(self, shard: PreparedShard, methods: list[str], cams: list[Any]) -> None:
+        """Maps of ``cams`` (one shared pass per batch) into ``shard.maps``, with each one's CAM seconds per
+        image (its own work plus an equal share of the pass)."""
+        from camscope.methods.shared import compute_many
+
+        assert shard.x is not None
+        size = self.config.batch_size
+        seconds = [0.0] * len(cams)
+        flagged: list[list[CamscopeWarning]] = [[] for _ in cams]
+        chunks = []
+        for start in range(0, shard.x.shape[0], size):
+            chunk_seconds: list[float] = []
+            caught: list[list[warnings.WarningMessage]] = []
+            x, targets = shard.x[start : start + size], shard.targets[start : start + size]
+            if self.config.label_free and all(getattr(cam, "label_free_by_default", False) for cam in cams):
+                targets = None  # RELAX's own label-free score: the cosine of masked to unmasked embeddings
+            chunks.append(compute_many(cams, x, targets, seconds=chunk_seconds, caught=caught))
+            seconds = [a + b for a, b in zip(seconds, chunk_seconds)]
+            for k, records in enumerate(caught):
+                for record in records:  # image positions are chunk-relative: make them shard-relative
+                    message = record.message
+                    if isinstance(message, CamscopeWarning) and message.images is not None:
+                        message = CamscopeWarning(message.text, [start + i for i in message.images])
+                    flagged[k].append(message)
+        for k, method in enumerate(methods):
+            maps = np.concatenate([chunk[k].detach().float().cpu().numpy() for chunk in chunks]).astype(np.float32)
+            shard.maps[method] = (maps, seconds[k] / len(shard.ok), flagged[k])
+            shard.served.add(method)
+
+    def _is_pending(self, task: Task, method: str) -> bool:
+        sibling = replace(task, method=method)
+        return self._pending is None or sibling.id in self._pending
+
+    def _cam(self, pm: PreparedModel, method: str) -> Any:
         from camscope.methods import get_method
 
         cls = get_method(method)
         params = dict(self.config.methods.get(method, {}))
         if "progress" in cls.params:
             params["progress"] = False
-        cam = cls(pm.model, pm.layers, pm.reshape, **params)
-        assert shard.x is not None
-        size = self.config.batch_size
-        chunks = []
-        for start in range(0, shard.x.shape[0], size):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", CamscopeWarning)
-                chunks.append(cam(shard.x[start : start + size], shard.targets[start : start + size]))
-            for record in caught:  # image positions are chunk-relative: make them shard-relative
-                message = record.message
-                if isinstance(message, CamscopeWarning) and message.images is not None:
-                    message = CamscopeWarning(message.text, [start + i for i in message.images])
-                warnings.warn(message, stacklevel=2)
-        return np.concatenate(chunks).astype(np.float32)
+        if not cls.takes_layers:  # FullGrad, attention methods, RELAX: their own default layers
+            return cls(pm.model, None, None, **params)
+        return cls(pm.model, pm.layers, pm.reshape, **params)
 
     def _metric_rows(
         self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
@@ -279,6 +362,25 @@ class TaskWorker:
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
+
+
+def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> np.ndarray | None:
+    """Every head's CLS→patch attention of the last block (:meth:`AttentionMap.all_heads`) as uint8
+    (N, heads, h, w), area-downscaled to at most ``side`` px (the report draws small panels); None for a
+    model without class-token attention (CNN, Swin), which the report then leaves out."""
+    from camscope.attention import AttentionUnavailableError
+    from camscope.methods.attention import AttentionMap
+
+    try:
+        maps = torch.from_numpy(AttentionMap(model).all_heads(x))
+    except AttentionUnavailableError:
+        return None
+    height, width = maps.shape[-2:]
+    scale = min(1.0, side / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        maps = torch.nn.functional.interpolate(maps, size=size, mode="area")
+    return np.rint(maps.clamp(0, 1).numpy() * 255).astype(np.uint8)
 
 
 def _texts(caught: list[warnings.WarningMessage]) -> list[str]:

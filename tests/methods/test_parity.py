@@ -121,7 +121,7 @@ def test_ablation_cam_matches_on_vit(vit, vit_input, vit_reshape) -> None:
     layers = [vit.blocks[-1].norm1]
     cam = camscope.AblationCAM(vit, layers, vit_reshape)
     ours = cam(vit_input, TARGETS)
-    assert cam.last_strategy == "tail"
+    assert cam.last_strategy == "cls-path"  # the last block's norm1: only the class token is recomputed
     with pgc.AblationCAM(vit, layers, vit_reshape, ablation_layer=ZeroAblationLayerVit()) as ref_cam:
         ref = ref_cam(vit_input, TARGETS)
     assert_same(ours, ref)

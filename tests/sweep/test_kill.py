@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from camscope.sweep import ResultsStore, load_config
+from tests.sweep.conftest import ONE_THREAD_ENV
 from tests.sweep.helpers import assert_same_results, write_config
 
 
 def _sweep(config: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "camscope", "sweep", str(config), "--no-progress", *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, **ONE_THREAD_ENV}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ class LocalEngine:
         self.device = str(self.worker.device)
 
     def run(self, tasks: Sequence[Task]) -> Iterator[TaskOutput]:
+        self.worker.plan(tasks)
         for task in tasks:
             yield self.worker.run(task)
 

@@ -37,6 +37,9 @@ class _ModelActor:
     def run(self, task: Task) -> TaskOutput:
         return self.worker.run(task)
 
+    def plan(self, tasks: Sequence[Task]) -> None:
+        self.worker.plan(tasks)
+
 
 class RayEngine:
     """Spread tasks over a Ray cluster; see the module docstring."""
@@ -97,6 +100,7 @@ class RayEngine:
                 actor = self._start(model)
                 actors[model] = actor
                 left[model] = len(model_tasks)
+                actor.plan.remote(model_tasks)  # before its runs: an actor runs its calls in order
                 for task in model_tasks:
                     in_flight[actor.run.remote(task)] = (actor, model)
 

@@ -1,0 +1,122 @@
+"""CAMs that pytorch-grad-cam 1.5.7 added: KPCA-CAM, FEM and ShapleyCAM (same numbers as its versions).
+
+Notation as in :mod:`camscope.methods.gradient`: A, G are (N, C, h, w) activations and gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from camscope.attention import unfused_attention
+from camscope.capture import LayerCapture, ReshapeTransform, to_grid
+from camscope.methods.base import BaseCAM, CamState, LayerState
+from camscope.methods.registry import register_method
+from camscope.targets import TargetSpec, model_logits, resolve_targets, target_scores
+
+
+@register_method("kpcacam", "kpca-cam")
+class KPCACAM(BaseCAM):
+    """KPCA-CAM (Karmani et al., 2024): the first kernel-PCA component of the positions' channel vectors.
+
+    X = A's (h·w, C) matrix, centred over positions; K = tanh(γ X Xᵀ + c₀) (sigmoid kernel, γ = 1/C
+    by default, c₀ = 1), double-centred; map = √λ₁ v₁ (first eigenpair), its sign chosen so that the
+    entry of largest magnitude is positive — what scikit-learn's ``KernelPCA`` returns. Class-agnostic.
+    """
+
+    uses_gradients = False
+    params = ("gamma", "coef0")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Sequence[nn.Module | str] | nn.Module | str,
+        reshape_transform: ReshapeTransform | None = None,
+        gamma: float | None = None,
+        coef0: float = 1.0,
+    ) -> None:
+        super().__init__(model, target_layers, reshape_transform)
+        self.gamma = gamma
+        self.coef0 = coef0
+
+    def layer_map(self, state: CamState, layer: LayerState, eigen_smooth: bool) -> torch.Tensor:
+        n, c, h, w = layer.activations.shape
+        x = torch.nan_to_num(layer.activations.double()).reshape(n, c, h * w).transpose(1, 2)
+        x = x - x.mean(dim=1, keepdim=True)
+        gamma = self.gamma if self.gamma is not None else 1.0 / c
+        kernel = torch.tanh(gamma * x @ x.transpose(1, 2) + self.coef0)
+        kernel = kernel - kernel.mean(dim=1, keepdim=True) - kernel.mean(dim=2, keepdim=True)
+        kernel = kernel + kernel.mean(dim=(1, 2), keepdim=True)
+        values, vectors = torch.linalg.eigh(kernel)
+        top = vectors[..., -1]
+        strongest = top.gather(1, top.abs().argmax(dim=1, keepdim=True))
+        top = top * torch.sign(strongest)
+        projection: torch.Tensor = top * values[:, -1:].clamp(min=0).sqrt()
+        return projection.reshape(n, h, w).to(layer.activations.dtype)
+
+
+@register_method("fem")
+class FEM(BaseCAM):
+    """FEM, Feature Explanation Method (Fuad et al., IPTA 2020): w_k = mean over positions of
+    1[A_k > μ_k + k·σ_k] (μ, σ: the channel's mean and population std over positions, k = 2); map = Σ w_k A_k.
+    Class-agnostic."""
+
+    uses_gradients = False
+    params = ("k",)
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Sequence[nn.Module | str] | nn.Module | str,
+        reshape_transform: ReshapeTransform | None = None,
+        k: float = 2.0,
+    ) -> None:
+        super().__init__(model, target_layers, reshape_transform)
+        self.k = k
+
+    def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
+        acts = layer.activations
+        mean = acts.mean(dim=(2, 3), keepdim=True)
+        std = acts.std(dim=(2, 3), keepdim=True, correction=0)
+        return (acts > mean + self.k * std).to(acts.dtype).mean(dim=(2, 3))
+
+
+@register_method("shapleycam", "shapley-cam")
+class ShapleyCAM(BaseCAM):
+    """ShapleyCAM (Cai et al., 2025): w_k = mean over positions of (G − ½·H·A)_k, where H·A is the
+    Hessian-vector product ∂(G·A)/∂A — a second-order Taylor estimate of each channel's Shapley value.
+    Pair it with :class:`camscope.targets.ClassifierOutputReST` (for a plain logit after a linear head
+    the Hessian is zero and ShapleyCAM is Grad-CAM). Fused attention is switched off for the call
+    (SDPA kernels have no double backward).
+    """
+
+    def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
+        assert layer.grads is not None
+        return layer.grads.mean(dim=(2, 3))
+
+    def forward_pass(self, x: torch.Tensor, targets: TargetSpec) -> CamState:
+        """One forward pass, the gradient with a graph, then H·A by a second backward pass; the layer's
+        ``grads`` in the returned state are the ShapleyCAM gradients G − ½·H·A."""
+        with (
+            unfused_attention(self.model),
+            LayerCapture(self.model, self.target_layers, need_grad=True) as capture,
+            torch.enable_grad(),
+        ):
+            logits = model_logits(capture.forward(x.detach()))
+            resolved = resolve_targets(targets, logits.detach())
+            outputs = capture.recorded()
+            score = target_scores(resolved, logits).sum()
+            grads = torch.autograd.grad(score, outputs, create_graph=True)
+            hvps = torch.autograd.grad(grads, outputs, grad_outputs=outputs, allow_unused=True)
+            state = CamState(x.detach(), logits.detach(), resolved)
+            self.outputs = state.logits
+            for index, (layer, name, out, grad, hvp) in enumerate(
+                zip(self.target_layers, capture.names, outputs, grads, hvps)
+            ):
+                effective = grad.detach() - 0.5 * (hvp.detach() if hvp is not None else 0)
+                activations = to_grid(out.detach(), self.reshape_transform, name)
+                grid_grad = to_grid(effective, self.reshape_transform, name)
+                state.layers.append(LayerState(index, layer, name, out.detach(), activations, grid_grad))
+        return state
