@@ -42,7 +42,10 @@ from camscope.report.stats import Estimate, estimate
 from camscope.targets import ClassifierOutputTarget
 
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
-METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "randomcam")
+# The transformer-native methods, on the token models with a CLS row (attention capture): every layer they
+# need is their own default (the last block's class attention; all blocks for the rollouts).
+TOKEN_METHODS: tuple[str, ...] = ("attention", "rollout", "gradrollout")
+METHODS: tuple[str, ...] = (*GRADIENT_METHODS, *TOKEN_METHODS, "randomcam")
 DELETION_METHODS: tuple[str, ...] = ("gradcam", "layercam", "randomcam")
 LOCALIZATION_SEED = 11  # fresh images, disjoint from the training, probe and test seeds
 LOCALIZATION_N = 300
@@ -55,8 +58,27 @@ CACHE_VERSION = 1
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- mini-zoo:begin (written by benchmarks/mini_zoo_report.py) -->", "<!-- mini-zoo:end -->"
 TARGETS = {"supervised": 95.0, "self-supervised": 80.0}
-LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM", "layercam": "LayerCAM"}
+LABELS = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "xgradcam": "XGrad-CAM",
+    "layercam": "LayerCAM",
+    "attention": "attention",
+    "rollout": "rollout",
+    "gradrollout": "grad. rollout",
+}
 LABELS |= {"hirescam": "HiResCAM", "eigengradcam": "EigenGrad-CAM", "randomcam": "RandomCAM"}
+
+
+def methods_for(model: nn.Module, methods: tuple[str, ...] = METHODS) -> tuple[str, ...]:
+    """``methods`` less the token-native ones where the model has no class-attention row (CNNs, Swin)."""
+    from camscope.attention import AttentionUnavailableError, attention_layers
+
+    try:
+        attention_layers(model)
+    except AttentionUnavailableError:
+        return tuple(m for m in methods if m not in TOKEN_METHODS)
+    return methods
 
 
 def load_mini(name: str) -> nn.Module:
@@ -74,8 +96,11 @@ def cam_maps(
     from camscope.models import get_spec
 
     spec = getattr(model, "camscope_spec", None) or get_spec(model)
-    layers, reshape = spec.cam_layers(model)
-    cam = get_method(method)(model, target_layers=layers, reshape_transform=reshape)
+    if method in TOKEN_METHODS:
+        cam = get_method(method)(model)  # its own layers: the attention blocks
+    else:
+        layers, reshape = spec.cam_layers(model)
+        cam = get_method(method)(model, target_layers=layers, reshape_transform=reshape)
     x = to_input(images, spec.mean, spec.std)
     out = []
     for start in range(0, len(x), batch_size):
@@ -130,12 +155,13 @@ def faithfulness_table(
     data = generate(n, seed)
     table: dict[str, dict[str, Scores]] = {}
     for name in names:
-        cache = _cache_file(name, methods, n, deletion_n, seed)
+        model = load_mini(name)
+        own = methods_for(model, methods)
+        cache = _cache_file(name, own, n, deletion_n, seed)
         if cache.is_file():
             table[name] = {m: Scores(**_from_json(v)) for m, v in json.loads(cache.read_text()).items()}
             continue
-        model = load_mini(name)
-        table[name] = {method: score_model(model, method, data, deletion_n) for method in methods}
+        table[name] = {method: score_model(model, method, data, deletion_n) for method in own}
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({m: dataclasses.asdict(v) for m, v in table[name].items()}))
     return table
@@ -154,7 +180,7 @@ def _from_json(scores: dict) -> dict[str, Estimate | None]:
 
 def _cell(e: Estimate | None, digits: int = 1) -> str:
     if e is None:
-        return ""
+        return "—"
     return f"{e.mean:.{digits}f} ± {e.half_width:.{digits}f}"
 
 
@@ -175,14 +201,27 @@ def accuracy_markdown() -> str:
         lines.append(
             f"| {name} | {rec['family']} | {_training_label(rec)} | {rec['parameters'] / 1e3:.0f}k | "
             f"{rec['test_accuracy']:.1f} | {rec['counterfactual_accuracy']:.1f} | "
-            f"{rec['steps']} × {rec['config']['batch_size']} | {rec['train_seconds'] / 60:.0f} min | "
+            f"{_steps(rec)} | {rec['train_seconds'] / 60:.0f} min | "
             f"≥ {target:.0f} {mark} |"
         )
     return "\n".join(lines)
 
 
+def _steps(rec: dict) -> str:
+    """``steps × batch``, with the earlier runs a warm restart continued (``train-mini --continue-from``)."""
+    here = f"{rec['steps']} × {rec['config']['batch_size']}"
+    return f"{rec['prior_steps']} + {here}" if rec.get("prior_steps") else here
+
+
+def weights_size() -> str:
+    """The shipped weights: how many files and megabytes (measured, for the README's prose)."""
+    files = [WEIGHTS_DIR / f"{name}.safetensors" for name in MINI_MODELS]
+    return f"{len(files)} float16 safetensors files, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB in all"
+
+
 def metric_markdown(table: dict[str, dict[str, Scores]], metric: str) -> str:
-    methods = [m for m in next(iter(table.values())) if metric != "deletion" or m in DELETION_METHODS]
+    every = [m for m in METHODS if any(m in row for row in table.values())]
+    methods = [m for m in every if metric != "deletion" or m in DELETION_METHODS]
     lines = [
         "| model | training | " + " | ".join(LABELS.get(m, m) for m in methods) + " |",
         "|---|---|" + "---|" * len(methods),
@@ -190,7 +229,7 @@ def metric_markdown(table: dict[str, dict[str, Scores]], metric: str) -> str:
     for name, row in table.items():
         label = _training_label(mini_record(name))
         digits = 3 if metric == "deletion" else 1
-        cells = [_cell(getattr(row[m], metric), digits) for m in methods]
+        cells = [_cell(getattr(row[m], metric), digits) if m in row else "—" for m in methods]
         lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -255,6 +294,14 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
                 f"channel weights ({row['gradcam'].pointing.mean:.1f} vs {floor.mean:.1f} ± {floor.half_width:.1f} %)"
                 + (f"; {', '.join(better)} do better." if better else "; no gradient method does better.")
             )
+    for name in learned:
+        row = table[name]
+        if "rollout" not in row:
+            continue
+        native = ", ".join(f"{LABELS[m]} {_cell(row[m].pointing)}" for m in TOKEN_METHODS)
+        out.append(
+            f"Token-native maps on {name}: {native} % pointing, against Grad-CAM's {_cell(row['gradcam'].pointing)} %."
+        )
     out.append(
         "What the numbers do not show: they are one seed of one synthetic task with ten shape classes, small "
         "models and short training; the model groups differ in accuracy as well as in training or "
@@ -270,14 +317,16 @@ def readme_block(table: dict[str, dict[str, Scores]], n: int, deletion_n: int) -
             BEGIN,
             f"Test accuracy on `generate(1000, seed={TEST_SEED})` (chance 10 %); *object removed* = the same scenes "
             "with the object erased; self-supervised models are scored by a linear probe on the frozen backbone, "
-            "as the seed's were. Train time on one shared CPU core.",
+            f"as the seed's were. Train time on one shared CPU core. Weights: {weights_size()}.",
             "",
             accuracy_markdown(),
             "",
             f"**What do they look at?** Maps explain the true class at the zoo's default layer, on {n} fresh "
             f"scenes (`generate({n}, seed={LOCALIZATION_SEED})`); mean ± 95 % interval over images. Pointing game "
             f"(%): the map's maximum within {TOLERANCE:.1f} px of the true object mask (TorchRay's 15 px scaled "
-            "from 224 to 64 px); RandomCAM (random channel weights) is the floor.",
+            "from 224 to 64 px); RandomCAM (random channel weights) is the floor. The attention methods "
+            "(last block's CLS attention, rollout, gradient rollout) exist for the token models with a class "
+            "token; — where a method does not apply (CNNs, Swin's windows).",
             "",
             metric_markdown(table, "pointing"),
             "",

@@ -101,8 +101,9 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "mini_swin": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=30.0, bf16=True),
     "mini_xcit": dict(batch_size=32, minutes=20.0),
     "mini_dino_resnet": dict(
-        lr=5e-4,
-        warmup=200,
+        lr=1e-3,
+        batch_size=256,
+        warmup=50,
         teacher_temp=0.04,
         out_dim=1024,
         momentum=0.996,
@@ -114,7 +115,14 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     ),
     "mini_dino_xcit": dict(lr=2.5e-4, minutes=15.0),
     "mini_mocov3_resnet": dict(
-        warmup=200, pretrain_size=32, global_scale=(0.25, 1.0), background_pool=16, minutes=10.0, bf16=True
+        lr=2e-3,
+        batch_size=256,
+        warmup=50,
+        pretrain_size=32,
+        global_scale=(0.25, 1.0),
+        background_pool=16,
+        minutes=10.0,
+        bf16=True,
     ),
     "mini_mocov3_vit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=15.0),
 }
