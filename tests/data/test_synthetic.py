@@ -185,3 +185,18 @@ def test_background_pool_shares_backgrounds_and_keeps_the_objects() -> None:
     assert varied is not None and (varied.astype(int).max(axis=0) - varied.astype(int).min(axis=0)).max() > 100
     with pytest.raises(InputError):
         generate(4, 5, background_pool=0)
+
+
+def test_plain_objects_change_only_the_object_pixels() -> None:
+    """Same scenes, labels and masks; only pixels inside the object differ, and they lose the texture."""
+    textured, plain = generate(64, 5), generate(64, 5, plain_objects=True)
+    np.testing.assert_array_equal(textured.labels, plain.labels)
+    np.testing.assert_array_equal(textured.masks, plain.masks)
+    changed = (textured.images != plain.images).any(-1)
+    assert not (changed & ~plain.masks).any()
+    assert changed.any()
+
+    def spread(batch) -> float:  # mean per-object colour spread (the pixel noise is the same in both)
+        return float(np.mean([batch.images[i][batch.masks[i]].astype(float).std(0).mean() for i in range(64)]))
+
+    assert spread(plain) < 0.7 * spread(textured)
