@@ -38,7 +38,7 @@ from camscope.metrics.localization import energy_pointing_game, pointing_game, s
 from camscope.metrics.perturbation import deletion
 from camscope.models.mini import MINI_MODELS, mini_record
 from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
-from camscope.report.stats import Estimate, estimate
+from camscope.report.stats import Estimate, difference, estimate
 from camscope.targets import ClassifierOutputTarget
 
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
@@ -272,9 +272,7 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
         parts = []
         for method in ("gradcam", "layercam"):
             ea, eb = _group_mean(table, groups[a], method), _group_mean(table, groups[b], method)
-            gap = ea.mean - eb.mean
-            clear = abs(gap) > np.hypot(ea.half_width, eb.half_width)
-            verdict = "a difference larger than the intervals" if clear else "within the intervals"
+            verdict = "a difference larger than its interval" if difference(ea, eb).resolved else "within the noise"
             parts.append(
                 f"{LABELS[method]} pointing {ea.mean:.1f} ± {ea.half_width:.1f} vs {eb.mean:.1f} ± "
                 f"{eb.half_width:.1f} % ({verdict})"

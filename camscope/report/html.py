@@ -32,7 +32,7 @@ from camscope.errors import warn
 from camscope.metrics.registry import column as declared_column
 from camscope.metrics.registry import higher_is_better
 from camscope.report import charts
-from camscope.report.stats import Estimate, best, grouped
+from camscope.report.stats import Estimate, best, difference, grouped
 from camscope.sweep.store import RUN_FILE, ResultsStore, StoreError
 from camscope.sweep.summary import failures
 
@@ -228,13 +228,17 @@ def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:
         missing = [g for g in groups if g not in present]
         note = f'<p class="muted">No {" / ".join(missing)} model in this sweep.</p>' if missing else ""
         png = charts.comparison_chart(title, present, methods, metrics, values)
+        pair = len(present) == 2
         rows = "".join(
             f"<tr><td>{html.escape(m)} ({'↑' if higher_is_better(m) else '↓'})</td>"
             + "".join(_cell(overall.get((g, m)), best_key=None) for g in present)
+            + (_verdict(overall.get((present[0], m)), overall.get((present[1], m))) if pair else "")
             + "</tr>"
             for m in metrics
         )
         head = "".join(f"<th>{html.escape(g)}</th>" for g in present)
+        if pair:
+            head += f"<th>{html.escape(present[0])} − {html.escape(present[1])}</th>"
         out.append(
             f"<h3>{html.escape(title)}</h3>{note}{_img(png, title, 'chart')}"
             f"<table><tr><th>metric (all methods pooled)</th>{head}</tr>{rows}</table>"
@@ -416,6 +420,17 @@ def _model_info(table: pa.Table) -> dict[str, str]:
     for row in table.select(["model", "family", "training", "kind"]).to_pylist():
         info.setdefault(row["model"], f"{row['family']} · {row['training']} · {row['kind']}")
     return info
+
+
+def _verdict(a: Estimate | None, b: Estimate | None) -> str:
+    """The difference of two groups and whether this many images resolve it (the demo's headline)."""
+    if a is None or b is None:
+        return '<td class="num">–</td>'
+    d = difference(a, b)
+    if math.isnan(d.half_width):
+        return f'<td class="num">{d.mean:+.3f} (too few images for an interval)</td>'
+    verdict = "resolved" if d.resolved else "not resolved: the interval includes 0; more images needed"
+    return f'<td class="num">{d.mean:+.3f} ± {d.half_width:.3f} ({verdict})</td>'
 
 
 def _cell(est: Estimate | None, best_key: bool | None) -> str:

@@ -25,6 +25,25 @@ class Estimate:
     n: int
 
 
+@dataclass(frozen=True)
+class Difference:
+    """``a − b`` of two independent estimates, with the half-width of its 95 % interval."""
+
+    mean: float
+    half_width: float
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the interval of the difference excludes zero: the groups differ beyond the noise."""
+        return not math.isnan(self.half_width) and abs(self.mean) > self.half_width
+
+
+def difference(a: Estimate, b: Estimate) -> Difference:
+    """Why this, not two overlapping intervals: the difference of independent means has the half-width
+    ``hypot(a, b)``, narrower than ``a + b``, so "the intervals overlap" would call some real gaps noise."""
+    return Difference(a.mean - b.mean, math.hypot(a.half_width, b.half_width))
+
+
 def estimate(mean: float, std: float | None, n: int) -> Estimate:
     if n < 2 or std is None or math.isnan(std):
         return Estimate(mean, math.nan, n)
