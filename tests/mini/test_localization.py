@@ -23,6 +23,12 @@ def images():
         # layers, and one gradient average per channel loses where the evidence is, while LayerCAM's
         # element-wise weighting keeps it.
         ("mini_xcit", "layercam", 20.0),
+        # The transformer-native maps on trained token models: the class attention of the last block
+        # (XCiT: its class-attention layers; CaiT: its class-attention blocks, about 49 % accurate, where
+        # Grad-CAM points below the random floor) and rollout through every block.
+        ("mini_xcit", "attention", 20.0),
+        ("mini_xcit", "rollout", 20.0),
+        ("mini_cait", "attention", 30.0),
     ],
 )
 def test_method_points_at_the_object(images, name, method, margin):
