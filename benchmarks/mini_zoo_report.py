@@ -210,7 +210,7 @@ def accuracy_markdown() -> str:
 def _steps(rec: dict) -> str:
     """``steps × batch``, with the earlier runs a warm restart continued (``train-mini --continue-from``)."""
     here = f"{rec['steps']} × {rec['config']['batch_size']}"
-    return f"{rec['prior_steps']} + {here}" if rec.get("prior_steps") else here
+    return f"{here} (after {rec['prior_steps']} earlier steps)" if rec.get("prior_steps") else here
 
 
 def weights_size() -> str:
@@ -251,8 +251,8 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
     at_target = [n for n in table if recs[n]["test_accuracy"] >= TARGETS[recs[n]["training"]]]
     out.append(
         f"Models at target: {', '.join(at_target) or 'none'}. Models below 60 % accuracy "
-        f"({', '.join(weak) or 'none'}) learned little, and their maps are weak evidence about a method: "
-        "a map explains a classifier, and a classifier near chance has little to explain."
+        f"({', '.join(weak) or 'none'}) learned less, and their maps are weaker evidence about a method: "
+        "a map explains a classifier, and a weak classifier has less to explain."
     )
     groups = {
         "supervised": [n for n in learned if recs[n]["training"] == "supervised"],
