@@ -33,6 +33,7 @@ import numpy as np
 from torch import nn
 
 from camscope.api import Explanation, attention_heads, embed, evaluate, explain
+from camscope.attention import AttentionUnavailableError
 from camscope.data.images import limit_size, load_image_array
 from camscope.devices import resolve_device
 from camscope.errors import CamscopeError, InputError, WeightsError
@@ -47,6 +48,7 @@ CURVE_STEPS = 32  # deletion / insertion steps per curve: a bounded cost whateve
 SCORE_METRICS = ("deletion", "insertion")
 SCENE_METRICS = ("pointing", "energy_pointing")  # need the true mask: generated scenes only
 CACHE_SIZE = 256
+NO_HEADS = "no class-token attention (a CNN or Swin): no per-head picture"
 TABLE_COLUMNS = ("model", "method", "target", "class", "deletion_auc", "insertion_auc", "pointing", "energy_pointing")
 
 
@@ -359,7 +361,10 @@ class Explorer:
 
         def compute() -> None:
             with self._using(model, label_free) as net:
-                maps, view = attention_heads(net, picture.pixels)
+                try:
+                    maps, view = attention_heads(net, picture.pixels)
+                except AttentionUnavailableError:
+                    raise AttentionUnavailableError(NO_HEADS) from None
             out.picture = figure_to_array(head_grid(view, maps))
 
         out.error = _guarded(compute, f"{model} attention heads")

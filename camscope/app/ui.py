@@ -215,7 +215,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                 curves = gr.Gallery(label="curves", visible=False, columns=2, elem_id="curves")
                 heads = gr.Gallery(
                     label="attention heads: each head's class-token attention (last block) over the model's input",
-                    visible=False, columns=1, elem_id="heads",
+                    visible=False, columns=1, object_fit="contain", height="auto", elem_id="heads",
                 )  # fmt: skip
                 files = gr.File(label="downloads: grid PNG and scores CSV", file_count="multiple", elem_id="downloads")
 

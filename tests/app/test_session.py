@@ -164,7 +164,7 @@ def test_attention_heads_of_token_models_and_a_message_for_cnns(explorer: Explor
     np.testing.assert_array_equal(heads.picture, figure_to_array(head_grid(view, maps)))
     assert explorer.heads("mini_deit", scene) is heads  # cached
     cnn = explorer.heads("mini_resnet", scene)
-    assert cnn.picture is None and "use a CAM method there" in cnn.error
+    assert cnn.picture is None and cnn.error == "no class-token attention (a CNN or Swin): no per-head picture"
     wrong = explorer.cell("mini_resnet", "attention", scene)  # an attention method on a CNN: a message
     assert wrong.explanation is None and "need a ViT-family model with a class token" in wrong.error
 
