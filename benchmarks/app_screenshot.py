@@ -63,6 +63,7 @@ class BrowserRun:
     status: str = ""
     table: str = ""
     grid_width: int = 0
+    heads_pictures: int = 0  # pictures in the per-head attention gallery
     upload_message: str = ""
     external: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
@@ -73,11 +74,13 @@ def drive(
     screenshot: Path | None = None,
     bad_file: Path | None = None,
     also: tuple[str, ...] = (),
+    heads: bool = False,
     timeout_s: float = 600,
 ) -> BrowserRun:
     """Open the page, explain the preloaded generated scene with the default model and method (plus the
-    models and methods named in ``also``), read the grid and the scores; optionally upload ``bad_file`` and
-    read the message; optionally take a screenshot."""
+    models and methods named in ``also``; with ``heads``, the attention heads of the token models too), read
+    the grid and the scores; optionally upload ``bad_file`` and read the message; optionally take a
+    screenshot."""
     from playwright.sync_api import sync_playwright
 
     run = BrowserRun()
@@ -99,12 +102,17 @@ def drive(
         page.goto(url, wait_until="load", timeout=ms)
         for label in also:
             page.get_by_label(label, exact=True).check(timeout=ms)
+        if heads:
+            page.locator("#show_heads input").check(timeout=ms)
         page.locator("#explain").click(timeout=ms)
         page.wait_for_function("/(\\d+) \\/ \\1 done/.test(document.querySelector('#status').innerText)", timeout=ms)
         page.wait_for_function("document.querySelector('#grid img')?.naturalWidth > 0", timeout=ms)
         run.status = page.inner_text("#status")
         run.table = page.inner_text("#scores")
         run.grid_width = page.evaluate("document.querySelector('#grid img').naturalWidth")
+        if heads:
+            page.wait_for_function("document.querySelector('#heads img')?.naturalWidth > 0", timeout=ms)
+            run.heads_pictures = page.evaluate("document.querySelectorAll('#heads img').length")
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
@@ -122,7 +130,7 @@ def main() -> int:
         return 2
     start = time.perf_counter()
     with running_app("--device", "cpu") as url:
-        run = drive(url, screenshot=SCREENSHOT, also=("mini_deit", "mini_dino_resnet", "layercam"))
+        run = drive(url, screenshot=SCREENSHOT, also=("mini_deit", "mini_dino_resnet", "layercam"), heads=True)
     print(run.status)
     print(f"external requests: {run.external or 'none'}; console errors: {run.console_errors or 'none'}")
     print(f"{SCREENSHOT} ({time.perf_counter() - start:.0f} s)")

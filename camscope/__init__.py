@@ -57,6 +57,7 @@ _LAZY = {
     "get_spec": "camscope.models",
     "explain": "camscope.api",
     "embed": "camscope.api",
+    "attention_heads": "camscope.api",
     "Explanation": "camscope.api",
     "evaluate": "camscope.api",
 }
@@ -98,6 +99,7 @@ __all__ = [
     "ShapleyCAM",
     "SimilarityTarget",
     "XGradCAM",
+    "attention_heads",
     "deprocess_image",
     "embed",
     "evaluate",

@@ -253,6 +253,21 @@ def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> 
         return model_logits(net(x)).clone()
 
 
+def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarray, np.ndarray]:
+    """Every head's class-token attention of the last block for one image — DINO's per-head picture.
+
+    Returns the maps, float32 (heads, H, W), each upsampled and min–max scaled
+    (:meth:`~camscope.methods.attention.AttentionMap.all_heads`), and the model's input view, uint8
+    (H, W, 3), they lie on (draw them with :func:`camscope.viz.head_grid`). A model without class-token
+    attention (CNN, Swin) raises :class:`~camscope.attention.AttentionUnavailableError`.
+    """
+    from camscope.methods.attention import AttentionMap
+
+    net, _, spec, x, _, _ = _model_and_batch(model, [image])
+    maps = AttentionMap(net).all_heads(x)[0]
+    return maps, denormalize(x[0], spec.mean, spec.std)
+
+
 def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none: bool = False) -> Any:
     """``"embedding"`` (and ``None`` on a backbone) → each image explained by its own embedding.
 

@@ -1,10 +1,17 @@
-"""The explorer's work without a web framework: models × methods on one image → overlays, scores, curves.
+"""The explorer's work without a web framework: models × methods on one image → overlays, scores, curves,
+and the per-head attention of token models.
 
 Everything here goes through the public API — :func:`camscope.load_model`, :func:`camscope.explain`,
-:func:`camscope.evaluate`, the method registry and :mod:`camscope.viz` — so the app explains and scores
-exactly as the CLI does. What this module adds is what a long-lived, shared page needs: a cache per
-(model, method, image, target), one lock per model (hooks on a shared model must not interleave), bounds
-(image size, curve steps), cancellation between cells, and errors turned into messages.
+:func:`camscope.evaluate`, :func:`camscope.attention_heads`, the method registry and :mod:`camscope.viz` —
+so the app explains and scores exactly as the CLI does. What this module adds is what a long-lived, shared
+page needs: a cache per (model, method, image, target), one lock per model (hooks on a shared model must
+not interleave), bounds (image size, curve steps), progress and cancellation inside a long cell
+(:mod:`camscope.progress`: a stopped Score-CAM or RELAX ends within one chunk and frees its model for the
+other requests), and errors turned into messages.
+
+Targets: a class (by name or index; empty: each model's top-1), or label-free — the model's backbone
+(``load_model(name, head=False)``) explained by each image's own embedding, or by its cosine similarity to
+a reference image's embedding; the deletion / insertion curves then score that similarity.
 """
 
 from __future__ import annotations
@@ -16,19 +23,23 @@ import textwrap
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
 
-from camscope.api import Explanation, evaluate, explain
+from camscope.api import Explanation, attention_heads, embed, evaluate, explain
+from camscope.attention import AttentionUnavailableError
 from camscope.data.images import limit_size, load_image_array
 from camscope.devices import resolve_device
 from camscope.errors import CamscopeError, InputError, WeightsError
 from camscope.methods import get_method, method_names
 from camscope.models import get_spec, list_models, load_model, resolve_weights
+from camscope.progress import Report, monitor
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,7 @@ CURVE_STEPS = 32  # deletion / insertion steps per curve: a bounded cost whateve
 SCORE_METRICS = ("deletion", "insertion")
 SCENE_METRICS = ("pointing", "energy_pointing")  # need the true mask: generated scenes only
 CACHE_SIZE = 256
+NO_HEADS = "no class-token attention (a CNN or Swin): no per-head picture"
 TABLE_COLUMNS = ("model", "method", "target", "class", "deletion_auc", "insertion_auc", "pointing", "energy_pointing")
 
 
@@ -81,6 +93,16 @@ class Cell:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    label_free: bool = False  # the backbone explained by an embedding similarity (``target`` says which)
+
+
+@dataclass
+class Heads:
+    """A token model's per-head attention picture (:func:`camscope.viz.head_grid`), or why there is none."""
+
+    model: str
+    picture: np.ndarray | None = None
+    error: str | None = None
 
 
 class Explorer:
@@ -99,10 +121,11 @@ class Explorer:
         self.max_side = max_side
         self.curve_steps = curve_steps
         self.cache_size = cache_size
-        self._models: dict[str, nn.Module] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._cache: OrderedDict[tuple[str, ...], Cell] = OrderedDict()
+        self._models: dict[tuple[str, bool], nn.Module] = {}  # (name, backbone)
+        self._locks: dict[tuple[str, bool], threading.Lock] = {}
+        self._cache: OrderedDict[tuple[str, ...], Cell | Heads] = OrderedDict()
         self._guard = threading.Lock()
+        self._runs: dict[str, threading.Event] = {}  # page session -> cancel flag of its current run
 
     # ---- what can be chosen ------------------------------------------------------------------------
 
@@ -114,14 +137,20 @@ class Explorer:
             try:
                 self._weights_source(name)
             except WeightsError as exc:
-                choices.append(ModelChoice(name, False, str(exc)))
+                try:  # a self-supervised backbone without its linear probe still explains label-free
+                    self._weights_source(name, backbone=True)
+                except WeightsError:
+                    choices.append(ModelChoice(name, False, str(exc)))
+                else:
+                    choices.append(ModelChoice(name, True, f"backbone only (label-free targets): {exc}"))
                 continue
             choices.append(ModelChoice(name, True, f"{spec.family}, {spec.training_label}"))
         return sorted(choices, key=lambda c: not c.ready)
 
-    def _weights_source(self, name: str) -> str | None:
-        """``--weights DIR`` first, then the zoo's usual places (so the packaged minis are always there)."""
-        spec = get_spec(name)
+    def _weights_source(self, name: str, backbone: bool = False) -> str | None:
+        """``--weights DIR`` first, then the zoo's usual places (so the packaged minis are always there);
+        ``backbone``: only the files the backbone needs (not a linear probe)."""
+        spec = get_spec(name).backbone() if backbone else get_spec(name)
         if self.weights is None:
             resolve_weights(spec)
             return None
@@ -166,59 +195,120 @@ class Explorer:
 
     # ---- computing -----------------------------------------------------------------------------------
 
-    def model(self, name: str) -> nn.Module:
+    def model(self, name: str, backbone: bool = False) -> nn.Module:
+        """The loaded model (``backbone``: without its classifier, for label-free targets), loaded once."""
+        key = (name, backbone)
         with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if name not in self._models:
-                self._models[name] = load_model(name, weights=self._weights_source(name)).to(self.device)
-            return self._models[name]
+            if key not in self._models:
+                weights = self._weights_source(name, backbone)
+                self._models[key] = load_model(name, weights=weights, head=not backbone).to(self.device)
+            return self._models[key]
 
-    def cell(self, model: str, method: str, picture: Picture, target: str = "") -> Cell:
-        """Explain and score one (model, method) pair; cached; never raises for the user's input."""
+    @contextmanager
+    def _using(self, name: str, backbone: bool) -> Iterator[nn.Module]:
+        """The model, held for this request alone (hooks on a shared model must not interleave)."""
+        net = self.model(name, backbone)
+        with self._locks[(name, backbone)]:
+            yield net
+
+    # ---- runs of one page: cancellation ----------------------------------------------------------------
+
+    def start_run(self, session: str) -> threading.Event:
+        """A fresh cancel flag for the run a page (``session``) starts now."""
+        flag = threading.Event()
+        with self._guard:
+            self._runs[session] = flag
+        return flag
+
+    def stop_run(self, session: str) -> bool:
+        """Stop the page's current run: its running cell ends within one chunk of work. False: none running."""
+        with self._guard:
+            flag = self._runs.get(session)
+        if flag is None or flag.is_set():
+            return False
+        flag.set()
+        return True
+
+    # ---- cells -----------------------------------------------------------------------------------------
+
+    def cell(
+        self,
+        model: str,
+        method: str,
+        picture: Picture,
+        target: str = "",
+        *,
+        label_free: bool = False,
+        reference: Picture | None = None,
+        cancel: threading.Event | None = None,
+        report: Report | None = None,
+    ) -> Cell:
+        """Explain and score one (model, method) pair; cached; never raises for the user's input.
+
+        ``label_free``: the model's backbone, explained by each image's own embedding (inner product), or
+        by the cosine similarity to ``reference``'s embedding. ``cancel`` / ``report``: see
+        :func:`camscope.progress.monitor` (a stopped cell says so and is not cached).
+        """
+        shown = _target_label(target, label_free, reference)
         try:
             method = get_method(method).name
         except CamscopeError as exc:
-            return Cell(model, method, target.strip(), error=str(exc))
-        key = (model, method, picture.key, target.strip().lower())
+            return Cell(model, method, shown, error=str(exc), label_free=label_free)
+        if label_free:
+            wanted = ("similarity", reference.key) if reference is not None else ("embedding",)
+        else:
+            wanted = ("class", target.strip().lower())
+        key = (model, method, picture.key, *wanted)
         with self._guard:
-            if key in self._cache:
+            cached = self._cache.get(key)
+            if isinstance(cached, Cell):
                 self._cache.move_to_end(key)
-                return self._cache[key]
-        cell = Cell(model, method, target.strip())
+                return cached
+        cell = Cell(model, method, shown, label_free=label_free)
         start = time.perf_counter()
-        try:
-            net = self.model(model)
-            with self._locks[model]:
-                self._compute(cell, net, method, picture)
-        except CamscopeError as exc:
-            cell.error = str(exc)
-        except Exception as exc:  # a bug: the page gets one line, the server log the traceback
-            log.exception("camscope app: %s × %s failed", model, method)
-            cell.error = f"internal error ({type(exc).__name__}: {exc}); the server log has the details"
+
+        def compute() -> None:
+            with self._using(model, label_free) as net, monitor(cancel, report):
+                self._compute(cell, net, method, picture, reference)
+
+        cell.error = _guarded(compute, f"{model} × {method}")
         cell.seconds = time.perf_counter() - start
         if cell.error is None:
-            with self._guard:
-                self._cache[key] = cell
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            self._remember(key, cell)
         return cell
 
-    def _compute(self, cell: Cell, net: nn.Module, method: str, picture: Picture) -> None:
+    def _remember(self, key: tuple[str, ...], item: Cell | Heads) -> None:
+        with self._guard:
+            self._cache[key] = item
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _compute(self, cell: Cell, net: nn.Module, method: str, picture: Picture, reference: Picture | None) -> None:
         from camscope.metrics import transform_mask
 
         spec = get_spec(net)
-        target = spec.parse_class(cell.target) if cell.target else None
+        target: Any = None
+        if cell.label_free:
+            target = "embedding"  # each image's own embedding: ⟨f(x), f(x̃)⟩
+            if reference is not None:
+                from camscope.targets import SimilarityTarget
+
+                target = SimilarityTarget(embed(net, reference.pixels)[0], kind="cosine")
+        elif cell.target:
+            target = spec.parse_class(cell.target)
         result = explain(net, picture.pixels, method, target)
         assert isinstance(result, Explanation)
         cell.explanation = result
         pixels = int(np.prod(spec.input_size[1:]))
         step = max(1, -(-pixels // self.curve_steps))
-        scores = evaluate(net, picture.pixels, result, SCORE_METRICS, step=step)
+        scored = target if cell.label_free else None  # None: the explained class of each explanation
+        scores = evaluate(net, picture.pixels, result, SCORE_METRICS, scored, step=step)
         if picture.mask is not None:
             truth = transform_mask(picture.mask, spec.preprocess.resize, spec.preprocess.crop)[None]
             try:
-                scores.update(evaluate(net, picture.pixels, result, SCENE_METRICS, ground_truth=truth))
+                scores.update(evaluate(net, picture.pixels, result, SCENE_METRICS, scored, ground_truth=truth))
             except CamscopeError as exc:  # e.g. the object lies in the border the centre crop cuts away
                 cell.notes.append(f"no localization scores: {exc}")
         cell.scores.update({column: float(values[0]) for column, values in scores.items()})
@@ -231,8 +321,13 @@ class Explorer:
         picture: Picture | None,
         target: str = "",
         cancel: threading.Event | None = None,
+        report: Callable[[int, int, str], None] | None = None,
+        *,
+        label_free: bool = False,
+        reference: Picture | None = None,
     ) -> Iterator[Cell]:
-        """Cells model by model, method by method; stops between cells once ``cancel`` is set."""
+        """Cells model by model, method by method. Once ``cancel`` is set, the running cell stops within one
+        chunk of work and no further cell starts. ``report(done, total, what)`` follows each cell's chunks."""
         if picture is None:
             raise InputError("no image yet: upload one or generate a scene")
         if not models:
@@ -243,7 +338,62 @@ class Explorer:
             for method in methods:
                 if cancel is not None and cancel.is_set():
                     return
-                yield self.cell(model, method, picture, target)
+                inner = None if report is None else _labelled(report, f"{model} × {method}")
+                yield self.cell(
+                    model, method, picture, target, label_free=label_free, reference=reference, cancel=cancel,
+                    report=inner,
+                )  # fmt: skip
+
+    # ---- per-head attention ----------------------------------------------------------------------------
+
+    def heads(self, model: str, picture: Picture, label_free: bool = False) -> Heads:
+        """The per-head attention picture of a token model over its view of the image (cached); a CNN or Swin
+        gets the message saying which methods work there."""
+        from camscope.viz import figure_to_array, head_grid
+
+        key = ("heads", model, picture.key, str(label_free))
+        with self._guard:
+            cached = self._cache.get(key)
+            if isinstance(cached, Heads):
+                self._cache.move_to_end(key)
+                return cached
+        out = Heads(model)
+
+        def compute() -> None:
+            with self._using(model, label_free) as net:
+                try:
+                    maps, view = attention_heads(net, picture.pixels)
+                except AttentionUnavailableError:
+                    raise AttentionUnavailableError(NO_HEADS) from None
+            out.picture = figure_to_array(head_grid(view, maps))
+
+        out.error = _guarded(compute, f"{model} attention heads")
+        if out.error is None:
+            self._remember(key, out)
+        return out
+
+
+def _guarded(compute: Callable[[], None], what: str) -> str | None:
+    """Run ``compute``; a camscope error becomes its message, a bug one line (the server log has the rest)."""
+    try:
+        compute()
+    except CamscopeError as exc:
+        return str(exc)
+    except Exception as exc:
+        log.exception("camscope app: %s failed", what)
+        return f"internal error ({type(exc).__name__}: {exc}); the server log has the details"
+    return None
+
+
+def _labelled(report: Callable[[int, int, str], None], label: str) -> Report:
+    return lambda done, total, desc: report(done, total, f"{label}: {desc}")
+
+
+def _target_label(target: str, label_free: bool, reference: Picture | None) -> str:
+    """What a cell explains, as the page shows it."""
+    if not label_free:
+        return target.strip()
+    return f"similarity to {reference.name}" if reference is not None else "own embedding"
 
 
 # ---- pictures and tables of finished cells ----------------------------------------------------------------
@@ -273,13 +423,19 @@ def cell_picture(cell: Cell, picture: Picture, view: str = "original", alpha: fl
     return overlaid
 
 
+def _explained(cell: Cell) -> str:
+    """The explained class's name, or the label-free target."""
+    e = cell.explanation
+    if cell.label_free or e is None:
+        return cell.target
+    return next((n for i, n, _ in e.top_classes if i == e.target), str(e.target))
+
+
 def cell_title(cell: Cell) -> str:
     """Method, explained class and scores in a few short lines (or the error, wrapped)."""
     if cell.explanation is None:
         return "\n".join([cell.method, *textwrap.wrap(cell.error or "no result", 34)[:5]])
-    e = cell.explanation
-    name = next((n for i, n, _ in e.top_classes if i == e.target), str(e.target))
-    lines = [f"{cell.method} → {name}"]
+    lines = [f"{cell.method} → {_explained(cell)}"]
     s = cell.scores
     if "deletion_auc" in s:
         lines.append(f"del {s['deletion_auc']:.3f}  ins {s['insertion_auc']:.3f}")
@@ -311,7 +467,12 @@ def curves_pictures(cells: Sequence[Cell]) -> list[np.ndarray]:
         curves = {f"{c.model} · {c.method}": c.curves[column] for c in cells if column in c.curves}
         if curves:
             verb = "removed" if metric == "deletion" else "inserted"
-            figure = plot_curves(curves, title=metric, xlabel=f"fraction of pixels {verb}", ylabel="target probability")
+            score = (
+                "target score (similarity when label-free)"
+                if any(c.label_free for c in cells)
+                else "target probability"
+            )
+            figure = plot_curves(curves, title=metric, xlabel=f"fraction of pixels {verb}", ylabel=score)
             pictures.append(figure_to_array(figure))
     return pictures
 
@@ -324,8 +485,8 @@ def table_rows(cells: Sequence[Cell]) -> list[dict[str, object]]:
         row: dict[str, object] = {
             "model": cell.model,
             "method": cell.method,
-            "target": "" if e is None else e.target,
-            "class": "" if e is None else next((n for i, n, _ in e.top_classes if i == e.target), str(e.target)),
+            "target": cell.target if cell.label_free else "" if e is None else e.target,
+            "class": "" if e is None or cell.label_free else _explained(cell),
         }
         for column in TABLE_COLUMNS[4:]:
             value = cell.scores.get(column)

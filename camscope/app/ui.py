@@ -30,6 +30,7 @@ from camscope.api import VIEWS  # noqa: E402
 from camscope.app.session import (  # noqa: E402
     Cell,
     Explorer,
+    Heads,
     Picture,
     curves_pictures,
     grid_picture,
@@ -56,6 +57,12 @@ def _say(*lines: str) -> str:
     return "\n\n".join(line for line in lines if line)
 
 
+def _heads_update(heads: list[Heads]) -> Any:
+    """The per-head gallery: one picture per token model, hidden when not asked for."""
+    pictures = [(h.picture, h.model) for h in heads if h.picture is not None]
+    return gr.update(value=pictures or None, visible=bool(heads))
+
+
 def build_app(explorer: Explorer) -> gr.Blocks:
     """The page, wired to ``explorer``; handlers are closures so several apps can live in one process."""
     choices = explorer.model_choices()
@@ -80,6 +87,15 @@ def build_app(explorer: Explorer) -> gr.Blocks:
             return gr.skip(), gr.skip(), f"⚠️ {exc}"
         return picture, _preview(picture), _say(f"Loaded {picture.name}.", *(f"ℹ️ {n}" for n in picture.notes))
 
+    def upload_reference(path: str | None) -> tuple[Any, str]:
+        if not path:
+            return None, "Label-free targets use each image's own embedding."
+        try:
+            reference = explorer.open_image(path)
+        except CamscopeError as exc:
+            return None, f"⚠️ reference image: {exc}"
+        return reference, f"Label-free targets: cosine similarity to the embedding of {reference.name}."
+
     def run(
         models: list[str],
         chosen: list[str],
@@ -87,27 +103,53 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         target: str,
         view: str,
         show_curves: bool,
-        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008  (Gradio's injection idiom)
+        label_free: bool,
+        reference: Picture | None,
+        show_heads: bool,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's injection idiom)
     ) -> Any:
         cells: list[Cell] = []
         total = len(models or []) * len(chosen or [])
+        # "stop" cancels this generator and sets the flag: the running cell ends within one chunk of work
+        cancel = explorer.start_run(request.session_hash or "")
+
+        def report(done: int, steps: int, what: str) -> None:
+            progress((done, steps), desc=f"cell {len(cells) + 1} / {total} · {what}")
+
         try:
-            # "stop" closes this generator: the loop ends between cells
-            for cell in explorer.run(models or [], chosen or [], picture, target or ""):
+            for cell in explorer.run(
+                models or [], chosen or [], picture, target or "", cancel, report,
+                label_free=bool(label_free), reference=reference if label_free else None,
+            ):  # fmt: skip
                 cells.append(cell)
                 assert picture is not None
-                progress(len(cells) / total, desc=f"{cell.model} × {cell.method}")
                 status = f"{len(cells)} / {total} done ({cell.model} × {cell.method}: {cell.seconds:.1f} s)"
-                yield _outputs(cells, picture, view, show_curves, status, final=len(cells) == total)
+                if len(cells) < total:
+                    yield _outputs(cells, picture, view, show_curves, status, [], final=False)
+            heads = [explorer.heads(m, picture, bool(label_free)) for m in models] if show_heads and cells else []
+            yield _outputs(cells, picture, view, show_curves, status if cells else "", heads, final=True)
         except CamscopeError as exc:
-            yield _outputs(cells, picture, view, show_curves, f"⚠️ {exc}", final=True)
+            yield _outputs(cells, picture, view, show_curves, f"⚠️ {exc}", [], final=True)
+
+    def stop_run(request: gr.Request) -> str:
+        if explorer.stop_run(request.session_hash or ""):
+            return "⏹️ Stopped: the running cell ends within one chunk of work; finished cells stay cached."
+        return "Nothing is running."
 
     def _outputs(
-        cells: list[Cell], picture: Picture | None, view: str, show_curves: bool, status: str, final: bool
+        cells: list[Cell],
+        picture: Picture | None,
+        view: str,
+        show_curves: bool,
+        status: str,
+        heads: list[Heads],
+        final: bool,
     ) -> tuple[Any, ...]:
         if not cells or picture is None:
-            return status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         errors = [f"⚠️ {c.model} × {c.method}: {c.error}" for c in cells if c.error]
+        errors += [f"ℹ️ {h.model}, attention heads: {h.error}" for h in heads if h.error]
         notes = [f"ℹ️ {c.model} × {c.method}: {n}" for c in cells for n in c.notes]
         grid = grid_picture(cells, picture, view)
         rows = table_rows(cells)
@@ -126,10 +168,12 @@ def build_app(explorer: Explorer) -> gr.Blocks:
             gr.update(value=curves or None, visible=show_curves),
             files,
             labels,
+            _heads_update(heads) if final else gr.skip(),
         )
 
     with gr.Blocks(title="camscope explorer", analytics_enabled=False) as app:
         picture_state = gr.State(first_scene)
+        reference_state = gr.State(None)
         gr.Markdown("## camscope explorer — what do the models look at?")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
@@ -148,8 +192,18 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                         scene_button = gr.Button("generate scene", elem_id="scene")
                     upload_box = gr.File(label="or upload an image", file_count="single", elem_id="upload")
                 target = gr.Textbox(label="target class (name or index; empty: each model's top-1)", elem_id="target")
+                with gr.Group():
+                    label_free = gr.Checkbox(
+                        False, label="label-free: explain each model's embedding (backbone, no classifier)",
+                        elem_id="label_free",
+                    )  # fmt: skip
+                    reference_box = gr.File(
+                        label="label-free reference image (optional; empty: each image's own embedding)",
+                        file_count="single", elem_id="reference",
+                    )  # fmt: skip
                 view = gr.Radio(list(VIEWS), value="original", label="draw the map over")
                 show_curves = gr.Checkbox(False, label="deletion / insertion curves")
+                show_heads = gr.Checkbox(False, label="attention heads of token models", elem_id="show_heads")
                 with gr.Row():
                     go = gr.Button("explain", variant="primary", elem_id="explain")
                     stop = gr.Button("stop", variant="stop", elem_id="stop")
@@ -159,15 +213,32 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                 top = gr.Radio([], label="top classes of the first model: click one to explain it", elem_id="top")
                 table = gr.Dataframe(label="scores", interactive=False, elem_id="scores", wrap=True)
                 curves = gr.Gallery(label="curves", visible=False, columns=2, elem_id="curves")
+                heads = gr.Gallery(
+                    label="attention heads: each head's class-token attention (last block) over the model's input",
+                    visible=False, columns=1, object_fit="contain", height="auto", elem_id="heads",
+                )  # fmt: skip
                 files = gr.File(label="downloads: grid PNG and scores CSV", file_count="multiple", elem_id="downloads")
 
-        inputs = [model_box, method_box, picture_state, target, view, show_curves]
-        outputs = [status, grid, table, curves, files, top]
+        inputs = [
+            model_box,
+            method_box,
+            picture_state,
+            target,
+            view,
+            show_curves,
+            label_free,
+            reference_state,
+            show_heads,
+        ]
+        outputs = [status, grid, table, curves, files, top, heads]
         scene_button.click(generate_scene, seed, [picture_state, preview, status])
         upload_box.upload(upload, upload_box, [picture_state, preview, status])
+        reference_box.upload(upload_reference, reference_box, [reference_state, status])
+        reference_box.clear(lambda: (None, "Label-free targets use each image's own embedding."), None,
+                            [reference_state, status])  # fmt: skip
         running = go.click(run, inputs, outputs)
         redraw = view.change(run, inputs, outputs)  # cached cells: only the pictures are redrawn
-        stop.click(None, cancels=[running, redraw])
+        stop.click(stop_run, None, status, cancels=[running, redraw])
         top.input(lambda index: str(index) if index is not None else gr.skip(), top, target).then(run, inputs, outputs)
     return app
 

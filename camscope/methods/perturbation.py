@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from camscope.capture import LayerCapture, ReshapeTransform
 from camscope.cls_tail import ClsTail, ClsTailInputs, build_cls_tail
 from camscope.errors import CamscopeError
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.registry import register_method
+from camscope.progress import steps
 from camscope.tail import LayerTail, TailInputs, TailUnavailable, build_tail
 from camscope.targets import Target, model_logits, repeated_target_scores, target_scores
 
@@ -34,9 +34,8 @@ def _chunks(total: int, size: int) -> Iterator[slice]:
 
 
 def _progress(total: int, size: int, desc: str, enabled: bool) -> Iterator[slice]:
-    steps = list(_chunks(total, size))
-    # disable=None: a bar only on an interactive terminal, never in logs or CI output
-    return iter(tqdm(steps, desc=desc, leave=False, disable=None if enabled and len(steps) > 4 else True))
+    """The chunks, with a bar (if ``enabled``), progress reports and cancellation (:mod:`camscope.progress`)."""
+    return steps(list(_chunks(total, size)), desc, bar=enabled)
 
 
 @register_method("scorecam", "score-cam")

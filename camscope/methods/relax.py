@@ -20,12 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from camscope.capture import ReshapeTransform, eval_mode
 from camscope.errors import InputError
 from camscope.methods.base import BaseCAM, CamState, scale_per_image
 from camscope.methods.registry import register_method
+from camscope.progress import steps
 from camscope.targets import TargetSpec, model_logits, repeated_target_scores, resolve_targets
 
 
@@ -105,8 +105,7 @@ class RELAX(BaseCAM):
     def _mask_batches(self, size: tuple[int, int], device: torch.device) -> Iterator[torch.Tensor]:
         grid, shifts = draw_cells(self.num_masks, torch.Generator().manual_seed(self.seed), self.num_cells, self.p_keep)
         starts = range(0, self.num_masks, self.batch_size)
-        disable = None if self.progress and len(starts) > 4 else True
-        for start in tqdm(starts, desc="RELAX", leave=False, disable=disable):
+        for start in steps(starts, "RELAX", bar=self.progress):
             chunk = slice(start, start + self.batch_size)
             yield render_masks(grid[chunk], shifts[chunk], size).to(device)
 

@@ -18,6 +18,7 @@ from torch import nn
 from camscope.data.imagenet import IMAGENET_MEAN as IMAGENET_MEAN
 from camscope.data.imagenet import IMAGENET_STD as IMAGENET_STD
 from camscope.errors import MetricInputError
+from camscope.progress import steps
 from camscope.targets import (
     ClassifierOutputSoftmaxTarget,
     ClassifierOutputTarget,
@@ -127,10 +128,11 @@ def score_batches(
 
     ``build(chunk)`` turns a chunk of ``items`` into (inputs, image index of each row); row ``j`` is
     scored with ``targets[image_index[j]]``. Returns float64 scores, one per item, in item order.
+    Each chunk reports progress and can be cancelled (:mod:`camscope.progress`).
     """
     out = np.empty(len(items), dtype=np.float64)
     with torch.inference_mode():
-        for start, chunk in _chunks(items, batch_size):
+        for start, chunk in steps(list(_chunks(items, batch_size)), "scoring", bar=False):
             batch, owners = build(chunk)
             logits = model_logits(model(batch))
             rows = [targets[i] for i in owners]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import camscope
 from camscope import evaluate, explain, load_model
 from camscope.app.session import (
     Explorer,
@@ -109,6 +110,63 @@ def test_run_stops_between_cells_when_cancelled(explorer: Explorer) -> None:
     next(cells)
     cancel.set()
     assert list(cells) == []
+
+
+def test_a_long_cell_reports_progress_and_stops_within_a_chunk(explorer: Explorer) -> None:
+    import threading
+
+    scene = explorer.scene(4)
+    reports: list[tuple[int, int, str]] = []
+    cancel = explorer.start_run("page")
+    stopped = explorer.cell(
+        "mini_resnet", "scorecam", scene, cancel=cancel,
+        report=lambda *r: (reports.append(r), explorer.stop_run("page")),
+    )  # fmt: skip
+    assert stopped.error == "stopped on request" and stopped.explanation is None
+    assert len(reports) == 1 and reports[0][1] > 1 and reports[0][2] == "Score-CAM"  # one chunk, then it stopped
+    assert not explorer.stop_run("page")  # already stopped
+    seen: list[str] = []
+    cells = list(
+        explorer.run(["mini_resnet"], ["scorecam"], scene, "", threading.Event(), lambda *r: seen.append(r[2]))
+    )
+    assert cells[0].error is None and cells[0] is not stopped  # a stopped cell is not cached: computed again
+    assert seen[0] == "mini_resnet × scorecam: Score-CAM" and "mini_resnet × scorecam: scoring" in seen
+
+
+def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explorer) -> None:
+    from camscope.targets import SimilarityTarget
+
+    scene, other = explorer.scene(2), explorer.scene(5)
+    own = explorer.cell("mini_dino_resnet", "layercam", scene, label_free=True)
+    assert own.error is None and own.target == "own embedding" and own.explanation.top_classes == []
+    backbone = load_model("mini_dino_resnet", head=False)
+    direct = explain(backbone, scene.pixels, "layercam", "embedding")
+    np.testing.assert_allclose(own.explanation.map, direct.map, atol=1e-6)
+    scores = evaluate(backbone, scene.pixels, direct, ["deletion"], "embedding", step=64 * 64 // 4)
+    assert own.scores["deletion_auc"] == pytest.approx(float(scores["deletion_auc"][0]), rel=1e-5)
+    similar = explorer.cell("mini_dino_resnet", "layercam", scene, label_free=True, reference=other)
+    reference = SimilarityTarget(camscope.embed(backbone, other.pixels)[0], kind="cosine")
+    np.testing.assert_allclose(similar.explanation.map, explain(backbone, scene.pixels, "layercam", reference).map,
+                               atol=1e-6)  # fmt: skip
+    assert similar.target == f"similarity to {other.name}" and similar is not own
+    assert explorer.cell("mini_dino_resnet", "layercam", scene) is not own  # with its head: another cell
+    rows = table_rows([own, similar])
+    assert [r["target"] for r in rows] == ["own embedding", f"similarity to {other.name}"]
+
+
+def test_attention_heads_of_token_models_and_a_message_for_cnns(explorer: Explorer) -> None:
+    from camscope.viz import figure_to_array, head_grid
+
+    scene = explorer.scene(2)
+    heads = explorer.heads("mini_deit", scene)
+    maps, view = camscope.attention_heads(load_model("mini_deit"), scene.pixels)
+    assert heads.error is None and maps.shape == (3, 64, 64) and view.shape == (64, 64, 3)
+    np.testing.assert_array_equal(heads.picture, figure_to_array(head_grid(view, maps)))
+    assert explorer.heads("mini_deit", scene) is heads  # cached
+    cnn = explorer.heads("mini_resnet", scene)
+    assert cnn.picture is None and cnn.error == "no class-token attention (a CNN or Swin): no per-head picture"
+    wrong = explorer.cell("mini_resnet", "attention", scene)  # an attention method on a CNN: a message
+    assert wrong.explanation is None and "need a ViT-family model with a class token" in wrong.error
 
 
 def test_app_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

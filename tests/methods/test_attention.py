@@ -276,3 +276,18 @@ def test_bad_options_are_clear_errors() -> None:
     ):
         with pytest.raises(CamscopeError):
             make()
+
+
+def test_api_attention_heads_are_explain_per_head_on_the_models_view() -> None:
+    from camscope.attention import AttentionUnavailableError
+    from camscope.data import generate
+
+    scene = generate(1, seed=2).images[0]
+    model = camscope.load_model("mini_deit")
+    maps, view = camscope.attention_heads(model, scene)
+    for head in range(maps.shape[0]):
+        result = camscope.explain(model, scene, "attention", head=head)
+        np.testing.assert_allclose(maps[head], result.map, atol=1e-6)
+    np.testing.assert_array_equal(view, result.image)
+    with pytest.raises(AttentionUnavailableError, match="use a CAM method there"):
+        camscope.attention_heads(camscope.load_model("mini_resnet"), scene)
