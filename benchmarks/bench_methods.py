@@ -87,8 +87,9 @@ def _callables(model_name: str, method: str) -> tuple[Any, Any, Any, Any]:
     ours_cam = cls(model) if method == "fullgrad" else cls(model, layers, reshape, **kwargs)
 
     import pytorch_grad_cam as pgc
-    from pytorch_grad_cam.ablation_layer import AblationLayerVit
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from benchmarks.peer_compat import ZeroAblationLayerVit
 
     if method.startswith("eigen"):  # compare with the sign convention camscope uses (see the parity tests)
         from pytorch_grad_cam import base_cam, eigen_cam, eigen_grad_cam
@@ -99,8 +100,8 @@ def _callables(model_name: str, method: str) -> tuple[Any, Any, Any, Any]:
     peer_cls = getattr(pgc, PEER_CLASS[method])
     if method == "fullgrad":
         peer_cam = peer_cls(model, [])
-    elif method == "ablationcam" and reshape is not None:
-        peer_cam = peer_cls(model, layers, reshape, ablation_layer=AblationLayerVit())
+    elif method == "ablationcam" and reshape is not None:  # the zero ablation camscope documents, so maps agree
+        peer_cam = peer_cls(model, layers, reshape, ablation_layer=ZeroAblationLayerVit())
     else:
         peer_cam = peer_cls(model, layers, reshape)
 
