@@ -1,4 +1,5 @@
-"""Pictures of explanations: heat-map overlays, image × method grids, deletion/insertion curves.
+"""Pictures of explanations: heat-map overlays, image × method grids, per-head attention grids,
+deletion/insertion curves.
 
 Headless by construction: figures are built on matplotlib's Agg canvas directly (no pyplot, no global
 figure registry, no display needed), so the CLI, the report and the tests run on servers and in CI.
@@ -123,6 +124,33 @@ def grid_figure(
             axes[r][0].set_ylabel(row_labels[r], fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def head_grid(
+    image: ImageLike,
+    head_maps: np.ndarray,
+    columns: int = 6,
+    cell_inches: float = 1.5,
+    alpha: float = 0.5,
+    colormap: str = "jet",
+) -> Figure:
+    """One panel per attention head, as DINO shows a token model's heads: head ``i``'s map over the image.
+
+    ``head_maps`` is (heads, h, w) in [0, 1] (e.g. :meth:`camscope.methods.AttentionMap.all_heads` of one
+    image; uint8 maps are read as value / 255), each resized to the image; ``columns`` panels per row, the
+    rows labelled with the heads they hold.
+    """
+    maps = np.asarray(head_maps)
+    if maps.ndim != 3 or maps.shape[0] == 0:
+        raise MetricInputError(f"head_maps must have shape (heads, h, w), got {maps.shape}")
+    if maps.dtype == np.uint8:
+        maps = maps.astype(np.float32) / 255.0
+    if columns < 1:
+        raise MetricInputError(f"columns must be at least 1, got {columns}")
+    cells = [(f"head {i}", overlay(image, m, alpha=alpha, colormap=colormap)) for i, m in enumerate(maps)]
+    rows = [cells[start : start + columns] for start in range(0, len(cells), columns)]
+    labels = [f"heads {start}–{start + len(row) - 1}" for start, row in zip(range(0, len(cells), columns), rows)]
+    return grid_figure(rows, row_labels=labels, cell_inches=cell_inches, colormap=colormap)
 
 
 def plot_curves(

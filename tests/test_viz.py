@@ -19,6 +19,7 @@ from camscope.viz import (
     colorize,
     figure_to_array,
     grid_figure,
+    head_grid,
     overlay,
     plot_curves,
     resize_map,
@@ -137,6 +138,28 @@ def test_grid_figure_rejects_bad_input() -> None:
         grid_figure([])
     with pytest.raises(MetricInputError, match="row labels"):
         grid_figure([[("a", _image())]], row_labels=["x", "y"])
+
+
+def test_head_grid_draws_each_head_over_the_image_in_rows() -> None:
+    image = _image()
+    maps = np.stack([_ramp(), _ramp().T, 1 - _ramp(), np.zeros((7, 7), np.float32), _ramp(), _ramp().T, _ramp()])
+    figure = head_grid(image, maps, columns=3)
+    axes = figure.get_axes()
+    assert len(axes) == 9  # 3 rows of 3 panels, the last two blank
+    assert [ax.get_title() for ax in axes] == [f"head {i}" for i in range(7)] + ["", ""]
+    assert [axes[r * 3].get_ylabel() for r in range(3)] == ["heads 0–2", "heads 3–5", "heads 6–6"]
+    # each panel is the overlay of that head's map, resized to the image
+    np.testing.assert_array_equal(axes[1].get_images()[0].get_array(), overlay(image, maps[1]))
+    quantised = np.rint(maps * 255).astype(np.uint8)  # as the sweep stores them: read back as value / 255
+    as_uint8 = head_grid(image, quantised, columns=3).get_axes()
+    np.testing.assert_array_equal(as_uint8[2].get_images()[0].get_array(), overlay(image, quantised[2] / 255.0))
+
+
+def test_head_grid_rejects_bad_input() -> None:
+    with pytest.raises(MetricInputError, match="heads, h, w"):
+        head_grid(_image(), _ramp())
+    with pytest.raises(MetricInputError, match="columns"):
+        head_grid(_image(), _ramp()[None], columns=0)
 
 
 # ---- curves -----------------------------------------------------------------------------------------------

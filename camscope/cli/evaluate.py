@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from camscope.cli.options import add_device_option
-from camscope.cli.outputs import check_file, nonnegative_int
+from camscope.cli.options import add_device_option, parse_target, target_argument
+from camscope.cli.outputs import check_file
 from camscope.errors import CamscopeError, MetricInputError, warn
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its scores mean nothing."
@@ -52,7 +52,16 @@ def register(sub: Any) -> None:
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
     weights.add_argument("--random-weights", action="store_true", help="untrained weights, for wiring tests only")
     p.add_argument(
-        "--target", type=nonnegative_int, help="class index to explain and score (default: each image's top-1)"
+        "--target",
+        type=target_argument,
+        help="class index to explain and score (default: each image's top-1); 'embedding': each image's own "
+        "embedding (inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding — the curves "
+        "then score that similarity",
+    )
+    p.add_argument(
+        "--backbone",
+        action="store_true",
+        help="explain and score the embedding (classifier removed): label-free, each image by its own embedding",
     )
     p.add_argument("--layer", action="append", help="target layer path, e.g. layer4.2 (repeatable)")
     p.add_argument(
@@ -107,19 +116,25 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner says it once, plainly
-        model = load_model(args.model, weights=args.weights, random_weights=args.random_weights).to(device)
+        model = load_model(
+            args.model, weights=args.weights, random_weights=args.random_weights, head=not args.backbone
+        ).to(device)
     if args.random_weights and not args.json:
         print(RANDOM_BANNER)
     images = [np.asarray(p) for p in pictures]
-    results = explain(model, images, cls, args.target, layers=args.layer)
+    target = parse_target(args.target, model)
+    results = explain(model, images, cls, target, layers=args.layer)
     assert isinstance(results, list)
-    targets = [r.target if r.target is not None else args.target for r in results]
+    label_free = args.backbone or (args.target is not None and not args.target.isdigit())
+    # label-free: explain() and evaluate() derive the same similarity target from the images themselves
+    targets = [r.target if r.target is not None else args.target or "embedding" for r in results]
+    score_targets: Any = target if label_free else targets
     # the shared settings, passed on only where a chosen metric takes them
     tolerance = round(scaled_tolerance(spec.input_size[-1]), 2)  # TorchRay's 15 px belongs to ~224-px inputs
     settings = {"batch_size": args.batch_size, "tolerance": tolerance}
     settings |= {"step": args.step} if args.step is not None else {}
     settings = {k: v for k, v in settings.items() if any(m.takes(k) for m in metrics)}
-    scores = evaluate(model, images, results, [m.name for m in metrics], targets, ground_truth=boxes, **settings)
+    scores = evaluate(model, images, results, [m.name for m in metrics], score_targets, ground_truth=boxes, **settings)
     curves = _named_curves(metrics, scores.curves)
     columns = dict(scores)
     for column, values in columns.items():
@@ -133,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"pointing tolerance: {tolerance} px (TorchRay's 15 px at 224 px, scaled to the model's input)")
         _print_table(names, targets, columns)
     if args.plot:
-        _plot(Path(args.plot), names, curves, bool(args.random_weights))
+        _plot(Path(args.plot), names, curves, bool(args.random_weights), "similarity" if label_free else None)
         if not args.json:
             print(f"curves: {args.plot}")
     if args.random_weights and not args.json:
@@ -232,7 +247,9 @@ def _finite_or_none(value: Any) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def _plot(path: Path, names: list[str], curves: dict[str, Any], random_weights: bool = False) -> None:
+def _plot(
+    path: Path, names: list[str], curves: dict[str, Any], random_weights: bool = False, score: str | None = None
+) -> None:
     """One panel per curve (deletion, insertion...), one line per image, side by side in one PNG."""
     from camscope.viz import figure_to_array, plot_curves, save_png
 
@@ -244,7 +261,7 @@ def _plot(path: Path, names: list[str], curves: dict[str, Any], random_weights: 
             {name: (x, y) for name, y in zip(names, ys)},
             title=f"{label} (RANDOM WEIGHTS)" if random_weights else label,
             xlabel=column.curve_x,
-            ylabel="target probability",
+            ylabel=score or "target probability",
         )
         panels.append(figure_to_array(figure))
     height = max(p.shape[0] for p in panels)

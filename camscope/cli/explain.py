@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from camscope.api import VIEWS
-from camscope.cli.options import add_device_option
-from camscope.cli.outputs import check_file, check_folder, nonnegative_int, unique_stems
+from camscope.cli.options import add_device_option, parse_target, target_argument
+from camscope.cli.outputs import check_file, check_folder, unique_stems
 from camscope.errors import CamscopeError
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its maps mean nothing."
@@ -114,27 +114,6 @@ def _output_paths(out: str, stems: list[str], model: str, method: str) -> list[P
 def map_path(png: Path, random_weights: bool) -> Path:
     """Where ``--save-map`` writes: beside the PNG; a random-weights map says so in its name."""
     return png.with_suffix(".random-weights.npy" if random_weights else ".npy")
-
-
-def parse_target(text: str | None, model: Any) -> Any:
-    """``--target``: None, a class index, ``embedding`` or ``similarity:REF`` (a SimilarityTarget)."""
-    if text is None or text == "embedding":
-        return text
-    kind, _, ref = text.partition(":")
-    if kind == "similarity" and ref:
-        from camscope.api import embed
-        from camscope.data import load_image
-        from camscope.targets import SimilarityTarget
-
-        return SimilarityTarget(embed(model, load_image(ref))[0], kind="cosine")
-    return int(text)
-
-
-def target_argument(text: str) -> str:
-    """argparse type of ``--target``: ``embedding``, ``similarity:REF`` or a class index (``nonnegative_int``)."""
-    if text == "embedding" or text.startswith("similarity:"):
-        return text
-    return str(nonnegative_int(text))
 
 
 def run(args: argparse.Namespace) -> int:

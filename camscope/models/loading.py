@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 from torch import nn
@@ -99,7 +98,7 @@ def load_model(
     """
     spec = get_spec(name)
     if not head:
-        spec = replace(spec, weights=tuple(f for f in spec.weights if f.role != "linear head"))
+        spec = spec.backbone()
     if random_weights and weights is not None:
         raise WeightsError("pass either weights or random_weights=True, not both")
     locations = [] if random_weights else resolve_weights(spec, weights, allow_download=download)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -97,6 +97,11 @@ class ModelSpec:
     @property
     def training_label(self) -> str:
         return f"{self.training} ({self.ssl_method})" if self.ssl_method else self.training
+
+    def backbone(self) -> ModelSpec:
+        """This spec without its linear-head file: what ``load_model(name, head=False)`` needs (a
+        self-supervised backbone explained by its embedding has no use for the probe trained on it)."""
+        return replace(self, weights=tuple(f for f in self.weights if f.role != "linear head"))
 
     def cam_layers(self, model: nn.Module) -> tuple[list[nn.Module], ReshapeTransform | None]:
         """Default target layers of ``model`` and the reshape transform their output needs."""

@@ -4,9 +4,10 @@ Self-contained means it opens offline, anywhere: every picture is a base64 PNG i
 styles are inline, and there is no script, font or style from a CDN. Sections: warnings (random
 weights, failures), the seed's questions side by side (supervised vs self-supervised, CNN vs
 transformer), per-metric tables of means with 95 % confidence intervals and the best method per
-model marked, deletion/insertion curves, the image × model × method grid of overlays, and the run
-metadata. A short inline script records how many images rendered (``data-images-rendered`` on
-``<body>``), so a browser test — or a curious user — can check the page.
+model marked, deletion/insertion curves, the image × model × method grid of overlays, the per-head
+attention grid of token models, and the run metadata. A short inline script records how many images
+rendered (``data-images-rendered`` on ``<body>``), so a browser test — or a curious user — can check the
+page.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +104,14 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
     models = _ordered(ok, "model", meta.get("models", []))
     methods = _ordered(ok, "method", meta.get("methods", []))
     metrics = sorted({m for m in ok["metric"].to_pylist() if m is not None})
+    stored = _stored_pictures(store, ok, damaged)
     sections = [
         ("models", "Models and their accuracy on these images", _models(ok, models)),
         ("summary", "Supervised vs self-supervised, CNN vs transformer", _comparisons(ok, methods, metrics)),
         ("tables", "Means per metric (95 % CI)", _metric_tables(ok, models, methods, metrics)),
         ("curves", "Deletion and insertion curves", _curves(ok, models, methods)),
-        ("grid", "What the models look at", _grid(store, ok, models, methods, damaged)),
+        ("grid", "What the models look at", _grid(stored, models, methods)),
+        ("heads", "Attention heads of the token models", _heads(stored, models)),
         ("failures", "Failures", _failures(table)),
         ("warnings", "Warnings", _warning_rows(ok)),
         ("metadata", "Run metadata", _metadata(meta, table)),
@@ -285,28 +289,41 @@ def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
     return f'<div class="curves">{"".join(figures)}</div>'
 
 
-def _grid(
-    store: ResultsStore, ok: pa.Table, models: list[str], methods: list[str], damaged: list[str] | None = None
-) -> str:
-    from camscope.viz import overlay
+@dataclass
+class _Stored:
+    """The pictures kept in the maps files: each model's view of the report images, the maps over them,
+    and the per-head attention maps of token models."""
 
-    views: dict[tuple[str, str], np.ndarray] = {}
-    maps: dict[tuple[str, str, str], np.ndarray] = {}
+    views: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (model, image) -> (H, W, 3)
+    maps: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)  # (model, method, image) -> (H, W)
+    heads: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (model, image) -> (heads, h, w)
+
+
+def _stored_pictures(store: ResultsStore, ok: pa.Table, damaged: list[str]) -> _Stored:
+    stored = _Stored()
     for task in sorted(set(ok["task"].to_pylist())):
         try:
             arrays = store.maps(task)
         except StoreError as exc:
             warn(str(exc))
-            if damaged is not None:
-                damaged.append(f"maps/{task}.npz")
+            damaged.append(f"maps/{task}.npz")
             continue
         if "view_ids" not in arrays:
             continue
         row = ok.filter(pc.equal(ok["task"], task)).slice(0, 1).to_pylist()[0]
         ids = list(arrays["ids"])
-        for image_id, view in zip(arrays["view_ids"], arrays["views"]):
-            views[(row["model"], str(image_id))] = view
-            maps[(row["model"], row["method"], str(image_id))] = arrays["maps"][ids.index(image_id)]
+        for k, (image_id, view) in enumerate(zip(arrays["view_ids"], arrays["views"])):
+            stored.views[(row["model"], str(image_id))] = view
+            stored.maps[(row["model"], row["method"], str(image_id))] = arrays["maps"][ids.index(image_id)]
+            if "head_maps" in arrays:
+                stored.heads[(row["model"], str(image_id))] = arrays["head_maps"][k]
+    return stored
+
+
+def _grid(stored: _Stored, models: list[str], methods: list[str]) -> str:
+    from camscope.viz import overlay
+
+    views, maps = stored.views, stored.maps
     image_ids = sorted({i for _, i in views})
     if not image_ids:
         return "<p>No overlays stored (report_images = 0).</p>"
@@ -332,6 +349,29 @@ def _grid(
                 )
             rows.append(f"<tr><td>{html.escape(model)}</td>{''.join(cells)}</tr>")
         out.append(f"<h3>{html.escape(image_id)}</h3><table class='grid'><tr>{head}</tr>{''.join(rows)}</table>")
+    return "\n".join(out)
+
+
+def _heads(stored: _Stored, models: list[str]) -> str:
+    """DINO's picture, per token model and report image: each head's CLS→patch attention of the last block."""
+    from camscope.viz import figure_to_array, head_grid
+
+    if not stored.heads:
+        return "<p>No token model with class-token attention in this sweep (or report_images = 0).</p>"
+    out = [
+        '<p class="muted">Each panel: one head\'s attention from the class token to the patches in the last '
+        "block (class-attention block for CaiT / XCiT), min–max scaled per head, over the image as the model "
+        "saw it. Heads that attend to different parts of the object are what DINO reports.</p>"
+    ]
+    for image_id in sorted({i for _, i in stored.heads}):
+        for model in models:
+            maps = stored.heads.get((model, image_id))
+            view = stored.views.get((model, image_id))
+            if maps is None or view is None:
+                continue
+            png = _png(figure_to_array(head_grid(view, maps, cell_inches=1.2)))
+            out.append(f"<h3>{html.escape(image_id)} · {html.escape(model)}</h3>")
+            out.append(_img(png, f"{model} attention heads {image_id}", "chart"))
     return "\n".join(out)
 
 

@@ -12,7 +12,8 @@ The file (see ``examples/*.toml``)::
     device = "auto"                   # "cpu", "cuda", "cuda:1" or "auto"
     methods = ["gradcam", "scorecam"] # or tables: [methods.scorecam] batch_size = 64
     models = ["mini_resnet", { name = "resnet50", weights = "pretrained_weights/" }]
-    targets = "top1"                  # "top1" (the model's prediction) or "label" (the true class)
+    targets = "top1"                  # "top1" (the model's prediction), "label" (the true class) or
+                                      # "embedding" (label-free: each model's backbone, see below)
     batch_size = 16                   # images per CAM call
     metric_batch_size = 64            # perturbed images per forward pass in the metrics
     shard_size = 16                   # images per task (the unit that is written and resumed)
@@ -27,6 +28,12 @@ The file (see ``examples/*.toml``)::
     [metrics.deletion]                # a table per metric, with its parameters
     step = 64
     [metrics.pointing]
+
+``targets = "embedding"`` explains every model without its classifier (``load_model(name, head=False)``,
+so a self-supervised backbone needs no linear-probe file): each image by the inner product with its own
+unmasked embedding, ⟨f(x), f(x̃)⟩ (Label-Free XAI; the cosine's gradient vanishes at x̃ = x), and the
+deletion / insertion / average-drop curves score that similarity. RELAX keeps its own default (the cosine
+of masked to unmasked embeddings). Such rows have no target class, prediction or probability.
 
 A model entry may also say ``random_weights = true`` (wiring tests; every output says so loudly) and
 ``input_size = 64`` (replace the spec's resize/crop, for models used at another resolution).
@@ -62,7 +69,7 @@ TOP_LEVEL = {
 }
 IMAGE_KEYS = {"source", "seed", "size", "annotations", "limit"}
 MODEL_KEYS = {"name", "weights", "random_weights", "input_size"}
-TARGETS = ("top1", "label")
+TARGETS = ("top1", "label", "embedding")
 # parameters the sweep supplies itself: a config may not set them per metric / method
 _SUPPLIED = {
     "model",
@@ -125,6 +132,11 @@ class SweepConfig:
 
     def model(self, name: str) -> ModelEntry:
         return next(m for m in self.models if m.name == name)
+
+    @property
+    def label_free(self) -> bool:
+        """Models are explained as backbones, each image by its own embedding (``targets = "embedding"``)."""
+        return self.targets == "embedding"
 
     def hash(self) -> str:
         """Fingerprint of everything that decides the results (not output folder, device, batch sizes).
@@ -197,7 +209,7 @@ def parse_config(raw: dict[str, Any], base: str | os.PathLike[str] = ".", source
     device = _check_device(raw.get("device", "auto"), problems)
 
     images = _check_images(raw.get("images"), base_dir, problems)
-    models = _check_models(raw.get("models"), base_dir, problems)
+    models = _check_models(raw.get("models"), base_dir, problems, head=targets != "embedding")
     methods = _check_methods(raw.get("methods"), problems)
     metrics = _check_metrics(raw.get("metrics"), images, problems)
     if targets == "label" and not images.synthetic:
@@ -325,7 +337,8 @@ def _resolve(base: Path, path: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _check_models(section: Any, base: Path, problems: list[str]) -> list[ModelEntry]:
+def _check_models(section: Any, base: Path, problems: list[str], head: bool = True) -> list[ModelEntry]:
+    """Model entries; ``head=False`` (label-free sweeps) checks only the backbone's weights files."""
     from camscope.errors import UnknownNameError, WeightsError
     from camscope.models import get_spec, resolve_weights
 
@@ -353,7 +366,7 @@ def _check_models(section: Any, base: Path, problems: list[str]) -> list[ModelEn
             problems.append(f"model {name} is listed twice")
             continue
         try:
-            spec = get_spec(name)
+            spec = get_spec(name) if head else get_spec(name).backbone()
         except UnknownNameError as exc:
             problems.append(str(exc))
             continue

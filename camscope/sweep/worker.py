@@ -33,6 +33,8 @@ from camscope.sweep.images import ImageReader, image_ids
 from camscope.sweep.schema import SCHEMA, TaskOutput
 from camscope.sweep.tasks import Task
 
+HEAD_MAP_SIDE = 64  # longest side of the stored per-head attention maps
+
 
 @dataclass
 class PreparedModel:
@@ -56,9 +58,9 @@ class PreparedShard:
     failures: dict[int, str]
     x: torch.Tensor | None
     labels: list[int | None]
-    targets: list[int]
-    predicted: list[int]
-    probs: list[float]
+    targets: list[Any]  # class indices, or SimilarityTargets (the own embedding) in a label-free sweep
+    predicted: list[int | None]
+    probs: list[float | None]
     masks: list[np.ndarray | None]
     views: dict[int, np.ndarray]
     warnings: dict[int, list[str]] = field(default_factory=dict)  # by task position: loader warnings
@@ -66,13 +68,17 @@ class PreparedShard:
     #: the method's warnings, image positions shard-relative)
     maps: dict[str, tuple[np.ndarray, float, list[CamscopeWarning]]] = field(default_factory=dict)
     served: set[str] = field(default_factory=set)  # methods whose maps were computed for this shard
+    #: token models: uint8 (views, heads, h, w), each head's CLS→patch attention of the last block for the
+    #: report's per-head grid (None: the model has no class-token attention, or no views are kept)
+    head_maps: np.ndarray | None = None
 
 
-def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
-    """Load a sweep model with its weights (or random ones, on request) and its CAM layers."""
+def load_prepared(entry: ModelEntry, device: torch.device, head: bool = True) -> PreparedModel:
+    """Load a sweep model with its weights (or random ones, on request) and its CAM layers; ``head=False``:
+    its backbone (label-free sweeps)."""
     from camscope.models import get_spec, load_model
 
-    spec = get_spec(entry.name)
+    spec = get_spec(entry.name) if head else get_spec(entry.name).backbone()
     if entry.input_size:
         s = entry.input_size
         spec = replace(spec, preprocess=replace(spec.preprocess, resize=s, crop=(s, s)))
@@ -81,7 +87,7 @@ def load_prepared(entry: ModelEntry, device: torch.device) -> PreparedModel:
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")  # random weights are marked in every row and in the report
         torch.manual_seed(zlib.crc32(entry.name.encode()))
-        model = load_model(entry.name, weights=entry.weights, random_weights=entry.random_weights)
+        model = load_model(entry.name, weights=entry.weights, random_weights=entry.random_weights, head=head)
     model = model.to(device).eval()
     layers, reshape = spec.cam_layers(model)
     # Token models need a reshape transform (ViT, Swin, XCiT...); convolutional maps are NCHW already.
@@ -129,7 +135,7 @@ class TaskWorker:
     def _prepare_model(self, name: str) -> PreparedModel:
         if self._model is None or self._model.entry.name != name:
             self.release()
-            self._model = load_prepared(self.config.model(name), self.device)
+            self._model = load_prepared(self.config.model(name), self.device, head=not self.config.label_free)
         return self._model
 
     def _prepare_shard(self, pm: PreparedModel, task: Task) -> PreparedShard:
@@ -138,7 +144,7 @@ class TaskWorker:
             return self._shard
         from camscope.api import denormalize
         from camscope.metrics import transform_mask
-        from camscope.targets import model_logits
+        from camscope.targets import model_logits, own_embedding_targets
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
         pre = pm.spec.preprocess
@@ -159,15 +165,21 @@ class TaskWorker:
             mask = None if image.mask is None else transform_mask(image.mask, pre.resize, pre.crop)
             masks.append(mask if mask is not None and mask.any() else None)
         x = torch.stack(tensors).to(pm.device) if tensors else None
-        targets, predicted, probs = [], [], []
+        targets: list[Any] = []
+        predicted: list[int | None] = []
+        probs: list[float | None] = []
         if x is not None:
             with torch.inference_mode():
                 logits = torch.cat([model_logits(pm.model(c)) for c in x.split(self.config.batch_size)])
+            if self.config.label_free:  # the output is an embedding: no classes to predict
+                targets = list(own_embedding_targets(logits.clone()))  # a normal tensor: targets enter autograd
+                predicted = probs = [None] * len(ok)
+            else:
                 p = torch.softmax(logits.float(), dim=-1)
-            predicted = p.argmax(dim=-1).tolist()
-            use_label = self.config.targets == "label"
-            targets = [lab if use_label and lab is not None else top for lab, top in zip(labels, predicted)]
-            probs = [float(p[i, t]) for i, t in enumerate(targets)]
+                predicted = p.argmax(dim=-1).tolist()
+                use_label = self.config.targets == "label"
+                targets = [lab if use_label and lab is not None else top for lab, top in zip(labels, predicted)]
+                probs = [float(p[i, t]) for i, t in enumerate(targets)]
         views = {
             j: denormalize(x[j].cpu(), pm.spec.mean, pm.spec.std)
             for j, pos in enumerate(ok)
@@ -176,6 +188,8 @@ class TaskWorker:
         self._shard = PreparedShard(
             key, ok, failures, x, labels, targets, predicted, probs, masks, views, loader_warnings
         )
+        if views and x is not None:
+            self._shard.head_maps = head_maps(pm.model, x[list(views)])
         return self._shard
 
     # ------------------------------------------------------------------ the work
@@ -193,7 +207,7 @@ class TaskWorker:
             {
                 **self._identity(task, shard_pos, pm),
                 "label": shard.labels[j],
-                "target": shard.targets[j],
+                "target": shard.targets[j] if isinstance(shard.targets[j], int) else None,
                 "predicted": shard.predicted[j],
                 "target_prob": shard.probs[j],
                 "status": "ok",
@@ -213,6 +227,8 @@ class TaskWorker:
         if shard.views:
             out["view_ids"] = np.array([ids[j] for j in shard.views])
             out["views"] = np.stack(list(shard.views.values()))
+            if shard.head_maps is not None:
+                out["head_maps"] = shard.head_maps
         return rows, out
 
     def _maps(self, pm: PreparedModel, task: Task, shard: PreparedShard) -> tuple[np.ndarray, float]:
@@ -260,6 +276,8 @@ class TaskWorker:
             chunk_seconds: list[float] = []
             caught: list[list[warnings.WarningMessage]] = []
             x, targets = shard.x[start : start + size], shard.targets[start : start + size]
+            if self.config.label_free and all(getattr(cam, "label_free_by_default", False) for cam in cams):
+                targets = None  # RELAX's own label-free score: the cosine of masked to unmasked embeddings
             chunks.append(compute_many(cams, x, targets, seconds=chunk_seconds, caught=caught))
             seconds = [a + b for a, b in zip(seconds, chunk_seconds)]
             for k, records in enumerate(caught):
@@ -344,6 +362,25 @@ class TaskWorker:
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
+
+
+def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> np.ndarray | None:
+    """Every head's CLS→patch attention of the last block (:meth:`AttentionMap.all_heads`) as uint8
+    (N, heads, h, w), area-downscaled to at most ``side`` px (the report draws small panels); None for a
+    model without class-token attention (CNN, Swin), which the report then leaves out."""
+    from camscope.attention import AttentionUnavailableError
+    from camscope.methods.attention import AttentionMap
+
+    try:
+        maps = torch.from_numpy(AttentionMap(model).all_heads(x))
+    except AttentionUnavailableError:
+        return None
+    height, width = maps.shape[-2:]
+    scale = min(1.0, side / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        maps = torch.nn.functional.interpolate(maps, size=size, mode="area")
+    return np.rint(maps.clamp(0, 1).numpy() * 255).astype(np.uint8)
 
 
 def _texts(caught: list[warnings.WarningMessage]) -> list[str]:

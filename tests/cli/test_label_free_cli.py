@@ -52,3 +52,23 @@ def test_cli_backbone_relax_and_similarity_target(scenes, tmp_path, capsys) -> N
     code = main(["explain", str(scenes[0]), "--model", "mini_dino_resnet", "--backbone", "--method", "hirescam",
                  "--target", f"similarity:{scenes[1]}", "--out", str(out2)])  # fmt: skip
     assert code == 0 and out2.exists()
+
+
+def test_cli_evaluate_scores_the_similarity_on_a_backbone(scenes, tmp_path, capsys) -> None:
+    import json
+
+    code = main(["evaluate", str(scenes[0]), "--model", "mini_dino_resnet", "--backbone", "--method", "layercam",
+                 "--metrics", "deletion", "--json"])  # fmt: skip
+    assert code == 0
+    row = json.loads(capsys.readouterr().out)["images"][0]
+    backbone = camscope.load_model("mini_dino_resnet", head=False)
+    own = camscope.embed(backbone, scenes[0])[0]
+    assert row["target"] == "embedding"
+    assert row["deletion_curve"][0] == pytest.approx(float(own @ own), rel=1e-4)  # ⟨f(x), f(x)⟩ before deletion
+    result = camscope.explain(backbone, scenes[0], "layercam")
+    api = camscope.evaluate(backbone, scenes[0], result, ["deletion"])
+    assert row["deletion_auc"] == pytest.approx(float(api["deletion_auc"][0]), abs=1e-6)
+    plot = tmp_path / "curves.png"
+    code = main(["evaluate", str(scenes[0]), "--model", "mini_dino_resnet", "--backbone", "--method", "relax",
+                 "--target", f"similarity:{scenes[1]}", "--metrics", "deletion", "--plot", str(plot)])  # fmt: skip
+    assert code == 0 and plot.exists() and "similarity:" in capsys.readouterr().out

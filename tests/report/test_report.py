@@ -26,14 +26,16 @@ def test_report_is_self_contained_and_complete(report: Path, results: Path) -> N
     page = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the report must not fetch anything"
     assert "<link" not in page and "@import" not in page
-    for section in ("models", "summary", "tables", "curves", "grid", "failures", "metadata"):
+    for section in ("models", "summary", "tables", "curves", "grid", "heads", "failures", "metadata"):
         assert f'id="{section}"' in page
     images = re.findall(r'<img[^>]*src="([^"]+)"', page)
     assert images and all(src.startswith("data:image/png;base64,") for src in images)
     table = ResultsStore(results).read()
     models = sorted(set(table["model"].to_pylist()))
-    # grid: 2 readable report images x models x (input + 2 methods); charts: 2 comparisons + curves per model and metric
-    assert len(images) == 2 * len(models) * 3 + 2 + 2 * len(models)
+    # grid: 2 readable report images x models x (input + 2 methods); charts: 2 comparisons + curves per model and
+    # metric; per-head attention grids: 2 images x the one token model (mini_deit)
+    assert len(images) == 2 * len(models) * 3 + 2 + 2 * len(models) + 2
+    assert page.count("attention heads") == 2 and "mini_deit attention heads img1.png" in page
     assert "RANDOM WEIGHTS" in page
     assert "broken.png" in page and "cannot load image" in page
     for metric in ("deletion_auc", "insertion_auc", "pointing"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.sweep.helpers import write_config
 
@@ -14,25 +13,18 @@ ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @pytest.fixture(autouse=True, scope="package")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every compared sweep runs with one torch thread (see ``torch_threads`` in tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory: pytest.TempPathFactory):
+def reference(tmp_path_factory: pytest.TempPathFactory, torch_threads):
     """(config path, config, results table) of one uninterrupted local run of the tiny sweep."""
     from camscope.sweep import ResultsStore, load_config, run_sweep
 
     folder = tmp_path_factory.mktemp("reference")
     path = write_config(folder / "sweep.toml")
     config = load_config(path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a session fixture is set up before the package's one_thread
-    try:
+    with torch_threads(1):  # a session fixture is set up before the package's one thread
         run_sweep(config, progress=False)
-    finally:
-        torch.set_num_threads(threads)
     return path, config, ResultsStore(config.output).read()

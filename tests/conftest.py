@@ -1,0 +1,39 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+import pytest
+import torch
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads, then restore the count.
+
+    Why tests pin it: the thread count changes how GEMMs split their sums, so float32 rounding differs
+    between runs with different counts, and near-tied values (a deletion order, a top-k) can flip. Tests
+    that compare two runs of the same computation pin it to one thread, as the sweep's workers do.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def torch_threads() -> Callable[[int], AbstractContextManager[None]]:
+    """The context manager above, for fixtures of any scope (``with torch_threads(1): ...``)."""
+    return _torch_threads
+
+
+@pytest.fixture(scope="package")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a whole test package: a package's conftest makes it autouse."""
+    with _torch_threads(1):
+        yield
