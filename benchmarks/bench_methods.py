@@ -6,12 +6,13 @@ three alike: read the ratios. Score-CAM and Ablation-CAM (minutes per call for t
 Random weights (seeded) are fine for timing; both get the same model, input and target, and the script
 prints the max |difference| of their maps and the load average next to the times.
 
-    python benchmarks/bench_methods.py                 # ResNet50 + ViT-B/16, all methods (~30 min on 2 cores)
-    python benchmarks/bench_methods.py --quick         # gradient methods + Ablation-CAM
-    python benchmarks/bench_methods.py --models resnet50 --methods gradcam,ablationcam
-    python benchmarks/bench_methods.py --token-methods  # attention, rollout, gradrollout, legrad, RELAX vs plain
+    python -m benchmarks.bench_methods                 # ResNet50 + ViT-B/16, all methods (~30 min on 2 cores)
+    python -m benchmarks.bench_methods --quick         # gradient methods + Ablation-CAM
+    python -m benchmarks.bench_methods --models resnet50 --methods gradcam,ablationcam
+    python -m benchmarks.bench_methods --token-methods  # attention, rollout, gradrollout, legrad, RELAX vs plain
 
-Not a test: nothing here asserts a time.
+``--write-readme`` writes the table into README.md between the ``bench:methods`` (or ``bench:token-methods``)
+markers, its caption naming the command that produced it. Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import argparse
 import multiprocessing as mp
 import resource
 import statistics
+import sys
 import time
 from typing import Any
+
+from benchmarks.readme_tables import write_readme_table
 
 GRADIENT_METHODS = ["gradcam", "hirescam", "gradcamelementwise", "gradcam++", "xgradcam", "layercam", "eigengradcam"]
 SLOW_METHODS = ["scorecam", "ablationcam"]
@@ -87,8 +91,9 @@ def _callables(model_name: str, method: str) -> tuple[Any, Any, Any, Any]:
     ours_cam = cls(model) if method == "fullgrad" else cls(model, layers, reshape, **kwargs)
 
     import pytorch_grad_cam as pgc
-    from pytorch_grad_cam.ablation_layer import AblationLayerVit
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from benchmarks.peer_compat import ZeroAblationLayerVit
 
     if method.startswith("eigen"):  # compare with the sign convention camscope uses (see the parity tests)
         from pytorch_grad_cam import base_cam, eigen_cam, eigen_grad_cam
@@ -99,8 +104,8 @@ def _callables(model_name: str, method: str) -> tuple[Any, Any, Any, Any]:
     peer_cls = getattr(pgc, PEER_CLASS[method])
     if method == "fullgrad":
         peer_cam = peer_cls(model, [])
-    elif method == "ablationcam" and reshape is not None:
-        peer_cam = peer_cls(model, layers, reshape, ablation_layer=AblationLayerVit())
+    elif method == "ablationcam" and reshape is not None:  # the zero ablation camscope documents, so maps agree
+        peer_cam = peer_cls(model, layers, reshape, ablation_layer=ZeroAblationLayerVit())
     else:
         peer_cam = peer_cls(model, layers, reshape)
 
@@ -205,9 +210,12 @@ def measure_token(method: str, repeats: int, relax_masks: int, queue: Any) -> No
     queue.put((medians, plain_name, rss, os.getloadavg()[0]))
 
 
-def token_table(methods: list[str], repeats: int, relax_masks: int) -> None:
-    print("| model | method | camscope s | plain pass | plain s | camscope / plain | peak RSS MB | load |")
-    print("|---|---|---|---|---|---|---|---|")
+def token_table(methods: list[str], repeats: int, relax_masks: int) -> list[str]:
+    lines = [
+        "| model | method | camscope s | plain pass | plain s | camscope / plain | peak RSS MB | load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
     ctx = mp.get_context("spawn")
     for method in methods:
         queue = ctx.Queue()
@@ -216,11 +224,12 @@ def token_table(methods: list[str], repeats: int, relax_masks: int) -> None:
         med, plain_name, rss, load = queue.get()
         proc.join()
         label = f"relax ({relax_masks} masks)" if method == "relax" else method
-        print(
+        lines.append(
             f"| vit_b16 | {label} | {med['ours']:.3f} | {plain_name} | {med['plain']:.3f} | "
-            f"{med['ours'] / med['plain']:.2f} | {rss:.0f} | {load:.1f} |",
-            flush=True,
+            f"{med['ours'] / med['plain']:.2f} | {rss:.0f} | {load:.1f} |"
         )
+        print(lines[-1], flush=True)
+    return lines
 
 
 def main() -> None:
@@ -232,19 +241,31 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="gradient methods + Ablation-CAM only")
     parser.add_argument("--token-methods", action="store_true", help="only the token-native methods (ViT-B/16)")
     parser.add_argument("--relax-masks", type=int, default=200, help="RELAX masks in the token table (paper: 3000)")
+    parser.add_argument("--write-readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
+    import torch
+
+    command = " ".join(["python -m benchmarks.bench_methods", *sys.argv[1:]]).replace(" --write-readme", "")
     if args.token_methods:
-        token_table(TOKEN_METHODS, args.repeats, args.relax_masks)
+        caption = (
+            f"`{command}`: ViT-B/16, random weights, one 224×224 image, {torch.get_num_threads()} threads; each "
+            "method against the plain pass it must be compared with, interleaved in one process, medians; "
+            "load = load average during the measurement"
+        )
+        lines = token_table(TOKEN_METHODS, args.repeats, args.relax_masks)
+        if args.write_readme:
+            write_readme_table("token-methods", "\n".join([caption, "", *lines]))
         return
     methods = [*GRADIENT_METHODS, "ablationcam"] if args.quick else args.methods.split(",")
 
     import numpy as np
 
-    print(
+    lines = [
         "| model | method | camscope s | pytorch-grad-cam s | speed-up | camscope / plain fwd+bwd | max abs Δ map "
-        "| peak RSS MB (ours / with peer) | load |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
+        "| peak RSS MB (ours / with peer) | load |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
     for model_name in args.models.split(","):
         for method in methods:
             if method == "fullgrad" and model_name != "resnet50":
@@ -253,12 +274,21 @@ def main() -> None:
                 continue  # pytorch-grad-cam's ShapleyCAM crashes on ViTs (see tests/methods/test_parity_newer.py)
             med, ours_mb, peer_mb, ours_map, peer_map, load = timed(model_name, method, args.repeats)
             diff = float(np.abs(ours_map - peer_map).max())
-            print(
+            lines.append(
                 f"| {model_name} | {method} | {med['ours']:.3f} | {med['peer']:.3f} | "
                 f"{med['peer'] / med['ours']:.1f}× | {med['ours'] / med['plain']:.2f} | {diff:.1e} | "
-                f"{ours_mb:.0f} / {peer_mb:.0f} | {load:.1f} |",
-                flush=True,
+                f"{ours_mb:.0f} / {peer_mb:.0f} | {load:.1f} |"
             )
+            print(lines[-1], flush=True)
+    caption = (
+        f"`{command}`: models {args.models}, methods {', '.join(methods)}; random weights, one 224×224 image, "
+        f"target layer `layer4[-1]` / `blocks[-1].norm1`, {torch.get_num_threads()} threads; camscope, "
+        "pytorch-grad-cam 1.5.7 and one plain forward+backward pass timed interleaved in one process, medians "
+        f"of {args.repeats} (Score-/Ablation-CAM: one call each); the peer's ViT Ablation-CAM zeroes the ablated "
+        "channel like camscope (benchmarks/peer_compat.py); load = load average during the measurement"
+    )
+    if args.write_readme:
+        write_readme_table("methods", "\n".join([caption, "", *lines]))
 
 
 if __name__ == "__main__":

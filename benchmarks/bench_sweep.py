@@ -1,6 +1,6 @@
 """Sweep throughput: the local engine vs a plain image-by-image loop, and the Ray engine's overhead.
 
-    python benchmarks/bench_sweep.py [--images 16] [--steps 32] [--model resnet50] [--no-ray]
+    python -m benchmarks.bench_sweep [--images 16] [--steps 32] [--model resnet50] [--no-ray] [--write-readme]
 
 The work: ResNet50 (random weights: no download needed, same cost as trained ones) + Grad-CAM +
 deletion + insertion on generated 224×224 images, each curve with ``--steps`` steps. Three ways:
@@ -13,7 +13,8 @@ deletion + insertion on generated 224×224 images, each curve with ``--steps`` s
 
 Targets: local ≥ 2× the plain loop (from batching), Ray ≤ 1.2× the local engine's time.
 Wall and CPU seconds are printed (on a shared machine the CPU figure says what the code costs), with
-the peak RSS of this process (and of Ray's worker processes).
+the peak RSS of this process (and of Ray's worker processes), and the load average after each variant.
+``--write-readme`` writes the table into README.md between the ``bench:sweep`` markers.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import io
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.readme_tables import write_readme_table
 from camscope.sweep import SweepConfig
 
 
@@ -96,30 +99,42 @@ def main() -> None:
     parser.add_argument("--metric-batch-size", type=int, default=33)
     parser.add_argument("--shard-size", type=int, default=8)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--write-readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     config = _config(folder / "results", args)
     n = args.images
-    print(
-        f"{args.model} (random weights) + Grad-CAM + deletion/insertion ({args.steps} steps), {n} images 224x224, "
-        f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs",
-        flush=True,
+    command = " ".join(["python -m benchmarks.bench_sweep", *sys.argv[1:]]).replace(" --write-readme", "")
+    caption = (
+        f"`{command}`: {args.model} (random weights) + Grad-CAM + deletion/insertion ({args.steps} steps), "
+        f"{n} generated images 224×224, {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs; one run "
+        "of each variant; load = load average after the variant"
     )
-    rows: list[tuple[str, float, float]] = []
+    print(caption, flush=True)
+    header = [
+        "| variant | wall s | CPU s | images/s | vs plain loop | vs local engine | load |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows: list[tuple[str, float]] = []
+    lines: list[str] = []
 
     def report(name: str, wall: float, cpu: float | None) -> None:
-        rows.append((name, wall, cpu or 0.0))
+        rows.append((name, wall))
         base, local = rows[0][1], rows[min(1, len(rows) - 1)][1]
-        cpu_text = f"{cpu:9.1f}" if cpu is not None else f"{'(actor)':>9}"
-        vs_local = f"{wall / local:9.2f}x" if len(rows) > 1 else f"{'':>10}"
-        print(f"{name:<22}{wall:9.1f}{cpu_text}{n / wall:10.2f}{base / wall:9.2f}x{vs_local}", flush=True)
+        cpu_text = f"{cpu:.1f}" if cpu is not None else "(actor)"
+        vs_local = f"{wall / local:.2f}×" if len(rows) > 1 else ""
+        lines.append(
+            f"| {name} | {wall:.1f} | {cpu_text} | {n / wall:.2f} | {base / wall:.2f}× | {vs_local} | "
+            f"{os.getloadavg()[0]:.1f} |"
+        )
+        print(lines[-1], flush=True)
 
     engine_run(_config(folder / "warm", argparse.Namespace(**{**vars(args), "images": 1})), "local")  # warm-up
-    print(f"{'variant':<22}{'wall s':>9}{'CPU s':>9}{'images/s':>10}{'vs plain':>10}{'vs local':>10}", flush=True)
+    print("\n".join(header), flush=True)
     report("plain loop (batch 1)", *plain_loop(config))
     report("local engine", *engine_run(config, "local"))
-    ray_start = None
+    notes = []
     if not args.no_ray:
         import ray
 
@@ -128,14 +143,18 @@ def main() -> None:
         ray_start = time.perf_counter() - t
         report("ray engine", engine_run(config, "ray")[0], None)
         ray.shutdown()
-    if ray_start is not None:
-        print(f"ray cluster start (once per session, not counted above): {ray_start:.1f} s")
-    print(
+        notes.append(f"ray cluster start (once per session, not counted above): {ray_start:.1f} s")
+    else:
+        notes.append("Ray engine not run (--no-ray)")
+    notes.append(
         f"peak RSS: this process {_peak_mib(resource.RUSAGE_SELF):.0f} MiB, "
-        f"largest child (Ray workers) {_peak_mib(resource.RUSAGE_CHILDREN):.0f} MiB"
+        f"largest child (Ray workers) {_peak_mib(resource.RUSAGE_CHILDREN):.0f} MiB; "
+        "targets: local >= 2x plain loop, ray <= 1.2x local"
     )
-    print("targets: local >= 2x plain loop; ray <= 1.2x local")
+    print("\n".join(notes))
     shutil.rmtree(folder, ignore_errors=True)
+    if args.write_readme:
+        write_readme_table("sweep", "\n".join([caption, "", *header, *lines, "", "; ".join(notes)]))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ then ``noise · N(0, 1)`` is added to every imputed value. The solution is the s
 * the unknowns are put in a geometric nested-dissection order of the pixel grid (computed once per
   image size), which keeps the LU factors about 3× smaller than SuperLU's default ordering, and the
   factorisation runs without pivoting (the matrix is a symmetric diagonally dominant M-matrix);
-* the three channels are one multi-right-hand-side solve, and independent systems are solved on a
-  thread pool (SuperLU releases the GIL).
+* the three channels are one multi-right-hand-side solve, and so are all the images of a batch that
+  share a mask (one factorisation per distinct mask: ROAD's percentile masks coincide where a map has
+  ties, e.g. the zeros of a ReLU'd CAM); distinct systems are solved on a thread pool (SuperLU releases
+  the GIL).
 
 If no pixel of an image is kept the system is singular; the imputed image is then the constant
 ``fill`` value (plus noise) instead of the NaNs ``spsolve`` would give.
@@ -81,10 +83,12 @@ def _dissection_rank(height: int, width: int, leaf: int = 8) -> np.ndarray:
 
 
 def solve_linear_imputation(image: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve the imputation system of one image.
+    """Solve the imputation system of one mask.
 
-    ``image``: (C, H, W) float64, ``keep``: (H, W) bool (False = removed). Returns the flat indices
-    of the removed pixels in raster order and their values, shape (C, n_removed), without noise.
+    ``image``: (C, H, W) float64 — every channel is one right-hand side, so several images with the same
+    mask are solved at once by stacking their channels; ``keep``: (H, W) bool (False = removed). Returns
+    the flat indices of the removed pixels in raster order and their values, shape (C, n_removed),
+    without noise.
     """
     c, h, w = image.shape
     known = keep.reshape(-1)
@@ -141,16 +145,27 @@ def impute_batch(
     ``res.t()`` is a contiguous (C, n) tensor). Returns a float32 CPU tensor.
     """
     cpu = images.detach().cpu()
+    b, c = cpu.shape[:2]
     keep_np = np.asarray(keep.cpu() if isinstance(keep, torch.Tensor) else keep, dtype=bool)
     workers = workers or min(4, os.cpu_count() or 1)
-    arrays = [cpu[i].double().numpy() for i in range(cpu.shape[0])]
+    # one system per distinct mask, its right-hand sides the channels of every image that has it
+    groups: dict[bytes, list[int]] = {}
+    for i in range(b):
+        groups.setdefault(np.packbits(keep_np[i]).tobytes(), []).append(i)
+    members = list(groups.values())
+    arrays = [cpu[idx].double().numpy().reshape(len(idx) * c, *cpu.shape[2:]) for idx in members]
+    masks = [keep_np[idx[0]] for idx in members]
     if workers > 1 and len(arrays) > 1:
         with ThreadPoolExecutor(workers) as pool:
-            solved = list(pool.map(solve_linear_imputation, arrays, keep_np))
+            grouped = list(pool.map(solve_linear_imputation, arrays, masks))
     else:
-        solved = [solve_linear_imputation(a, k) for a, k in zip(arrays, keep_np)]
-    out = cpu.float().clone().reshape(cpu.shape[0], cpu.shape[1], -1)
-    fill_t = torch.as_tensor(fill, dtype=torch.float32).reshape(-1, 1).expand(cpu.shape[1], 1)
+        grouped = [solve_linear_imputation(a, k) for a, k in zip(arrays, masks)]
+    solved: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0, dtype=np.int64), np.empty((c, 0)))] * b
+    for idx, (removed, values) in zip(members, grouped):
+        for j, i in enumerate(idx):
+            solved[i] = (removed, values[j * c : (j + 1) * c])
+    out = cpu.float().clone().reshape(b, c, -1)
+    fill_t = torch.as_tensor(fill, dtype=torch.float32).reshape(-1, 1).expand(c, 1)
     for i, (removed, values) in enumerate(solved):
         if removed.size == 0:
             continue

@@ -228,21 +228,28 @@ def _tiny_timm(name: str, **kwargs) -> nn.Module:
     ],
     ids=["vit", "deit-distilled", "registers+layerscale+qknorm"],
 )
-def test_ablation_cls_path_equals_the_generic_tail(name, kwargs, prefix, monkeypatch) -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_ablation_cls_path_equals_the_generic_tail(name, kwargs, prefix, dtype, monkeypatch) -> None:
+    """The CLS path computes the same map as re-running the whole last block per ablated channel.
+
+    The issue's bar is ≤ 1e-5. In float64 both paths meet it. In float32 they differ by summation order
+    only — the CLS path applies the ablation as a rank-1 update of q, k, v, the generic tail re-runs the
+    block — and ``(y − y_c) / y`` amplifies that rounding on these random-weight models (up to 1.5e-5 here,
+    6.4e-5 on ViT-B/16), so float32 is held to 1e-4.
+    """
     import camscope.methods.perturbation as perturbation
     from tests.methods.conftest import token_reshape
 
-    model = _tiny_timm(name, **kwargs)
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    model = _tiny_timm(name, **kwargs).to(dtype)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(dtype)
     cam = camscope.AblationCAM(model, [model.blocks[-1].norm1], token_reshape(prefix, (4, 4)), progress=False)
     fast = cam(x, [1, 3])
     assert cam.last_strategy == "cls-path"
     monkeypatch.setattr(perturbation, "build_cls_tail", lambda *args: None)
     generic = cam(x, [1, 3])
     assert cam.last_strategy == "tail"
-    # float32 rounding only (in float64 both give the same map): the rank-1 update of q, k, v and the
-    # re-run block round differently, and (y − y_c) / y amplifies it on these random-weight models
-    assert np.abs(fast - generic).max() <= 1e-4
+    tolerance = 1e-5 if dtype == torch.float64 else 1e-4
+    assert np.abs(fast - generic).max() <= tolerance
     assert fast.max() > 0.5
 
 

@@ -8,7 +8,7 @@ Deliberate differences, each named where it is tested:
 - Ablation-CAM on token models: pytorch-grad-cam's AblationLayerVit sets an ablated channel to
   ``min(batch) - 1e7``, re-reading the minimum after every write, so the value depends on the channel's
   position in the ablation batch. We zero the channel (the paper's ablation, and what its CNN layer does
-  for ReLU outputs); the reference runs with an AblationLayerVit that zeroes.
+  for ReLU outputs); the reference runs with benchmarks.peer_compat.ZeroAblationLayerVit, which zeroes.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import pytest
 import pytorch_grad_cam as pgc
 import torch
 from pytorch_grad_cam import base_cam, eigen_cam, eigen_grad_cam, hirescam, layer_cam
-from pytorch_grad_cam.ablation_layer import AblationLayerVit
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
 
 import camscope
 import camscope.methods as cm
+from benchmarks.peer_compat import ZeroAblationLayerVit
 
 TOL = 1e-4
 TARGETS = [ClassifierOutputTarget(1), ClassifierOutputTarget(3)]
@@ -36,16 +36,6 @@ CHANNEL_WEIGHT_METHODS = [
     "LayerCAM",
     "ScoreCAM",
 ]
-
-
-class ZeroAblationLayerVit(AblationLayerVit):
-    """AblationLayerVit that zeroes the ablated channel (see the module docstring)."""
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.activations
-        for i in range(out.size(0)):
-            out[i, :, self.indices[i]] = 0
-        return out
 
 
 @pytest.fixture

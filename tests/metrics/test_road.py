@@ -27,6 +27,25 @@ def test_imputation_matches_pytorch_grad_cam():
     torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
 
 
+def test_images_that_share_a_mask_share_one_factorisation(monkeypatch):
+    """Equal masks are one system with more right-hand sides: one LU per distinct mask, and each image's
+    values exactly as if it were imputed alone (noise included: drawn per image in batch order)."""
+    import camscope.metrics.imputation as imputation
+
+    torch.manual_seed(0)
+    images = torch.randn(5, 3, 24, 30)
+    a, b = torch.rand(24, 30) > 0.5, torch.rand(24, 30) > 0.3
+    keep = torch.stack([a, b, a, a, b])
+    factorisations = []
+    real_splu = imputation.spla.splu
+    monkeypatch.setattr(imputation.spla, "splu", lambda *args, **kw: factorisations.append(1) or real_splu(*args, **kw))
+    together = impute_batch(images, keep, noise=0.01, generator=torch.Generator().manual_seed(5))
+    assert len(factorisations) == 2
+    generator = torch.Generator().manual_seed(5)
+    alone = torch.cat([impute_batch(images[i : i + 1], keep[i : i + 1], generator=generator) for i in range(5)])
+    assert torch.equal(together, alone)
+
+
 def test_linear_imputation_is_exact_on_a_ramp():
     """Away from the border the 8-neighbour weighted mean of a linear function is the function."""
     yy, xx = torch.meshgrid(torch.arange(20.0), torch.arange(20.0), indexing="ij")
