@@ -184,8 +184,7 @@ def _warning_rows(ok: pa.Table) -> str:
     if not flagged:
         return "<p>None: no result was flagged.</p>"
     rows = "".join(
-        f"<tr><td>{html.escape(r['image_id'])}</td><td>{html.escape(r['model'])}</td>"
-        f"<td>{html.escape(r['method'])}</td><td>{html.escape(r['warnings'])}</td></tr>"
+        _text_row(r["image_id"], r["model"], r["method"], r["warnings"])
         for r in sorted(flagged, key=lambda r: (r["model"], r["method"], r["image_id"]))
     )
     return (
@@ -383,11 +382,7 @@ def _failures(table: pa.Table) -> str:
     fails = failures(table)
     if not fails:
         return "<p>None: every image of every task was computed.</p>"
-    rows = "".join(
-        f"<tr><td>{html.escape(f.image_id)}</td><td>{html.escape(f.model)}</td><td>{html.escape(f.method)}</td>"
-        f"<td>{html.escape(f.error)}</td></tr>"
-        for f in fails
-    )
+    rows = "".join(_text_row(f.image_id, f.model, f.method, f.error) for f in fails)
     return f"<table><tr><th>image</th><th>model</th><th>method</th><th>reason</th></tr>{rows}</table>"
 
 
@@ -420,6 +415,11 @@ def _model_info(table: pa.Table) -> dict[str, str]:
     for row in table.select(["model", "family", "training", "kind"]).to_pylist():
         info.setdefault(row["model"], f"{row['family']} · {row['training']} · {row['kind']}")
     return info
+
+
+def _text_row(*cells: str) -> str:
+    """One table row of plain-text cells, each escaped."""
+    return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
 
 
 def _verdict(a: Estimate | None, b: Estimate | None) -> str:

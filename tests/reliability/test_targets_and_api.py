@@ -14,24 +14,24 @@ from camscope.errors import CamscopeWarning, InputError, TargetError
 from tests.reliability.helpers import CNN, assert_one_line_error
 
 
-@pytest.fixture(scope="module")
-def cnn():
+def _random_mini(name: str) -> torch.nn.Module:
+    """A mini model with seeded random weights (wiring tests), its random-weights warning silenced."""
     from camscope.models import load_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
-        return load_model("mini_resnet", random_weights=True)
+        return load_model(name, random_weights=True)
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return _random_mini("mini_resnet")
 
 
 @pytest.fixture(scope="module")
 def vit():
-    from camscope.models import load_model
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(0)
-        return load_model("mini_deit", random_weights=True)
+    return _random_mini("mini_deit")
 
 
 @pytest.mark.parametrize(
