@@ -65,6 +65,18 @@ def test_resume_refuses_another_config_or_a_missing_checkpoint(tmp_path):
         train_supervised(cfg, 0, Session(run_dir=tmp_path / "none", resume=True))
 
 
+def test_a_finished_run_resumes_under_another_probe_size_without_training(tmp_path):
+    """The probe acts after pre-training, so a finished run can be re-evaluated with more probe images."""
+    cfg = _tiny("mini_mocov3_resnet", pretrain_size=32, probe_images=64)
+    method, _ = pretrain(cfg, 0, Session(run_dir=tmp_path, steps=2))
+    before = _state(method)
+    again, redone = pretrain(dataclasses.replace(cfg, probe_images=128), 0, Session(run_dir=tmp_path, resume=True))
+    assert (redone.step, redone.total, redone.sessions, redone.stopped) == (2, 2, 2, "finished")
+    _assert_identical(before, _state(again))
+    with pytest.raises(InputError, match="another config or seed"):  # a training field still counts
+        pretrain(dataclasses.replace(cfg, probe_images=128, lr=1.0), 0, Session(run_dir=tmp_path, resume=True))
+
+
 def test_budget_stops_cleanly_with_a_checkpoint(tmp_path):
     cfg = _tiny("mini_resnet")
     _, done = train_supervised(cfg, 0, Session(run_dir=tmp_path, steps=1000, minutes=1e-6))
