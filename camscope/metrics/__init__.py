@@ -12,7 +12,7 @@ metric declares its parameters, direction and columns (:mod:`camscope.metrics.re
 
 from __future__ import annotations
 
-from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD
+from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, shared_forwards
 from camscope.metrics.groundtruth import (
     VocAnnotation,
     boxes_to_mask,
@@ -58,6 +58,7 @@ __all__ = [
     "Column",
     "ConfidenceChangeResult",
     "CurveResult",
+    "ForwardMemo",
     "LocalizationResult",
     "Metric",
     "RoadResult",
@@ -80,6 +81,7 @@ __all__ = [
     "relevance_mass",
     "relevance_rank",
     "road",
+    "shared_forwards",
     "transform_boxes",
     "transform_mask",
     "unregister_metric",

@@ -3,11 +3,19 @@
 Every metric runs its forward passes through :func:`score_batches`, which builds the perturbed
 inputs chunk by chunk (``batch_size`` at a time) under ``torch.inference_mode()``: peak memory grows
 with the batch size, never with the number of steps or percentiles.
+
+Whole, unperturbed images (the clean inputs, a curve's start and finish images) go through
+:func:`image_logits` instead, which a :class:`ForwardMemo` makes run once per distinct image: each
+metric call reuses its own clean forward, and a caller that scores many maps of the same images
+(the sweep worker: every method of a shard) shares them across calls with :func:`shared_forwards`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -89,8 +97,78 @@ def channel_stats(
 
 @torch.inference_mode()
 def forward_logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Logits of the unperturbed inputs, batched."""
+    """Logits of ``inputs``, batched (no memo)."""
     return torch.cat([model_logits(model(chunk)) for chunk in torch.split(inputs, batch_size)])
+
+
+class ForwardMemo:
+    """The model's logits for whole images it has already seen, keyed by each image's bytes.
+
+    Why: a study scores the same images many times. Each metric resolves its targets on the clean
+    logits; every deletion curve starts from the clean image and ends on the substrate, every insertion
+    curve starts from the blurred image and ends on the clean one; and these images do not depend on
+    the map. A memo runs each distinct image once (identical images in one call, e.g. the all-zeros
+    substrate of every image, once too). Valid while the model does not change: keep a memo to the
+    scope of one model (the sweep keeps one per model × shard).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self._logits: dict[bytes, torch.Tensor] = {}
+
+    @staticmethod
+    def _key(image: torch.Tensor) -> bytes:
+        data = image.detach().cpu().contiguous()
+        digest = hashlib.blake2b(data.view(torch.uint8).numpy(), digest_size=16).digest()
+        return digest + f"{data.dtype}{tuple(data.shape)}".encode()
+
+    def remember(self, images: torch.Tensor, logits: torch.Tensor) -> None:
+        """Store logits the caller already computed for ``images`` (row i belongs to image i)."""
+        for image, row in zip(images, logits):
+            self._logits[self._key(image)] = row.detach()
+
+    @torch.inference_mode()
+    def logits(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """Logits of ``images``: stored rows reused, each distinct new image run once, in batches."""
+        keys = [self._key(image) for image in images]
+        first: dict[bytes, int] = {}
+        for i, key in enumerate(keys):
+            if key not in self._logits:
+                first.setdefault(key, i)
+        if first:
+            new = forward_logits(self.model, images[list(first.values())], batch_size)
+            self.remember(images[list(first.values())], new)
+        return torch.stack([self._logits[key] for key in keys])
+
+    def __len__(self) -> int:
+        return len(self._logits)
+
+
+_ACTIVE_MEMO: ContextVar[ForwardMemo | None] = ContextVar("camscope_forward_memo", default=None)
+
+
+@contextlib.contextmanager
+def shared_forwards(model: nn.Module, memo: ForwardMemo | None = None) -> Iterator[ForwardMemo]:
+    """Within the block, whole-image forwards of ``model`` go through one memo (``memo``, the one already
+    active for this model, or a new one), so metrics called in the block share them."""
+    active = _ACTIVE_MEMO.get()
+    if memo is None:
+        memo = active if active is not None and active.model is model else ForwardMemo(model)
+    elif memo.model is not model:
+        raise ValueError("the memo belongs to another model")
+    token = _ACTIVE_MEMO.set(memo)
+    try:
+        yield memo
+    finally:
+        _ACTIVE_MEMO.reset(token)
+
+
+def image_logits(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Logits of whole images, through the active memo of ``model`` when there is one."""
+    memo = _ACTIVE_MEMO.get()
+    if memo is None or memo.model is not model:
+        return forward_logits(model, images, batch_size)
+    return memo.logits(images, batch_size)
 
 
 def resolve(
@@ -108,7 +186,7 @@ def resolve(
     any other callable is applied to the logits unchanged (give one that returns a probability if you
     want one).
     """
-    logits = forward_logits(model, inputs, batch_size)
+    logits = image_logits(model, inputs, batch_size)
     resolved = resolve_targets(targets, logits)
     if probability:
         resolved = [

@@ -24,8 +24,10 @@ from camscope.metrics._common import (
     channel_stats,
     check_batch_size,
     check_inputs,
+    image_logits,
     resolve,
     score_batches,
+    shared_forwards,
 )
 from camscope.targets import Target, TargetSpec, target_scores
 
@@ -135,8 +137,15 @@ def _ranked_curves(
     rank.scatter_(1, order, torch.arange(h * w).expand(n, -1).contiguous())
     rank = rank.to(inputs.device)
 
-    resolved, _ = resolve(model, inputs, targets, batch_size, probability=True)
-    items = [(i, k) for i in range(n) for k in range(n_steps + 1)]
+    # The first and last points are the start and finish images themselves, whatever the map: they go
+    # through the forward memo (this call's clean forward; a sweep's other methods), only the steps
+    # between them are built and scored here.
+    with shared_forwards(model):
+        resolved, _ = resolve(model, inputs, targets, batch_size, probability=True)
+        curves = np.empty((n, n_steps + 1))
+        for k, ends in ((0, start), (n_steps, finish)):
+            curves[:, k] = target_scores(resolved, image_logits(model, ends, batch_size)).double().cpu().numpy()
+    items = [(i, k) for i in range(n) for k in range(1, n_steps)]
 
     def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
         owners = [i for i, _ in chunk]
@@ -145,7 +154,8 @@ def _ranked_curves(
         take_finish = (rank[index] < moved[:, None]).view(len(chunk), 1, h, w)
         return torch.where(take_finish, finish[index], start[index]), owners
 
-    curves = score_batches(model, resolved, items, build, batch_size).reshape(n, n_steps + 1)
+    if items:
+        curves[:, 1:-1] = score_batches(model, resolved, items, build, batch_size).reshape(n, n_steps - 1)
     return CurveResult(name=name, auc=normalised_auc(curves), curves=curves, step=step)
 
 

@@ -19,7 +19,7 @@ import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,9 @@ from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.images import ImageReader, image_ids
 from camscope.sweep.schema import SCHEMA, TaskOutput
 from camscope.sweep.tasks import Task
+
+if TYPE_CHECKING:
+    from camscope.metrics import ForwardMemo
 
 HEAD_MAP_SIDE = 64  # longest side of the stored per-head attention maps
 
@@ -71,6 +74,8 @@ class PreparedShard:
     #: token models: uint8 (views, heads, h, w), each head's CLS→patch attention of the last block for the
     #: report's per-head grid (None: the model has no class-token attention, or no views are kept)
     head_maps: np.ndarray | None = None
+    #: the model's outputs on whole images of this shard (clean, substrates), shared by every method's metrics
+    forwards: ForwardMemo | None = None
 
 
 def load_prepared(entry: ModelEntry, device: torch.device, head: bool = True) -> PreparedModel:
@@ -143,7 +148,7 @@ class TaskWorker:
         if self._shard is not None and self._shard.key == key:
             return self._shard
         from camscope.api import denormalize
-        from camscope.metrics import transform_mask
+        from camscope.metrics import ForwardMemo, transform_mask
         from camscope.targets import model_logits, own_embedding_targets
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
@@ -188,6 +193,9 @@ class TaskWorker:
         self._shard = PreparedShard(
             key, ok, failures, x, labels, targets, predicted, probs, masks, views, loader_warnings
         )
+        self._shard.forwards = ForwardMemo(pm.model)
+        if x is not None:
+            self._shard.forwards.remember(x, logits)
         if views and x is not None:
             self._shard.head_maps = head_maps(pm.model, x[list(views)])
         return self._shard
@@ -217,9 +225,12 @@ class TaskWorker:
             }
             for j, shard_pos in enumerate(shard.ok)
         ]
-        for name, params in self.config.metrics.items():
-            for j, metric, value, curve_x, curve in self._metric_rows(pm, shard, maps, name, params):
-                rows.append({**base[j], "metric": metric, "value": value, "curve_x": curve_x, "curve": curve})
+        from camscope.metrics import shared_forwards
+
+        with shared_forwards(pm.model, shard.forwards):  # clean and substrate forwards: once per shard
+            for name, params in self.config.metrics.items():
+                for j, metric, value, curve_x, curve in self._metric_rows(pm, shard, maps, name, params):
+                    rows.append({**base[j], "metric": metric, "value": value, "curve_x": curve_x, "curve": curve})
         if not self.config.metrics:
             rows.extend({**b, "metric": None, "value": None} for b in base)
         ids = [self.ids[task.indices[pos]] for pos in shard.ok]
