@@ -119,7 +119,7 @@ class ForwardMemo:
     @staticmethod
     def _key(image: torch.Tensor) -> bytes:
         data = image.detach().cpu().contiguous()
-        digest = hashlib.blake2b(memoryview(data.view(torch.uint8).numpy()), digest_size=16).digest()
+        digest = hashlib.blake2b(data.view(torch.uint8).numpy().tobytes(), digest_size=16).digest()
         return digest + f"{data.dtype}{tuple(data.shape)}".encode()
 
     def remember(self, images: torch.Tensor, logits: torch.Tensor) -> None:
