@@ -97,6 +97,10 @@ def load_prepared(entry: ModelEntry, device: torch.device, head: bool = True) ->
     layers, reshape = spec.cam_layers(model)
     # Token models need a reshape transform (ViT, Swin, XCiT...); convolutional maps are NCHW already.
     kind = "cnn" if reshape is None else "transformer"
+    if kind == "cnn" and device.type == "cpu":
+        # oneDNN's convolutions run 1.5-1.8x faster channels-last on CPU (measured on the mini ResNets);
+        # the results differ by float rounding only. Inputs stay NCHW: the first convolution converts.
+        model = model.to(memory_format=torch.channels_last)
     return PreparedModel(entry, model, spec, layers, reshape, kind, device)
 
 
