@@ -197,14 +197,24 @@ def _models(ok: pa.Table, models: list[str]) -> str:
     """Who was explained, and whether each model got these images right: a map of a wrong guess explains little."""
     info = _model_info(ok)
     outcomes: dict[str, dict[str, bool]] = {}
+    labelled, predicting = set(), set()  # models with any labelled image / any class prediction
     for row in ok.select(["model", "image_id", "label", "predicted"]).to_pylist():
+        if row["label"] is not None:
+            labelled.add(row["model"])
+        if row["predicted"] is not None:
+            predicting.add(row["model"])
         if row["label"] is not None and row["predicted"] is not None:
             outcomes.setdefault(row["model"], {})[row["image_id"]] = row["predicted"] == row["label"]
     rows = []
     for model in models:
         right = outcomes.get(model, {})
         hits = sum(right.values())
-        score = f"{hits} / {len(right)} ({100 * hits / len(right):.0f} %)" if right else "–"
+        if right:
+            score = f"{hits} / {len(right)} ({100 * hits / len(right):.0f} %)"
+        elif model not in predicting:  # a label-free sweep: the backbone's output is an embedding
+            score = "– (backbone: no classes to score)"
+        else:
+            score = "– (no labelled images)" if model not in labelled else "–"
         rows.append(
             f"<tr><td>{html.escape(model)}</td><td>{html.escape(info.get(model, ''))}</td>"
             f'<td class="num">{score}</td></tr>'

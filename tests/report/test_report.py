@@ -55,7 +55,11 @@ def test_models_section_counts_each_image_once_per_model() -> None:
     ] + [{"model": "b", "image_id": "x", "label": None, "predicted": 0, "family": "G", "training": "t", "kind": "cnn"}]
     page = _models(pa.Table.from_pylist(rows), ["a", "b"])
     assert "1 / 2 (50 %)" in page
-    assert page.count("<tr>") == 3 and "F · t · cnn" in page and '<td class="num">–</td>' in page
+    assert page.count("<tr>") == 3 and "F · t · cnn" in page and "– (no labelled images)" in page
+    # a label-free sweep: labelled images, but the backbone predicts no class; the cell says why it is empty
+    free = [{**row, "predicted": None} for row in rows]
+    page = _models(pa.Table.from_pylist(free), ["a", "b"])
+    assert page.count("– (backbone: no classes to score)") == 2 and "%" not in page
 
 
 def test_confidence_interval_and_best_marking() -> None:
