@@ -327,7 +327,7 @@ def evaluate(
     The model's own preprocessing is used, and its mean/std for metrics that work in image space.
     Localization metrics need ``ground_truth`` (boxes or masks in the model's input geometry).
     """
-    from camscope.metrics import get_metric
+    from camscope.metrics import get_metric, shared_forwards
 
     net, _, spec, x, _, _ = _model_and_batch(model, images)
     targets = _label_free_targets(net, x, targets)
@@ -345,9 +345,10 @@ def evaluate(
     if unused:
         raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
     scores = Scores()
-    for metric in chosen:
-        kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
-        result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
-        scores.update(result.summary())
-        scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))
+    with shared_forwards(net):  # the metrics share the clean forward (and any equal substrate)
+        for metric in chosen:
+            kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
+            result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
+            scores.update(result.summary())
+            scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))
     return scores

@@ -96,3 +96,21 @@ def test_a_memo_keeps_to_its_model(setup):
     with shared_forwards(model, memo):  # a metric of another model inside the block runs it afresh
         deletion(other, x, np.ones((N, SIDE, SIDE), np.float32), 2, step=STEP)
     assert other.rows > 0 and len(memo) == N
+
+
+def test_evaluate_shares_the_clean_forward_between_its_metrics():
+    import camscope
+    from camscope.data.synthetic import generate
+    from camscope.models import load_model
+
+    model = load_model("mini_resnet")
+    rows: list[int] = []
+    model.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    image = generate(1, 0).images[0]
+    explanation = camscope.explain(model, image, "gradcam")
+    rows.clear()
+    steps = 4
+    camscope.evaluate(model, image, explanation, ["deletion", "insertion", "avgdrop"], step=64 * 64 // steps)
+    # the clean image once, the zeros and the blur once each, then each curve's steps between its ends
+    # and average drop's explanation image
+    assert sum(rows) == 1 + 1 + 1 + 2 * (steps - 1) + 1
