@@ -23,7 +23,6 @@ import io
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.readme_tables import write_readme_table
+from benchmarks.readme_tables import invocation, publish
 
 ISSUE_REFERENCE = 16.0  # image-tasks/s of the demo sweep when issue 15 was filed
 
@@ -98,7 +97,7 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
     shutil.rmtree(folder, ignore_errors=True)
-    command = " ".join(["python -m benchmarks.bench_demo", *sys.argv[1:]]).replace(" --write-readme", "")
+    command = invocation("benchmarks.bench_demo")
     lines = [
         f"`{command}`: the demo preset's sweep (9 minis × 4 methods × generated scenes; an image-task is one "
         f"scene × method × model with every metric), {torch.get_num_threads()} torch threads, medians of "
@@ -109,10 +108,7 @@ def main() -> None:
         "|---:|---|---:|---:|---:|---:|---:|",
         *rows,
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write_readme:
-        write_readme_table("demo", text)
+    publish("demo", "\n".join(lines), args.write_readme)
 
 
 if __name__ == "__main__":

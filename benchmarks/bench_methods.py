@@ -21,11 +21,10 @@ import argparse
 import multiprocessing as mp
 import resource
 import statistics
-import sys
 import time
 from typing import Any
 
-from benchmarks.readme_tables import write_readme_table
+from benchmarks.readme_tables import invocation, write_readme_table
 
 GRADIENT_METHODS = ["gradcam", "hirescam", "gradcamelementwise", "gradcam++", "xgradcam", "layercam", "eigengradcam"]
 SLOW_METHODS = ["scorecam", "ablationcam"]
@@ -245,7 +244,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    command = " ".join(["python -m benchmarks.bench_methods", *sys.argv[1:]]).replace(" --write-readme", "")
+    command = invocation("benchmarks.bench_methods")
     if args.token_methods:
         caption = (
             f"`{command}`: ViT-B/16, random weights, one 224×224 image, {torch.get_num_threads()} threads; each "

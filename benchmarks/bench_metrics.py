@@ -37,7 +37,7 @@ import torchvision
 from pytorch_grad_cam.metrics import road as pgc_road
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget as PgcTarget
 
-from benchmarks.readme_tables import write_readme_table
+from benchmarks.readme_tables import invocation, publish
 from camscope.metrics import deletion, insertion, road
 from camscope.metrics.imputation import impute_batch
 from camscope.metrics.perturbation import gaussian_blur, normalised_auc
@@ -207,7 +207,7 @@ def main() -> None:
     if "road" in sections:
         rows += road_section(model, x, cam, args.batch_size, args.repeats)
 
-    command = " ".join(["python -m benchmarks.bench_metrics", *sys.argv[1:]]).replace(" --write-readme", "")
+    command = invocation("benchmarks.bench_metrics")
     lines = [
         f"`{command}`: ResNet-50 224×224, random weights, {torch.get_num_threads()} threads, "
         + (f"deletion step {step}, " if "curves" in sections else "")
@@ -218,10 +218,7 @@ def main() -> None:
         "|---|---:|---:|---:|---:|",
         *[f"| {name} | {seconds:.2f} | {ratio} | {rss:.0f} | {load:.1f} |" for name, seconds, ratio, rss, load in rows],
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write_readme:
-        write_readme_table("metrics", text)
+    publish("metrics", "\n".join(lines), args.write_readme)
 
 
 if __name__ == "__main__":

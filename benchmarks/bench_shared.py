@@ -22,7 +22,7 @@ import torch
 
 import camscope
 from benchmarks.bench_methods import GRADIENT_METHODS, build
-from benchmarks.readme_tables import write_readme_table
+from benchmarks.readme_tables import publish
 from camscope.methods.shared import compute_many
 
 
@@ -71,10 +71,7 @@ def main() -> None:
         f"shared vs one at a time: {med['7 methods, one at a time'] / med['7 methods, one shared pass']:.1f}× faster; "
         f"max |Δ map| shared vs alone: {diff:.1e} (goal: 7 together ≤ 1.5× one alone)",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write_readme:
-        write_readme_table(f"shared-{args.model}", text)
+    publish(f"shared-{args.model}", "\n".join(lines), args.write_readme)
 
 
 if __name__ == "__main__":

@@ -24,14 +24,13 @@ import io
 import os
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.readme_tables import write_readme_table
+from benchmarks.readme_tables import invocation, write_readme_table
 from camscope.sweep import SweepConfig
 
 
@@ -105,7 +104,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     config = _config(folder / "results", args)
     n = args.images
-    command = " ".join(["python -m benchmarks.bench_sweep", *sys.argv[1:]]).replace(" --write-readme", "")
+    command = invocation("benchmarks.bench_sweep")
     caption = (
         f"`{command}`: {args.model} (random weights) + Grad-CAM + deletion/insertion ({args.steps} steps), "
         f"{n} generated images 224×224, {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs; one run "

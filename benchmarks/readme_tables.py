@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -22,3 +23,15 @@ def write_readme_table(name: str, text: str, readme: Path = README) -> None:
     _, tail = rest.split(end, 1)
     readme.write_text(f"{head}{start}\n{text.strip()}\n{end}{tail}")
     print(f"README.md: table {name!r} written")
+
+
+def invocation(module: str) -> str:
+    """The command line that ran this script, as a caption quotes it (without ``--write-readme``)."""
+    return " ".join([f"python -m {module}", *sys.argv[1:]]).replace(" --write-readme", "")
+
+
+def publish(name: str, text: str, write: bool) -> None:
+    """Print a benchmark's table, and with ``write`` put it into README.md between its markers."""
+    print(text)
+    if write:
+        write_readme_table(name, text)
