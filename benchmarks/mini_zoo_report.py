@@ -185,7 +185,11 @@ def _cell(e: Estimate | None, digits: int = 1) -> str:
 
 
 def _training_label(rec: dict) -> str:
-    return rec["training"] if not rec.get("ssl_method") else f"{rec['ssl_method']} + linear probe"
+    """ "supervised", or the method and the probe's labelled images ("MoCo v3 + linear probe (32k)")."""
+    if not rec.get("ssl_method"):
+        return str(rec["training"])
+    probe = rec.get("probe_images")
+    return f"{rec['ssl_method']} + linear probe" + (f" ({probe // 1024}k)" if probe else "")
 
 
 def accuracy_markdown() -> str:
@@ -315,7 +319,8 @@ def readme_block(table: dict[str, dict[str, Scores]], n: int, deletion_n: int) -
             BEGIN,
             f"Test accuracy on `generate(1000, seed={TEST_SEED})` (chance 10 %); *object removed* = the same scenes "
             "with the object erased; self-supervised models are scored by a linear probe on the frozen backbone, "
-            f"as the seed's were. Train time on one shared CPU core. Weights: {weights_size()}.",
+            "as the seed's were, fitted on the number of labelled images in brackets. "
+            f"Train time on one shared CPU core. Weights: {weights_size()}.",
             "",
             accuracy_markdown(),
             "",
