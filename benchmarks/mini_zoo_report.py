@@ -246,6 +246,19 @@ def _group_mean(table: dict[str, dict[str, Scores]], names: list[str], method: s
     return Estimate(mean, half, sum(v.n for v in values))
 
 
+def _pointing_comparison(table: dict[str, dict[str, Scores]], a: list[str], b: list[str]) -> str:
+    """Grad-CAM and LayerCAM pointing of group a vs group b, each with whether the difference is resolved."""
+    parts = []
+    for method in ("gradcam", "layercam"):
+        ea, eb = _group_mean(table, a, method), _group_mean(table, b, method)
+        verdict = "a difference larger than its interval" if difference(ea, eb).resolved else "within the noise"
+        parts.append(
+            f"{LABELS[method]} pointing {ea.mean:.1f} ± {ea.half_width:.1f} vs {eb.mean:.1f} ± "
+            f"{eb.half_width:.1f} % ({verdict})"
+        )
+    return "; ".join(parts)
+
+
 def findings(table: dict[str, dict[str, Scores]]) -> str:
     """What the numbers show and what they do not, stated from the numbers themselves."""
     recs = {n: mini_record(n) for n in table}
@@ -273,19 +286,20 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
                 "comparison would be between a trained and an untrained model."
             )
             continue
-        parts = []
-        for method in ("gradcam", "layercam"):
-            ea, eb = _group_mean(table, groups[a], method), _group_mean(table, groups[b], method)
-            verdict = "a difference larger than its interval" if difference(ea, eb).resolved else "within the noise"
-            parts.append(
-                f"{LABELS[method]} pointing {ea.mean:.1f} ± {ea.half_width:.1f} vs {eb.mean:.1f} ± "
-                f"{eb.half_width:.1f} % ({verdict})"
-            )
         out.append(
             f"{title} ({', '.join(groups[a])}) vs {b} ({', '.join(groups[b])}), models above 60 % only: "
-            + "; ".join(parts)
+            + _pointing_comparison(table, groups[a], groups[b])
             + "."
         )
+    # The groups above mix architectures; within one family the training is the only difference
+    for family in sorted({recs[n]["family"] for n in learned}):
+        sup = [n for n in groups["supervised"] if recs[n]["family"] == family]
+        ssl = [n for n in groups["self-supervised"] if recs[n]["family"] == family]
+        if sup and ssl:
+            out.append(
+                f"Within one architecture ({family}): supervised ({', '.join(sup)}) vs self-supervised "
+                f"({', '.join(ssl)}): " + _pointing_comparison(table, sup, ssl) + "."
+            )
     for name in learned:
         row = table[name]
         floor = row["randomcam"].pointing
