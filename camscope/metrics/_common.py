@@ -136,8 +136,8 @@ class ForwardMemo:
             if key not in self._logits:
                 first.setdefault(key, i)
         if first:
-            new = forward_logits(self.model, images[list(first.values())], batch_size)
-            self.remember(images[list(first.values())], new)
+            unseen = images[list(first.values())]
+            self.remember(unseen, forward_logits(self.model, unseen, batch_size))
         return torch.stack([self._logits[key] for key in keys])
 
     def __len__(self) -> int:

@@ -153,7 +153,7 @@ class TaskWorker:
             return self._shard
         from camscope.api import denormalize
         from camscope.metrics import ForwardMemo, transform_mask
-        from camscope.targets import model_logits, own_embedding_targets
+        from camscope.targets import own_embedding_targets
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
         pre = pm.spec.preprocess
@@ -177,9 +177,9 @@ class TaskWorker:
         targets: list[Any] = []
         predicted: list[int | None] = []
         probs: list[float | None] = []
+        forwards = ForwardMemo(pm.model)  # the clean forward, kept for every method's metrics
         if x is not None:
-            with torch.inference_mode():
-                logits = torch.cat([model_logits(pm.model(c)) for c in x.split(self.config.batch_size)])
+            logits = forwards.logits(x, self.config.batch_size)
             if self.config.label_free:  # the output is an embedding: no classes to predict
                 targets = list(own_embedding_targets(logits.clone()))  # a normal tensor: targets enter autograd
                 predicted = probs = [None] * len(ok)
@@ -197,9 +197,7 @@ class TaskWorker:
         self._shard = PreparedShard(
             key, ok, failures, x, labels, targets, predicted, probs, masks, views, loader_warnings
         )
-        self._shard.forwards = ForwardMemo(pm.model)
-        if x is not None:
-            self._shard.forwards.remember(x, logits)
+        self._shard.forwards = forwards
         if views and x is not None:
             self._shard.head_maps = head_maps(pm.model, x[list(views)])
         return self._shard
