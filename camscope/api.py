@@ -9,7 +9,7 @@ saw it (after resize and crop), so overlays line up.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,11 +268,18 @@ def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarr
     return maps, denormalize(x[0], spec.mean, spec.std)
 
 
-def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none: bool = False) -> Any:
+def _label_free_targets(
+    net: nn.Module,
+    x: torch.Tensor,
+    targets: Any,
+    keep_none: bool = False,
+    embed: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Any:
     """``"embedding"`` (and ``None`` on a backbone) → each image explained by its own embedding.
 
     The target is the inner product ⟨f(x), f(x̃)⟩ (Label-Free XAI), not the cosine, whose gradient
     vanishes at x̃ = x. ``keep_none``: the method's own default is label-free already (RELAX).
+    ``embed`` runs the clean images (default: one forward; :func:`evaluate` passes its forward memo's).
     """
     backbone = bool(getattr(net, "camscope_backbone", False))
     if targets == "embedding" or (targets is None and backbone and not keep_none):
@@ -280,8 +287,11 @@ def _label_free_targets(net: nn.Module, x: torch.Tensor, targets: Any, keep_none
             return None
         from camscope.targets import own_embedding_targets
 
-        with torch.inference_mode():
-            own = model_logits(net(x))
+        if embed is None:
+            with torch.inference_mode():
+                own = model_logits(net(x))
+        else:
+            own = embed(x)
         return own_embedding_targets(own.clone())
     return targets
 
@@ -330,25 +340,26 @@ def evaluate(
     from camscope.metrics import get_metric, shared_forwards
 
     net, _, spec, x, _, _ = _model_and_batch(model, images)
-    targets = _label_free_targets(net, x, targets)
-    if isinstance(explanations, np.ndarray):
-        maps = explanations if explanations.ndim == 3 else explanations[None]
-    else:
-        items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
-        maps = np.stack([e.map for e in items])
-        if targets is None and not getattr(net, "camscope_backbone", False):
-            targets = [e.target for e in items]
-    if maps.shape[0] != x.shape[0]:
-        raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
-    chosen = [get_metric(name) for name in metrics]
-    unused = [k for k in metric_kwargs if not any(m.takes(k) for m in chosen)]
-    if unused:
-        raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
-    scores = Scores()
-    with shared_forwards(net):  # the metrics share the clean forward (and any equal substrate)
+    # one memo for the whole call: a label-free target's embedding is the metrics' clean forward too
+    with shared_forwards(net) as memo:
+        targets = _label_free_targets(net, x, targets, embed=lambda t: memo.logits(t, len(t)))
+        if isinstance(explanations, np.ndarray):
+            maps = explanations if explanations.ndim == 3 else explanations[None]
+        else:
+            items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
+            maps = np.stack([e.map for e in items])
+            if targets is None and not getattr(net, "camscope_backbone", False):
+                targets = [e.target for e in items]
+        if maps.shape[0] != x.shape[0]:
+            raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
+        chosen = [get_metric(name) for name in metrics]
+        unused = [k for k in metric_kwargs if not any(m.takes(k) for m in chosen)]
+        if unused:
+            raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
+        scores = Scores()
         for metric in chosen:
             kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
             result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
             scores.update(result.summary())
             scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))
-    return scores
+        return scores

@@ -114,3 +114,22 @@ def test_evaluate_shares_the_clean_forward_between_its_metrics():
     # the clean image once, the zeros and the blur once each, then each curve's steps between its ends
     # and average drop's explanation image
     assert sum(rows) == 1 + 1 + 1 + 2 * (steps - 1) + 1
+
+
+def test_label_free_evaluate_runs_the_clean_images_once():
+    """The embedding a label-free target is built from is the metrics' clean forward, not a pass of its own."""
+    import camscope
+    from camscope.data.synthetic import generate
+    from camscope.models import load_model
+
+    backbone = load_model("mini_resnet", head=False)
+    rows: list[int] = []
+    backbone.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    images = list(generate(2, 0).images)
+    explanations = camscope.explain(backbone, images, "layercam", targets="embedding")
+    rows.clear()
+    steps = 4
+    scores = camscope.evaluate(backbone, images, explanations, ["deletion"], targets="embedding", step=64 * 64 // steps)
+    # the two clean images once, their all-zeros end once, then the steps between each curve's ends
+    assert sum(rows) == 2 + 1 + 2 * (steps - 1)
+    assert np.isfinite(scores["deletion_auc"]).all()
