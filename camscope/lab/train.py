@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -448,10 +448,20 @@ def optimise(
     return done.step, done.seconds
 
 
+_M = TypeVar("_M", bound=nn.Module)
+
+
+def _fast_layout(cfg: MiniConfig, module: _M) -> _M:
+    """Convolutional minis train channels-last: oneDNN's CPU convolutions are ~1.35× faster per step that
+    way (DINO ResNet, batch 256 of 32-px views, bf16, one thread: 0.47 vs 0.65 s); results differ by
+    float rounding only. Token models have no 4-D activations to gain from it."""
+    return module.to(memory_format=torch.channels_last) if cfg.family == "ResNet" else module
+
+
 def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.Module, Progress]:
     """Cross-entropy end to end on fresh scenes."""
     torch.manual_seed(seed)
-    model = backbones.build(cfg.arch)
+    model = _fast_layout(cfg, backbones.build(cfg.arch))
     model.train()
     run = Run(cfg, seed, model, list(model.parameters()))
     run.start(session)
@@ -490,7 +500,7 @@ def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV
     """Self-supervised pre-training by the config's method; no label is ever read."""
     torch.manual_seed(seed)
     model = backbones.build(cfg.arch)
-    method = ssl_method(cfg, model)
+    method = _fast_layout(cfg, ssl_method(cfg, model))
     method.train()
     g = torch.Generator().manual_seed(seed)
     run = Run(cfg, seed, method, method.trainable_parameters(), g)

@@ -97,3 +97,18 @@ def test_cli_registers_train_mini():
     train_mini.register(parser.add_subparsers())
     args = parser.parse_args(["train-mini", "--model", "mini_resnet", "--minutes", "1"])
     assert args.func is train_mini.run and args.model == "mini_resnet" and args.minutes == 1.0
+
+
+def test_convolutional_minis_train_channels_last_and_token_minis_do_not():
+    """The layout is a speed choice for oneDNN's convolutions only; the token models keep theirs."""
+    from camscope.lab.train import _fast_layout, ssl_method
+
+    cfg = CONFIGS["mini_dino_resnet"]
+    method = _fast_layout(cfg, ssl_method(cfg, backbones.build("resnet")))
+    convs = [m.weight for m in method.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert len(convs) >= 2 * 9  # the student and the teacher, every 3x3 convolution
+    assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
+    vit = backbones.build("vit")
+    before = {k: v.stride() for k, v in vit.state_dict().items()}
+    _fast_layout(CONFIGS["mini_deit"], vit)
+    assert {k: v.stride() for k, v in vit.state_dict().items()} == before
