@@ -119,7 +119,19 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         minutes=10.0,
         bf16=True,
     ),
-    "mini_dino_xcit": dict(lr=2.5e-4, minutes=15.0),
+    "mini_dino_xcit": dict(
+        lr=5e-4,
+        batch_size=256,
+        warmup=200,
+        grad_clip=3.0,
+        teacher_temp=0.04,
+        out_dim=1024,
+        momentum=0.996,
+        freeze_last_layer=0.05,
+        pretrain_size=32,
+        global_scale=(0.25, 1.0),
+        minutes=15.0,
+    ),
     "mini_mocov3_resnet": dict(
         lr=2e-3,
         batch_size=256,
@@ -130,7 +142,16 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         minutes=10.0,
         bf16=True,
     ),
-    "mini_mocov3_vit": dict(lr=5e-4, warmup=200, grad_clip=1.0, minutes=15.0),
+    "mini_mocov3_vit": dict(
+        lr=5e-4,
+        batch_size=256,
+        warmup=200,
+        weight_decay=0.1,
+        grad_clip=1.0,
+        global_scale=(0.25, 1.0),
+        background_pool=16,
+        minutes=15.0,
+    ),
 }
 
 
