@@ -12,11 +12,23 @@ import argparse
 import time
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
+from torch import nn
 
 from camscope.lab.data import TEST_SEED, accuracy
 from camscope.lab.train import CONFIGS, linear_probe
 from camscope.models import mini_archs
+
+
+def _resize_inputs(model: nn.Module, side: int) -> None:
+    """Resize every image to ``side`` px on its way into the backbone's first layer (stem or patch embedding)."""
+    first = model.patch_embed if hasattr(model, "patch_embed") else model.conv1
+
+    def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return (F.interpolate(args[0], size=(side, side), mode="bilinear", antialias=True), *args[1:])
+
+    first.register_forward_pre_hook(hook)
 
 
 def main() -> None:
@@ -24,13 +36,17 @@ def main() -> None:
     parser.add_argument("--model", default="mini_mocov3_resnet")
     parser.add_argument("--weights", required=True, help="a safetensors file of the model (e.g. a run's record)")
     parser.add_argument("--sizes", default="8192,32768,65536")
+    parser.add_argument("--input-size", type=int, default=None, help="resize the scenes to this side first")
     args = parser.parse_args()
     torch.set_num_threads(1)
     state = {k: v.float() for k, v in load_file(args.weights).items()}
+    print(f"{args.model}, input {args.input_size or 64} px")
     print("| probe images | probe train % | test % | probe seconds |\n|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
         model = mini_archs.build(CONFIGS[args.model].arch)
         model.load_state_dict(state)
+        if args.input_size is not None:
+            _resize_inputs(model, args.input_size)
         start = time.perf_counter()
         info = linear_probe(model, 0, n)
         seconds = time.perf_counter() - start
