@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from camscope.lab.data import batches
-from camscope.lab.train import CONFIGS, MiniConfig, ssl_method
+from camscope.lab.train import CONFIGS, MiniConfig, _fast_layout, ssl_method
 from camscope.models import mini_archs
 
 
@@ -30,8 +30,8 @@ def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, to
     model = mini_archs.build(cfg.arch)
     module: torch.nn.Module = ssl_method(cfg, model) if cfg.ssl else model
     module.train()
-    if channels_last:
-        module = module.to(memory_format=torch.channels_last)
+    if channels_last:  # what train-mini does
+        module = _fast_layout(cfg, module)
     params = module.trainable_parameters() if cfg.ssl else list(module.parameters())  # type: ignore[operator]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
     g = torch.Generator().manual_seed(0)
