@@ -60,6 +60,10 @@ class Dino(nn.Module):
         self.crops = crops
         self.freeze_last_layer = freeze_last_layer  # fraction of training with the prototypes held still
 
+    def backbones(self) -> tuple[nn.Module, nn.Module]:
+        """Every copy of the backbone (trained, momentum): what a warm start from a model file loads."""
+        return self.student, self.teacher
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         head = set(map(id, backbones.head_of(self.student).parameters()))  # the classifier is the probe's
         return [p for p in self.student.parameters() if id(p) not in head] + list(self.student_head.parameters())

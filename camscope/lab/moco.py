@@ -42,6 +42,10 @@ class MocoV3(nn.Module):
         self.momentum_projector = momentum_copy(self.projector)
         self.temperature, self.base_momentum, self.crop = temperature, base_momentum, crop
 
+    def backbones(self) -> tuple[nn.Module, nn.Module]:
+        """Every copy of the backbone (trained, momentum): what a warm start from a model file loads."""
+        return self.base, self.momentum_encoder
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         head = set(map(id, backbones.head_of(self.base).parameters()))  # the classifier is the probe's
         rest = list(self.projector.parameters()) + list(self.predictor.parameters())

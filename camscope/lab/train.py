@@ -120,7 +120,7 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "mini_xcit": dict(batch_size=32, minutes=20.0),
     "mini_dino_resnet": dict(_DINO_SMALL_DATA, lr=1e-3, warmup=50, minutes=10.0, bf16=True),
     # XCiT takes the 32-px views unchanged (convolutional patch embedding, no fixed position table)
-    "mini_dino_xcit": dict(_DINO_SMALL_DATA, lr=5e-4, warmup=200, grad_clip=3.0, minutes=15.0),
+    "mini_dino_xcit": dict(_DINO_SMALL_DATA, lr=5e-4, warmup=200, grad_clip=3.0, background_pool=16, minutes=15.0),
     "mini_mocov3_resnet": dict(
         lr=2e-3,
         batch_size=256,
@@ -137,6 +137,7 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         warmup=200,
         weight_decay=0.1,
         grad_clip=1.0,
+        pretrain_size=32,  # its position table is resampled to the 4×4 grid (resample_positions)
         global_scale=(0.25, 1.0),
         background_pool=16,
         minutes=15.0,
@@ -196,6 +197,7 @@ class Progress:
     prior_steps: int = 0  # of the earlier runs this one continues (``Session.continue_from``)
     prior_seconds: float = 0.0
     continued_from: str = ""
+    prior_images: int = 0
 
     @property
     def complete(self) -> bool:
@@ -325,12 +327,53 @@ class Run:
         the model or seed; the record keeps the checkpoint's path), and it reads the images after the
         earlier runs' (``data_start``), so it never sees one twice.
         """
+        if path.suffix == ".safetensors":
+            self._continue_from_model_file(path)
+            return
         state = self._read(path, "give the checkpoint.pt of a run of the same model", same_config=False)
         self._restore_weights_and_streams(state)
         earlier = json.loads(state["config"])
         self.prior_images = state.get("prior_images", 0) + state["step"] * earlier["batch_size"]
         self.prior_steps = state.get("prior_steps", 0) + state["step"]
         self.prior_seconds = state.get("prior_seconds", 0.0) + state["seconds"]
+        self.continued_from = str(path)
+
+    def _continue_from_model_file(self, path: Path) -> None:
+        """A warm restart from a shipped model (``NAME.safetensors`` + ``NAME.json``): backbone weights only.
+
+        Why: checkpoints live in the git-ignored run folder, which a fresh machine does not have; the
+        shipped model is what survives between sessions. Every copy of the backbone (a self-supervised
+        method's trained and momentum networks) starts from it; heads, optimiser and random streams start
+        afresh. The record beside the weights says how many images the model has seen, so the new run
+        reads the images after those.
+        """
+        from safetensors.torch import load_file
+
+        assert self.module is not None
+        record_path = path.with_suffix(".json")
+        if not path.is_file() or not record_path.is_file():
+            raise InputError(f"{path} needs its record {record_path.name} beside it (a model written by train-mini)")
+        record = json.loads(record_path.read_text())
+        if record.get("name") != self.cfg.name or record.get("seed") != self.seed:
+            raise InputError(
+                f"{path} is {record.get('name')!r} with seed {record.get('seed')}, not {self.cfg.name!r} with seed "
+                f"{self.seed}; use the same model and --seed"
+            )
+        images = record.get("images")
+        if images is None:  # records before "images": a single run's steps at one batch size
+            if record.get("prior_steps"):
+                raise InputError(f"{record_path} does not say how many images its model has seen")
+            images = record["steps"] * record["batch_size"]
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+        nets = self.module.backbones() if hasattr(self.module, "backbones") else (self.module,)
+        for net in nets:
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise InputError(f"{path} does not fit this model: {str(exc).splitlines()[0]}") from None
+        self.prior_images = images
+        self.prior_steps = record.get("prior_steps", 0) + record["steps"]
+        self.prior_seconds = float(record.get("train_seconds", 0.0))
         self.continued_from = str(path)
 
     @property
@@ -415,6 +458,7 @@ class Run:
             self.prior_steps,
             self.prior_seconds,
             self.continued_from,
+            self.prior_images,
         )
 
     def _one_step(
@@ -510,6 +554,7 @@ def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV
     """Self-supervised pre-training by the config's method; no label is ever read."""
     torch.manual_seed(seed)
     model = backbones.build(cfg.arch)
+    backbones.resample_positions(model, cfg.pretrain_size != backbones.INPUT_SIZE)  # before the momentum copy
     method = _fast_layout(cfg, ssl_method(cfg, model))
     method.train()
     g = torch.Generator().manual_seed(seed)
@@ -537,6 +582,7 @@ def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn
     """Self-supervised pre-training (no labels read), then a linear probe on the frozen backbone."""
     method, done = pretrain(cfg, seed, session)
     model = method.evaluated_backbone()
+    backbones.resample_positions(model, False)  # evaluated at the input size of its position table
     start = time.perf_counter()
     probe = linear_probe(model, seed, cfg.probe_images)
     probe_seconds = time.perf_counter() - start
@@ -718,6 +764,7 @@ def train(
         "sessions": done.sessions,
         "train_seconds": round(done.prior_seconds + done.seconds + info.get("probe_seconds", 0.0), 1),
         "prior_steps": done.prior_steps,
+        "images": done.prior_images + done.step * cfg.batch_size,
         "continued_from": done.continued_from,
         **info,
     }

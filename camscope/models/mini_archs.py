@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from timm.layers import PatchEmbed
+from timm.layers import Format, PatchEmbed
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
@@ -208,3 +208,19 @@ def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
         return torch.flatten(model.avgpool(x), 1)
     return model.forward_head(model.forward_features(x), pre_logits=True)
+
+
+def resample_positions(model: nn.Module, on: bool) -> None:
+    """Let a timm ViT with a fixed position table take inputs of another size (``on``), or restore it.
+
+    Why: the self-supervised ViT pre-trains on 32-px views (a 4×4 token grid, ~6× faster a step than
+    64 px) while it is evaluated, and its CAMs are taken, at 64 px on the table's own 8×8 grid. timm
+    resamples the table to the input's grid when ``dynamic_img_size`` is set; at 64 px that is the
+    table itself. Models without a fixed table (XCiT, ResNet) take any size already and are left alone.
+    """
+    if getattr(model, "pos_embed", None) is None or not hasattr(model, "dynamic_img_size"):
+        return
+    model.dynamic_img_size = on
+    model.patch_embed.strict_img_size = not on
+    model.patch_embed.flatten = not on
+    model.patch_embed.output_fmt = Format.NHWC if on else Format.NCHW
