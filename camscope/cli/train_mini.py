@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="start a new schedule (warm restart) from the weights of another run's checkpoint.pt of the same "
-        "model, on the images after that run's; give the new run its own --runs folder",
+        "model, or from a model file NAME.safetensors written by train-mini (its NAME.json beside it: backbone "
+        "weights only, fresh heads and optimiser), on the images after that run's; give the new run its own "
+        "--runs folder",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

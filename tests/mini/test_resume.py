@@ -129,3 +129,55 @@ def test_continued_run_reads_the_images_after_the_earlier_run(monkeypatch, tmp_p
     wider = dataclasses.replace(cfg, batch_size=16)
     train_supervised(wider, 3, Session(run_dir=tmp_path / "c", steps=1, continue_from=tmp_path / "b" / CHECKPOINT_NAME))
     assert starts == [0, 4, 4]
+
+
+@pytest.mark.slow
+def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(monkeypatch, tmp_path):
+    """Run folders do not survive a fresh machine; the shipped model and its record do."""
+    import camscope.lab.train as train_module
+    from camscope.lab.train import train
+
+    cfg = _tiny("mini_mocov3_vit", probe_images=64)  # 32-px views: the ViT's position table is resampled
+    monkeypatch.setitem(train_module.CONFIGS, cfg.name, cfg)
+    first = train(cfg.name, tmp_path / "zoo", steps=3, runs=tmp_path / "runs")
+    assert first["shipped"] and first["images"] == 3 * 8 and first["steps"] == 3
+    weights = tmp_path / "zoo" / f"{cfg.name}.safetensors"
+
+    starts: list[int] = []
+    real = train_module.batches
+    monkeypatch.setattr(train_module, "batches", lambda *a, **k: starts.append(k["start"]) or real(*a, **k))
+    method, begun = pretrain(cfg, 0, Session(run_dir=tmp_path / "b", steps=2, stop_at=0, continue_from=weights))
+    assert (begun.step, begun.prior_steps, begun.prior_images, begun.continued_from) == (0, 3, 24, str(weights))
+    assert starts == [3]  # the images after the three batches the shipped model saw
+    from safetensors.torch import load_file
+
+    shipped = load_file(str(weights))
+    for net in method.backbones():  # the trained encoder and its momentum copy
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, shipped[key].to(value.dtype)), key
+
+    second = train(cfg.name, tmp_path / "zoo", steps=2, runs=tmp_path / "c", continue_from=weights)
+    assert second["images"] == 5 * 8 and second["prior_steps"] == 3
+    assert second["command"].endswith(f"--continue-from {weights}")
+
+    with pytest.raises(InputError, match="not 'mini_mocov3_vit' with seed 1"):
+        pretrain(cfg, 1, Session(run_dir=tmp_path / "d", steps=2, continue_from=weights))
+    (tmp_path / "zoo" / f"{cfg.name}.json").unlink()
+    with pytest.raises(InputError, match="needs its record"):
+        pretrain(cfg, 0, Session(run_dir=tmp_path / "d", steps=2, continue_from=weights))
+
+
+def test_resampled_position_table_leaves_the_model_unchanged_at_its_own_size():
+    from camscope.models import mini_archs
+
+    model = mini_archs.build("vit").eval()
+    x = torch.randn(2, 3, mini_archs.INPUT_SIZE, mini_archs.INPUT_SIZE)
+    with torch.no_grad():
+        before = model(x)
+        mini_archs.resample_positions(model, True)
+        assert torch.equal(model(x), before)
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, mini_archs.NUM_CLASSES)
+        mini_archs.resample_positions(model, False)
+        assert torch.equal(model(x), before)
+        with pytest.raises(AssertionError):  # the fixed 8×8 table again
+            model(torch.randn(2, 3, 32, 32))
