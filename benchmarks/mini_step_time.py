@@ -1,11 +1,13 @@
-"""Seconds per training step of a mini model, NCHW against channels-last, in the same run.
+"""Seconds per training step of a mini model, two variants in the same run: layouts, or view sizes.
 
     python benchmarks/mini_step_time.py --model mini_dino_resnet --rounds 3 --steps 4
+    python benchmarks/mini_step_time.py --model mini_mocov3_vit --pretrain-sizes 64 32 --rounds 2 --steps 3
 
 Why: ``camscope train-mini`` trains the convolutional minis channels-last (oneDNN's CPU convolutions are
-faster that way). Each round builds the model afresh in each layout, runs one untimed step, then times
-``--steps`` steps on the config's own batch size, loss and bf16 setting; the layouts alternate so that
-other load on the machine hits both alike. Prints the median seconds per step and the ratio.
+faster that way), and pre-trains self-supervised minis on views smaller than the 64-px scenes. Each round
+builds the module afresh per variant (``trained_module``, as training does), runs one untimed step, then
+times ``--steps`` steps on the config's own batch size, loss and bf16 setting; the variants alternate so
+that other load on the machine hits both alike. Prints the median seconds per step and the ratio.
 """
 
 from __future__ import annotations
@@ -15,23 +17,20 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from camscope.lab.data import batches
-from camscope.lab.train import CONFIGS, MiniConfig, _fast_layout, ssl_method
-from camscope.models import mini_archs
+from camscope.lab.train import CONFIGS, MiniConfig, trained_module
 
 
 def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One optimiser step of ``cfg``'s training on a batch, in the chosen layout."""
     torch.manual_seed(0)
-    model = mini_archs.build(cfg.arch)
-    module: torch.nn.Module = ssl_method(cfg, model) if cfg.ssl else model
+    module = trained_module(cfg, fast_layout=channels_last)  # channels-last: what train-mini does
     module.train()
-    if channels_last:  # what train-mini does
-        module = _fast_layout(cfg, module)
     params = module.trainable_parameters() if cfg.ssl else list(module.parameters())  # type: ignore[operator]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
     g = torch.Generator().manual_seed(0)
@@ -52,28 +51,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mini_dino_resnet")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per round and layout")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per round and variant")
+    parser.add_argument(
+        "--pretrain-sizes",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="compare these pre-training view sizes (the config's own layout) instead of the two layouts",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = CONFIGS[args.model]
+    if args.pretrain_sizes:
+        channels_last = cfg.family == "ResNet"
+        variants = {f"{n} px views": (replace(cfg, pretrain_size=n), channels_last) for n in args.pretrain_sizes}
+    else:
+        variants = {"NCHW": (cfg, False), "channels-last": (cfg, True)}
     data = batches(0, cfg.batch_size, normalise=not cfg.ssl)
-    times: dict[str, list[float]] = {"NCHW": [], "channels-last": []}
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
-        for layout in times:
-            step = _stepper(cfg, layout == "channels-last")
+        for name, (variant, layout) in variants.items():
+            step = _stepper(variant, layout)
             step(*next(data))  # untimed: oneDNN picks its kernels on the first call
             for _ in range(args.steps):
                 x, y = next(data)
                 start = time.perf_counter()
                 step(x, y)
-                times[layout].append(time.perf_counter() - start)
+                times[name].append(time.perf_counter() - start)
     data.close()
-    nchw, last = (statistics.median(v) for v in times.values())
+    first, second = (statistics.median(v) for v in times.values())
     print(f"{args.model}: batch {cfg.batch_size}, bf16 {cfg.bf16}, 1 thread, load average {os.getloadavg()[0]:.1f}")
-    print("| layout | median s/step | steps timed |\n|---|---|---|")
-    for layout, values in times.items():
-        print(f"| {layout} | {statistics.median(values):.3f} | {len(values)} |")
-    print(f"channels-last is {nchw / last:.2f}x NCHW")
+    print("| variant | median s/step | steps timed |\n|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.3f} | {len(values)} |")
+    a, b = times
+    print(f"{b} is {first / second:.2f}x {a}")
 
 
 if __name__ == "__main__":

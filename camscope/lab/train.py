@@ -16,6 +16,7 @@ own head — the same recipe as the seed's DINO and MoCo v3 linear-evaluation ch
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -198,6 +199,7 @@ class Progress:
     prior_seconds: float = 0.0
     continued_from: str = ""
     prior_images: int = 0
+    continued_from_sha256: str = ""  # the content of that file: a shipped model file is later overwritten
 
     @property
     def complete(self) -> bool:
@@ -247,6 +249,7 @@ class Run:
         # Earlier runs this one continues (``Session.continue_from``): their steps and seconds, and
         # the checkpoint it started from.
         self.prior_steps, self.prior_images, self.prior_seconds, self.continued_from = 0, 0, 0.0, ""
+        self.continued_from_sha256 = ""
 
     def state(self) -> dict[str, Any]:
         assert self.module is not None, "a run without a module cannot be checkpointed"
@@ -262,6 +265,7 @@ class Run:
             "prior_images": self.prior_images,
             "prior_seconds": self.prior_seconds,
             "continued_from": self.continued_from,
+            "continued_from_sha256": self.continued_from_sha256,
             "module": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -318,6 +322,7 @@ class Run:
         self.total = None if state["total"] < 0 else state["total"]
         self.prior_steps, self.prior_seconds = state.get("prior_steps", 0), state.get("prior_seconds", 0.0)
         self.prior_images, self.continued_from = state.get("prior_images", 0), state.get("continued_from", "")
+        self.continued_from_sha256 = state.get("continued_from_sha256", "")
 
     def continue_from(self, path: Path) -> None:
         """A warm restart: another run's weights (and random streams), a fresh optimiser and schedule.
@@ -327,6 +332,8 @@ class Run:
         the model or seed; the record keeps the checkpoint's path), and it reads the images after the
         earlier runs' (``data_start``), so it never sees one twice.
         """
+        if path.is_file():
+            self.continued_from_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         if path.suffix == ".safetensors":
             self._continue_from_model_file(path)
             return
@@ -459,6 +466,7 @@ class Run:
             self.prior_seconds,
             self.continued_from,
             self.prior_images,
+            self.continued_from_sha256,
         )
 
     def _one_step(
@@ -512,10 +520,25 @@ def _fast_layout(cfg: MiniConfig, module: _M) -> _M:
     return module.to(memory_format=torch.channels_last) if cfg.family == "ResNet" else module
 
 
+def trained_module(cfg: MiniConfig, fast_layout: bool = True) -> nn.Module:
+    """What a run of ``cfg`` trains, freshly initialised (seed the RNG first): the model, or the method around it.
+
+    The one place that prepares it — layout, and the position table of a model pre-trained on smaller views
+    (set before the method's momentum copy is made) — so training and ``benchmarks/mini_step_time.py``
+    time and train the same thing.
+    """
+    model = backbones.build(cfg.arch)
+    if cfg.ssl is None:
+        return _fast_layout(cfg, model) if fast_layout else model
+    backbones.resample_positions(model, cfg.pretrain_size != backbones.INPUT_SIZE)
+    method = ssl_method(cfg, model)
+    return _fast_layout(cfg, method) if fast_layout else method
+
+
 def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.Module, Progress]:
     """Cross-entropy end to end on fresh scenes."""
     torch.manual_seed(seed)
-    model = _fast_layout(cfg, backbones.build(cfg.arch))
+    model = trained_module(cfg)
     model.train()
     run = Run(cfg, seed, model, list(model.parameters()))
     run.start(session)
@@ -553,9 +576,7 @@ def ssl_method(cfg: MiniConfig, model: nn.Module) -> Dino | MocoV3:
 def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV3, Progress]:
     """Self-supervised pre-training by the config's method; no label is ever read."""
     torch.manual_seed(seed)
-    model = backbones.build(cfg.arch)
-    backbones.resample_positions(model, cfg.pretrain_size != backbones.INPUT_SIZE)  # before the momentum copy
-    method = _fast_layout(cfg, ssl_method(cfg, model))
+    method = cast("Dino | MocoV3", trained_module(cfg))
     method.train()
     g = torch.Generator().manual_seed(seed)
     run = Run(cfg, seed, method, method.trainable_parameters(), g)
@@ -766,6 +787,7 @@ def train(
         "prior_steps": done.prior_steps,
         "images": done.prior_images + done.step * cfg.batch_size,
         "continued_from": done.continued_from,
+        "continued_from_sha256": done.continued_from_sha256,
         **info,
     }
     record = save(model, cfg, info, run_dir / "last", seed)

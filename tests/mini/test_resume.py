@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 import torch
@@ -142,6 +143,7 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     first = train(cfg.name, tmp_path / "zoo", steps=3, runs=tmp_path / "runs")
     assert first["shipped"] and first["images"] == 3 * 8 and first["steps"] == 3
     weights = tmp_path / "zoo" / f"{cfg.name}.safetensors"
+    shipped_bytes = weights.read_bytes()
 
     starts: list[int] = []
     real = train_module.batches
@@ -159,6 +161,7 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     second = train(cfg.name, tmp_path / "zoo", steps=2, runs=tmp_path / "c", continue_from=weights)
     assert second["images"] == 5 * 8 and second["prior_steps"] == 3
     assert second["command"].endswith(f"--continue-from {weights}")
+    assert second["continued_from_sha256"] == hashlib.sha256(shipped_bytes).hexdigest()  # it is overwritten later
 
     with pytest.raises(InputError, match="not 'mini_mocov3_vit' with seed 1"):
         pretrain(cfg, 1, Session(run_dir=tmp_path / "d", steps=2, continue_from=weights))
