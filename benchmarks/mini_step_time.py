@@ -20,29 +20,24 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from camscope.lab.data import batches
-from camscope.lab.train import CONFIGS, MiniConfig, trained_module
+from camscope.lab.train import CONFIGS, MiniConfig, Run, batch_loss, trained_module
 
 
 def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """One optimiser step of ``cfg``'s training on a batch, in the chosen layout."""
+    """One training step of ``cfg`` on a batch, in the chosen layout: train-mini's own module, loss and step."""
     torch.manual_seed(0)
     module = trained_module(cfg, fast_layout=channels_last)  # channels-last: what train-mini does
     module.train()
-    params = module.trainable_parameters() if cfg.ssl else list(module.parameters())  # type: ignore[operator]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr)
     g = torch.Generator().manual_seed(0)
+    params = module.trainable_parameters() if cfg.ssl else list(module.parameters())  # type: ignore[operator]
+    run = Run(cfg, 0, module, params, g)
+    loss = batch_loss(cfg, module, g)
+    after = module.update_momentum if cfg.ssl else None  # type: ignore[operator]
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = module.loss(x, 0.1, g) if cfg.ssl else F.cross_entropy(module(x), y)  # type: ignore[operator]
-        optimizer.zero_grad(set_to_none=True)
-        loss.float().backward()
-        optimizer.step()
-        if cfg.ssl:
-            module.update_momentum(0.1)  # type: ignore[operator]
+        run.one_step(lambda progress: loss(x, y, progress), after, total=10**6)
 
     return step
 

@@ -443,7 +443,7 @@ class Run:
                     self.total = max(CALIBRATION_STEPS + 1, int(seconds / per_step))
                     bar.total = self.total
                 total = self.total or 10**9
-                loss, lr = self._one_step(step_loss, after_step, total)
+                loss, lr = self.one_step(step_loss, after_step, total)
                 bar.update()
                 if self.step % 20 == 0:
                     bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
@@ -469,9 +469,10 @@ class Run:
             self.continued_from_sha256,
         )
 
-    def _one_step(
+    def one_step(
         self, step_loss: Callable[[float], torch.Tensor], after_step: Callable[[float], None] | None, total: int
     ) -> tuple[float, float]:
+        """One optimiser step of a schedule of ``total`` steps (public for ``benchmarks/mini_step_time.py``)."""
         cfg, step = self.cfg, self.step
         # Short runs warm up for 1/5 of the steps at most; the calibration steps (identical in a replay
         # with ``steps``) always follow the configured warm-up, so a replay repeats the run exactly.
@@ -535,6 +536,21 @@ def trained_module(cfg: MiniConfig, fast_layout: bool = True) -> nn.Module:
     return _fast_layout(cfg, method) if fast_layout else method
 
 
+def batch_loss(
+    cfg: MiniConfig, module: nn.Module, g: torch.Generator | None = None
+) -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
+    """The training loss of one batch ``(images, labels, progress)`` for ``trained_module(cfg)``.
+
+    Supervised: cross-entropy. Self-supervised: the method's own loss (augmentations drawn from ``g``),
+    which never reads the labels.
+    """
+    if cfg.ssl is None:
+        return lambda x, y, progress: F.cross_entropy(module(x), y)
+    method = cast("Dino | MocoV3", module)
+    assert g is not None, "a self-supervised loss draws its augmentations from a generator"
+    return lambda images, _labels_never_used, progress: method.loss(images, progress, g)
+
+
 def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.Module, Progress]:
     """Cross-entropy end to end on fresh scenes."""
     torch.manual_seed(seed)
@@ -543,12 +559,8 @@ def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.M
     run = Run(cfg, seed, model, list(model.parameters()))
     run.start(session)
     data = batches(seed, cfg.batch_size, start=run.data_start)
-
-    def step_loss(progress: float) -> torch.Tensor:
-        x, y = next(data)
-        return F.cross_entropy(model(x), y)
-
-    done = run.fit(step_loss, session, desc=cfg.name)
+    loss = batch_loss(cfg, model)
+    done = run.fit(lambda progress: loss(*next(data), progress), session, desc=cfg.name)
     data.close()
     return model, done
 
@@ -590,11 +602,13 @@ def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV
         plain_objects=cfg.plain_objects,
     )
 
-    def step_loss(progress: float) -> torch.Tensor:
-        images, _labels_never_used = next(data)
-        return method.loss(images, progress, g)
-
-    done = run.fit(step_loss, session, after_step=method.update_momentum, desc=f"{cfg.name} ({cfg.ssl})")
+    loss = batch_loss(cfg, method, g)
+    done = run.fit(
+        lambda progress: loss(*next(data), progress),
+        session,
+        after_step=method.update_momentum,
+        desc=f"{cfg.name} ({cfg.ssl})",
+    )
     data.close()
     return method, done
 
