@@ -7,6 +7,7 @@ patch`` projection, which reproduces the plateau recorded in ``benchmarks/result
 
     python benchmarks/mini_recipes.py --arch vit --lr 5e-4 --linear-stem --minutes 6   # stays at 2.303 / ~10 %
     python benchmarks/mini_recipes.py --arch vit --lr 5e-4 --minutes 6                 # leaves chance at ~600 steps
+    python benchmarks/mini_recipes.py --arch cait --minutes 10 --model-kw init_values=0.1   # CaiT's LayerScale rule
 
 Not a test: it is a tool for choosing recipes, and each run takes minutes.
 """
@@ -14,7 +15,9 @@ Not a test: it is a tool for choosing recipes, and each run takes minutes.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +28,23 @@ from camscope.lab.train import MiniConfig, optimise
 from camscope.models import mini_archs as backbones
 
 
-def build(arch: str, linear_stem: bool) -> torch.nn.Module:
+def build(arch: str, linear_stem: bool, changes: dict[str, Any] | None = None) -> torch.nn.Module:
+    """The mini architecture, optionally with timm's linear stem and changed timm arguments (``--model-kw``)."""
     spec = backbones.ARCHS[arch].build
-    if not linear_stem or not isinstance(spec, backbones.TimmMini):
+    if not isinstance(spec, backbones.TimmMini):
+        if linear_stem or changes:
+            raise SystemExit(f"--linear-stem and --model-kw apply to the timm minis, not {arch!r}")
         return spec()
-    kwargs = tuple((k, PatchEmbed if v is backbones.ConvStemPatchEmbed else v) for k, v in spec.kwargs)
-    return dataclasses.replace(spec, kwargs=kwargs)()
+    kwargs = {k: PatchEmbed if linear_stem and v is backbones.ConvStemPatchEmbed else v for k, v in spec.kwargs}
+    return dataclasses.replace(spec, kwargs=tuple({**kwargs, **(changes or {})}.items()))()
+
+
+def _keyword(text: str) -> tuple[str, Any]:
+    """``name=value`` with a Python literal value (``init_values=0.1``, ``drop_path_rate=0.1``)."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    return name, ast.literal_eval(value)
 
 
 def main() -> None:
@@ -45,11 +59,14 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--linear-stem", action="store_true", help="timm's linear patch projection, no conv stem")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--model-kw", type=_keyword, nargs="*", default=[], metavar="NAME=VALUE", help="change timm model arguments"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build(args.arch, args.linear_stem)
+    model = build(args.arch, args.linear_stem, dict(args.model_kw))
     model.train()
     cfg = MiniConfig(
         "experiment", args.arch, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup,

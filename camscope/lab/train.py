@@ -189,6 +189,23 @@ class Session:
 
 
 @dataclass(frozen=True)
+class Lineage:
+    """The earlier runs a run continues (``Session.continue_from``); the field names are the checkpoint's
+    and the record's keys."""
+
+    prior_steps: int = 0
+    prior_images: int = 0
+    prior_seconds: float = 0.0
+    continued_from: str = ""  # the checkpoint or model file it started from
+    continued_from_sha256: str = ""  # that file's content: a shipped model file is overwritten later
+
+    @classmethod
+    def read(cls, state: dict[str, Any]) -> Lineage:
+        """From a checkpoint; keys it lacks (written before they existed) keep their defaults."""
+        return cls(**{f.name: state.get(f.name, f.default) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class Progress:
     """Where a run stands after a session."""
 
@@ -197,11 +214,7 @@ class Progress:
     seconds: float  # training seconds over all sessions
     sessions: int
     stopped: str  # "finished", "budget", "stop_at" or "signal"
-    prior_steps: int = 0  # of the earlier runs this one continues (``Session.continue_from``)
-    prior_seconds: float = 0.0
-    continued_from: str = ""
-    prior_images: int = 0
-    continued_from_sha256: str = ""  # the content of that file: a shipped model file is later overwritten
+    lineage: Lineage = Lineage()
 
     @property
     def complete(self) -> bool:
@@ -248,10 +261,7 @@ class Run:
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.total, self.seconds, self.sessions = 0, None, 0.0, 0  # type: ignore[assignment]
         self.total: int | None
-        # Earlier runs this one continues (``Session.continue_from``): their steps and seconds, and
-        # the checkpoint it started from.
-        self.prior_steps, self.prior_images, self.prior_seconds, self.continued_from = 0, 0, 0.0, ""
-        self.continued_from_sha256 = ""
+        self.lineage = Lineage()
 
     def state(self) -> dict[str, Any]:
         assert self.module is not None, "a run without a module cannot be checkpointed"
@@ -263,11 +273,7 @@ class Run:
             "total": -1 if self.total is None else self.total,
             "seconds": self.seconds,
             "sessions": self.sessions,
-            "prior_steps": self.prior_steps,
-            "prior_images": self.prior_images,
-            "prior_seconds": self.prior_seconds,
-            "continued_from": self.continued_from,
-            "continued_from_sha256": self.continued_from_sha256,
+            **asdict(self.lineage),
             "module": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -322,9 +328,7 @@ class Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.seconds, self.sessions = state["step"], state["seconds"], state["sessions"]
         self.total = None if state["total"] < 0 else state["total"]
-        self.prior_steps, self.prior_seconds = state.get("prior_steps", 0), state.get("prior_seconds", 0.0)
-        self.prior_images, self.continued_from = state.get("prior_images", 0), state.get("continued_from", "")
-        self.continued_from_sha256 = state.get("continued_from_sha256", "")
+        self.lineage = Lineage.read(state)
 
     def continue_from(self, path: Path) -> None:
         """A warm restart: another run's weights (and random streams), a fresh optimiser and schedule.
@@ -334,27 +338,26 @@ class Run:
         the model or seed; the record keeps the checkpoint's path), and it reads the images after the
         earlier runs' (``data_start``), so it never sees one twice.
         """
-        if path.is_file():
-            self.continued_from_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         if path.suffix == ".safetensors":
-            self._continue_from_model_file(path)
-            return
-        state = self._read(path, "give the checkpoint.pt of a run of the same model", same_config=False)
-        self._restore_weights_and_streams(state)
-        earlier = json.loads(state["config"])
-        self.prior_images = state.get("prior_images", 0) + state["step"] * earlier["batch_size"]
-        self.prior_steps = state.get("prior_steps", 0) + state["step"]
-        self.prior_seconds = state.get("prior_seconds", 0.0) + state["seconds"]
-        self.continued_from = str(path)
+            steps, images, seconds = self._continue_from_model_file(path)
+        else:
+            state = self._read(path, "give the checkpoint.pt of a run of the same model", same_config=False)
+            self._restore_weights_and_streams(state)
+            earlier = Lineage.read(state)
+            steps = earlier.prior_steps + state["step"]
+            images = earlier.prior_images + state["step"] * json.loads(state["config"])["batch_size"]
+            seconds = earlier.prior_seconds + state["seconds"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.lineage = Lineage(steps, images, seconds, str(path), digest)
 
-    def _continue_from_model_file(self, path: Path) -> None:
+    def _continue_from_model_file(self, path: Path) -> tuple[int, int, float]:
         """A warm restart from a shipped model (``NAME.safetensors`` + ``NAME.json``): backbone weights only.
 
         Why: checkpoints live in the git-ignored run folder, which a fresh machine does not have; the
         shipped model is what survives between sessions. Every copy of the backbone (a self-supervised
         method's trained and momentum networks) starts from it; heads, optimiser and random streams start
         afresh. The record beside the weights says how many images the model has seen, so the new run
-        reads the images after those.
+        reads the images after those. Returns the steps, images and seconds of the model so far.
         """
         from safetensors.torch import load_file
 
@@ -380,15 +383,12 @@ class Run:
                 net.load_state_dict(state)
             except RuntimeError as exc:
                 raise InputError(f"{path} does not fit this model: {str(exc).splitlines()[0]}") from None
-        self.prior_images = images
-        self.prior_steps = record.get("prior_steps", 0) + record["steps"]
-        self.prior_seconds = float(record.get("train_seconds", 0.0))
-        self.continued_from = str(path)
+        return record.get("prior_steps", 0) + record["steps"], images, float(record.get("train_seconds", 0.0))
 
     @property
     def data_start(self) -> int:
         """Position in the run seed's batch stream: after every batch this run and its earlier runs read."""
-        return -(-self.prior_images // self.cfg.batch_size) + self.step
+        return -(-self.lineage.prior_images // self.cfg.batch_size) + self.step
 
     def start(self, session: Session) -> None:
         """Resume from the session's checkpoint, or begin a new schedule of ``session.steps``."""
@@ -458,18 +458,7 @@ class Run:
         if checkpoint is not None:
             self.save(checkpoint)
         assert self.total is not None or stopped != "finished"
-        return Progress(
-            self.step,
-            self.total or -1,
-            self.seconds,
-            self.sessions,
-            stopped,
-            self.prior_steps,
-            self.prior_seconds,
-            self.continued_from,
-            self.prior_images,
-            self.continued_from_sha256,
-        )
+        return Progress(self.step, self.total or -1, self.seconds, self.sessions, stopped, self.lineage)
 
     def one_step(
         self, step_loss: Callable[[float], torch.Tensor], after_step: Callable[[float], None] | None, total: int
@@ -624,7 +613,7 @@ def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn
     probe = linear_probe(model, seed, cfg.probe_images)
     probe_seconds = time.perf_counter() - start
     info = {
-        "pretrain_seconds": round(done.prior_seconds + done.seconds, 1),
+        "pretrain_seconds": round(done.lineage.prior_seconds + done.seconds, 1),
         "probe_seconds": round(probe_seconds, 1),
         "ssl_hyperparameters": method.hyperparameters(),
         **probe,
@@ -799,11 +788,9 @@ def train(
         "complete": done.complete,
         "stopped": done.stopped,
         "sessions": done.sessions,
-        "train_seconds": round(done.prior_seconds + done.seconds + info.get("probe_seconds", 0.0), 1),
-        "prior_steps": done.prior_steps,
-        "images": done.prior_images + done.step * cfg.batch_size,
-        "continued_from": done.continued_from,
-        "continued_from_sha256": done.continued_from_sha256,
+        "train_seconds": round(done.lineage.prior_seconds + done.seconds + info.get("probe_seconds", 0.0), 1),
+        "images": done.lineage.prior_images + done.step * cfg.batch_size,
+        **asdict(done.lineage),
         **info,
     }
     record = save(model, cfg, info, run_dir / "last", seed)

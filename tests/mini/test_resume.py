@@ -88,7 +88,7 @@ def test_budget_stops_cleanly_with_a_checkpoint(tmp_path):
 def test_continue_from_starts_a_new_schedule_on_the_earlier_weights(tmp_path):
     cfg = _tiny("mini_resnet")
     first, done = train_supervised(cfg, 3, Session(run_dir=tmp_path / "a", steps=4))
-    assert done.complete and done.prior_steps == 0
+    assert done.complete and done.lineage.prior_steps == 0
     checkpoint = tmp_path / "a" / CHECKPOINT_NAME
 
     # stop_at=0: the continued run stops before its first step, holding exactly the earlier weights
@@ -96,12 +96,13 @@ def test_continue_from_starts_a_new_schedule_on_the_earlier_weights(tmp_path):
         cfg, 3, Session(run_dir=tmp_path / "b", steps=3, stop_at=0, continue_from=checkpoint)
     )
     _assert_identical(_state(first), _state(start))
-    assert (begun.step, begun.total, begun.prior_steps, begun.continued_from) == (0, 3, 4, str(checkpoint))
-    assert begun.prior_seconds == pytest.approx(done.seconds)
+    lineage = begun.lineage
+    assert (begun.step, begun.total, lineage.prior_steps, lineage.continued_from) == (0, 3, 4, str(checkpoint))
+    assert lineage.prior_seconds == pytest.approx(done.seconds)
 
     # the continued run resumes like any other, and still knows what it continues
     resumed, finished = train_supervised(cfg, 3, Session(run_dir=tmp_path / "b", resume=True))
-    assert (finished.step, finished.complete, finished.prior_steps) == (3, True, 4)
+    assert (finished.step, finished.complete, finished.lineage.prior_steps) == (3, True, 4)
     assert any(not torch.equal(a, b) for a, b in zip(_state(first).values(), _state(resumed).values(), strict=True))
 
     with pytest.raises(InputError, match="another config or seed"):
@@ -149,7 +150,8 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     real = train_module.batches
     monkeypatch.setattr(train_module, "batches", lambda *a, **k: starts.append(k["start"]) or real(*a, **k))
     method, begun = pretrain(cfg, 0, Session(run_dir=tmp_path / "b", steps=2, stop_at=0, continue_from=weights))
-    assert (begun.step, begun.prior_steps, begun.prior_images, begun.continued_from) == (0, 3, 24, str(weights))
+    lineage = begun.lineage
+    assert (begun.step, lineage.prior_steps, lineage.prior_images, lineage.continued_from) == (0, 3, 24, str(weights))
     assert starts == [3]  # the images after the three batches the shipped model saw
     from safetensors.torch import load_file
 
