@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--grad-clip", type=float, default=1.0)
     parser.add_argument("--minutes", type=float, default=6.0)
+    parser.add_argument(
+        "--steps", type=int, default=None, help="fixed schedule length (runs to compare: the same), instead of timing"
+    )
     parser.add_argument("--every", type=int, default=300, help="evaluate every this many steps")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--linear-stem", action="store_true", help="timm's linear patch projection, no conv stem")
@@ -91,7 +94,7 @@ def main() -> None:
             recent = losses[-args.every :]
             print(f"step {step:5d}  loss {sum(recent) / len(recent):.3f}  held-out accuracy {acc:5.1f} %", flush=True)
 
-    optimise(list(model.parameters()), step_loss, cfg, after_step=after_step, desc=args.arch)
+    optimise(list(model.parameters()), step_loss, cfg, steps=args.steps, after_step=after_step, desc=args.arch)
     print(f"final: {step} steps, held-out accuracy {accuracy(model, 500):.1f} %")
 
 
