@@ -377,9 +377,21 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=LOCALIZATION_N)
     parser.add_argument("--deletion-images", type=int, default=DELETION_N)
     parser.add_argument("--no-readme", action="store_true", help="write only benchmarks/results/mini_zoo.md")
+    parser.add_argument(
+        "--cache-only",
+        nargs="+",
+        metavar="MODEL",
+        choices=MINI_MODELS,
+        help="only compute (or find) these models' scores in the cache and write nothing else: prepares the report "
+        "while other models still train",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
+    if args.cache_only:
+        faithfulness_table(tuple(args.cache_only), n=args.images, deletion_n=args.deletion_images)
+        print(f"scores of {', '.join(args.cache_only)} cached in {CACHE_DIR} ({time.perf_counter() - start:.0f} s)")
+        return 0
     table = faithfulness_table(n=args.images, deletion_n=args.deletion_images)
     seconds = time.perf_counter() - start
     block = readme_block(table, args.images, args.deletion_images)
