@@ -261,6 +261,26 @@ def generate(
     return SyntheticBatch(images, labels, masks, boxes_from_masks(masks), CLASS_NAMES, removed)
 
 
+def scene_factors(n: int, seed: int, size: int = DEFAULT_SIZE) -> dict[str, np.ndarray]:
+    """The per-image draws behind ``generate(n, seed, size)`` (default settings), without rendering.
+
+    Why: the class is drawn independently of every other factor, so a linear probe for a factor that is
+    not the class (``texture``: index into ``TEXTURES``; ``scale`` in pixels per shape unit; ``angle``)
+    says what a representation encodes besides the shape — e.g. self-supervised features that identify
+    an instance by its texture (``benchmarks/mini_probe_factors.py``). ``label`` equals the batch's labels.
+    """
+    _check_arguments(n, seed, size)
+    names = ("labels", "texture", "scale", "angle")
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for start in range(0, n, _CHUNK):
+        params = _draw_scenes(np.random.default_rng([seed, start // _CHUNK]), size).head(min(_CHUNK, n - start))
+        for name in names:
+            parts[name].append(getattr(params, name))
+    factors = {name: np.concatenate(values) if values else np.empty(0) for name, values in parts.items()}
+    factors["label"] = factors.pop("labels")
+    return factors
+
+
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     """Tight ``x1 y1 x2 y2`` boxes (exclusive ends) of boolean masks (N, H, W); an empty mask gives zeros."""
     rows, cols = masks.any(axis=2), masks.any(axis=1)

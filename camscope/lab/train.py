@@ -622,31 +622,31 @@ def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn
 
 
 @torch.inference_mode()
-def _features(model: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def probe_features(model: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen pooled features and labels of the run seed's ``n`` linear-probe images (never trained on)."""
     from camscope.data.synthetic import generate
 
     model.eval()
     feats, labels = [], []
     for start in range(0, n, 1024):
-        data = generate(min(1024, n - start), PROBE_SEED_BASE + seed * 10_000 + start // 1024)
+        data = generate(min(1024, n - start), probe_seed(seed, start // 1024))
         x = to_input(data.images)
         feats += [backbones.features(model, x[i : i + 256]) for i in range(0, len(x), 256)]
         labels.append(torch.from_numpy(data.labels))
     return torch.cat(feats), torch.cat(labels)
 
 
-def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) -> dict[str, Any]:
-    """Fit the model's own head on frozen pooled features; standardisation is folded into the head.
+def probe_seed(seed: int, chunk: int) -> int:
+    """Generator seed of the ``chunk``-th 1024 linear-probe images of run seed ``seed``."""
+    return PROBE_SEED_BASE + seed * 10_000 + chunk
 
-    The backbone is never updated (BatchNorm statistics included: features are taken in eval mode).
-    """
-    for p in model.parameters():
-        p.requires_grad_(False)
-    feats, labels = _features(model, n, seed)
+
+def fit_linear(feats: torch.Tensor, labels: torch.Tensor, classes: int, seed: int, epochs: int = 100) -> nn.Linear:
+    """A linear classifier on ``feats``, with their standardisation folded into its weights (AdamW, cosine)."""
     mean, std = feats.mean(0), feats.std(0) + 1e-6
     z = (feats - mean) / std
     torch.manual_seed(seed)
-    linear = nn.Linear(z.shape[1], backbones.NUM_CLASSES)
+    linear = nn.Linear(z.shape[1], classes)
     optimizer = torch.optim.AdamW(linear.parameters(), lr=1e-2, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     for _ in tqdm(range(epochs), desc="linear probe", unit="epoch", dynamic_ncols=True):
@@ -656,11 +656,27 @@ def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) 
             loss.backward()
             optimizer.step()
         schedule.step()
+    with torch.no_grad():  # fold: linear((x − mean) / std) = (W / std) x + (b − W · mean / std)
+        weight, bias = linear.weight / std, linear.bias - (linear.weight * (mean / std)).sum(1)
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+    return linear
+
+
+def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) -> dict[str, Any]:
+    """Fit the model's own head on frozen pooled features (:func:`fit_linear`) and write it into the model.
+
+    The backbone is never updated (BatchNorm statistics included: features are taken in eval mode).
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    feats, labels = probe_features(model, n, seed)
+    linear = fit_linear(feats, labels, backbones.NUM_CLASSES, seed, epochs)
     with torch.no_grad():
-        train_acc = float((linear(z).argmax(1) == labels).float().mean() * 100)
+        train_acc = float((linear(feats).argmax(1) == labels).float().mean() * 100)
         head = backbones.head_of(model)
-        head.weight.copy_(linear.weight / std)
-        head.bias.copy_(linear.bias - (linear.weight * (mean / std)).sum(1))
+        head.weight.copy_(linear.weight)
+        head.bias.copy_(linear.bias)
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()

@@ -200,3 +200,16 @@ def test_plain_objects_change_only_the_object_pixels() -> None:
         return float(np.mean([batch.images[i][batch.masks[i]].astype(float).std(0).mean() for i in range(64)]))
 
     assert spread(plain) < 0.7 * spread(textured)
+
+
+def test_scene_factors_are_the_draws_behind_the_rendered_images():
+    from camscope.data.synthetic import scene_factors
+
+    n = 300  # more than one block of draws
+    data, plain = generate(n, 5), generate(n, 5, plain_objects=True)
+    factors = scene_factors(n, 5)
+    assert np.array_equal(factors["label"], data.labels)
+    assert set(factors) == {"label", "texture", "scale", "angle"} and all(len(v) == n for v in factors.values())
+    # an image whose drawn texture is the solid one renders exactly as its untextured twin; the others do not
+    same = (data.images == plain.images).all(axis=(1, 2, 3))
+    assert np.array_equal(same, factors["texture"] == 0)

@@ -1,0 +1,92 @@
+"""What a frozen mini backbone encodes: linear probes for the class (shape) and for the object's texture.
+
+    python benchmarks/mini_probe_factors.py --model mini_xcit                      # a shipped model
+    python benchmarks/mini_probe_factors.py --model mini_mocov3_vit --checkpoint mini_runs/NAME/checkpoint.pt
+
+Why: in the synthetic scenes the class is carried by the shape alone, and the texture is drawn
+independently of it (:func:`camscope.data.synthetic.scene_factors`). Two views of one scene share the
+object's texture, so a self-supervised model can tell instances apart by texture without learning shape;
+a probe for each factor on the same frozen features says which one the representation holds. Both probes
+are the records' own (:func:`camscope.lab.train.fit_linear`) on the run seed's probe images, tested on the
+records' test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from camscope.data.synthetic import generate, scene_factors, to_input
+from camscope.lab.data import TEST_SEED
+from camscope.lab.train import CONFIGS, MiniConfig, fit_linear, probe_features, probe_seed, trained_module
+from camscope.models import mini_archs
+from camscope.models.weights import PACKAGED_DIR
+
+FACTORS = ("label", "texture")
+
+
+def _backbone(name: str, checkpoint: Path | None) -> nn.Module:
+    """The shipped model, or the evaluated backbone of a train-mini checkpoint (weights only)."""
+    if checkpoint is None:
+        model = mini_archs.build(CONFIGS[name].arch)
+        model.load_state_dict({k: v.float() for k, v in load_file(PACKAGED_DIR / f"{name}.safetensors").items()})
+        return model
+    state = torch.load(checkpoint, weights_only=True)
+    saved = json.loads(state["config"])
+    cfg = MiniConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    method = trained_module(cfg)
+    method.load_state_dict(state["module"])
+    model = method.evaluated_backbone()  # type: ignore[operator]
+    mini_archs.resample_positions(model, False)
+    return model
+
+
+@torch.inference_mode()
+def _test_features(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of the records' test images (``generate(1000, TEST_SEED)``)."""
+    data = generate(1000, TEST_SEED)
+    x = to_input(data.images)
+    feats = torch.cat([mini_archs.features(model, x[i : i + 256]) for i in range(0, len(x), 256)])
+    return feats, torch.from_numpy(data.labels)
+
+
+def _factors(n: int, seeds: list[int]) -> dict[str, torch.Tensor]:
+    per_seed = [scene_factors(min(1024, n - 1024 * i), s) for i, s in enumerate(seeds)]
+    return {f: torch.from_numpy(np.concatenate([p[f] for p in per_seed])).long() for f in FACTORS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=list(CONFIGS), required=True)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a train-mini checkpoint.pt instead")
+    parser.add_argument("--images", type=int, default=8192, help="probe images")
+    parser.add_argument("--epochs", type=int, default=60)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = _backbone(args.model, args.checkpoint).eval()
+    feats, labels = probe_features(model, args.images, 0)
+    train = _factors(args.images, [probe_seed(0, k) for k in range(-(-args.images // 1024))])
+    assert torch.equal(train["label"], labels)
+    test_feats, test_labels = _test_features(model)
+    test = _factors(1000, [TEST_SEED])
+    assert torch.equal(test["label"], test_labels)
+    source = args.checkpoint or f"shipped {args.model}"
+    print(f"{source}: {args.images:,} probe images, {args.epochs} epochs, test on generate(1000, {TEST_SEED})")
+    print("| factor | classes | chance % | probe test % |\n|---|---|---|---|")
+    for factor in FACTORS:
+        classes = int(train[factor].max()) + 1
+        linear = fit_linear(feats, train[factor], classes, 0, args.epochs)
+        with torch.no_grad():
+            acc = float((linear(test_feats).argmax(1) == test[factor]).float().mean() * 100)
+        name = "class (shape)" if factor == "label" else factor
+        print(f"| {name} | {classes} | {100 / classes:.1f} | {acc:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
