@@ -401,8 +401,8 @@ def main() -> int:
         "# Mini zoo: accuracy, localization and deletion\n\n"
         + body
         + "\n\nReproduce: `python benchmarks/mini_zoo_report.py` (this file and the README block; scores of a "
-        "model whose weights are unchanged are read from `mini_runs/report_cache`; all nine computed afresh take "
-        f"about 40 min on the shared 2-core CPU under load, this run {seconds:.0f} s).\n"
+        "model whose weights are unchanged are read from `mini_runs/report_cache`; seven of the nine computed "
+        f"afresh took 145 s beside two one-thread training runs (`--cache-only`), this run {seconds:.0f} s).\n"
     )
     if not args.no_readme:
         write_readme(block)
