@@ -1,13 +1,18 @@
-"""Seconds per training step of a mini model, two variants in the same run: layouts, or view sizes.
+"""Seconds per training step of a mini model, two variants in the same run: layouts, view sizes, or precisions.
 
     python benchmarks/mini_step_time.py --model mini_dino_resnet --rounds 3 --steps 4
     python benchmarks/mini_step_time.py --model mini_mocov3_vit --pretrain-sizes 64 32 --rounds 2 --steps 3
+    python benchmarks/mini_step_time.py --model mini_mocov3_vit --bf16 --rounds 2 --steps 3
 
 Why: ``camscope train-mini`` trains the convolutional minis channels-last (oneDNN's CPU convolutions are
 faster that way), and pre-trains self-supervised minis on views smaller than the 64-px scenes. Each round
 builds the module afresh per variant (``trained_module``, as training does), runs one untimed step, then
 times ``--steps`` steps on the config's own batch size, loss and bf16 setting; the variants alternate so
 that other load on the machine hits both alike. Prints the median seconds per step and the ratio.
+
+``--bf16`` compares float32 with bfloat16 autocast: whether bf16 pays depends on the CPU (with AMX tiles
+oneDNN runs bf16 matrix products on them; on AVX2-only CPUs it is no faster), so the printout names
+the CPU's relevant flags.
 """
 
 from __future__ import annotations
@@ -42,6 +47,15 @@ def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, to
     return step
 
 
+def _cpu_flags() -> list[str]:
+    """The CPU features that decide whether bf16 is fast (Linux only; empty elsewhere)."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return []
+    return [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mini_dino_resnet")
@@ -55,12 +69,15 @@ def main() -> None:
         metavar=("A", "B"),
         help="compare these pre-training view sizes (the config's own layout) instead of the two layouts",
     )
+    parser.add_argument("--bf16", action="store_true", help="compare float32 with bfloat16 autocast instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = CONFIGS[args.model]
+    channels_last = cfg.family == "ResNet"
     if args.pretrain_sizes:
-        channels_last = cfg.family == "ResNet"
         variants = {f"{n} px views": (replace(cfg, pretrain_size=n), channels_last) for n in args.pretrain_sizes}
+    elif args.bf16:
+        variants = {"float32": (replace(cfg, bf16=False), channels_last), "bf16": (replace(cfg, bf16=True), channels_last)}
     else:
         variants = {"NCHW": (cfg, False), "channels-last": (cfg, True)}
     data = batches(0, cfg.batch_size, normalise=not cfg.ssl)
@@ -76,7 +93,10 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
     data.close()
     first, second = (statistics.median(v) for v in times.values())
-    print(f"{args.model}: batch {cfg.batch_size}, bf16 {cfg.bf16}, 1 thread, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.model}: batch {cfg.batch_size}, bf16 {cfg.bf16}, 1 thread, load average {os.getloadavg()[0]:.1f}, "
+        f"CPU flags: {' '.join(_cpu_flags()) or 'unknown'}"
+    )
     print("| variant | median s/step | steps timed |\n|---|---|---|")
     for name, values in times.items():
         print(f"| {name} | {statistics.median(values):.3f} | {len(values)} |")
