@@ -14,7 +14,6 @@ records' test set.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,17 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from camscope.data.synthetic import generate, scene_factors, to_input
+from camscope.data.synthetic import generate, scene_factors
 from camscope.lab.data import TEST_SEED
-from camscope.lab.train import CONFIGS, MiniConfig, fit_linear, probe_features, probe_seed, trained_module
+from camscope.lab.train import (
+    CONFIGS,
+    fit_linear,
+    frozen_features,
+    probe_features,
+    probe_seed,
+    saved_config,
+    trained_module,
+)
 from camscope.models import mini_archs
 from camscope.models.weights import PACKAGED_DIR
 
@@ -38,22 +45,11 @@ def _backbone(name: str, checkpoint: Path | None) -> nn.Module:
         model.load_state_dict({k: v.float() for k, v in load_file(PACKAGED_DIR / f"{name}.safetensors").items()})
         return model
     state = torch.load(checkpoint, weights_only=True)
-    saved = json.loads(state["config"])
-    cfg = MiniConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
-    method = trained_module(cfg)
+    method = trained_module(saved_config(state, checkpoint))
     method.load_state_dict(state["module"])
     model = method.evaluated_backbone()  # type: ignore[operator]
     mini_archs.resample_positions(model, False)
     return model
-
-
-@torch.inference_mode()
-def _test_features(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features of the records' test images (``generate(1000, TEST_SEED)``)."""
-    data = generate(1000, TEST_SEED)
-    x = to_input(data.images)
-    feats = torch.cat([mini_archs.features(model, x[i : i + 256]) for i in range(0, len(x), 256)])
-    return feats, torch.from_numpy(data.labels)
 
 
 def _factors(n: int, seeds: list[int]) -> dict[str, torch.Tensor]:
@@ -73,7 +69,8 @@ def main() -> None:
     feats, labels = probe_features(model, args.images, 0)
     train = _factors(args.images, [probe_seed(0, k) for k in range(-(-args.images // 1024))])
     assert torch.equal(train["label"], labels)
-    test_feats, test_labels = _test_features(model)
+    data = generate(1000, TEST_SEED)  # the records' test set
+    test_feats, test_labels = frozen_features(model, data.images), torch.from_numpy(data.labels)
     test = _factors(1000, [TEST_SEED])
     assert torch.equal(test["label"], test_labels)
     source = args.checkpoint or f"shipped {args.model}"

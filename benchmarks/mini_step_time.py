@@ -23,6 +23,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -50,7 +51,7 @@ def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, to
 def _cpu_flags() -> list[str]:
     """The CPU features that decide whether bf16 is fast (Linux only; empty elsewhere)."""
     try:
-        flags = set(open("/proc/cpuinfo").read().split())
+        flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
         return []
     return [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
@@ -77,7 +78,7 @@ def main() -> None:
     if args.pretrain_sizes:
         variants = {f"{n} px views": (replace(cfg, pretrain_size=n), channels_last) for n in args.pretrain_sizes}
     elif args.bf16:
-        variants = {"float32": (replace(cfg, bf16=False), channels_last), "bf16": (replace(cfg, bf16=True), channels_last)}
+        variants = {name: (replace(cfg, bf16=name == "bf16"), channels_last) for name in ("float32", "bf16")}
     else:
         variants = {"NCHW": (cfg, False), "channels-last": (cfg, True)}
     data = batches(0, cfg.batch_size, normalise=not cfg.ssl)

@@ -25,10 +25,11 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -157,6 +158,19 @@ def _config(name: str) -> MiniConfig:
 # Every mini model of the zoo has a training config, and nothing else does.
 assert set(_HYPERPARAMETERS) == {e.name for e in MINI}, "mini zoo and training configs disagree"
 CONFIGS: dict[str, MiniConfig] = {e.name: _config(e.name) for e in MINI}
+
+
+def saved_config(state: dict[str, Any], path: Path | str = "the checkpoint") -> MiniConfig:
+    """The config a train-mini checkpoint was written with; fields added since then take their defaults.
+
+    The one reading of a checkpoint's config: resuming compares it with the current one, and tools that
+    only look at a checkpoint's weights (``benchmarks/mini_probe_factors.py``) rebuild the model from it.
+    """
+    saved = json.loads(state["config"])
+    unknown = sorted(set(saved) - {f.name for f in fields(MiniConfig)})
+    if unknown:
+        raise InputError(f"{path} has config fields this version does not know ({', '.join(unknown)})")
+    return MiniConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
 def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
@@ -299,8 +313,7 @@ class Run:
         state: dict[str, Any] = torch.load(path, weights_only=True)
         if state.get("version") != CHECKPOINT_VERSION:
             raise InputError(f"{path} is not a checkpoint of this version of train-mini")
-        defaults = {f.name: f.default for f in fields(MiniConfig) if f.default is not MISSING}
-        saved = {**json.loads(json.dumps(defaults)), **json.loads(state["config"])}
+        saved = json.loads(json.dumps(asdict(saved_config(state, path))))
         current = json.loads(json.dumps(asdict(self.cfg)))
         for name in EVALUATION_ONLY:  # they act after training: a resumed run may be evaluated anew
             saved.pop(name, None)
@@ -345,7 +358,7 @@ class Run:
             self._restore_weights_and_streams(state)
             earlier = Lineage.read(state)
             steps = earlier.prior_steps + state["step"]
-            images = earlier.prior_images + state["step"] * json.loads(state["config"])["batch_size"]
+            images = earlier.prior_images + state["step"] * saved_config(state, path).batch_size
             seconds = earlier.prior_seconds + state["seconds"]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         self.lineage = Lineage(steps, images, seconds, str(path), digest)
@@ -622,16 +635,21 @@ def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn
 
 
 @torch.inference_mode()
+def frozen_features(model: nn.Module, images: np.ndarray) -> torch.Tensor:
+    """Pooled features (what the head reads) of uint8 scenes, 256 at a time, in eval mode."""
+    model.eval()
+    x = to_input(images)
+    return torch.cat([backbones.features(model, x[i : i + 256]) for i in range(0, len(x), 256)])
+
+
 def probe_features(model: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen pooled features and labels of the run seed's ``n`` linear-probe images (never trained on)."""
     from camscope.data.synthetic import generate
 
-    model.eval()
     feats, labels = [], []
     for start in range(0, n, 1024):
         data = generate(min(1024, n - start), probe_seed(seed, start // 1024))
-        x = to_input(data.images)
-        feats += [backbones.features(model, x[i : i + 256]) for i in range(0, len(x), 256)]
+        feats.append(frozen_features(model, data.images))
         labels.append(torch.from_numpy(data.labels))
     return torch.cat(feats), torch.cat(labels)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 
 import pytest
 import torch
 
 from camscope.errors import InputError
-from camscope.lab.train import CHECKPOINT_NAME, CONFIGS, Session, pretrain, train_supervised
+from camscope.lab.train import CHECKPOINT_NAME, CONFIGS, Session, pretrain, saved_config, train_supervised
 
 STEPS = 6
 
@@ -64,6 +65,19 @@ def test_resume_refuses_another_config_or_a_missing_checkpoint(tmp_path):
         train_supervised(cfg, 0, Session(run_dir=tmp_path, resume=True, steps=5))
     with pytest.raises(InputError, match="no checkpoint"):
         train_supervised(cfg, 0, Session(run_dir=tmp_path / "none", resume=True))
+
+
+def test_saved_config_reads_old_checkpoints_and_refuses_unknown_fields(tmp_path):
+    """A field added after a checkpoint was written takes its default; a field this version lacks is an error."""
+    cfg = _tiny("mini_mocov3_resnet", global_scale=(0.3, 1.0))
+    train_supervised(_tiny("mini_resnet"), 0, Session(run_dir=tmp_path, steps=2, stop_at=1))
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert saved_config(state) == _tiny("mini_resnet")
+    written = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    del written["plain_objects"]  # as a checkpoint from before that option existed
+    assert saved_config({"config": json.dumps(written)}) == cfg  # lists back to tuples, the default filled in
+    with pytest.raises(InputError, match="does not know \\(colour_mode\\)"):
+        saved_config({"config": json.dumps({**written, "colour_mode": 1})}, "old.pt")
 
 
 def test_a_finished_run_resumes_under_another_probe_size_without_training(tmp_path):
