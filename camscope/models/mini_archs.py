@@ -213,8 +213,8 @@ def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def resample_positions(model: nn.Module, on: bool) -> None:
     """Let a timm ViT with a fixed position table take inputs of another size (``on``), or restore it.
 
-    Why: the self-supervised ViT pre-trains on 32-px views (a 4×4 token grid; a step 5.5× faster than
-    at 64 px, ``benchmarks/mini_step_time.py --pretrain-sizes 64 32``), while it is evaluated, and its
+    Why: the self-supervised ViT pre-trains on views smaller than the scenes (48 px, a 6×6 token grid;
+    ``benchmarks/mini_step_time.py --pretrain-sizes 64 48`` times the saving), while it is evaluated, and its
     CAMs are taken, at 64 px on the table's own 8×8 grid. timm resamples the table to the input's grid
     when ``dynamic_img_size`` is set; at 64 px that is the table itself. Models without a fixed table
     (XCiT, ResNet) take any size already and are left alone.

@@ -153,7 +153,7 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     import camscope.lab.train as train_module
     from camscope.lab.train import train
 
-    cfg = _tiny("mini_mocov3_vit", probe_images=64)  # 32-px views: the ViT's position table is resampled
+    cfg = _tiny("mini_mocov3_vit", probe_images=64)  # 48-px views: the ViT's position table is resampled
     monkeypatch.setitem(train_module.CONFIGS, cfg.name, cfg)
     first = train(cfg.name, tmp_path / "zoo", steps=3, runs=tmp_path / "runs")
     assert first["shipped"] and first["images"] == 3 * 8 and first["steps"] == 3
