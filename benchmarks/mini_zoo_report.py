@@ -27,6 +27,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +55,7 @@ DELETION_STEP = 256  # pixels per deletion step: 16 steps over the 64×64 image
 TOLERANCE = scaled_tolerance(DEFAULT_SIZE)  # ≈ 4.3 px on the 64×64 input (a CAM cell is 8 px wide)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CACHE_DIR = Path("mini_runs") / "report_cache"  # git-ignored; keyed by the weights' hash and the settings
+SECONDS_KEY = "_seconds"  # beside a cache entry's scores: how long computing them took
 CACHE_VERSION = 1
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- mini-zoo:begin (written by benchmarks/mini_zoo_report.py) -->", "<!-- mini-zoo:end -->"
@@ -159,12 +161,44 @@ def faithfulness_table(
         own = methods_for(model, methods)
         cache = _cache_file(name, own, n, deletion_n, seed)
         if cache.is_file():
-            table[name] = {m: Scores(**_from_json(v)) for m, v in json.loads(cache.read_text()).items()}
+            stored = json.loads(cache.read_text())
+            stored.pop(SECONDS_KEY, None)
+            table[name] = {m: Scores(**_from_json(v)) for m, v in stored.items()}
             continue
+        start = time.perf_counter()
         table[name] = {method: score_model(model, method, data, deletion_n) for method in own}
+        scores: dict[str, Any] = {m: dataclasses.asdict(v) for m, v in table[name].items()}
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({m: dataclasses.asdict(v) for m, v in table[name].items()}))
+        cache.write_text(json.dumps({**scores, SECONDS_KEY: round(time.perf_counter() - start, 1)}))
     return table
+
+
+def scoring_seconds(
+    names: tuple[str, ...] = MINI_MODELS,
+    methods: tuple[str, ...] = METHODS,
+    n: int = LOCALIZATION_N,
+    deletion_n: int = DELETION_N,
+    seed: int = LOCALIZATION_SEED,
+) -> dict[str, float | None]:
+    """Seconds each model's cached scores took to compute (None: not cached, or cached before timings were kept).
+
+    Why: a report assembled from a cache filled at different times should say what scoring costs from
+    the measurement, not from a number copied into this script.
+    """
+    seconds: dict[str, float | None] = {}
+    for name in names:
+        cache = _cache_file(name, methods_for(load_mini(name), methods), n, deletion_n, seed)
+        seconds[name] = json.loads(cache.read_text()).get(SECONDS_KEY) if cache.is_file() else None
+    return seconds
+
+
+def _timing_sentence(seconds: dict[str, float | None]) -> str:
+    timed = {k: v for k, v in seconds.items() if v is not None}
+    if not timed:
+        return "no cache entry records its scoring time"
+    parts = ", ".join(f"{k} {v:.0f} s" for k, v in timed.items())
+    untimed = len(seconds) - len(timed)
+    return f"scoring took {parts} (one thread){f'; {untimed} entries predate timings' if untimed else ''}"
 
 
 def _cache_file(name: str, methods: tuple[str, ...], n: int, deletion_n: int, seed: int) -> Path:
@@ -395,14 +429,15 @@ def main() -> int:
     table = faithfulness_table(n=args.images, deletion_n=args.deletion_images)
     seconds = time.perf_counter() - start
     block = readme_block(table, args.images, args.deletion_images)
+    timing = _timing_sentence(scoring_seconds(n=args.images, deletion_n=args.deletion_images))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     body = block.replace(BEGIN + "\n", "").replace("\n" + END, "")
     (RESULTS_DIR / "mini_zoo.md").write_text(
         "# Mini zoo: accuracy, localization and deletion\n\n"
         + body
         + "\n\nReproduce: `python benchmarks/mini_zoo_report.py` (this file and the README block; scores of a "
-        "model whose weights are unchanged are read from `mini_runs/report_cache`; seven of the nine computed "
-        f"afresh took 145 s beside two one-thread training runs (`--cache-only`), this run {seconds:.0f} s).\n"
+        "model whose weights are unchanged are read from `mini_runs/report_cache`, which `--cache-only MODEL...` "
+        f"fills while other models train; {timing}; this run {seconds:.0f} s).\n"
     )
     if not args.no_readme:
         write_readme(block)
