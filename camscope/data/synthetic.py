@@ -237,9 +237,7 @@ def generate(
     :class:`~camscope.errors.InputError` for a negative ``n`` or ``seed``, a ``size`` below ``MIN_SIZE``
     or a pool outside 1…``_CHUNK``.
     """
-    _check_arguments(n, seed, size)
-    if background_pool is not None and not 1 <= background_pool <= _CHUNK:
-        raise InputError(f"background pool must hold 1 to {_CHUNK} backgrounds, got {background_pool!r}")
+    _check_arguments(n, seed, size, background_pool)
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), bool)
     labels = np.empty(n, np.int64)
@@ -261,23 +259,33 @@ def generate(
     return SyntheticBatch(images, labels, masks, boxes_from_masks(masks), CLASS_NAMES, removed)
 
 
-def scene_factors(n: int, seed: int, size: int = DEFAULT_SIZE) -> dict[str, np.ndarray]:
-    """The per-image draws behind ``generate(n, seed, size)`` (default settings), without rendering.
+def scene_factors(
+    n: int, seed: int, size: int = DEFAULT_SIZE, *, background_pool: int | None = None
+) -> dict[str, np.ndarray]:
+    """The per-image draws behind ``generate(n, seed, size, background_pool=...)``, without rendering.
 
     Why: the class is drawn independently of every other factor, so a linear probe for a factor that is
-    not the class (``texture``: index into ``TEXTURES``; ``scale`` in pixels per shape unit; ``angle``)
-    says what a representation encodes besides the shape — e.g. self-supervised features that identify
-    an instance by its texture (``benchmarks/mini_probe_factors.py``). ``label`` equals the batch's labels.
+    not the class (``texture``: index into ``TEXTURES``; ``scale`` in pixels per shape unit; ``angle``;
+    with a pool, ``background``: which of the pooled backgrounds) says what a representation encodes
+    besides the shape — e.g. self-supervised features that identify an instance by its texture or by its
+    pooled background (``benchmarks/mini_probe_factors.py``). ``label`` equals the batch's labels.
     """
-    _check_arguments(n, seed, size)
+    _check_arguments(n, seed, size, background_pool)
     names = ("labels", "texture", "scale", "angle")
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*names, "background")}
     for start in range(0, n, _CHUNK):
-        params = _draw_scenes(np.random.default_rng([seed, start // _CHUNK]), size).head(min(_CHUNK, n - start))
+        rng = np.random.default_rng([seed, start // _CHUNK])
+        params = _draw_scenes(rng, size)
+        keep = min(_CHUNK, n - start)
+        if background_pool is not None:  # the same draw, from the same stream, as _pooled_backgrounds
+            parts["background"].append(_pool_picks(rng, background_pool, len(params.labels))[:keep])
+        params = params.head(keep)
         for name in names:
             parts[name].append(getattr(params, name))
     factors = {name: np.concatenate(values) if values else np.empty(0) for name, values in parts.items()}
     factors["label"] = factors.pop("labels")
+    if background_pool is None:
+        del factors["background"]
     return factors
 
 
@@ -298,13 +306,15 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _check_arguments(n: int, seed: int, size: int) -> None:
+def _check_arguments(n: int, seed: int, size: int, background_pool: int | None = None) -> None:
     if int(n) != n or n < 0:
         raise InputError(f"number of synthetic images must be a non-negative integer, got {n!r}")
     if int(seed) != seed or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if int(size) != size or size < MIN_SIZE:
         raise InputError(f"synthetic image size must be an integer >= {MIN_SIZE}, got {size!r}")
+    if background_pool is not None and (int(background_pool) != background_pool or not 1 <= background_pool <= _CHUNK):
+        raise InputError(f"background pool must hold 1 to {_CHUNK} backgrounds, got {background_pool!r}")
 
 
 # ---- scene parameters: everything random is drawn here, for a whole chunk, before any rendering ----------
@@ -367,10 +377,15 @@ _POOL_SEED = 424_242  # the one fixed pool of backgrounds of ``background_pool``
 _BACKGROUND_FIELDS = ("field", "strokes", "stroke_stamp", "stroke_colour", "dots", "dot_stamp", "dot_colour")
 
 
+def _pool_picks(rng: np.random.Generator, pool: int, n: int) -> np.ndarray:
+    """Which pooled background each of ``n`` scenes gets (one definition: rendering and factors agree)."""
+    return rng.integers(0, pool, n)
+
+
 def _pooled_backgrounds(p: _Scenes, rng: np.random.Generator, pool: int, size: int) -> _Scenes:
     """Scenes ``p`` with each background replaced by one of the first ``pool`` fixed backgrounds."""
     shared = _draw_scenes(np.random.default_rng([_POOL_SEED, size]), size)
-    pick = rng.integers(0, pool, len(p.labels))
+    pick = _pool_picks(rng, pool, len(p.labels))
     replaced = {name: getattr(shared, name)[pick] for name in _BACKGROUND_FIELDS}
     rows, cols = _hat_weights(p.centre[:, 1], size), _hat_weights(p.centre[:, 0], size)
     under_centre = np.einsum("ni,nijc,nj->nc", rows, replaced["field"], cols)

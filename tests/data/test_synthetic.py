@@ -213,3 +213,22 @@ def test_scene_factors_are_the_draws_behind_the_rendered_images():
     # an image whose drawn texture is the solid one renders exactly as its untextured twin; the others do not
     same = (data.images == plain.images).all(axis=(1, 2, 3))
     assert np.array_equal(same, factors["texture"] == 0)
+
+
+def test_scene_factors_name_the_pooled_background_each_scene_got() -> None:
+    """Scenes with the same ``background`` factor share their object-removed background; others differ."""
+    from camscope.data.synthetic import scene_factors
+
+    n = 300  # more than one block of draws
+    data = generate(n, 5, counterfactual=True, background_pool=4)
+    factors = scene_factors(n, 5, background_pool=4)
+    assert np.array_equal(factors["label"], data.labels) and set(np.unique(factors["background"])) == {0, 1, 2, 3}
+    assert "background" not in scene_factors(8, 5)
+    assert data.counterfactual is not None
+    coarse = data.counterfactual.astype(float).reshape(n, 8, 8, 8, 8, 3).mean(axis=(2, 4))  # averages the noise out
+    for i in range(0, n, 37):
+        distance = np.abs(coarse - coarse[i]).mean(axis=(1, 2, 3))
+        same = factors["background"] == factors["background"][i]
+        assert distance[same].max() < 3 < 15 < distance[~same].min()
+    with pytest.raises(InputError):
+        scene_factors(4, 5, background_pool=0)
