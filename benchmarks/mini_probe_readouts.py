@@ -1,0 +1,90 @@
+"""Linear-probe accuracy of a frozen token mini under several readouts: is the class in the backbone at all?
+
+    python benchmarks/mini_probe_readouts.py --model mini_mocov3_vit
+    python benchmarks/mini_probe_readouts.py --model mini_dino_xcit --images 8192
+    python benchmarks/mini_probe_readouts.py --model mini_mocov3_vit --random    # an untrained baseline
+
+Why: the shipped heads read one vector (the CLS token after the final norm). DINO's own linear
+evaluation of ViTs concatenates the CLS tokens of the last 4 blocks (``eval_linear.py --n_last_blocks``),
+optionally with the mean patch token (``--avgpool_patchtokens``). If a richer readout probed far better,
+the features would be there and only the readout weak. If every readout is low, the backbone has not
+learned the class. Each readout gets the records' probe (:func:`camscope.lab.train.fit_linear`) on the run
+seed's probe images, tested on the records' test set. XCiT's blocks hold patch tokens only (its CLS token
+joins in the class-attention layers), so its "last 4" rows average patch tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from camscope.data.synthetic import generate, to_input
+from camscope.lab.data import TEST_SEED
+from camscope.lab.train import CONFIGS, fit_linear, probe_seed
+from camscope.models import mini_archs
+from camscope.models.weights import PACKAGED_DIR
+
+READOUTS = ("CLS (what the head reads)", "mean patch token", "CLS + mean patch token", "last 4 blocks")
+
+
+class Readouts:
+    """Every readout of one frozen model, from one forward pass (hooks on the last four blocks)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model.eval()
+        self.outputs: list[torch.Tensor] = []
+        for block in list(model.blocks)[-4:]:  # type: ignore[attr-defined]
+            block.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.outputs.clear()
+        tokens = self.model.forward_features(images)  # type: ignore[operator]
+        cls = self.model.forward_head(tokens, pre_logits=True)  # type: ignore[operator]
+        patches = tokens[:, 1:].mean(1)
+        norm = self.model.norm  # type: ignore[attr-defined]
+        has_cls = [out.shape[1] == tokens.shape[1] for out in self.outputs]  # ViT blocks carry the CLS token
+        last4 = [norm(out)[:, 0] if cls_in else norm(out).mean(1) for out, cls_in in zip(self.outputs, has_cls)]
+        return dict(zip(READOUTS, (cls, patches, torch.cat([cls, patches], 1), torch.cat(last4, 1)), strict=True))
+
+
+def _features(readouts: Readouts, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    parts = [readouts(images[i : i + 256]) for i in range(0, len(images), 256)]
+    return {name: torch.cat([p[name] for p in parts]) for name in READOUTS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=[n for n, c in CONFIGS.items() if c.arch in ("vit", "xcit")], required=True)
+    parser.add_argument("--images", type=int, default=8192, help="probe images")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--random", action="store_true", help="an untrained model of the same architecture")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = mini_archs.build(CONFIGS[args.model].arch)
+    if not args.random:
+        model.load_state_dict({k: v.float() for k, v in load_file(PACKAGED_DIR / f"{args.model}.safetensors").items()})
+    readouts = Readouts(model)
+    chunks = [
+        generate(min(1024, args.images - start), probe_seed(0, start // 1024)) for start in range(0, args.images, 1024)
+    ]
+    train = _features(readouts, torch.cat([to_input(c.images) for c in chunks]))
+    train_labels = torch.cat([torch.from_numpy(c.labels) for c in chunks])
+    data = generate(1000, TEST_SEED)
+    test, test_labels = _features(readouts, to_input(data.images)), torch.from_numpy(data.labels)
+    source = f"{args.model} ({'random init' if args.random else 'shipped'})"
+    print(f"{source}: {args.images:,} probe images, {args.epochs} epochs, test on generate(1000, {TEST_SEED})")
+    print("| readout | dim | probe train % | test % |\n|---|---|---|---|")
+    for name in READOUTS:
+        linear = fit_linear(train[name], train_labels, mini_archs.NUM_CLASSES, 0, args.epochs)
+        with torch.no_grad():
+            fit = float((linear(train[name]).argmax(1) == train_labels).float().mean() * 100)
+            acc = float((linear(test[name]).argmax(1) == test_labels).float().mean() * 100)
+        print(f"| {name} | {train[name].shape[1]} | {fit:.1f} | {acc:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
