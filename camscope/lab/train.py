@@ -181,6 +181,21 @@ def saved_config(state: dict[str, Any], path: Path | str = "the checkpoint") -> 
     return MiniConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
+def images_seen(record: dict[str, Any], path: Path | str = "the record") -> int:
+    """How many training images the model of a train-mini record has seen, from any version's record.
+
+    Records before the ``images`` field held a single run's steps at one batch size (the oldest kept the
+    batch size only in their ``config``); a warm restart of a warm restart without the field cannot be
+    counted, and a guess would let the next run re-read images, so it is refused.
+    """
+    if "images" in record:
+        return int(record["images"])
+    batch_size = record.get("batch_size", record.get("config", {}).get("batch_size"))
+    if record.get("prior_steps") or batch_size is None:
+        raise InputError(f"{path} does not say how many images its model has seen")
+    return int(record["steps"]) * int(batch_size)
+
+
 def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
     """Linear warm-up, then cosine decay to zero."""
     if step < warmup:
@@ -392,11 +407,7 @@ class Run:
                 f"{path} is {record.get('name')!r} with seed {record.get('seed')}, not {self.cfg.name!r} with seed "
                 f"{self.seed}; use the same model and --seed"
             )
-        images = record.get("images")
-        if images is None:  # records before "images": a single run's steps at one batch size
-            if record.get("prior_steps"):
-                raise InputError(f"{record_path} does not say how many images its model has seen")
-            images = record["steps"] * record["batch_size"]
+        images = images_seen(record, record_path)
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
         nets = self.module.backbones() if hasattr(self.module, "backbones") else (self.module,)
         for net in nets:

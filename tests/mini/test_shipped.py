@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from camscope.data.synthetic import CLASS_NAMES, generate, to_input
+from camscope.errors import InputError
 from camscope.lab.data import TEST_SEED, predict
-from camscope.lab.train import CHECK_N, CONFIGS
+from camscope.lab.train import CHECK_N, CONFIGS, images_seen
 from camscope.models import get_spec, load_model, locate_weights
 from camscope.models.layers import probe
 from camscope.models.mini import MINI_MODELS, PREPROCESS, mini_record
@@ -57,6 +58,18 @@ def test_spec_describes_the_model(name):
     assert spec.preprocess == PREPROCESS and spec.input_size == (3, 64, 64)
     assert spec.training == rec["training"] and spec.ssl_method == rec["ssl_method"]
     assert spec.family == rec["family"] == CONFIGS[name].family
+
+
+@pytest.mark.parametrize("name", MINI_MODELS)
+def test_record_says_how_many_images_its_model_has_seen(name):
+    """``train-mini --continue-from`` starts a warm restart on the images after these; without the count
+    a restart from the shipped file is refused (the only copy of a run that survives a fresh machine)."""
+    rec = mini_record(name)
+    batch_size = rec.get("batch_size", rec.get("config", {}).get("batch_size"))
+    assert images_seen(rec) >= rec["steps"] * batch_size
+    assert (images_seen(rec) > rec["steps"] * batch_size) == bool(rec.get("prior_steps"))
+    with pytest.raises(InputError, match="does not say how many images"):
+        images_seen({**{k: v for k, v in rec.items() if k != "images"}, "prior_steps": 1})
 
 
 @pytest.mark.parametrize("name", MINI_MODELS)
