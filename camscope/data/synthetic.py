@@ -272,7 +272,9 @@ def scene_factors(
     """
     _check_arguments(n, seed, size, background_pool)
     names = ("labels", "texture", "scale", "angle")
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*names, "background")}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    if background_pool is not None:
+        parts["background"] = []
     for start in range(0, n, _CHUNK):
         rng = np.random.default_rng([seed, start // _CHUNK])
         params = _draw_scenes(rng, size)
@@ -284,8 +286,6 @@ def scene_factors(
             parts[name].append(getattr(params, name))
     factors = {name: np.concatenate(values) if values else np.empty(0) for name, values in parts.items()}
     factors["label"] = factors.pop("labels")
-    if background_pool is None:
-        del factors["background"]
     return factors
 
 
