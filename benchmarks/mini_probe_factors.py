@@ -33,6 +33,7 @@ from camscope.lab.train import (
     CONFIGS,
     fit_linear,
     frozen_features,
+    linear_accuracy,
     probe_features,
     probe_seed,
     saved_config,
@@ -78,9 +79,7 @@ def _probe_accuracy(
 ) -> tuple[int, float]:
     """Classes of the factor, and test accuracy (%) of the records' linear probe fitted on ``train``."""
     classes = int(train[1].max()) + 1
-    linear = fit_linear(train[0], train[1], classes, 0, epochs)
-    with torch.no_grad():
-        return classes, float((linear(test[0]).argmax(1) == test[1]).float().mean() * 100)
+    return classes, linear_accuracy(fit_linear(train[0], train[1], classes, 0, epochs), *test)
 
 
 def main() -> None:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
 from camscope.data.synthetic import generate, to_input
 from camscope.lab.data import TEST_SEED
-from camscope.lab.train import CONFIGS, fit_linear, probe_seed
+from camscope.lab.train import CONFIGS, fit_linear, linear_accuracy, probe_features
 from camscope.models import mini_archs
 from camscope.models.weights import PACKAGED_DIR
 
@@ -31,29 +32,38 @@ READOUTS = ("CLS (what the head reads)", "mean patch token", "CLS + mean patch t
 
 
 class Readouts:
-    """Every readout of one frozen model, from one forward pass (hooks on the last four blocks)."""
+    """Every readout of one frozen model side by side in one row per scene, from one forward pass per batch.
+
+    A features callable for :func:`camscope.lab.train.probe_features` (hooks on the last four blocks);
+    :meth:`split` cuts its rows back into the readouts.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model.eval()
         self.outputs: list[torch.Tensor] = []
+        self.widths: list[int] = []
         for block in list(model.blocks)[-4:]:  # type: ignore[attr-defined]
             block.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
 
     @torch.inference_mode()
-    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, _model: nn.Module, images: np.ndarray) -> torch.Tensor:
+        x = to_input(images)
+        return torch.cat([self._batch(x[i : i + 256]) for i in range(0, len(x), 256)])
+
+    def _batch(self, x: torch.Tensor) -> torch.Tensor:
         self.outputs.clear()
-        tokens = self.model.forward_features(images)  # type: ignore[operator]
+        tokens = self.model.forward_features(x)  # type: ignore[operator]
         cls = self.model.forward_head(tokens, pre_logits=True)  # type: ignore[operator]
         patches = tokens[:, 1:].mean(1)
         norm = self.model.norm  # type: ignore[attr-defined]
         has_cls = [out.shape[1] == tokens.shape[1] for out in self.outputs]  # ViT blocks carry the CLS token
         last4 = [norm(out)[:, 0] if cls_in else norm(out).mean(1) for out, cls_in in zip(self.outputs, has_cls)]
-        return dict(zip(READOUTS, (cls, patches, torch.cat([cls, patches], 1), torch.cat(last4, 1)), strict=True))
+        parts = (cls, patches, torch.cat([cls, patches], 1), torch.cat(last4, 1))
+        self.widths = [p.shape[1] for p in parts]
+        return torch.cat(parts, 1)
 
-
-def _features(readouts: Readouts, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    parts = [readouts(images[i : i + 256]) for i in range(0, len(images), 256)]
-    return {name: torch.cat([p[name] for p in parts]) for name in READOUTS}
+    def split(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(READOUTS, rows.split(self.widths, dim=1), strict=True))
 
 
 def main() -> None:
@@ -68,21 +78,16 @@ def main() -> None:
     if not args.random:
         model.load_state_dict({k: v.float() for k, v in load_file(PACKAGED_DIR / f"{args.model}.safetensors").items()})
     readouts = Readouts(model)
-    chunks = [
-        generate(min(1024, args.images - start), probe_seed(0, start // 1024)) for start in range(0, args.images, 1024)
-    ]
-    train = _features(readouts, torch.cat([to_input(c.images) for c in chunks]))
-    train_labels = torch.cat([torch.from_numpy(c.labels) for c in chunks])
+    rows, train_labels = probe_features(model, args.images, 0, readouts)
+    train = readouts.split(rows)
     data = generate(1000, TEST_SEED)
-    test, test_labels = _features(readouts, to_input(data.images)), torch.from_numpy(data.labels)
+    test, test_labels = readouts.split(readouts(model, data.images)), torch.from_numpy(data.labels)
     source = f"{args.model} ({'random init' if args.random else 'shipped'})"
     print(f"{source}: {args.images:,} probe images, {args.epochs} epochs, test on generate(1000, {TEST_SEED})")
     print("| readout | dim | probe train % | test % |\n|---|---|---|---|")
     for name in READOUTS:
         linear = fit_linear(train[name], train_labels, mini_archs.NUM_CLASSES, 0, args.epochs)
-        with torch.no_grad():
-            fit = float((linear(train[name]).argmax(1) == train_labels).float().mean() * 100)
-            acc = float((linear(test[name]).argmax(1) == test_labels).float().mean() * 100)
+        fit, acc = linear_accuracy(linear, train[name], train_labels), linear_accuracy(linear, test[name], test_labels)
         print(f"| {name} | {train[name].shape[1]} | {fit:.1f} | {acc:.1f} |", flush=True)
 
 

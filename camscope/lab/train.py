@@ -661,14 +661,23 @@ def frozen_features(model: nn.Module, images: np.ndarray) -> torch.Tensor:
     return torch.cat([backbones.features(model, x[i : i + 256]) for i in range(0, len(x), 256)])
 
 
-def probe_features(model: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen pooled features and labels of the run seed's ``n`` linear-probe images (never trained on)."""
+def probe_features(
+    model: nn.Module,
+    n: int,
+    seed: int,
+    features: Callable[[nn.Module, np.ndarray], torch.Tensor] = frozen_features,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features and labels of the run seed's ``n`` linear-probe images (never trained on).
+
+    ``features`` maps the model and uint8 scenes to one row per scene: by default what the head reads;
+    benchmarks pass other readouts of the same model and images.
+    """
     from camscope.data.synthetic import generate
 
     feats, labels = [], []
     for start in range(0, n, 1024):
         data = generate(min(1024, n - start), probe_seed(seed, start // 1024))
-        feats.append(frozen_features(model, data.images))
+        feats.append(features(model, data.images))
         labels.append(torch.from_numpy(data.labels))
     return torch.cat(feats), torch.cat(labels)
 
@@ -700,6 +709,12 @@ def fit_linear(feats: torch.Tensor, labels: torch.Tensor, classes: int, seed: in
     return linear
 
 
+@torch.no_grad()
+def linear_accuracy(linear: nn.Module, feats: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy (%) of a fitted probe on features: the one scoring of every probe, fitted or tested."""
+    return float((linear(feats).argmax(1) == labels).float().mean() * 100)
+
+
 def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) -> dict[str, Any]:
     """Fit the model's own head on frozen pooled features (:func:`fit_linear`) and write it into the model.
 
@@ -709,8 +724,8 @@ def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) 
         p.requires_grad_(False)
     feats, labels = probe_features(model, n, seed)
     linear = fit_linear(feats, labels, backbones.NUM_CLASSES, seed, epochs)
+    train_acc = linear_accuracy(linear, feats, labels)
     with torch.no_grad():
-        train_acc = float((linear(feats).argmax(1) == labels).float().mean() * 100)
         head = backbones.head_of(model)
         head.weight.copy_(linear.weight)
         head.bias.copy_(linear.bias)
