@@ -81,6 +81,9 @@ class MiniConfig:
     temperature: float | None = None  # MoCo v3 InfoNCE temperature
     pretrain_size: int = 64  # side of the global views in pre-training (DINO's local views: half)
     global_scale: tuple[float, float] | None = None  # area fraction of the global crops
+    # DINO's local crops (half the global side, 10 % up to the global crops' smallest area). DINO's
+    # multi-crop: each is a cheap extra view the student must match to the teacher's global ones.
+    local_crops: int = 2
     background_pool: int | None = None  # pre-train on scenes whose backgrounds come from a shared pool
     plain_objects: bool = False  # pre-train on scenes whose objects carry no texture
 
@@ -598,10 +601,8 @@ def ssl_method(cfg: MiniConfig, model: nn.Module) -> Dino | MocoV3:
     if cfg.ssl == "dino":
         options |= {"teacher_temp": cfg.teacher_temp, "out_dim": cfg.out_dim}
         options["freeze_last_layer"] = cfg.freeze_last_layer
-        if cfg.pretrain_size != 64 or cfg.global_scale is not None:
-            low = (cfg.global_scale or (0.4, 1.0))[0]
-            size = cfg.pretrain_size
-            options["crops"] = (CropSpec(2, size, cfg.global_scale or (0.4, 1.0)), CropSpec(2, size // 2, (0.1, low)))
+        scale, size = cfg.global_scale or (0.4, 1.0), cfg.pretrain_size
+        options["crops"] = (CropSpec(2, size, scale), CropSpec(cfg.local_crops, size // 2, (0.1, scale[0])))
         return Dino(model, **{k: v for k, v in options.items() if v is not None})
     options["temperature"] = cfg.temperature
     options["crop"] = CropSpec(2, cfg.pretrain_size, cfg.global_scale or PAIR.scale)

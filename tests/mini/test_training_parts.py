@@ -112,3 +112,25 @@ def test_convolutional_minis_train_channels_last_and_token_minis_do_not():
     before = {k: v.stride() for k, v in vit.state_dict().items()}
     _fast_layout(CONFIGS["mini_deit"], vit)
     assert {k: v.stride() for k, v in vit.state_dict().items()} == before
+
+
+def test_dino_multi_crop_takes_the_configured_local_crops():
+    """Local crops: half the global side, 10 % up to the global crops' smallest area; all go to the student."""
+    import dataclasses
+
+    from camscope.lab.train import ssl_method
+
+    assert [
+        (c.count, c.size, c.scale) for c in ssl_method(CONFIGS["mini_dino_resnet"], backbones.build("resnet")).crops
+    ] == [
+        (2, 32, (0.25, 1.0)),
+        (2, 16, (0.1, 0.25)),
+    ]
+    cfg = dataclasses.replace(CONFIGS["mini_dino_xcit"], local_crops=6, pretrain_size=48)
+    dino = ssl_method(cfg, backbones.build("xcit"))
+    assert [(c.count, c.size, c.scale) for c in dino.crops] == [(2, 48, (0.25, 1.0)), (6, 24, (0.1, 0.25))]
+    seen: list[int] = []
+    dino.student_head.register_forward_hook(lambda _m, inputs, _out: seen.append(len(inputs[0])))
+    loss = dino.loss(torch.rand(4, 3, 64, 64), 0.0, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    assert seen == [2 * 4, 6 * 4]  # the student sees every crop, same-size crops batched together as in DINO
