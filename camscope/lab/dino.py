@@ -21,6 +21,14 @@ from camscope.lab.augment import CropSpec, views
 from camscope.lab.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
 from camscope.models import mini_archs as backbones
 
+GLOBAL_SCALE = (0.4, 1.0)  # area fraction of DINO's global crops (its default)
+
+
+def multi_crop(size: int = 64, scale: tuple[float, float] = GLOBAL_SCALE, local: int = 2) -> tuple[CropSpec, ...]:
+    """DINO's crops: two global ones of ``size`` px, and ``local`` crops of half the side covering 10 % up to
+    the global crops' smallest area. The one definition of the layout, for the default and every config."""
+    return CropSpec(2, size, scale), CropSpec(local, size // 2, (0.1, scale[0]))
+
 
 class DinoHead(nn.Module):
     """MLP to a bottleneck, then cosine similarity with ``out_dim`` prototypes (weight-normalised, g = 1)."""
@@ -46,7 +54,7 @@ class Dino(nn.Module):
         teacher_temp: float = 0.04,
         center_momentum: float = 0.9,
         base_momentum: float = 0.99,
-        crops: tuple[CropSpec, ...] = (CropSpec(2, 64, (0.4, 1.0)), CropSpec(2, 32, (0.1, 0.4))),
+        crops: tuple[CropSpec, ...] = multi_crop(),
         freeze_last_layer: float = 0.0,
     ) -> None:
         super().__init__()

@@ -597,15 +597,14 @@ def train_supervised(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.M
 def ssl_method(cfg: MiniConfig, model: nn.Module) -> Dino | MocoV3:
     """The config's self-supervised method around ``model``; options left at None keep the method's defaults."""
     from camscope.lab.augment import CropSpec
-    from camscope.lab.dino import Dino
+    from camscope.lab.dino import GLOBAL_SCALE, Dino, multi_crop
     from camscope.lab.moco import PAIR, MocoV3
 
     options: dict[str, Any] = {"base_momentum": cfg.momentum}
     if cfg.ssl == "dino":
         options |= {"teacher_temp": cfg.teacher_temp, "out_dim": cfg.out_dim}
         options["freeze_last_layer"] = cfg.freeze_last_layer
-        scale, size = cfg.global_scale or (0.4, 1.0), cfg.pretrain_size
-        options["crops"] = (CropSpec(2, size, scale), CropSpec(cfg.local_crops, size // 2, (0.1, scale[0])))
+        options["crops"] = multi_crop(cfg.pretrain_size, cfg.global_scale or GLOBAL_SCALE, cfg.local_crops)
         return Dino(model, **{k: v for k, v in options.items() if v is not None})
     options["temperature"] = cfg.temperature
     options["crop"] = CropSpec(2, cfg.pretrain_size, cfg.global_scale or PAIR.scale)
