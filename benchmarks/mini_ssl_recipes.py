@@ -27,16 +27,18 @@ from camscope.lab.train import CONFIGS, RUNS_DIR, train
 
 
 def _value(text: str) -> Any:
-    """``0.5`` → float, ``32`` → int, ``0.25,1`` → tuple, ``none`` → None, ``true``/``false`` → bool."""
+    """``0.5`` → float, ``32`` → int, ``0.25,1`` → tuple, ``none`` → None, ``true``/``false`` → bool, else text."""
     if "," in text:
         return tuple(float(t) for t in text.split(","))
     lowered = text.lower()
     if lowered in ("none", "true", "false"):
         return {"none": None, "true": True, "false": False}[lowered]
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
 
 
 def main() -> None:

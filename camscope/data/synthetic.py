@@ -259,6 +259,36 @@ def generate(
     return SyntheticBatch(images, labels, masks, boxes_from_masks(masks), CLASS_NAMES, removed)
 
 
+def generate_twins(
+    n: int, seed: int, size: int = DEFAULT_SIZE, *, same_appearance: bool = True, plain_objects: bool = False
+) -> tuple[SyntheticBatch, SyntheticBatch]:
+    """``generate(n, seed, size, plain_objects=...)`` and a twin of every scene: the same object, redrawn.
+
+    Why: the *generator-paired* pre-training method. Two crops of one scene share its background clutter
+    and the object's place in it, so instance discrimination can succeed without looking at the object;
+    a twin shows the same object (class, size, angle and, with ``same_appearance``, its colours and
+    texture) at a new position on a new background with new noise, so what a pair shares is the object
+    alone. This uses the generator's knowledge of which pixels are the object — it is not label-free in
+    spirit, and models pre-trained this way are named as such. Without ``same_appearance`` the colours and
+    texture are redrawn too (they then stand out from the twin's own background), leaving the shape's
+    pose and size as all a pair shares: one step closer to class supervision.
+    """
+    _check_arguments(n, seed, size)
+    first = generate(n, seed, size, plain_objects=plain_objects)
+    images = np.empty_like(first.images)
+    masks = np.empty_like(first.masks)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        params = _draw_scenes(np.random.default_rng([seed, start // _CHUNK]), size)
+        rng = np.random.default_rng([seed, start // _CHUNK, _TWIN_STREAM])
+        twin = _twin_scenes(params, rng, size, same_appearance)
+        if plain_objects:
+            twin.texture = np.zeros_like(twin.texture)
+        images[start:stop], masks[start:stop], _ = _render(twin.head(stop - start), size, False)
+    second = SyntheticBatch(images, first.labels.copy(), masks, boxes_from_masks(masks), CLASS_NAMES)
+    return first, second
+
+
 def scene_factors(
     n: int, seed: int, size: int = DEFAULT_SIZE, *, background_pool: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -377,6 +407,23 @@ _POOL_SEED = 424_242  # the one fixed pool of backgrounds of ``background_pool``
 _BACKGROUND_FIELDS = ("field", "strokes", "stroke_stamp", "stroke_colour", "dots", "dot_stamp", "dot_colour")
 
 
+_TWIN_STREAM = 1  # extra key of the random stream that draws each chunk's twins
+
+
+def _twin_scenes(p: _Scenes, rng: np.random.Generator, size: int, same_appearance: bool) -> _Scenes:
+    """The objects of ``p`` (class, scale, angle; colours and texture if ``same_appearance``) in new scenes."""
+    fresh = _draw_scenes(rng, size)
+    pixels = p.scale**2 * _shape_stats()[0][p.labels]
+    fresh.labels, fresh.scale, fresh.angle = p.labels, p.scale, p.angle
+    fresh.centre = _centres(rng, _margins(pixels), size)
+    if same_appearance:
+        fresh.colours, fresh.texture, fresh.period, fresh.phase = p.colours, p.texture, p.period, p.phase
+    else:
+        rows, cols = _hat_weights(fresh.centre[:, 1], size), _hat_weights(fresh.centre[:, 0], size)
+        fresh.colours = _object_colours(rng, np.einsum("ni,nijc,nj->nc", rows, fresh.field, cols))
+    return fresh
+
+
 def _pool_picks(rng: np.random.Generator, pool: int, n: int) -> np.ndarray:
     """Which pooled background each of ``n`` scenes gets (one definition: rendering and factors agree)."""
     return rng.integers(0, pool, n)
@@ -406,9 +453,17 @@ def _draw_geometry(rng: np.random.Generator, labels: np.ndarray, size: int) -> t
     coverage = rng.uniform(low, high, len(labels))
     pixels = coverage * size * size
     scale = np.sqrt(pixels / areas[labels])
-    margin = (np.sqrt(pixels[:, None] / areas[None, :]) * extents).max(axis=1)
-    centre = rng.uniform(margin[:, None], size - 1 - margin[:, None], (len(labels), 2))
-    return scale, centre
+    return scale, _centres(rng, _margins(pixels), size)
+
+
+def _margins(pixels: np.ndarray) -> np.ndarray:
+    """Distance from the border each object keeps: the largest extent any class has at that many pixels."""
+    areas, _, extents = _shape_stats()
+    return (np.sqrt(pixels[:, None] / areas[None, :]) * extents).max(axis=1)
+
+
+def _centres(rng: np.random.Generator, margin: np.ndarray, size: int) -> np.ndarray:
+    return rng.uniform(margin[:, None], size - 1 - margin[:, None], (len(margin), 2))
 
 
 def _colours(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

@@ -107,14 +107,21 @@ def solarize(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
 
 
 def views(images: torch.Tensor, crops: tuple[CropSpec, ...], g: torch.Generator) -> list[torch.Tensor]:
-    """Augmented, normalised views of uint8-valued ``images`` (N, 3, H, W) in [0, 1]: one tensor per view."""
+    """Augmented, normalised views of ``images`` in [0, 1]: one tensor per view.
+
+    ``images`` is (N, 3, H, W), or (S, N, 3, H, W): S renderings of each scene (the generator-paired
+    method's twins), view ``k`` then cut from rendering ``k mod S`` — with two, DINO's global views and
+    MoCo's pair each come from a different rendering.
+    """
+    sources = images if images.dim() == 5 else images[None]
     mean = torch.tensor(SYNTHETIC_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(SYNTHETIC_STD).view(1, 3, 1, 1)
     out = []
     for spec in crops:
         for _ in range(spec.count):
             blur, solar = VIEW_PHOTOMETRY[len(out)] if len(out) < len(VIEW_PHOTOMETRY) else OTHER_VIEWS
-            view = colour_jitter(random_resized_crop(images, spec.size, spec.scale, g), g)
+            source = sources[len(out) % len(sources)]
+            view = colour_jitter(random_resized_crop(source, spec.size, spec.scale, g), g)
             view = solarize(gaussian_blur(view, blur, g), solar, g)
             out.append((view - mean) / std)
     return out

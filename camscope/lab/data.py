@@ -13,12 +13,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
-from camscope.data.synthetic import generate, to_input
+from camscope.data.synthetic import generate, generate_twins, to_input
 
 TRAIN_SEED_BASE = 1_000_000  # + run seed * 10_000 + chunk index
 PROBE_SEED_BASE = 2_000_000  # linear-probe training images
 TEST_SEED = 7  # the fixed held-out test set of every record
 CHUNK = 1024  # images generated at once
+TWINS = ("object", "shape")  # what a scene's twin keeps: the whole object, or its shape, size and angle only
 
 
 def batches(
@@ -29,6 +30,7 @@ def batches(
     start: int = 0,
     background_pool: int | None = None,
     plain_objects: bool = False,
+    twins: str | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (inputs, labels) batches; chunk ``k`` is ``generate(CHUNK, base + run_seed·10⁴ + k)``.
 
@@ -36,13 +38,22 @@ def batches(
     that work on pixels. The next chunk is rendered in a background thread while the model trains.
     ``start`` skips that many batches without rendering them, so a resumed run reads the same stream
     as an uninterrupted one. ``background_pool`` and ``plain_objects`` are passed to :func:`generate`.
+    ``twins`` (the generator-paired method, one of ``TWINS``) makes inputs (2, B, 3, H, W): each scene
+    and its twin from :func:`generate_twins`, with the object's appearance kept (``"object"``) or
+    redrawn (``"shape"``).
     """
+    if twins is not None and (twins not in TWINS or background_pool is not None):
+        raise ValueError(f"twins must be one of {TWINS} and cannot take a background pool, got {twins!r}")
     per_chunk = CHUNK // batch_size
+    scale = {} if normalise else {"mean": (0.0,) * 3, "std": (1.0,) * 3}
     with ThreadPoolExecutor(max_workers=1) as pool:
         chunk, skip = divmod(start, per_chunk)
 
         def render(k: int) -> Future:
             seed = base + run_seed * 10_000 + k
+            if twins is not None:
+                same = twins == "object"
+                return pool.submit(generate_twins, CHUNK, seed, same_appearance=same, plain_objects=plain_objects)
             return pool.submit(generate, CHUNK, seed, background_pool=background_pool, plain_objects=plain_objects)
 
         pending = render(chunk)
@@ -50,10 +61,13 @@ def batches(
             data = pending.result()
             chunk += 1
             pending = render(chunk)
-            x = to_input(data.images) if normalise else to_input(data.images, (0.0,) * 3, (1.0,) * 3)
-            y = torch.from_numpy(data.labels)
+            if twins is None:
+                x, y = to_input(data.images, **scale), torch.from_numpy(data.labels)
+            else:
+                x, y = torch.stack([to_input(d.images, **scale) for d in data]), torch.from_numpy(data[0].labels)
             for i in range(skip, per_chunk):
-                yield x[i * batch_size : (i + 1) * batch_size], y[i * batch_size : (i + 1) * batch_size]
+                part = slice(i * batch_size, (i + 1) * batch_size)
+                yield x[..., part, :, :, :], y[part]
             skip = 0
 
 

@@ -86,6 +86,10 @@ class MiniConfig:
     local_crops: int = 2
     background_pool: int | None = None  # pre-train on scenes whose backgrounds come from a shared pool
     plain_objects: bool = False  # pre-train on scenes whose objects carry no texture
+    # The generator-paired method (not label-free in spirit, named wherever its models are shown): each
+    # scene's views come from two renderings of its object on different backgrounds at different places;
+    # "object" keeps its colours and texture, "shape" redraws them (camscope.data.synthetic.generate_twins).
+    paired_views: str | None = None
 
     @property
     def family(self) -> str:
@@ -626,6 +630,7 @@ def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV
         start=run.data_start,
         background_pool=cfg.background_pool,
         plain_objects=cfg.plain_objects,
+        twins=cfg.paired_views,
     )
 
     loss = batch_loss(cfg, method, g)

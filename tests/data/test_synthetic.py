@@ -232,3 +232,34 @@ def test_scene_factors_name_the_pooled_background_each_scene_got() -> None:
         assert distance[same].max() < 3 < 15 < distance[~same].min()
     with pytest.raises(InputError):
         scene_factors(4, 5, background_pool=0)
+
+
+@pytest.mark.parametrize("same_appearance", [True, False])
+def test_twins_are_the_same_object_elsewhere_on_another_background(same_appearance) -> None:
+    """First of the pair is ``generate``'s scene; the twin keeps class, size and angle (and, with
+    ``same_appearance``, the object's colours) but moves it and redraws the background."""
+    from camscope.data.synthetic import generate_twins
+
+    n = 300  # more than one block of draws
+    first, twin = generate_twins(n, 5, same_appearance=same_appearance)
+    plain = generate(n, 5)
+    assert np.array_equal(first.images, plain.images) and np.array_equal(twin.labels, plain.labels)
+    area, twin_area = first.masks.sum((1, 2)), twin.masks.sum((1, 2))
+    assert np.abs(twin_area / area - 1).max() < 0.1  # same size: only the sub-pixel placement differs
+    assert (np.abs(first.boxes - twin.boxes).max(1) > 2).mean() > 0.6  # and elsewhere (big ones cannot move far)
+    outside = ~first.masks & ~twin.masks
+    change = [np.abs(first.images[i][outside[i]].astype(int) - twin.images[i][outside[i]]).mean() for i in range(n)]
+    assert np.mean(change) > 30  # a new background
+
+    def colour(batch, i):  # median colour of the object: its main colour for most textures
+        return np.median(batch.images[i][batch.masks[i]].astype(float), axis=0)
+
+    distance = np.array([np.abs(colour(first, i) - colour(twin, i)).max() for i in range(n)])
+    if same_appearance:
+        assert np.median(distance) < 25
+    else:
+        assert np.median(distance) > 50
+    again = generate_twins(n, 5, same_appearance=same_appearance)[1]
+    assert np.array_equal(again.images, twin.images)
+    plain_twin = generate_twins(40, 5, plain_objects=True)
+    assert np.array_equal(plain_twin[0].images, generate(40, 5, plain_objects=True).images)

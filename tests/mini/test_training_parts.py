@@ -50,6 +50,38 @@ def test_views_are_random_crops_of_the_requested_sizes():
     assert not torch.allclose(out[0], out[1])
 
 
+def test_paired_views_cut_view_k_from_rendering_k_mod_2():
+    """Twins (2, N, 3, H, W): each view is what the same random draws make of its own rendering."""
+    first, second = torch.rand(2, 4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    crops = (CropSpec(2, 48, (0.25, 1.0)), CropSpec(3, 24, (0.1, 0.25)))
+    paired = views(torch.stack([first, second]), crops, torch.Generator().manual_seed(0))
+    from_first = views(first, crops, torch.Generator().manual_seed(0))
+    from_second = views(second, crops, torch.Generator().manual_seed(0))
+    for k, view in enumerate(paired):
+        assert torch.equal(view, (from_first, from_second)[k % 2][k])
+        assert not torch.equal(view, (from_second, from_first)[k % 2][k])
+
+
+@pytest.mark.parametrize("method", [Dino, MocoV3])
+def test_ssl_losses_take_paired_renderings(method):
+    ssl = method(backbones.build("resnet"))
+    assert torch.isfinite(ssl.loss(torch.rand(2, 8, 3, 64, 64), 0.0, torch.Generator().manual_seed(0)))
+
+
+def test_paired_batches_hold_each_scene_and_its_twin():
+    from camscope.lab.data import batches
+
+    plain, paired = batches(0, 256, normalise=False), batches(0, 256, normalise=False, twins="shape")
+    for _ in range(5):  # across a chunk boundary (4 batches per chunk)
+        (x, y), (pair, y2) = next(plain), next(paired)
+        assert pair.shape == (2, *x.shape) and torch.equal(pair[0], x) and torch.equal(y2, y)
+        assert (pair[1] - x).abs().mean() > 0.1
+    with pytest.raises(ValueError, match="twins"):
+        next(batches(0, 256, twins="colour"))
+    with pytest.raises(ValueError, match="background pool"):
+        next(batches(0, 256, twins="object", background_pool=1))
+
+
 def test_blur_smooths_chosen_images_only_and_keeps_their_mean():
     g = torch.Generator().manual_seed(0)
     images = torch.rand(64, 3, 32, 32, generator=g)
