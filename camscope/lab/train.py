@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from camscope.errors import InputError
 from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, accuracy, batches, to_input
 from camscope.models import mini_archs as backbones
-from camscope.models.mini import MINI, SSL_NAMES, mini_entry
+from camscope.models.mini import MINI, SSL_NAMES, mini_entry, training_kind
 from camscope.models.weights import PACKAGED_DIR
 
 if TYPE_CHECKING:
@@ -783,8 +783,9 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
     record = {
         "name": cfg.name,
         "family": cfg.family,
-        "training": "supervised" if cfg.ssl is None else "self-supervised",
+        "training": training_kind(cfg.ssl, cfg.paired_views),
         "ssl_method": SSL_NAMES.get(cfg.ssl or ""),
+        "paired_views": cfg.paired_views,
         "architecture": str(backbones.ARCHS[cfg.arch].build),
         "parameters": sum(p.numel() for p in shipped.parameters()),
         "test_accuracy": round(accuracy(shipped, TEST_N, TEST_SEED), 2),

@@ -5,7 +5,8 @@ architecture and training regime each has, where their weights live (``PACKAGED_
 written beside each file. Each entry is a :class:`~camscope.models.spec.ModelSpec` like the seed's:
 the same family, the same default target layer (so the zoo's per-family layer and reshape rules are
 exercised by trained models), a packaged ``safetensors`` file, the generator's normalisation as
-preprocessing, the shape names as classes, and supervised / self-supervised (DINO, MoCo v3).
+preprocessing, the shape names as classes, and supervised / self-supervised (DINO, MoCo v3) /
+generator-paired (a self-supervised method on views the generator paired: :data:`GENERATOR_PAIRED`).
 
 How they are trained lives in :mod:`camscope.lab` (``camscope train-mini``), which importing the
 library never loads.
@@ -25,6 +26,17 @@ from camscope.models.weights import PACKAGED_DIR, WeightsFile
 
 PREPROCESS = Preprocess(resize=DEFAULT_SIZE, crop=(DEFAULT_SIZE, DEFAULT_SIZE), mean=SYNTHETIC_MEAN, std=SYNTHETIC_STD)
 SSL_NAMES: dict[str, str] = {"dino": "DINO", "mocov3": "MoCo v3"}
+# A self-supervised model whose pre-training views were cut from two renderings of the same object on
+# different backgrounds (camscope.data.synthetic.generate_twins): its own group wherever models are
+# compared, because what its views share was chosen by the generator, not by the method.
+GENERATOR_PAIRED = "generator-paired"
+
+
+def training_kind(ssl: str | None, paired_views: str | None = None) -> str:
+    """ "supervised", "self-supervised", or :data:`GENERATOR_PAIRED` (the one definition of a mini's group)."""
+    if ssl is None:
+        return "supervised"
+    return GENERATOR_PAIRED if paired_views else "self-supervised"
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,10 @@ class MiniEntry:
 
     @property
     def training(self) -> str:
-        return "supervised" if self.ssl is None else "self-supervised"
+        """Its group, from the shipped record's config: the pre-training views belong to the weights."""
+        if self.ssl is None:
+            return "supervised"
+        return training_kind(self.ssl, mini_record(self.name).get("config", {}).get("paired_views"))
 
 
 MINI: tuple[MiniEntry, ...] = (

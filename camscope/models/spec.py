@@ -61,7 +61,8 @@ class ModelSpec:
 
     ``target_layers`` are names for :func:`~camscope.models.layers.resolve_layer`; empty means
     "infer from the architecture". ``training`` is ``"supervised"`` or ``"self-supervised"``,
-    with the method (DINO, MoCo v3) in ``ssl_method``.
+    with the method (DINO, MoCo v3) in ``ssl_method`` — or, for a mini model pre-trained on views the
+    generator paired, ``"generator-paired"`` (its own group in every comparison).
     """
 
     name: str

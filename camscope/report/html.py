@@ -236,6 +236,9 @@ def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:
         overall = grouped(ok, (column, "metric"))
         missing = [g for g in groups if g not in present]
         note = f'<p class="muted">No {" / ".join(missing)} model in this sweep.</p>' if missing else ""
+        others = sorted({str(v) for v in ok[column].to_pylist() if v is not None} - set(groups))
+        if others:  # e.g. generator-paired minis: their own group, never pooled into either side
+            note += f'<p class="muted">Not in either group: {html.escape(", ".join(others))} models.</p>'
         png = charts.comparison_chart(title, present, methods, metrics, values)
         pair = len(present) == 2
         rows = "".join(

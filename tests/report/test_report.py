@@ -62,6 +62,25 @@ def test_models_section_counts_each_image_once_per_model() -> None:
     assert page.count("– (backbone: no classes to score)") == 2 and "%" not in page
 
 
+def test_comparisons_keep_a_third_training_group_out_of_both_sides() -> None:
+    """A generator-paired mini is neither supervised nor self-supervised: named, never pooled into a side."""
+    import pyarrow as pa
+
+    from camscope.report.html import _comparisons
+
+    values = {"supervised": (0.9, 0.7), "self-supervised": (0.5, 0.3), "generator-paired": (0.1, 0.0)}
+    rows = [
+        {"training": t, "kind": "cnn", "method": "gradcam", "metric": "pointing", "value": v, "status": "ok"}
+        for t, pair in values.items()
+        for v in pair
+    ]
+    page = _comparisons(pa.Table.from_pylist(rows), ["gradcam"], ["pointing"])
+    assert "Not in either group: generator-paired models." in page
+    supervised_vs_ssl = page.split("<h3>")[1]
+    assert "0.80" in supervised_vs_ssl and "0.40" in supervised_vs_ssl  # the two sides' means
+    assert "0.05" not in supervised_vs_ssl and "<th>generator-paired</th>" not in supervised_vs_ssl
+
+
 def test_confidence_interval_and_best_marking() -> None:
     e = estimate(0.5, 0.1, 10)
     assert e.half_width == pytest.approx(2.2621571628 * 0.1 / 10**0.5)
