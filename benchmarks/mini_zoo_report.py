@@ -330,9 +330,9 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
     paired = [n for n in table if recs[n]["training"] == GENERATOR_PAIRED]
     if paired:
         out.append(
-            f"Generator-paired ({', '.join(paired)}) is not counted as self-supervised above: the two views it "
-            "learned from were rendered from one object on different backgrounds, so the generator, not the "
-            "method, chose what they share — the object. Its maps say what that pairing teaches."
+            f"The generator-paired models ({', '.join(paired)}) are not counted as self-supervised above: each "
+            "pair of views they learned from was rendered from one object on two backgrounds, so the generator, "
+            "not the method, chose what the views share — the object. Their maps say what that pairing teaches."
         )
     # The groups above mix architectures; within one family the training is the only difference
     for family in sorted({recs[n]["family"] for n in learned}):
