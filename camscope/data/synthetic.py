@@ -380,8 +380,7 @@ def _draw_scenes(rng: np.random.Generator, size: int) -> _Scenes:
     labels = rng.integers(0, len(CLASS_NAMES), n)
     scale, centre = _draw_geometry(rng, labels, size)
     field = _colours(rng, (n, _GRID, _GRID)) * 0.6 + _colours(rng, (n, 1, 1)) * 0.4
-    rows, cols = _hat_weights(centre[:, 1], size), _hat_weights(centre[:, 0], size)
-    under_centre = np.einsum("ni,nijc,nj->nc", rows, field, cols)
+    under_centre = _field_at(field, centre, size)
     return _Scenes(
         labels=labels,
         scale=scale,
@@ -419,8 +418,7 @@ def _twin_scenes(p: _Scenes, rng: np.random.Generator, size: int, same_appearanc
     if same_appearance:
         fresh.colours, fresh.texture, fresh.period, fresh.phase = p.colours, p.texture, p.period, p.phase
     else:
-        rows, cols = _hat_weights(fresh.centre[:, 1], size), _hat_weights(fresh.centre[:, 0], size)
-        fresh.colours = _object_colours(rng, np.einsum("ni,nijc,nj->nc", rows, fresh.field, cols))
+        fresh.colours = _object_colours(rng, _field_at(fresh.field, fresh.centre, size))
     return fresh
 
 
@@ -434,8 +432,7 @@ def _pooled_backgrounds(p: _Scenes, rng: np.random.Generator, pool: int, size: i
     shared = _draw_scenes(np.random.default_rng([_POOL_SEED, size]), size)
     pick = _pool_picks(rng, pool, len(p.labels))
     replaced = {name: getattr(shared, name)[pick] for name in _BACKGROUND_FIELDS}
-    rows, cols = _hat_weights(p.centre[:, 1], size), _hat_weights(p.centre[:, 0], size)
-    under_centre = np.einsum("ni,nijc,nj->nc", rows, replaced["field"], cols)
+    under_centre = _field_at(replaced["field"], p.centre, size)
     kept = {f.name: getattr(p, f.name) for f in fields(p) if f.name not in replaced}
     kept["colours"] = _object_colours(rng, under_centre)
     return _Scenes(**kept, **replaced)
@@ -497,6 +494,13 @@ def _hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     h, s, v = hsv[..., 0] * 6.0, hsv[..., 1], hsv[..., 2]
     k = np.mod(np.array([5.0, 3.0, 1.0]) + h[..., None], 6.0)
     return v[..., None] - (v * s)[..., None] * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+def _field_at(field: np.ndarray, points: np.ndarray, size: int) -> np.ndarray:
+    """Background colour (n, 3) of each scene's colour ``field`` at its point (x, y): what an object must stand
+    out from (its colour is drawn against the field under its centre)."""
+    rows, cols = _hat_weights(points[:, 1], size), _hat_weights(points[:, 0], size)
+    return np.einsum("ni,nijc,nj->nc", rows, field, cols)
 
 
 def _hat_weights(positions: np.ndarray, size: int) -> np.ndarray:

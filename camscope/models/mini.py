@@ -50,9 +50,8 @@ class MiniEntry:
     @property
     def training(self) -> str:
         """Its group, from the shipped record's config: the pre-training views belong to the weights."""
-        if self.ssl is None:
-            return "supervised"
-        return training_kind(self.ssl, mini_record(self.name).get("config", {}).get("paired_views"))
+        paired = mini_record(self.name).get("config", {}).get("paired_views") if self.ssl else None
+        return training_kind(self.ssl, paired)
 
 
 MINI: tuple[MiniEntry, ...] = (
