@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from camscope.lab.train import CONFIGS, RUNS_DIR, train
+from camscope.errors import CamscopeError
+from camscope.lab.train import CONFIGS, RUNS_DIR, MiniConfig, train
 
 
 def _value(text: str) -> Any:
@@ -54,7 +56,13 @@ def main() -> None:
     args = parser.parse_args()
 
     changes = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
-    cfg = dataclasses.replace(CONFIGS[args.model], **changes)
+    unknown = set(changes) - {f.name for f in dataclasses.fields(MiniConfig)}
+    if unknown:
+        sys.exit(f"error: --set {', '.join(sorted(unknown))}: not a MiniConfig field")
+    try:
+        cfg = dataclasses.replace(CONFIGS[args.model], **changes)
+    except CamscopeError as exc:
+        sys.exit(f"error: {exc}")
     runs = RUNS_DIR / "recipes" / args.tag
     record = train(
         args.model, None, steps=args.steps, seed=args.seed, runs=runs, resume=args.resume,

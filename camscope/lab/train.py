@@ -36,7 +36,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from camscope.errors import InputError
-from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, accuracy, batches, to_input
+from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, TWINS, accuracy, batches, to_input
+from camscope.lab.dino import CENTERING
 from camscope.models import mini_archs as backbones
 from camscope.models.mini import MINI, SSL_NAMES, mini_entry, training_kind
 from camscope.models.weights import PACKAGED_DIR
@@ -90,6 +91,17 @@ class MiniConfig:
     # scene's views come from two renderings of its object on different backgrounds at different places;
     # "object" keeps its colours and texture, "shape" redraws them (camscope.data.synthetic.generate_twins).
     paired_views: str | None = None
+    # DINOv2's remedies for DINO's partial collapse (camscope.lab.dino): "sinkhorn" centering in place of the
+    # EMA center, and the KoLeo spreading term's weight (DINOv2: 0.1).
+    centering: str | None = None
+    koleo: float = 0.0
+
+    def __post_init__(self) -> None:
+        """A mistyped option fails here, in one line, not at the first batch of a long run."""
+        choices = (("paired_views", self.paired_views, TWINS), ("centering", self.centering, CENTERING))
+        for field, value, allowed in choices:
+            if value is not None and value not in allowed:
+                raise InputError(f"{self.name}: {field} must be one of {', '.join(allowed)} or none, not {value!r}")
 
     @property
     def family(self) -> str:
@@ -624,6 +636,7 @@ def ssl_method(cfg: MiniConfig, model: nn.Module) -> Dino | MocoV3:
     if cfg.ssl == "dino":
         options |= {"teacher_temp": cfg.teacher_temp, "out_dim": cfg.out_dim}
         options["freeze_last_layer"] = cfg.freeze_last_layer
+        options |= {"centering": cfg.centering, "koleo": cfg.koleo}
         options["crops"] = multi_crop(cfg.pretrain_size, cfg.global_scale or GLOBAL_SCALE, cfg.local_crops)
         return Dino(model, **{k: v for k, v in options.items() if v is not None})
     options["temperature"] = cfg.temperature

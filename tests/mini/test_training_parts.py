@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import pytest
 import torch
@@ -166,3 +167,72 @@ def test_dino_multi_crop_takes_the_configured_local_crops():
     loss = dino.loss(torch.rand(4, 3, 64, 64), 0.0, torch.Generator().manual_seed(0))
     assert torch.isfinite(loss)
     assert seen == [2 * 4, 6 * 4]  # the student sees every crop, same-size crops batched together as in DINO
+
+
+def test_sinkhorn_knopp_matches_an_explicit_loop_oracle():
+    """SwAV's alternating normalisation, written out element by element from the paper's algorithm."""
+    from camscope.lab.dino import sinkhorn_knopp
+
+    g = torch.Generator().manual_seed(0)
+    logits, temp = torch.rand(6, 4, generator=g) * 2 - 1, 0.1
+    b, k = logits.shape
+    q = [[float(torch.exp(logits[i, j] / temp)) for i in range(b)] for j in range(k)]  # (K, B)
+    total = sum(map(sum, q))
+    q = [[v / total for v in row] for row in q]
+    for _ in range(3):
+        q = [[v / (sum(row) * k) for v in row] for row in q]
+        cols = [sum(q[j][i] for j in range(k)) for i in range(b)]
+        q = [[q[j][i] / (cols[i] * b) for i in range(b)] for j in range(k)]
+    oracle = torch.tensor([[q[j][i] * b for j in range(k)] for i in range(b)])
+    ours = sinkhorn_knopp(logits, temp)
+    assert torch.allclose(ours, oracle, atol=1e-6)
+    assert torch.allclose(ours.sum(1), torch.ones(b), atol=1e-6)  # each sample: a distribution
+    # each prototype nearer its equal share of the batch than under a plain softmax (3 iterations: not exact)
+    softmax = torch.softmax(logits / temp, dim=1)
+    assert (ours.sum(0) - b / k).abs().max() < 0.5 * (softmax.sum(0) - b / k).abs().max()
+
+
+def test_koleo_is_minus_the_mean_log_nearest_neighbour_distance():
+    from camscope.lab.dino import koleo_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 5, generator=g)
+    unit = [row / row.norm() for row in x]
+    nearest = [min(float((unit[i] - unit[j]).norm()) for j in range(7) if j != i) for i in range(7)]
+    assert koleo_loss(x).item() == pytest.approx(-sum(map(math.log, nearest)) / 7, rel=1e-5)
+    spread = torch.eye(5)  # orthogonal rows lie farther apart than a bunched set: a lower loss
+    assert koleo_loss(spread) < koleo_loss(spread + 3.0)
+    twins = x.clone().requires_grad_()
+    with torch.no_grad():
+        twins[1] = twins[0]
+    koleo_loss(twins).backward()  # two equal rows: a large loss, still a finite gradient
+    assert torch.isfinite(twins.grad).all()
+
+
+@pytest.mark.parametrize(("centering", "koleo"), [("sinkhorn", 0.0), ("ema", 0.1), ("sinkhorn", 0.1)])
+def test_dino_options_keep_the_loss_finite_and_the_center_still_under_sinkhorn(centering, koleo):
+    dino = Dino(backbones.build("resnet"), centering=centering, koleo=koleo)
+    dino.train()
+    loss = dino.loss(torch.rand(8, 3, 64, 64), 0.0, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert bool(dino.center.abs().sum() == 0) == (centering == "sinkhorn")  # only EMA centering moves it
+    plain = Dino(backbones.build("resnet"), centering=centering)
+    plain.load_state_dict(dino.state_dict())
+    if koleo:  # the same weights and views: KoLeo adds a positive term (unit vectors lie under 2 apart)
+        g = torch.Generator().manual_seed(1)
+        images = torch.rand(8, 3, 64, 64)
+        plain.center.zero_(), dino.center.zero_()
+        assert dino.loss(images, 0.0, g) > plain.loss(images, 0.0, torch.Generator().manual_seed(1))
+
+
+def test_mistyped_training_options_fail_in_one_line_before_training():
+    import dataclasses
+
+    from camscope.errors import CamscopeError
+
+    for field, value in (("paired_views", "colour"), ("centering", "sinkorn")):
+        with pytest.raises(CamscopeError, match=f"{field} must be one of .* not '{value}'"):
+            dataclasses.replace(CONFIGS["mini_dino_xcit"], **{field: value})
+    with pytest.raises(ValueError, match="centering"):
+        Dino(backbones.build("resnet"), centering="sinkorn")
