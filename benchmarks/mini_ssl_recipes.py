@@ -81,6 +81,7 @@ def main() -> None:
         "test_accuracy": record["test_accuracy"],
         "counterfactual_accuracy": record["counterfactual_accuracy"],
         "probe_train_accuracy": record.get("probe_train_accuracy"),
+        "feature_effective_rank": record.get("feature_effective_rank"),
         "torch_threads": torch.get_num_threads(),
     }
     with (RUNS_DIR / "recipes" / "log.jsonl").open("a") as log:

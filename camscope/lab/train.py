@@ -752,6 +752,17 @@ def linear_accuracy(linear: nn.Module, feats: torch.Tensor, labels: torch.Tensor
     return float((linear(feats).argmax(1) == labels).float().mean() * 100)
 
 
+def effective_rank(feats: torch.Tensor) -> float:
+    """exp of the entropy of the centred features' normalised squared singular values (Roy & Vetterli, 2007).
+
+    Why: a self-supervised model can collapse partially, its features spanning a few directions; ten
+    separable classes need about nine. The number is stored beside the probe so the collapse is seen.
+    """
+    s = torch.linalg.svdvals((feats - feats.mean(0)).double())
+    p = s**2 / (s**2).sum()
+    return float(torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()))
+
+
 def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) -> dict[str, Any]:
     """Fit the model's own head on frozen pooled features (:func:`fit_linear`) and write it into the model.
 
@@ -769,7 +780,12 @@ def linear_probe(model: nn.Module, seed: int, n: int = 8192, epochs: int = 100) 
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
-    return {"probe_images": n, "probe_epochs": epochs, "probe_train_accuracy": round(train_acc, 2)}
+    return {
+        "probe_images": n,
+        "probe_epochs": epochs,
+        "probe_train_accuracy": round(train_acc, 2),
+        "feature_effective_rank": round(effective_rank(feats), 2),
+    }
 
 
 def check_figures(model: nn.Module) -> dict[str, float | int]:

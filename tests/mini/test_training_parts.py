@@ -236,3 +236,16 @@ def test_mistyped_training_options_fail_in_one_line_before_training():
             dataclasses.replace(CONFIGS["mini_dino_xcit"], **{field: value})
     with pytest.raises(ValueError, match="centering"):
         Dino(backbones.build("resnet"), centering="sinkorn")
+
+
+def test_effective_rank_counts_equally_used_directions():
+    from camscope.lab.train import effective_rank
+
+    g = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(16, 16, generator=g))[0]
+    signs = torch.randint(0, 2, (400, 3), generator=g).double() * 2 - 1  # ±1 along 3 orthogonal directions
+    assert effective_rank(signs @ basis[:3].double()) == pytest.approx(3.0, rel=0.02)
+    full = torch.randn(4000, 16, generator=g)
+    assert 15.0 < effective_rank(full) <= 16.0
+    squashed = full * torch.tensor([10.0] + [0.01] * 15)  # one direction carries nearly everything
+    assert effective_rank(squashed) < 1.1
