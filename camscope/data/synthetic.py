@@ -20,7 +20,7 @@ smallest object (6 % of the image, ~250 pixels, ~16 px across) is still clearly 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -242,21 +242,34 @@ def generate(
     masks = np.empty((n, size, size), bool)
     labels = np.empty(n, np.int64)
     removed = np.empty_like(images) if counterfactual else None
+    for rows, params in _chunk_scenes(n, seed, size, background_pool, plain_objects):
+        params = params.head(rows.stop - rows.start)
+        labels[rows] = params.labels
+        images[rows], masks[rows], background = _render(params, size, counterfactual)
+        if removed is not None:
+            removed[rows] = background
+    return SyntheticBatch(images, labels, masks, boxes_from_masks(masks), CLASS_NAMES, removed)
+
+
+def _chunk_scenes(
+    n: int, seed: int, size: int, background_pool: int | None = None, plain_objects: bool = False
+) -> Iterator[tuple[slice, _Scenes]]:
+    """Each chunk's rows and its whole chunk of drawn scenes: the one place a seed becomes scenes.
+
+    Whole chunks, so that a scene depends only on its seed and index, never on ``n``.
+    """
     for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
         rng = np.random.default_rng([seed, start // _CHUNK])
         params = _draw_scenes(rng, size)
         if background_pool is not None:
             params = _pooled_backgrounds(params, rng, background_pool, size)
-        if plain_objects:
-            params.texture = np.zeros_like(params.texture)  # TEXTURES[0] is solid
-        params = params.head(stop - start)
-        labels[start:stop] = params.labels
-        image, mask, background = _render(params, size, counterfactual)
-        images[start:stop], masks[start:stop] = image, mask
-        if removed is not None:
-            removed[start:stop] = background
-    return SyntheticBatch(images, labels, masks, boxes_from_masks(masks), CLASS_NAMES, removed)
+        yield slice(start, min(start + _CHUNK, n)), _plain(params) if plain_objects else params
+
+
+def _plain(params: _Scenes) -> _Scenes:
+    """The same scenes with every object painted in its first colour (``TEXTURES[0]`` is solid)."""
+    params.texture = np.zeros_like(params.texture)
+    return params
 
 
 def generate_twins(
@@ -274,18 +287,21 @@ def generate_twins(
     pose and size as all a pair shares: one step closer to class supervision.
     """
     _check_arguments(n, seed, size)
-    first = generate(n, seed, size, plain_objects=plain_objects)
-    images = np.empty_like(first.images)
-    masks = np.empty_like(first.masks)
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        params = _draw_scenes(np.random.default_rng([seed, start // _CHUNK]), size)
-        rng = np.random.default_rng([seed, start // _CHUNK, _TWIN_STREAM])
-        twin = _twin_scenes(params, rng, size, same_appearance)
+    images = np.empty((2, n, size, size, 3), np.uint8)
+    masks = np.empty((2, n, size, size), bool)
+    labels = np.empty(n, np.int64)
+    for rows, params in _chunk_scenes(n, seed, size, plain_objects=plain_objects):
+        twin = _twin_scenes(
+            params, np.random.default_rng([seed, rows.start // _CHUNK, _TWIN_STREAM]), size, same_appearance
+        )
         if plain_objects:
-            twin.texture = np.zeros_like(twin.texture)
-        images[start:stop], masks[start:stop], _ = _render(twin.head(stop - start), size, False)
-    second = SyntheticBatch(images, first.labels.copy(), masks, boxes_from_masks(masks), CLASS_NAMES)
+            twin = _plain(twin)
+        labels[rows] = params.labels[: rows.stop - rows.start]
+        for k, scenes in enumerate((params, twin)):
+            images[k, rows], masks[k, rows], _ = _render(scenes.head(rows.stop - rows.start), size, False)
+    first, second = (
+        SyntheticBatch(images[k], labels.copy(), masks[k], boxes_from_masks(masks[k]), CLASS_NAMES) for k in range(2)
+    )
     return first, second
 
 
