@@ -158,8 +158,7 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         grad_clip=3.0,
         teacher_temp=0.02,
         pretrain_size=48,
-        paired_views="shape",
-        minutes=15.0,
+        minutes=15.0,  # paired_views: declared in the zoo's list (camscope.models.mini.MINI)
     ),
     "mini_mocov3_resnet": dict(
         lr=2e-3,
@@ -188,17 +187,18 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         # apart, and every SSL mini encoded it (benchmarks/mini_probe_factors.py); from the same warm start,
         # pool 1 probed 30.6 % after 1,600 steps where pool 16 gave 27.9 % after 1,800. No label-free data
         # setting moved it further. Sixth pass (session 12): the generator-paired method, 30.6 -> 37.2 % after
-        # 693 steps on "object" twins -> 53.3 % after 1,347 more on "shape" twins (mini_recipes.md).
-        paired_views="shape",
+        # 693 steps on "object" twins -> 53.3 % after 1,347 more on "shape" twins (mini_recipes.md). Its
+        # paired_views is declared in the zoo's list (camscope.models.mini.MINI).
         minutes=15.0,
     ),
 }
 
 
 def _config(name: str) -> MiniConfig:
-    """The training config of ``name``: architecture and method from the zoo's list, the rest from here."""
+    """The training config of ``name``: architecture, method and paired views from the zoo's list, the rest
+    from here."""
     entry = mini_entry(name)
-    return MiniConfig(name, entry.arch, entry.ssl, **_HYPERPARAMETERS[name])
+    return MiniConfig(name, entry.arch, entry.ssl, paired_views=entry.paired_views, **_HYPERPARAMETERS[name])
 
 
 # Every mini model of the zoo has a training config, and nothing else does.

@@ -57,6 +57,8 @@ def test_spec_describes_the_model(name):
     assert spec.class_names == CLASS_NAMES and spec.num_classes == len(CLASS_NAMES)
     assert spec.preprocess == PREPROCESS and spec.input_size == (3, 64, 64)
     assert spec.training == rec["training"] and spec.ssl_method == rec["ssl_method"]
+    # the declared group (camscope.models.mini.MINI) is the one the shipped weights were trained in
+    assert CONFIGS[name].paired_views == rec.get("config", {}).get("paired_views") == rec.get("paired_views")
     assert spec.family == rec["family"] == CONFIGS[name].family
 
 
