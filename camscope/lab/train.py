@@ -148,16 +148,18 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "mini_xcit": dict(batch_size=32, minutes=20.0),
     "mini_dino_resnet": dict(_DINO_SMALL_DATA, lr=1e-3, warmup=50, minutes=10.0, bf16=True),
     # XCiT takes smaller views unchanged (convolutional patch embedding, no fixed position table). Sixth
-    # pass (session 12): the generator-paired method, 48-px views, sharper teacher: 30.0 % (label-free, pool
-    # 16) -> 30.8 after 377 steps on "object" twins -> 34.7 after 466 more on "shape" twins at teacher 0.02
-    # (at 0.04 the "shape" loss drifted towards the uniform output); benchmarks/results/mini_recipes.md.
+    # pass (session 12): the generator-paired method, 48-px views: 30.0 % (label-free, pool 16) -> 34.7 % on
+    # "shape" twins, its loss drifting towards the uniform output and its features spanning an effective
+    # rank of 3.4 (partial collapse). Seventh pass (session 13): DINOv2's Sinkhorn-Knopp centering and KoLeo
+    # term (weight 0.1) at teacher 0.04: rank 3.4 -> 21, 38.7 % after 1,133 steps; mini_recipes.md.
     "mini_dino_xcit": dict(
         _DINO_SMALL_DATA,
         lr=5e-4,
         warmup=200,
         grad_clip=3.0,
-        teacher_temp=0.02,
         pretrain_size=48,
+        centering="sinkhorn",
+        koleo=0.1,
         minutes=15.0,  # paired_views: declared in the zoo's list (camscope.models.mini.MINI)
     ),
     "mini_mocov3_resnet": dict(
@@ -187,7 +189,8 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         # apart, and every SSL mini encoded it (benchmarks/mini_probe_factors.py); from the same warm start,
         # pool 1 probed 30.6 % after 1,600 steps where pool 16 gave 27.9 % after 1,800. No label-free data
         # setting moved it further. Sixth pass (session 12): the generator-paired method, 30.6 -> 37.2 % after
-        # 693 steps on "object" twins -> 53.3 % after 1,347 more on "shape" twins (mini_recipes.md). Its
+        # 693 steps on "object" twins -> 53.3 % after 1,347 more on "shape" twins -> 67.8 % after 2,217 more
+        # (session 13; mini_recipes.md). Its
         # paired_views is declared in the zoo's list (camscope.models.mini.MINI).
         minutes=15.0,
     ),
