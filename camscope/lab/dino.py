@@ -54,7 +54,9 @@ def koleo_loss(features: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """KoLeo: minus the mean log distance of each L2-normalised row to its nearest other row."""
     x = F.normalize(features, dim=-1, eps=eps)
     distances = torch.cdist(x, x)
-    distances = distances + torch.eye(len(x), dtype=x.dtype) * 4.0  # unit vectors: self is never the nearest
+    distances = (
+        distances + torch.eye(len(x), dtype=x.dtype, device=x.device) * 4.0
+    )  # unit vectors: self is never the nearest
     return -torch.log(distances.min(1).values + eps).mean()
 
 

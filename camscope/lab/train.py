@@ -190,8 +190,7 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         # pool 1 probed 30.6 % after 1,600 steps where pool 16 gave 27.9 % after 1,800. No label-free data
         # setting moved it further. Sixth pass (session 12): the generator-paired method, 30.6 -> 37.2 % after
         # 693 steps on "object" twins -> 53.3 % after 1,347 more on "shape" twins -> 67.8 % after 2,217 more
-        # (session 13; mini_recipes.md). Its
-        # paired_views is declared in the zoo's list (camscope.models.mini.MINI).
+        # (session 13; mini_recipes.md). Its paired_views is declared in the zoo's list (models.mini.MINI).
         minutes=15.0,
     ),
 }
