@@ -307,24 +307,32 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
         f"({', '.join(weak) or 'none'}) learned less, and their maps are weaker evidence about a method: "
         "a map explains a classifier, and a weak classifier has less to explain."
     )
-    groups = {
-        "supervised": [n for n in learned if recs[n]["training"] == "supervised"],
-        "self-supervised": [n for n in learned if recs[n]["training"] == "self-supervised"],
-        "CNN": [n for n in learned if recs[n]["family"] == "ResNet"],
-        "transformer": [n for n in learned if recs[n]["family"] != "ResNet"],
-    }
-    for a, b in (("supervised", "self-supervised"), ("CNN", "transformer")):
+    by_training = {t: [n for n in learned if recs[n]["training"] == t] for t in ("supervised", "self-supervised")}
+    # CNN vs transformer within one training regime: pooled across regimes, the groups would differ in how
+    # the models were trained as much as in their architecture (and the generator-paired models in neither).
+    comparisons = [("supervised", "self-supervised", by_training["supervised"], by_training["self-supervised"])]
+    for training, names in by_training.items():
+        cnn = [n for n in names if recs[n]["family"] == "ResNet"]
+        comparisons.append(
+            (
+                f"{training} CNN",
+                f"{training} transformer",
+                cnn,
+                [n for n in names if n not in cnn],
+            )
+        )
+    for a, b, first, second in comparisons:
         title = a[0].upper() + a[1:]
-        if not groups[a] or not groups[b]:
-            missing = a if not groups[a] else b
+        if not first or not second:
+            missing = a if not first else b
             out.append(
                 f"{title} vs {b}: not answered — no {missing} model reaches 60 % accuracy, so the "
                 "comparison would be between a trained and an untrained model."
             )
             continue
         out.append(
-            f"{title} ({', '.join(groups[a])}) vs {b} ({', '.join(groups[b])}), models above 60 % only: "
-            + _pointing_comparison(table, groups[a], groups[b])
+            f"{title} ({', '.join(first)}) vs {b} ({', '.join(second)}), models above 60 % only: "
+            + _pointing_comparison(table, first, second)
             + "."
         )
     paired = [n for n in table if recs[n]["training"] == GENERATOR_PAIRED]
@@ -336,8 +344,8 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
         )
     # The groups above mix architectures; within one family the training is the only difference
     for family in sorted({recs[n]["family"] for n in learned}):
-        sup = [n for n in groups["supervised"] if recs[n]["family"] == family]
-        ssl = [n for n in groups["self-supervised"] if recs[n]["family"] == family]
+        sup = [n for n in by_training["supervised"] if recs[n]["family"] == family]
+        ssl = [n for n in by_training["self-supervised"] if recs[n]["family"] == family]
         if sup and ssl:
             out.append(
                 f"Within one architecture ({family}): supervised ({', '.join(sup)}) vs self-supervised "
