@@ -8,6 +8,7 @@ patch`` projection, which reproduces the plateau recorded in ``benchmarks/result
     python benchmarks/mini_recipes.py --arch vit --lr 5e-4 --linear-stem --minutes 6   # stays at 2.303 / ~10 %
     python benchmarks/mini_recipes.py --arch vit --lr 5e-4 --minutes 6                 # leaves chance at ~600 steps
     python benchmarks/mini_recipes.py --arch cait --minutes 10 --model-kw init_values=0.1   # CaiT's LayerScale rule
+    python benchmarks/mini_recipes.py --arch vit --steps 880 --attention-init mimetic     # mimetic attention
 
 Not a test: it is a tool for choosing recipes, and each run takes minutes.
 """
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from timm.layers import PatchEmbed
 
 from camscope.lab.data import accuracy, batches
+from camscope.lab.mimetic import ATTENTION_INITS, mimetic_init
 from camscope.lab.train import MiniConfig, optimise
 from camscope.models import mini_archs as backbones
 
@@ -63,6 +65,9 @@ def main() -> None:
     parser.add_argument("--linear-stem", action="store_true", help="timm's linear patch projection, no conv stem")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--attention-init", choices=ATTENTION_INITS, default=None, help="camscope.lab.mimetic (default: timm's)"
+    )
+    parser.add_argument(
         "--model-kw", type=_keyword, nargs="*", default=[], metavar="NAME=VALUE", help="change timm model arguments"
     )
     args = parser.parse_args()
@@ -70,6 +75,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build(args.arch, args.linear_stem, dict(args.model_kw))
+    if args.attention_init == "mimetic":
+        mimetic_init(model)
     model.train()
     cfg = MiniConfig(
         "experiment", args.arch, lr=args.lr, batch_size=args.batch_size, warmup=args.warmup,
