@@ -14,6 +14,11 @@ through its SVD, ``A = U S Vᵀ``: the left factor ``U √S`` and the right ``�
 head's width for ``W_q``/``W_k`` (the best rank-``head_dim`` approximation of ``A``).
 
 Draws from torch's global generator, like timm's own initialisation, so a seeded run repeats.
+
+Measured (session 14, ``benchmarks/results/mini_recipes.md``): on the conv-stem mini ViT, at the paper's
+values, training stayed at chance for all 900 steps of a run in which timm's initialisation left chance
+by step 450; each token's tokens are already rich (a conv stem, LayerNorm), so ``β₁ I`` makes a token
+attend almost only to itself. An experiment option of ``benchmarks/mini_recipes.py``, in no recipe.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def _token_attentions() -> tuple[type[nn.Module], ...]:
     return Attention, TalkingHeadAttn, ClassAttn, WindowAttention
 
 
-ATTENTION_INITS = ("mimetic",)  # the values of MiniConfig.attention_init
+ATTENTION_INITS = ("mimetic",)  # benchmarks/mini_recipes.py --attention-init
 QK = (0.7, 0.7)  # (α₁, β₁): the paper's values for small ViTs
 VO = (0.4, 0.4)  # (α₂, β₂)
 

@@ -38,7 +38,6 @@ from tqdm.auto import tqdm
 from camscope.errors import InputError
 from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, TWINS, accuracy, batches, to_input
 from camscope.lab.dino import CENTERING
-from camscope.lab.mimetic import ATTENTION_INITS, mimetic_init
 from camscope.models import mini_archs as backbones
 from camscope.models.mini import MINI, SSL_NAMES, mini_entry, training_kind
 from camscope.models.weights import PACKAGED_DIR
@@ -96,17 +95,10 @@ class MiniConfig:
     # EMA center, and the KoLeo spreading term's weight (DINOv2: 0.1).
     centering: str | None = None
     koleo: float = 0.0
-    # How the attention projections start: None (timm's initialisation) or "mimetic" (camscope.lab.mimetic:
-    # attention structured as in pre-trained ViTs, against the from-scratch plateau of the token minis).
-    attention_init: str | None = None
 
     def __post_init__(self) -> None:
         """A mistyped option fails here, in one line, not at the first batch of a long run."""
-        choices = (
-            ("paired_views", self.paired_views, TWINS),
-            ("centering", self.centering, CENTERING),
-            ("attention_init", self.attention_init, ATTENTION_INITS),
-        )
+        choices = (("paired_views", self.paired_views, TWINS), ("centering", self.centering, CENTERING))
         for field, value, allowed in choices:
             if value is not None and value not in allowed:
                 raise InputError(f"{self.name}: {field} must be one of {', '.join(allowed)} or none, not {value!r}")
@@ -600,8 +592,6 @@ def trained_module(cfg: MiniConfig, fast_layout: bool = True) -> nn.Module:
     time and train the same thing.
     """
     model = backbones.build(cfg.arch)
-    if cfg.attention_init == "mimetic":
-        mimetic_init(model)
     if cfg.ssl is None:
         return _fast_layout(cfg, model) if fast_layout else model
     backbones.resample_positions(model, cfg.pretrain_size != backbones.INPUT_SIZE)

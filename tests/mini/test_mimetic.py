@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from timm.models.vision_transformer import Attention
 
 from camscope.errors import InputError
 from camscope.lab.mimetic import QK, VO, mimetic_init
-from camscope.lab.train import CONFIGS, trained_module
 from camscope.models import mini_archs as backbones
 
 
@@ -64,9 +61,9 @@ def _self_attention(model: torch.nn.Module) -> float:
 def test_mimetic_attention_starts_structured_on_the_mini_vit():
     """timm's init attends almost uniformly (1/65 per token); mimetic attention favours the token itself."""
     torch.manual_seed(0)
-    timm_init = trained_module(CONFIGS["mini_deit"])
-    torch.manual_seed(0)
-    mimetic = trained_module(dataclasses.replace(CONFIGS["mini_deit"], attention_init="mimetic"))
+    timm_init = backbones.build("vit")
+    mimetic = backbones.build("vit")
+    mimetic_init(mimetic)
     tokens = 1 + (64 // 8) ** 2
     with torch.no_grad():
         assert _self_attention(timm_init) < 2 / tokens

@@ -231,7 +231,7 @@ def test_mistyped_training_options_fail_in_one_line_before_training():
 
     from camscope.errors import CamscopeError
 
-    for field, value in (("paired_views", "colour"), ("centering", "sinkorn"), ("attention_init", "mimetik")):
+    for field, value in (("paired_views", "colour"), ("centering", "sinkorn")):
         with pytest.raises(CamscopeError, match=f"{field} must be one of .* not '{value}'"):
             dataclasses.replace(CONFIGS["mini_dino_xcit"], **{field: value})
     with pytest.raises(ValueError, match="centering"):
