@@ -1,4 +1,4 @@
-"""Mimetic initialisation of self-attention (Trockman & Kolter, ICML 2023): a recipe option for token minis.
+"""Mimetic initialisation of self-attention (Trockman & Kolter, ICML 2023): an experiment option for token minis.
 
 Why: a ViT trained from scratch on little data spends its first hundreds of steps at chance (the
 plateau in ``benchmarks/results/mini_recipes.md``) while its attention is still uniform. Pre-trained
