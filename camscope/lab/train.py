@@ -153,8 +153,9 @@ _HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     # rank of 3.4 (partial collapse). Seventh pass (session 13): DINOv2's Sinkhorn-Knopp centering and KoLeo
     # term (weight 0.1) at teacher 0.04: rank 3.4 -> 21, 38.7 % after 1,133 steps. Eighth pass (session 14):
     # continued from that run's checkpoint (its DINO head and teacher, not the shipped backbone alone) at
-    # lr 1e-3: 52.5 % after 913 steps; at 5e-4 44.1 % after 337, at teacher 0.01 48.7 % after 759. Its head
-    # stays near the uniform output (benchmarks/mini_dino_head.py); mini_recipes.md.
+    # lr 1e-3: 52.5 % after 913 steps, 52.9 % after its full 1,200; at 5e-4 44.1 % after 337, at teacher
+    # 0.01 48.7 % after 759. Its head stays near the uniform output (benchmarks/mini_dino_head.py);
+    # mini_recipes.md.
     "mini_dino_xcit": dict(
         _DINO_SMALL_DATA,
         lr=1e-3,
