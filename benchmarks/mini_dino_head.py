@@ -31,7 +31,6 @@ from camscope.lab.augment import views
 from camscope.lab.data import batches
 from camscope.lab.dino import Dino, DinoHead
 from camscope.lab.train import effective_rank, saved_config, trained_module
-from camscope.models import mini_archs as backbones
 
 COLUMNS = (
     "checkpoint",
@@ -53,10 +52,6 @@ def entropy(p: torch.Tensor) -> float:
     return float(-(p * p.clamp_min(1e-12).log()).sum(1).mean())
 
 
-def cross_entropy(target: torch.Tensor, logits: torch.Tensor) -> float:
-    return float(-(target * F.log_softmax(logits, -1)).sum(1).mean())
-
-
 @torch.no_grad()
 def head_state(path: Path, seed: int) -> list[str]:
     state = torch.load(path, weights_only=True, map_location="cpu")
@@ -71,7 +66,7 @@ def head_state(path: Path, seed: int) -> list[str]:
     crops = views(images, dino.crops, torch.Generator().manual_seed(seed))
     n_global = dino.crops[0].count
     teacher_head = cast(DinoHead, dino.teacher_head)  # a momentum copy of the student's head
-    teacher = dino._forward(dino.teacher, teacher_head, crops[:n_global])[1]
+    teacher_feats, teacher = dino._forward(dino.teacher, teacher_head, crops[:n_global])
     student = dino._forward(dino.student, dino.student_head, crops)[1]
     center = cast(torch.Tensor, dino.center).clone()
     own, other = dino.centering, next(c for c in ("ema", "sinkhorn") if c != dino.centering)
@@ -82,11 +77,9 @@ def head_state(path: Path, seed: int) -> list[str]:
         cast(torch.Tensor, dino.center).copy_(center)  # _targets moves the EMA center: keep the checkpoint's
         entropies[centering] = sum(entropy(t) for t in targets) / len(targets)
         if centering == own:
-            pairs = [(t, s) for i, t in enumerate(targets) for j, s in enumerate(student) if i != j]
-            ce = sum(cross_entropy(t, s / dino.student_temp) for t, s in pairs) / len(pairs)
-    feats = backbones.features(dino.teacher, crops[0])
+            ce = float(dino.distillation_loss(targets, student))
+    feats, logits = teacher_feats[0], teacher[0]  # the first global crop: backbone features, cosine logits
     z = F.normalize(teacher_head.mlp(feats), dim=-1)
-    logits = z @ F.normalize(teacher_head.prototypes, dim=-1).T
     k = logits.shape[1]
     return [
         str(path),

@@ -54,9 +54,8 @@ def koleo_loss(features: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """KoLeo: minus the mean log distance of each L2-normalised row to its nearest other row."""
     x = F.normalize(features, dim=-1, eps=eps)
     distances = torch.cdist(x, x)
-    distances = (
-        distances + torch.eye(len(x), dtype=x.dtype, device=x.device) * 4.0
-    )  # unit vectors: self is never the nearest
+    # unit vectors are at most 2 apart: adding 4 on the diagonal keeps a row from being its own nearest
+    distances = distances + torch.eye(len(x), dtype=x.dtype, device=x.device) * 4.0
     return -torch.log(distances.min(1).values + eps).mean()
 
 
@@ -137,6 +136,18 @@ class Dino(nn.Module):
         self.center.mul_(self.center_momentum).add_(t_all.mean(0, keepdim=True), alpha=1 - self.center_momentum)
         return targets
 
+    def distillation_loss(self, targets: list[torch.Tensor], student: list[torch.Tensor]) -> torch.Tensor:
+        """DINO's term: the cross-entropy of each student view's output to the teacher's target of every other
+        view (a global crop is never matched to itself), averaged over those pairs."""
+        total, pairs = student[0].new_zeros(()), 0
+        for i, target in enumerate(targets):
+            for j, s in enumerate(student):
+                if i == j:
+                    continue
+                total = total + torch.sum(-target * F.log_softmax(s / self.student_temp, dim=-1), dim=-1).mean()
+                pairs += 1
+        return total / pairs
+
     def loss(self, images: torch.Tensor, progress: float, g: torch.Generator) -> torch.Tensor:
         crops = views(images, self.crops, g)
         n_global = self.crops[0].count
@@ -144,14 +155,7 @@ class Dino(nn.Module):
             targets = self._targets(self._forward(self.teacher, self.teacher_head, crops[:n_global])[1])
         # DINO's "freeze last layer": no gradient reaches the prototypes early on (AdamW skips them).
         feats, student = self._forward(self.student, self.student_head, crops, progress < self.freeze_last_layer)
-        total, pairs = images.new_zeros(()), 0
-        for i, target in enumerate(targets):
-            for j, s in enumerate(student):
-                if i == j:
-                    continue
-                total = total + torch.sum(-target * F.log_softmax(s / self.student_temp, dim=-1), dim=-1).mean()
-                pairs += 1
-        total = total / pairs
+        total = self.distillation_loss(targets, student)
         if self.koleo:
             total = total + self.koleo * sum(koleo_loss(f) for f in feats[:n_global]) / n_global
         return total
