@@ -80,16 +80,17 @@ def mimetic_init(model: nn.Module, qk: tuple[float, float] = QK, vo: tuple[float
     """
     kinds = _token_attentions()
     changed = 0
-    for attn in model.modules():
-        weights = _projections(attn) if isinstance(attn, kinds) else None
-        proj = getattr(attn, "proj", None)
-        heads = getattr(attn, "num_heads", None)
-        if weights is None or not isinstance(proj, nn.Linear) or not isinstance(heads, int):
+    for name, attn in model.named_modules():
+        if not isinstance(attn, kinds):
             continue
+        weights, proj, heads = _projections(attn), getattr(attn, "proj", None), getattr(attn, "num_heads", None)
+        if weights is None or not isinstance(proj, nn.Linear) or not isinstance(heads, int):
+            raise InputError(f"mimetic initialisation: {name} ({type(attn).__name__}) has no q/k/v, proj or num_heads")
         wq, wk, wv = weights
         dim = wq.shape[1]
         if {wq.shape, wk.shape, wv.shape, proj.weight.shape} != {(dim, dim)} or dim % heads:
-            continue
+            # a listed kind laid out otherwise: an error, not a model initialised in part
+            raise InputError(f"mimetic initialisation: {name} needs d×d projections and d divisible by its heads")
         width = dim // heads
         for h in range(heads):
             rows = slice(h * width, (h + 1) * width)

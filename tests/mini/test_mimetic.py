@@ -79,3 +79,10 @@ def test_every_token_attention_of_the_minis_is_initialised(arch, expected):
 def test_a_model_without_token_attention_is_an_error():
     with pytest.raises(InputError, match="needs softmax attention"):
         mimetic_init(backbones.build("resnet"))
+
+
+def test_a_token_attention_of_another_layout_is_an_error_not_a_partial_init():
+    attn = Attention(16, num_heads=2)
+    attn.proj = torch.nn.Linear(16, 8)
+    with pytest.raises(InputError, match="needs d×d projections"):
+        mimetic_init(torch.nn.Sequential(attn))
