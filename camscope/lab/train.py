@@ -24,6 +24,7 @@ import platform
 import shutil
 import signal
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -52,6 +53,8 @@ CHECK_N = 500  # the first CHECK_N of them: what the test suite re-measures from
 CALIBRATION_STEPS = 20
 RUNS_DIR = Path("mini_runs")  # default home of checkpoints and in-progress records (git-ignored)
 CHECKPOINT_NAME = "checkpoint.pt"
+# Beside a self-supervised model file: what its method trained besides the backbone (heads, predictor, centre).
+METHOD_SUFFIX = ".method.safetensors"
 CHECKPOINT_SECONDS = 240.0  # the issue asks for one at least every 5 minutes
 CHECKPOINT_VERSION = 1
 
@@ -279,6 +282,7 @@ class Lineage:
     prior_seconds: float = 0.0
     continued_from: str = ""  # the checkpoint or model file it started from
     continued_from_sha256: str = ""  # that file's content: a shipped model file is overwritten later
+    continued_method_sha256: str = ""  # the method-state file read beside a model file ("": none, fresh heads)
 
     @classmethod
     def read(cls, state: dict[str, Any]) -> Lineage:
@@ -418,8 +422,10 @@ class Run:
         the model or seed; the record keeps the checkpoint's path), and it reads the images after the
         earlier runs' (``data_start``), so it never sees one twice.
         """
+        method_digest = ""
         if path.suffix == ".safetensors":
             steps, images, seconds = self._continue_from_model_file(path)
+            method_digest = self._continue_method_state(path)
         else:
             state = self._read(path, "give the checkpoint.pt of a run of the same model", same_config=False)
             self._restore_weights_and_streams(state)
@@ -428,7 +434,7 @@ class Run:
             images = earlier.prior_images + state["step"] * saved_config(state, path).batch_size
             seconds = earlier.prior_seconds + state["seconds"]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        self.lineage = Lineage(steps, images, seconds, str(path), digest)
+        self.lineage = Lineage(steps, images, seconds, str(path), digest, method_digest)
 
     def _continue_from_model_file(self, path: Path) -> tuple[int, int, float]:
         """A warm restart from a shipped model (``NAME.safetensors`` + ``NAME.json``): backbone weights only.
@@ -460,6 +466,31 @@ class Run:
             except RuntimeError as exc:
                 raise InputError(f"{path} does not fit this model: {str(exc).splitlines()[0]}") from None
         return record.get("prior_steps", 0) + record["steps"], images, float(record.get("train_seconds", 0.0))
+
+    def _continue_method_state(self, path: Path) -> str:
+        """Load the method-state file beside a model file, if there is one; returns its SHA-256 ("": none).
+
+        Why: a DINO head restarted from scratch re-learns for hundreds of steps (session 14: ~5 probe points
+        in 300 steps from a run's own head, 4 in 1,133 from a fresh one), and only files in git reach the
+        next machine. Heads that do not fit the recipe (another ``out_dim``) start afresh, with a warning.
+        """
+        from safetensors.torch import load_file
+
+        sidecar = method_state_path(path)
+        if not hasattr(self.module, "backbones") or not sidecar.is_file():
+            return ""
+        saved = load_file(str(sidecar))
+        current = method_state(cast(nn.Module, self.module))
+        if set(saved) != set(current) or any(saved[k].shape != current[k].shape for k in current):
+            warnings.warn(
+                f"{sidecar.name} does not fit this recipe's heads; they start afresh (the backbone is continued)",
+                stacklevel=2,
+            )
+            return ""
+        with torch.no_grad():
+            for key, value in current.items():
+                value.copy_(saved[key].to(value.dtype))
+        return hashlib.sha256(sidecar.read_bytes()).hexdigest()
 
     @property
     def data_start(self) -> int:
@@ -679,8 +710,27 @@ def pretrain(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV
     return method, done
 
 
-def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn.Module, Progress, dict[str, Any]]:
-    """Self-supervised pre-training (no labels read), then a linear probe on the frozen backbone."""
+def method_state_path(model_file: Path) -> Path:
+    """``NAME.method.safetensors`` beside ``NAME.safetensors``."""
+    return model_file.with_name(model_file.name.removesuffix(".safetensors") + METHOD_SUFFIX)
+
+
+def method_state(method: nn.Module) -> dict[str, torch.Tensor]:
+    """A self-supervised method's state outside its backbone copies: heads, predictor, DINO's centre.
+
+    The tensors share storage with the method's (copying into them loads a state). The backbone copies
+    are left out because the shipped model file already holds the evaluated one.
+    """
+    nets = cast("Dino | MocoV3", method).backbones()
+    copies = {name for name, child in method.named_children() if any(child is net for net in nets)}
+    return {k: v for k, v in method.state_dict().items() if k.split(".", 1)[0] not in copies}
+
+
+def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[Dino | MocoV3, Progress, dict[str, Any]]:
+    """Self-supervised pre-training (no labels read), then a linear probe on the frozen backbone.
+
+    Returns the method; the probed model is its ``evaluated_backbone()``.
+    """
     method, done = pretrain(cfg, seed, session)
     model = method.evaluated_backbone()
     backbones.resample_positions(model, False)  # evaluated at the input size of its position table
@@ -693,7 +743,7 @@ def pretrain_and_probe(cfg: MiniConfig, seed: int, session: Session) -> tuple[nn
         "ssl_hyperparameters": method.hyperparameters(),
         **probe,
     }
-    return model, done, info
+    return method, done, info
 
 
 @torch.inference_mode()
@@ -814,14 +864,28 @@ def _machine() -> str:
     return f"{name} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"
 
 
-def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, seed: int) -> dict[str, Any]:
-    """Write ``NAME.safetensors`` (fp16) and ``NAME.json``; the figures are measured on the fp16 file."""
+def _fp16(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+
+
+def save(
+    model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, seed: int, method: nn.Module | None = None
+) -> dict[str, Any]:
+    """Write ``NAME.safetensors`` (fp16) and ``NAME.json``; the figures are measured on the fp16 file.
+
+    With ``method`` (self-supervised runs) also ``NAME.method.safetensors`` (fp16), so that a warm restart
+    from the shipped model keeps the method's heads (:meth:`Run._continue_method_state`).
+    """
     from safetensors.torch import load_file, save_file
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{cfg.name}.safetensors"
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
+    save_file(_fp16(model.state_dict()), str(path))
+    sidecar = method_state_path(path)
+    if method is not None:
+        save_file(_fp16(method_state(method)), str(sidecar))
+    else:
+        sidecar.unlink(missing_ok=True)
     shipped = backbones.build(cfg.arch)
     shipped.load_state_dict(load_file(str(path)), strict=True)
     shipped.eval()
@@ -851,6 +915,7 @@ def save(model: nn.Module, cfg: MiniConfig, info: dict[str, Any], out: Path, see
         "config": asdict(cfg),
         "weights": path.name,
         "weights_bytes": path.stat().st_size,
+        "method_state": sidecar.name if method is not None else None,
         "dtype": "float16",
         "torch": torch.__version__,
         "timm": timm.__version__,
@@ -872,7 +937,10 @@ def _better(record: dict[str, Any], folder: Path) -> bool:
 
 def _copy_model(src: Path, dst: Path, name: str) -> None:
     dst.mkdir(parents=True, exist_ok=True)
-    for suffix in (".safetensors", ".json"):
+    for suffix in (".safetensors", ".json", METHOD_SUFFIX):
+        if not (src / f"{name}{suffix}").is_file():  # a supervised model has no method state: drop a stale one
+            (dst / f"{name}{suffix}").unlink(missing_ok=True)
+            continue
         shutil.copyfile(src / f"{name}{suffix}", dst / f"{name}{suffix}.tmp")
         os.replace(dst / f"{name}{suffix}.tmp", dst / f"{name}{suffix}")
 
@@ -906,10 +974,12 @@ def train(
         run_dir=run_dir, resume=resume, steps=steps, minutes=minutes, stop_at=stop_at, continue_from=continue_from
     )
     info: dict[str, Any] = {}
+    method = None
     if cfg.ssl is None:
         model, done = train_supervised(cfg, seed, session)
     else:
-        model, done, info = pretrain_and_probe(cfg, seed, session)
+        method, done, info = pretrain_and_probe(cfg, seed, session)
+        model = method.evaluated_backbone()
     info = {
         "steps": done.step,
         "schedule_steps": done.total,
@@ -921,7 +991,7 @@ def train(
         **asdict(done.lineage),
         **info,
     }
-    record = save(model, cfg, info, run_dir / "last", seed)
+    record = save(model, cfg, info, run_dir / "last", seed, method)
     record["kept_as_best"] = _better(record, run_dir)
     if record["kept_as_best"]:
         _copy_model(run_dir / "last", run_dir, cfg.name)

@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from camscope.errors import InputError
-from camscope.lab.train import CHECKPOINT_NAME, CONFIGS, Session, pretrain, saved_config, train_supervised
+from camscope.lab.train import (
+    CHECKPOINT_NAME,
+    CONFIGS,
+    Session,
+    method_state,
+    method_state_path,
+    pretrain,
+    saved_config,
+    train_supervised,
+)
 
 STEPS = 6
 
@@ -174,11 +183,35 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     for net in method.backbones():  # the trained encoder and its momentum copy
         for key, value in net.state_dict().items():
             assert torch.equal(value, shipped[key].to(value.dtype)), key
+    # the heads, predictor and momentum projector come from the method-state file beside the model
+    sidecar = method_state_path(weights)
+    heads = load_file(str(sidecar))
+    assert heads and not any(k.startswith(("base.", "momentum_encoder.")) for k in heads)
+    for key, value in method_state(method).items():
+        assert torch.equal(value, heads[key].to(value.dtype)), key
+    assert lineage.continued_method_sha256 == hashlib.sha256(sidecar.read_bytes()).hexdigest()
 
     second = train(cfg.name, tmp_path / "zoo", steps=2, runs=tmp_path / "c", continue_from=weights)
     assert second["images"] == 5 * 8 and second["prior_steps"] == 3
     assert second["command"].endswith(f"--continue-from {weights}")
     assert second["continued_from_sha256"] == hashlib.sha256(shipped_bytes).hexdigest()  # it is overwritten later
+
+    assert second["method_state"] == sidecar.name
+    assert second["continued_method_sha256"] == lineage.continued_method_sha256
+
+    # heads that do not fit the recipe start afresh, with a warning; the backbone is still continued
+    from safetensors.torch import save_file
+
+    save_file({k: v[..., :1].contiguous() if v.ndim else v for k, v in heads.items()}, str(sidecar))
+    torch.manual_seed(0)
+    fresh = method_state(pretrain(cfg, 0, Session(steps=2, stop_at=0))[0])
+    with pytest.warns(UserWarning, match="start afresh"):
+        method, begun = pretrain(cfg, 0, Session(run_dir=tmp_path / "e", steps=2, stop_at=0, continue_from=weights))
+    assert begun.lineage.continued_method_sha256 == ""
+    for key, value in method_state(method).items():
+        assert torch.equal(value, fresh[key]), key
+    sidecar.unlink()  # an older model file, shipped without one: fresh heads, no warning
+    assert pretrain(cfg, 0, Session(steps=2, stop_at=0, continue_from=weights))[1].lineage.continued_method_sha256 == ""
 
     with pytest.raises(InputError, match="not 'mini_mocov3_vit' with seed 1"):
         pretrain(cfg, 1, Session(run_dir=tmp_path / "d", steps=2, continue_from=weights))
