@@ -52,7 +52,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this session")
-    parser.add_argument("--continue-from", type=Path, default=None, help="warm restart from this checkpoint.pt")
+    parser.add_argument(
+        "--continue-from", type=Path, default=None, help="warm restart from this checkpoint.pt or model file"
+    )
+    parser.add_argument("--fresh-heads", action="store_true", help="leave a model file's method state unread")
     args = parser.parse_args()
 
     changes = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -66,7 +69,7 @@ def main() -> None:
     runs = RUNS_DIR / "recipes" / args.tag
     record = train(
         args.model, None, steps=args.steps, seed=args.seed, runs=runs, resume=args.resume,
-        minutes=args.minutes, cfg=cfg, continue_from=args.continue_from,
+        minutes=args.minutes, cfg=cfg, continue_from=args.continue_from, fresh_heads=args.fresh_heads,
     )  # fmt: skip
     line = {
         "tag": args.tag,

@@ -42,9 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="start a new schedule (warm restart) from the weights of another run's checkpoint.pt of the same "
-        "model, or from a model file NAME.safetensors written by train-mini (its NAME.json beside it: backbone "
-        "weights only, fresh heads and optimiser), on the images after that run's; give the new run its own "
-        "--runs folder",
+        "model, or from a model file NAME.safetensors written by train-mini (its NAME.json beside it: the "
+        "backbone weights, and the method's heads from NAME.method.safetensors when it is there; a fresh "
+        "optimiser), on the images after that run's; give the new run its own --runs folder",
+    )
+    parser.add_argument(
+        "--fresh-heads",
+        action="store_true",
+        help="with --continue-from a model file: start the self-supervised method's heads afresh (a head "
+        "collapsed to the uniform output is better re-learned)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise UnknownNameError(f"unknown mini model {unknown[0]!r}; choose from: all, {', '.join(CONFIGS)}")
     if args.resume and args.continue_from is not None:
         raise InputError("--resume continues this run's own checkpoint; --continue-from starts a new one: choose one")
+    if args.fresh_heads and args.continue_from is None:
+        raise InputError("--fresh-heads goes with --continue-from (a model file whose heads to leave unread)")
     if args.continue_from is not None and args.model == "all":
         raise InputError("--continue-from needs one --model (the checkpoint's)")
     for option in ("minutes", "steps", "stop_at"):
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             stop_at=args.stop_at,
             continue_from=args.continue_from,
+            fresh_heads=args.fresh_heads,
         )
         extra = f", linear probe {record['test_accuracy']}%" if record["training"] != "supervised" else ""
         state = "finished" if record["complete"] else f"stopped ({record['stopped']}), resume with --resume"

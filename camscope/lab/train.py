@@ -261,6 +261,8 @@ class Session:
     schedule are done (staged runs, tests). A checkpoint is written every ``checkpoint_seconds``.
     ``continue_from`` starts a new schedule (a warm restart: fresh optimiser, warm-up and cosine again)
     from the weights of another run's checkpoint of the same config, on the images after that run's.
+    ``fresh_heads`` (with a model file) leaves the method-state file beside it unread: a head that has
+    collapsed to the uniform output is better re-learned (session 15, ``benchmarks/results/mini_recipes.md``).
     """
 
     run_dir: Path | None = None
@@ -270,6 +272,7 @@ class Session:
     stop_at: int | None = None
     checkpoint_seconds: float = CHECKPOINT_SECONDS
     continue_from: Path | None = None
+    fresh_heads: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,7 @@ class Lineage:
     continued_from: str = ""  # the checkpoint or model file it started from
     continued_from_sha256: str = ""  # that file's content: a shipped model file is overwritten later
     continued_method_sha256: str = ""  # the method-state file read beside a model file ("": none, fresh heads)
+    fresh_heads: bool = False  # the method's heads were started afresh on request (``Session.fresh_heads``)
 
     @classmethod
     def read(cls, state: dict[str, Any]) -> Lineage:
@@ -414,7 +418,7 @@ class Run:
         self.total = None if state["total"] < 0 else state["total"]
         self.lineage = Lineage.read(state)
 
-    def continue_from(self, path: Path) -> None:
+    def continue_from(self, path: Path, fresh_heads: bool = False) -> None:
         """A warm restart: another run's weights (and random streams), a fresh optimiser and schedule.
 
         Why not a longer resume: a finished run's learning rate has decayed to zero, and lengthening a
@@ -425,7 +429,7 @@ class Run:
         method_digest = ""
         if path.suffix == ".safetensors":
             steps, images, seconds = self._continue_from_model_file(path)
-            method_digest = self._continue_method_state(path)
+            method_digest = "" if fresh_heads else self._continue_method_state(path)
         else:
             state = self._read(path, "give the checkpoint.pt of a run of the same model", same_config=False)
             self._restore_weights_and_streams(state)
@@ -434,7 +438,7 @@ class Run:
             images = earlier.prior_images + state["step"] * saved_config(state, path).batch_size
             seconds = earlier.prior_seconds + state["seconds"]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        self.lineage = Lineage(steps, images, seconds, str(path), digest, method_digest)
+        self.lineage = Lineage(steps, images, seconds, str(path), digest, method_digest, fresh_heads)
 
     def _continue_from_model_file(self, path: Path) -> tuple[int, int, float]:
         """A warm restart from a shipped model (``NAME.safetensors`` + ``NAME.json``): backbone weights only.
@@ -505,7 +509,7 @@ class Run:
             if session.steps is not None and self.total is not None and session.steps != self.total:
                 raise InputError(f"the checkpoint's schedule is {self.total} steps, not --steps {session.steps}")
         elif session.continue_from is not None:
-            self.continue_from(session.continue_from)
+            self.continue_from(session.continue_from, session.fresh_heads)
         if self.total is None:
             self.total = session.steps
 
@@ -895,6 +899,7 @@ def save(
     steps, total = info["steps"], info["schedule_steps"]
     command = f"camscope train-mini --model {cfg.name} --seed {seed} --steps {total}"
     continued = f" --continue-from {info['continued_from']}" if info.get("continued_from") else ""
+    continued += " --fresh-heads" if info.get("fresh_heads") else ""
     record = {
         "name": cfg.name,
         "family": cfg.family,
@@ -958,6 +963,7 @@ def train(
     stop_at: int | None = None,
     cfg: MiniConfig | None = None,
     continue_from: Path | None = None,
+    fresh_heads: bool = False,
 ) -> dict[str, Any]:
     """Train (or resume) one mini model; returns the record of the model as it stands after this session.
 
@@ -971,7 +977,13 @@ def train(
     cfg = cfg or CONFIGS[name]
     run_dir = Path(runs) / cfg.name
     session = Session(
-        run_dir=run_dir, resume=resume, steps=steps, minutes=minutes, stop_at=stop_at, continue_from=continue_from
+        run_dir=run_dir,
+        resume=resume,
+        steps=steps,
+        minutes=minutes,
+        stop_at=stop_at,
+        continue_from=continue_from,
+        fresh_heads=fresh_heads,
     )
     info: dict[str, Any] = {}
     method = None

@@ -199,12 +199,20 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     assert second["method_state"] == sidecar.name
     assert second["continued_method_sha256"] == lineage.continued_method_sha256
 
+    # on request the heads start afresh (a collapsed head is better re-learned), and the record says so
+    fresh = method_state(pretrain(cfg, 0, Session(steps=2, stop_at=0))[0])
+    session = Session(run_dir=tmp_path / "f", steps=2, stop_at=0, continue_from=weights, fresh_heads=True)
+    method, begun = pretrain(cfg, 0, session)
+    assert begun.lineage.fresh_heads and begun.lineage.continued_method_sha256 == ""
+    assert all(torch.equal(value, fresh[key]) for key, value in method_state(method).items())
+    assert not all(torch.equal(value, heads[key].to(value.dtype)) for key, value in fresh.items())  # trained ≠ fresh
+    third = train(cfg.name, None, steps=1, runs=tmp_path / "g", continue_from=weights, fresh_heads=True)
+    assert third["command"].endswith(f"--continue-from {weights} --fresh-heads")
+
     # heads that do not fit the recipe start afresh, with a warning; the backbone is still continued
     from safetensors.torch import save_file
 
     save_file({k: v[..., :1].contiguous() if v.ndim else v for k, v in heads.items()}, str(sidecar))
-    torch.manual_seed(0)
-    fresh = method_state(pretrain(cfg, 0, Session(steps=2, stop_at=0))[0])
     with pytest.warns(UserWarning, match="start afresh"):
         method, begun = pretrain(cfg, 0, Session(run_dir=tmp_path / "e", steps=2, stop_at=0, continue_from=weights))
     assert begun.lineage.continued_method_sha256 == ""

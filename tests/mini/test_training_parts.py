@@ -249,3 +249,19 @@ def test_effective_rank_counts_equally_used_directions():
     assert 15.0 < effective_rank(full) <= 16.0
     squashed = full * torch.tensor([10.0] + [0.01] * 15)  # one direction carries nearly everything
     assert effective_rank(squashed) < 1.1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fresh-heads"], "--fresh-heads goes with --continue-from"),
+        (["--resume", "--continue-from", "x.safetensors"], "choose one"),
+    ],
+)
+def test_train_mini_rejects_options_that_do_not_go_together(capsys, args, message):
+    """One line and exit status 2 before any model is built, not a traceback mid-run."""
+    from camscope.cli import main
+
+    assert main(["train-mini", "--model", "mini_dino_xcit", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
