@@ -342,6 +342,17 @@ def findings(table: dict[str, dict[str, Scores]]) -> str:
             "pair of views they learned from was rendered from one object on two backgrounds, so the generator, "
             "not the method, chose what the views share — the object. Their maps say what that pairing teaches."
         )
+    # The self-supervised transformers that learned are all generator-paired: compare them with the supervised
+    # transformers, so that the transformer side of the question is answered for what was trained
+    paired_tokens = [n for n in paired if n in learned and recs[n]["family"] != "ResNet"]
+    supervised_tokens = [n for n in by_training["supervised"] if recs[n]["family"] != "ResNet"]
+    if paired_tokens and supervised_tokens:
+        out.append(
+            f"Supervised transformer ({', '.join(supervised_tokens)}) vs generator-paired transformer "
+            f"({', '.join(paired_tokens)}), models above 60 % only: "
+            + _pointing_comparison(table, supervised_tokens, paired_tokens)
+            + "."
+        )
     # The groups above mix architectures; within one family the training is the only difference
     for family in sorted({recs[n]["family"] for n in learned}):
         sup = [n for n in by_training["supervised"] if recs[n]["family"] == family]
