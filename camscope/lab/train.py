@@ -476,16 +476,17 @@ class Run:
     def _continue_method_state(self, path: Path) -> str:
         """Load the method-state file beside a model file, if there is one; returns its SHA-256 ("": none).
 
-        Why: a DINO head restarted from scratch re-learns for hundreds of steps (session 14: ~5 probe points
-        in 300 steps from a run's own head, 4 in 1,133 from a fresh one), and only files in git reach the
-        next machine. Heads that do not fit the recipe (another ``out_dim``) start afresh, with a warning.
+        Why: a warm restart should be able to continue a healthy head as DINO's own resume does, and only
+        files in git reach the next machine (a collapsed head is better re-learned: ``Session.fresh_heads``).
+        Heads that do not fit the recipe (another ``out_dim``) start afresh, with a warning.
         """
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         sidecar = method_state_path(path)
         if not hasattr(self.module, "backbones") or not sidecar.is_file():
             return ""
-        saved = load_file(str(sidecar))
+        data = sidecar.read_bytes()  # read once: loaded and hashed
+        saved = load(data)
         current = method_state(cast(nn.Module, self.module))
         if set(saved) != set(current) or any(saved[k].shape != current[k].shape for k in current):
             warnings.warn(
@@ -496,7 +497,7 @@ class Run:
         with torch.no_grad():
             for key, value in current.items():
                 value.copy_(saved[key].to(value.dtype))
-        return hashlib.sha256(sidecar.read_bytes()).hexdigest()
+        return hashlib.sha256(data).hexdigest()
 
     @property
     def data_start(self) -> int:
