@@ -1,9 +1,11 @@
-"""Short self-supervised pre-training runs under a changed recipe, each ending in the record's linear probe.
+"""Short training runs of a mini under a changed recipe, each ending in the record's evaluation.
 
-How the self-supervised mini recipes were chosen (``benchmarks/results/mini_recipes.md``): the mini model's
-own config with ``--set key=value`` changes (any :class:`camscope.lab.train.MiniConfig` field), trained
-for ``--steps`` with the package's resumable loop, then probed exactly as a shipped record is (linear
-classifier on frozen features, test accuracy on ``generate(1000, 7)``). Nothing is shipped: the run and
+Named for its first use, the self-supervised recipes; supervised minis take it too (their record's test
+accuracy in place of the linear probe). How the mini recipes were chosen
+(``benchmarks/results/mini_recipes.md``): the mini model's own config with ``--set key=value`` changes
+(any :class:`camscope.lab.train.MiniConfig` field), trained for ``--steps`` with the package's resumable
+loop, then evaluated exactly as a shipped record is (test accuracy on ``generate(1000, 7)``, after a
+linear probe on frozen features for a self-supervised mini). Nothing is shipped: the run and
 its record stay in ``mini_runs/recipes/TAG/NAME`` (git-ignored), and one JSON line per run is appended
 to ``mini_runs/recipes/log.jsonl``. ``--resume`` continues a stopped run of the same tag::
 

@@ -98,6 +98,12 @@ class MiniConfig:
     # EMA center, and the KoLeo spreading term's weight (DINOv2: 0.1).
     centering: str | None = None
     koleo: float = 0.0
+    # Token models' training-only architecture settings (camscope.models.mini_archs). ``layer_scale``
+    # initialises the layer-scale gains of a model built from scratch (a warm restart keeps its trained
+    # ones); None keeps timm's (CaiT: 1e-5). ``drop_path`` is the deepest block's stochastic-depth rate; None
+    # keeps timm's (Swin: 0.1, the others: none).
+    layer_scale: float | None = None
+    drop_path: float | None = None
 
     def __post_init__(self) -> None:
         """A mistyped option fails here, in one line, not at the first batch of a long run."""
@@ -634,6 +640,10 @@ def trained_module(cfg: MiniConfig, fast_layout: bool = True) -> nn.Module:
     time and train the same thing.
     """
     model = backbones.build(cfg.arch)
+    if cfg.layer_scale is not None:
+        backbones.init_layer_scale(model, cfg.layer_scale)
+    if cfg.drop_path is not None:
+        backbones.set_drop_path(model, cfg.drop_path)
     if cfg.ssl is None:
         return _fast_layout(cfg, model) if fast_layout else model
     backbones.resample_positions(model, cfg.pretrain_size != backbones.INPUT_SIZE)

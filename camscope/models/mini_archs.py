@@ -14,16 +14,18 @@ The self-supervised minis share the builders with the supervised ones: a DINO Re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from timm.layers import Format, PatchEmbed
+from timm.layers import DropPath, Format, PatchEmbed
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from camscope.data.synthetic import CLASS_NAMES
+from camscope.errors import InputError
 
 NUM_CLASSES = len(CLASS_NAMES)
 INPUT_SIZE = 64
@@ -225,3 +227,43 @@ def resample_positions(model: nn.Module, on: bool) -> None:
     model.patch_embed.strict_img_size = not on
     model.patch_embed.flatten = not on
     model.patch_embed.output_fmt = Format.NHWC if on else Format.NCHW
+
+
+# A layer-scale gain: CaiT's ``gamma_1``/``gamma_2``, XCiT's ``gamma1``…``gamma3``, timm ViT's ``ls1.gamma``.
+_LAYER_SCALE = re.compile(r"(^|\.)(gamma_?\d|ls\d\.gamma)$")
+
+
+def init_layer_scale(model: nn.Module, value: float) -> None:
+    """Set every layer-scale gain of a freshly built model to ``value`` (a training recipe's initialisation).
+
+    Why: timm's CaiT starts its gains at 1e-5, the value the CaiT paper gives for 24+ blocks so that a deep
+    stack starts near the identity; for 18 blocks or fewer it gives 0.1. The six-block mini took its 1e-5,
+    and after ~3,000 steps its gains were still ~0.03: every residual branch damped thirty-fold.
+    """
+    gains = [p for name, p in model.named_parameters() if _LAYER_SCALE.search(name)]
+    if not gains:
+        raise InputError(f"{type(model).__name__} has no layer-scale gains to initialise")
+    with torch.no_grad():
+        for gain in gains:
+            gain.fill_(value)
+
+
+def set_drop_path(model: nn.Module, rate: float) -> None:
+    """Stochastic depth rising linearly from 0 to ``rate`` over the model's blocks (timm's rule).
+
+    It replaces the blocks' ``drop_path*`` modules, so it also overrides a timm default: timm's Swin
+    builds with 0.1. Training only: the weights and the evaluated model are unchanged.
+    """
+    blocks = [(m, slots) for m in model.modules() if (slots := _drop_slots(m))]
+    if not blocks:
+        raise InputError(f"{type(model).__name__} has no residual blocks with stochastic depth")
+    for i, (block, slots) in enumerate(blocks):
+        p = rate * i / max(len(blocks) - 1, 1)
+        for name in slots:
+            setattr(block, name, DropPath(p) if p > 0 else nn.Identity())
+
+
+def _drop_slots(block: nn.Module) -> list[str]:
+    """The names of a timm block's stochastic-depth modules (empty for anything else)."""
+    names = ("drop_path", "drop_path1", "drop_path2", "drop_path3")
+    return [n for n in names if isinstance(getattr(block, n, None), (DropPath, nn.Identity))]

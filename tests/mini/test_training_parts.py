@@ -265,3 +265,40 @@ def test_train_mini_rejects_options_that_do_not_go_together(capsys, args, messag
     assert main(["train-mini", "--model", "mini_dino_xcit", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_layer_scale_initialises_every_gain_of_a_fresh_cait_and_refuses_a_model_without_one():
+    """CaiT's six blocks start their residual branches at the configured gain, not timm's 1e-5."""
+    import dataclasses
+
+    from camscope.errors import InputError
+    from camscope.lab.train import trained_module
+
+    cfg = dataclasses.replace(CONFIGS["mini_cait"], layer_scale=0.1)
+    gains = {n: p for n, p in trained_module(cfg).named_parameters() if "gamma" in n}
+    assert len(gains) == 2 * 6 and all(torch.all(p == 0.1) for p in gains.values())
+    default = {n: p for n, p in trained_module(CONFIGS["mini_cait"]).named_parameters() if "gamma" in n}
+    assert all(torch.allclose(p, torch.full_like(p, 1e-5)) for p in default.values())
+    with pytest.raises(InputError, match="no layer-scale"):
+        trained_module(dataclasses.replace(CONFIGS["mini_deit"], layer_scale=0.1))
+
+
+@pytest.mark.parametrize("arch", ["vit", "swin"])
+def test_drop_path_rises_linearly_to_the_rate_and_zero_turns_off_timms_default(arch):
+    """Stochastic depth is 0 at the first block and ``rate`` at the last; 0 removes Swin's built-in 0.1."""
+    from timm.layers import DropPath
+
+    model = backbones.build(arch)
+    backbones.set_drop_path(model, 0.2)
+    rates = [m.drop_prob for m in model.modules() if isinstance(m, DropPath)]
+    blocks = 6  # both minis have six residual blocks, each with two drop-path slots
+    expected = [0.2 * i / (blocks - 1) for i in range(1, blocks) for _ in range(2)]
+    assert rates == pytest.approx(expected)
+    backbones.set_drop_path(model, 0.0)
+    assert not any(isinstance(m, DropPath) for m in model.modules())
+    x = torch.randn(2, 3, 64, 64)
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, model(x))  # no randomness left in the forward pass
