@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +12,7 @@ import torch
 from camscope.data.synthetic import CLASS_NAMES, generate, to_input
 from camscope.errors import InputError
 from camscope.lab.data import TEST_SEED, predict
-from camscope.lab.train import CHECK_N, CONFIGS, METHOD_SUFFIX, images_seen
+from camscope.lab.train import CHECK_N, CONFIGS, METHOD_SUFFIX, images_seen, saved_config
 from camscope.models import get_spec, load_model, locate_weights
 from camscope.models.layers import probe
 from camscope.models.mini import MINI_MODELS, PREPROCESS, mini_record
@@ -65,6 +68,24 @@ def test_spec_describes_the_model(name):
     # the declared group (camscope.models.mini.MINI) is the one the shipped weights were trained in
     assert CONFIGS[name].paired_views == rec.get("config", {}).get("paired_views") == rec.get("paired_views")
     assert spec.family == rec["family"] == CONFIGS[name].family
+
+
+@pytest.mark.parametrize("name", MINI_MODELS)
+def test_record_command_replays_the_shipped_recipe(name):
+    """The record's ``command`` is a plain ``camscope train-mini``: it replays the run only while the
+    recipe in the code equals the config the run trained with. A recipe experiment shipped without
+    adopting its ``--set`` changes (benchmarks/mini_ssl_recipes.py) fails here. Not compared: the
+    budget (the command fixes ``--steps``) and, for a supervised model, the probe size it never uses."""
+    rec = mini_record(name)
+    trained = saved_config({"config": json.dumps(rec["config"])})
+    ignored = {"minutes"} | (set() if CONFIGS[name].ssl else {"probe_images"})
+    differ = {
+        f.name: (getattr(trained, f.name), getattr(CONFIGS[name], f.name))
+        for f in dataclasses.fields(trained)
+        if f.name not in ignored and getattr(trained, f.name) != getattr(CONFIGS[name], f.name)
+    }
+    assert not differ, f"{name}: trained with (record, recipe) {differ}; adopt them in _HYPERPARAMETERS"
+    assert rec["command"].startswith(f"camscope train-mini --model {name} ")
 
 
 @pytest.mark.parametrize("name", MINI_MODELS)
