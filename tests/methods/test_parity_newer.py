@@ -42,7 +42,6 @@ def test_shapleycam_with_rest_matches_on_cnn(cnn, cnn_input) -> None:
         assert_same(ours, cam(cnn_input, [pgc_targets.ClassifierOutputReST(c) for c in (1, 3)]))
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the reference's __del__ fails too
 @pytest.mark.xfail(
     raises=(RuntimeError, ValueError),
     strict=True,
