@@ -12,7 +12,7 @@ import torch
 from camscope.data.synthetic import CLASS_NAMES, generate, to_input
 from camscope.errors import InputError
 from camscope.lab.data import TEST_SEED, predict
-from camscope.lab.train import CHECK_N, CONFIGS, METHOD_SUFFIX, images_seen, saved_config
+from camscope.lab.train import CHECK_N, CONFIGS, EVALUATION_ONLY, METHOD_SUFFIX, images_seen, saved_config
 from camscope.models import get_spec, load_model, locate_weights
 from camscope.models.layers import probe
 from camscope.models.mini import MINI_MODELS, PREPROCESS, mini_record
@@ -75,10 +75,10 @@ def test_record_command_replays_the_shipped_recipe(name):
     """The record's ``command`` is a plain ``camscope train-mini``: it replays the run only while the
     recipe in the code equals the config the run trained with. A recipe experiment shipped without
     adopting its ``--set`` changes (benchmarks/mini_ssl_recipes.py) fails here. Not compared: the
-    budget (the command fixes ``--steps``) and, for a supervised model, the probe size it never uses."""
+    budget (the command fixes ``--steps``) and, for a supervised model, the probe settings it never uses."""
     rec = mini_record(name)
     trained = saved_config({"config": json.dumps(rec["config"])})
-    ignored = {"minutes"} | (set() if CONFIGS[name].ssl else {"probe_images"})
+    ignored = {"minutes"} | (set() if CONFIGS[name].ssl else EVALUATION_ONLY)
     differ = {
         f.name: (getattr(trained, f.name), getattr(CONFIGS[name], f.name))
         for f in dataclasses.fields(trained)
