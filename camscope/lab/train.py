@@ -104,6 +104,10 @@ class MiniConfig:
     # keeps timm's (Swin: 0.1, the others: none).
     layer_scale: float | None = None
     drop_path: float | None = None
+    # timm's optimiser factory and the DeiT/CaiT recipes: biases, norm and layer-scale gains (every 1-D
+    # parameter) and the model's own ``no_weight_decay()`` names (position table, class token) take no weight
+    # decay. Off by default, so that the runs that shipped without it replay.
+    no_decay_1d: bool = False
 
     def __post_init__(self) -> None:
         """A mistyped option fails here, in one line, not at the first batch of a long run."""
@@ -343,6 +347,22 @@ def _stop_requests() -> Iterator[Callable[[], bool]]:
             signal.signal(sig, handler)
 
 
+def _decay_groups(cfg: MiniConfig, module: nn.Module | None, params: list[nn.Parameter]) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: one, or (``no_decay_1d``) the decayed ones and those exempt from decay."""
+    if not cfg.no_decay_1d:
+        return [{"params": params}]
+    exempt = {id(p) for p in params if p.ndim <= 1}
+    for sub in [] if module is None else module.modules():
+        names = getattr(sub, "no_weight_decay", None)
+        if callable(names):
+            named = dict(sub.named_parameters())
+            exempt |= {id(named[n]) for n in names() if n in named}
+    return [
+        {"params": [p for p in params if id(p) not in exempt]},
+        {"params": [p for p in params if id(p) in exempt], "weight_decay": 0.0},
+    ]
+
+
 class Run:
     """The whole mutable state of one training run — exactly what a checkpoint holds.
 
@@ -363,7 +383,7 @@ class Run:
     ) -> None:
         self.cfg, self.seed, self.module, self.generator = cfg, seed, module, generator
         self.params = params
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(_decay_groups(cfg, module, params), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.total, self.seconds, self.sessions = 0, None, 0.0, 0  # type: ignore[assignment]
         self.total: int | None
         self.lineage = Lineage()

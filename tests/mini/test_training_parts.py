@@ -302,3 +302,30 @@ def test_drop_path_rises_linearly_to_the_rate_and_zero_turns_off_timms_default(a
     a = model(x)
     torch.manual_seed(1)
     assert torch.equal(a, model(x))  # no randomness left in the forward pass
+
+
+@pytest.mark.parametrize("exempt", [False, True])
+def test_no_decay_1d_spares_gains_biases_positions_and_class_token_only(exempt):
+    """With ``no_decay_1d``, a step with zero gradients leaves every 1-D parameter and CaiT's position
+    table and class token unchanged and still shrinks every matrix by lr × weight decay (AdamW's decoupled
+    decay); without it, everything shrinks."""
+    import dataclasses
+
+    from camscope.lab.train import Run, trained_module
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(CONFIGS["mini_cait"], no_decay_1d=exempt, lr=0.1, weight_decay=0.5)
+    model = trained_module(cfg)
+    run = Run(cfg, 0, model, list(model.parameters()))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(0.5, 1.0)  # nonzero everywhere, so that decay shows (biases start at zero)
+            p.grad = torch.zeros_like(p)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    run.optimizer.step()
+    spared = {n for n, p in model.named_parameters() if p.ndim <= 1} | {"pos_embed", "cls_token"}
+    assert {"pos_embed", "cls_token", "blocks.0.gamma_1", "blocks.0.norm1.bias"} <= spared
+    for name, p in model.named_parameters():
+        shrunk = torch.allclose(p, before[name] * (1 - 0.1 * 0.5))
+        assert shrunk or torch.equal(p, before[name]), name
+        assert shrunk != (exempt and name in spared), name
