@@ -241,11 +241,30 @@ def saved_config(state: dict[str, Any], path: Path | str = "the checkpoint") -> 
     The one reading of a checkpoint's config: resuming compares it with the current one, and tools that
     only look at a checkpoint's weights (``benchmarks/mini_probe_factors.py``) rebuild the model from it.
     """
-    saved = json.loads(state["config"])
+    return config_from(json.loads(state["config"]), path)
+
+
+def config_from(saved: dict[str, Any], path: Path | str = "the record") -> MiniConfig:
+    """A stored config (a checkpoint's or a record's ``config``, as JSON gives it back) as a :class:`MiniConfig`."""
     unknown = sorted(set(saved) - {f.name for f in fields(MiniConfig)})
     if unknown:
         raise InputError(f"{path} has config fields this version does not know ({', '.join(unknown)})")
     return MiniConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
+def config_differences(
+    saved: MiniConfig, current: MiniConfig, ignore: frozenset[str] | set[str] = frozenset()
+) -> dict[str, tuple[Any, Any]]:
+    """The fields, other than ``ignore``, in which two configs differ: ``{field: (saved, current)}``.
+
+    The one comparison behind ``--resume`` (which refuses another recipe) and the test that a shipped
+    record's command replays the recipe in the code.
+    """
+    return {
+        f.name: (getattr(saved, f.name), getattr(current, f.name))
+        for f in fields(MiniConfig)
+        if f.name not in ignore and getattr(saved, f.name) != getattr(current, f.name)
+    }
 
 
 def images_seen(record: dict[str, Any], path: Path | str = "the record") -> int:
@@ -424,14 +443,14 @@ class Run:
         state: dict[str, Any] = torch.load(path, weights_only=True)
         if state.get("version") != CHECKPOINT_VERSION:
             raise InputError(f"{path} is not a checkpoint of this version of train-mini")
-        saved = json.loads(json.dumps(asdict(saved_config(state, path))))
-        current = json.loads(json.dumps(asdict(self.cfg)))
-        for name in EVALUATION_ONLY:  # they act after training: a resumed run may be evaluated anew
-            saved.pop(name, None)
-            current.pop(name, None)
-        if (same_config and saved != current) or saved["name"] != current["name"] or state["seed"] != self.seed:
+        # The evaluation-only fields act after training: a resumed run may be evaluated anew.
+        differ = config_differences(saved_config(state, path), self.cfg, EVALUATION_ONLY)
+        if not same_config:
+            differ = {k: v for k, v in differ.items() if k == "name"}
+        if differ or state["seed"] != self.seed:
+            made = "; ".join([f"seed {state['seed']}", *(f"{k} {a!r} (now {b!r})" for k, (a, b) in differ.items())])
             raise InputError(
-                f"{path} was made with another config or seed (seed {state['seed']}); "
+                f"{path} was made with another config or seed ({made}); "
                 "use the same model and --seed, or another --runs folder"
             )
         return state

@@ -98,7 +98,8 @@ def test_a_finished_run_resumes_under_another_probe_size_without_training(tmp_pa
     again, redone = pretrain(dataclasses.replace(cfg, probe_images=128), 0, Session(run_dir=tmp_path, resume=True))
     assert (redone.step, redone.total, redone.sessions, redone.stopped) == (2, 2, 2, "finished")
     _assert_identical(before, _state(again))
-    with pytest.raises(InputError, match="another config or seed"):  # a training field still counts
+    # a training field still counts, and the error names it
+    with pytest.raises(InputError, match=r"another config or seed \(seed 0; lr [\d.e-]+ \(now 1\.0\)\)"):
         pretrain(dataclasses.replace(cfg, probe_images=128, lr=1.0), 0, Session(run_dir=tmp_path, resume=True))
 
 

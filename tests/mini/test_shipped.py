@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +9,15 @@ import torch
 from camscope.data.synthetic import CLASS_NAMES, generate, to_input
 from camscope.errors import InputError
 from camscope.lab.data import TEST_SEED, predict
-from camscope.lab.train import CHECK_N, CONFIGS, EVALUATION_ONLY, METHOD_SUFFIX, images_seen, saved_config
+from camscope.lab.train import (
+    CHECK_N,
+    CONFIGS,
+    EVALUATION_ONLY,
+    METHOD_SUFFIX,
+    config_differences,
+    config_from,
+    images_seen,
+)
 from camscope.models import get_spec, load_model, locate_weights
 from camscope.models.layers import probe
 from camscope.models.mini import MINI_MODELS, PREPROCESS, mini_record
@@ -77,13 +82,8 @@ def test_record_command_replays_the_shipped_recipe(name):
     adopting its ``--set`` changes (benchmarks/mini_ssl_recipes.py) fails here. Not compared: the
     budget (the command fixes ``--steps``) and, for a supervised model, the probe settings it never uses."""
     rec = mini_record(name)
-    trained = saved_config({"config": json.dumps(rec["config"])})
     ignored = {"minutes"} | (set() if CONFIGS[name].ssl else EVALUATION_ONLY)
-    differ = {
-        f.name: (getattr(trained, f.name), getattr(CONFIGS[name], f.name))
-        for f in dataclasses.fields(trained)
-        if f.name not in ignored and getattr(trained, f.name) != getattr(CONFIGS[name], f.name)
-    }
+    differ = config_differences(config_from(rec["config"]), CONFIGS[name], ignored)
     assert not differ, f"{name}: trained with (record, recipe) {differ}; adopt them in _HYPERPARAMETERS"
     assert rec["command"].startswith(f"camscope train-mini --model {name} ")
 
