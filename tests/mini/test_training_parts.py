@@ -274,10 +274,11 @@ def test_layer_scale_initialises_every_gain_of_a_fresh_cait_and_refuses_a_model_
     from camscope.errors import InputError
     from camscope.lab.train import trained_module
 
-    cfg = dataclasses.replace(CONFIGS["mini_cait"], layer_scale=0.1)
+    cfg = dataclasses.replace(CONFIGS["mini_cait"], layer_scale=0.3)
     gains = {n: p for n, p in trained_module(cfg).named_parameters() if "gamma" in n}
-    assert len(gains) == 2 * 6 and all(torch.all(p == 0.1) for p in gains.values())
-    default = {n: p for n, p in trained_module(CONFIGS["mini_cait"]).named_parameters() if "gamma" in n}
+    assert len(gains) == 2 * 6 and all(torch.all(p == 0.3) for p in gains.values())
+    timms = dataclasses.replace(CONFIGS["mini_cait"], layer_scale=None)
+    default = {n: p for n, p in trained_module(timms).named_parameters() if "gamma" in n}
     assert all(torch.allclose(p, torch.full_like(p, 1e-5)) for p in default.values())
     with pytest.raises(InputError, match="no layer-scale"):
         trained_module(dataclasses.replace(CONFIGS["mini_deit"], layer_scale=0.1))
