@@ -77,7 +77,9 @@ def test_decompression_bomb_error_is_one_line(run_cli, tmp_path: Path, monkeypat
 
 def test_sixteen_bit_png_works(run_cli, tmp_path: Path) -> None:
     path = tmp_path / "deep.png"
-    Image.fromarray(np.arange(40 * 48, dtype=np.uint16).reshape(40, 48) * 30, mode="I;16").save(path)
+    deep = Image.fromarray(np.arange(40 * 48, dtype=np.uint16).reshape(40, 48) * 30)  # uint16 → "I;16"
+    assert deep.mode == "I;16"  # Pillow infers it; its ``mode`` argument is deprecated (Pillow 13 drops it)
+    deep.save(path)
     run = run_cli("explain", path, *CNN, "--out", tmp_path / "out")
     assert run.code == 0 and list((tmp_path / "out").glob("deep_*.png"))
 
