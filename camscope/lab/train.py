@@ -25,7 +25,7 @@ import shutil
 import signal
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -262,7 +262,7 @@ def config_from(saved: dict[str, Any], path: Path | str = "the record") -> MiniC
 
 
 def config_differences(
-    saved: MiniConfig, current: MiniConfig, ignore: frozenset[str] | set[str] = frozenset()
+    saved: MiniConfig, current: MiniConfig, ignore: Collection[str] = ()
 ) -> dict[str, tuple[Any, Any]]:
     """The fields, other than ``ignore``, in which two configs differ: ``{field: (saved, current)}``.
 
