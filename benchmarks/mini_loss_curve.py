@@ -8,8 +8,8 @@ the bar logs the loss every 20 steps, so each mark is the mean of the logged val
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from pathlib import Path
 
 MARKS = (500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000, 12500, 15000, 20000, 25000, 30000)
@@ -28,8 +28,14 @@ def curve(text: str, window: int = 200) -> dict[int, tuple[float, str]]:
 
 
 def main() -> None:
-    for path in sys.argv[1:]:
-        points = curve(Path(path).read_text(errors="replace"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logs", nargs="+", type=Path, help="progress-bar logs, e.g. mini_runs/C18a.log")
+    parser.add_argument("--window", type=int, default=200, help="steps averaged before each mark")
+    args = parser.parse_args()
+    for path in args.logs:
+        if not path.is_file():
+            parser.error(f"{path}: no such log")
+        points = curve(path.read_text(errors="replace"), args.window)
         print(path, " ".join(f"{m}:{loss:.3f}({t})" for m, (loss, t) in points.items()))
 
 
