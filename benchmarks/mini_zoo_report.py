@@ -37,6 +37,7 @@ from camscope.data.synthetic import DEFAULT_SIZE, SyntheticBatch, generate, to_i
 from camscope.lab.data import TEST_SEED
 from camscope.metrics.localization import energy_pointing_game, pointing_game, scaled_tolerance
 from camscope.metrics.perturbation import deletion
+from camscope.models.mini import ACCURACY_TARGETS as TARGETS
 from camscope.models.mini import GENERATOR_PAIRED, MINI_MODELS, mini_record
 from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 from camscope.report.stats import Estimate, difference, estimate
@@ -59,7 +60,6 @@ SECONDS_KEY = "_seconds"  # beside a cache entry's scores: how long computing th
 CACHE_VERSION = 1
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- mini-zoo:begin (written by benchmarks/mini_zoo_report.py) -->", "<!-- mini-zoo:end -->"
-TARGETS = {"supervised": 95.0, "self-supervised": 80.0, GENERATOR_PAIRED: 80.0}
 LABELS = {
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",

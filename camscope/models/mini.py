@@ -86,6 +86,20 @@ def mini_record(name: str) -> dict[str, Any]:
     return json.loads((PACKAGED_DIR / f"{name}.json").read_text())
 
 
+# Issue 11's accuracy targets, by training kind: test accuracy of a supervised mini, linear-probe accuracy of
+# a self-supervised one. Below its target a model explains a weaker classifier; every place that shows the
+# minis' maps says so (the README tables, the report's Models section).
+ACCURACY_TARGETS: dict[str, float] = {"supervised": 95.0, "self-supervised": 80.0, GENERATOR_PAIRED: 80.0}
+
+
+def trained_accuracy(name: str) -> tuple[float, float] | None:
+    """``(test accuracy in its record, its target)`` for a mini model's shipped weights; None for other names."""
+    if name not in MINI_MODELS:
+        return None
+    record = mini_record(name)
+    return float(record["test_accuracy"]), ACCURACY_TARGETS[record["training"]]
+
+
 def mini_specs() -> list[ModelSpec]:
     """One spec per mini model, in the order of :data:`MINI`."""
     specs = []

@@ -31,6 +31,7 @@ from PIL import Image
 from camscope.errors import warn
 from camscope.metrics.registry import column as declared_column
 from camscope.metrics.registry import higher_is_better
+from camscope.models.mini import trained_accuracy
 from camscope.report import charts
 from camscope.report.stats import Estimate, best, difference, grouped
 from camscope.sweep.store import RUN_FILE, ResultsStore, StoreError
@@ -196,6 +197,9 @@ def _warning_rows(ok: pa.Table) -> str:
 def _models(ok: pa.Table, models: list[str]) -> str:
     """Who was explained, and whether each model got these images right: a map of a wrong guess explains little."""
     info = _model_info(ok)
+    random = set()
+    if "random_weights" in ok.column_names:
+        random = set(ok.filter(pc.equal(ok["random_weights"], True))["model"].unique().to_pylist())
     outcomes: dict[str, dict[str, bool]] = {}
     labelled, predicting = set(), set()  # models with any labelled image / any class prediction
     for row in ok.select(["model", "image_id", "label", "predicted"]).to_pylist():
@@ -217,13 +221,29 @@ def _models(ok: pa.Table, models: list[str]) -> str:
             score = "– (no labelled images)" if model not in labelled else "–"
         rows.append(
             f"<tr><td>{html.escape(model)}</td><td>{html.escape(info.get(model, ''))}</td>"
-            f'<td class="num">{score}</td></tr>'
+            f'<td class="num">{score}</td><td>{_trained_to(model, model in random)}</td></tr>'
         )
     return (
         '<p class="muted">Top-1 accuracy on the images of this sweep that carry a label '
-        "(every map explains the sweep's target, right or wrong).</p>"
-        f"<table><tr><th>model</th><th>family · training · kind</th><th>correct</th></tr>{''.join(rows)}</table>"
+        "(every map explains the sweep's target, right or wrong). <em>Trained to</em>: a mini model's accuracy "
+        "in the record beside its shipped weights (test accuracy; linear probe for a self-supervised one) "
+        "against its target.</p>"
+        "<table><tr><th>model</th><th>family · training · kind</th><th>correct</th><th>trained to</th></tr>"
+        f"{''.join(rows)}</table>"
     )
+
+
+def _trained_to(model: str, random_weights: bool) -> str:
+    """The shipped record's accuracy against the target; never a record's figure for weights it does not describe."""
+    if random_weights:
+        return "– (random weights: untrained)"
+    trained = trained_accuracy(model)
+    if trained is None:
+        return "–"
+    accuracy, target = trained
+    if accuracy >= target:
+        return f"{accuracy:.1f} % (target ≥ {target:g} %) ✔"
+    return f"<strong>{accuracy:.1f} % (target ≥ {target:g} %) ✘ below target: explains a weaker classifier</strong>"
 
 
 def _comparisons(ok: pa.Table, methods: list[str], metrics: list[str]) -> str:

@@ -62,6 +62,33 @@ def test_models_section_counts_each_image_once_per_model() -> None:
     assert page.count("– (backbone: no classes to score)") == 2 and "%" not in page
 
 
+def test_models_section_shows_each_minis_trained_accuracy_against_its_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 11: the Models section shows every mini at (or below) its target, from the shipped record; a
+    random-weights run never borrows the record's figure, and a model outside the mini zoo has none."""
+    import pyarrow as pa
+
+    from camscope.models.mini import mini_record
+    from camscope.report import html as report_html
+
+    def row(model: str, random_weights: bool) -> dict:
+        return {"model": model, "image_id": "x", "label": 1, "predicted": 1, "family": "F", "training": "t",
+                "kind": "k", "random_weights": random_weights}  # fmt: skip
+
+    table = pa.Table.from_pylist([row("mini_cait", False), row("mini_dino_resnet", True), row("resnet50", False)])
+    page = report_html._models(table, ["mini_cait", "mini_dino_resnet", "resnet50"])
+    cait = mini_record("mini_cait")["test_accuracy"]
+    mark = "✔" if cait >= 95 else "✘ below target"  # the issue's supervised target, stated here independently
+    assert f"{cait:.1f} % (target ≥ 95 %) {mark}" in page
+    dino = mini_record("mini_dino_resnet")["test_accuracy"]
+    assert "– (random weights: untrained)" in page and f"{dino:.1f} %" not in page
+    assert page.count("<td>–</td>") == 1  # resnet50: not a mini, no record
+    monkeypatch.setattr(report_html, "trained_accuracy", lambda name: (70.0, 80.0))
+    page = report_html._models(table[:1], ["mini_cait"])
+    assert "70.0 % (target ≥ 80 %) ✘ below target: explains a weaker classifier" in page
+
+
 def test_comparisons_keep_a_third_training_group_out_of_both_sides() -> None:
     """A generator-paired mini is neither supervised nor self-supervised: named, never pooled into a side."""
     import pyarrow as pa
