@@ -18,7 +18,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,7 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
     metrics = sorted({m for m in ok["metric"].to_pylist() if m is not None})
     stored = _stored_pictures(store, ok, damaged)
     sections = [
-        ("models", "Models and their accuracy on these images", _models(ok, models)),
+        ("models", "Models and their accuracy on these images", _models(ok, models, _random_weights(meta, table))),
         ("summary", "Supervised vs self-supervised, CNN vs transformer", _comparisons(ok, methods, metrics)),
         ("tables", "Means per metric (95 % CI)", _metric_tables(ok, models, methods, metrics)),
         ("curves", "Deletion and insertion curves", _curves(ok, models, methods)),
@@ -143,10 +143,15 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
 # --------------------------------------------------------------------------- sections
 
 
+def _random_weights(meta: dict[str, Any], table: pa.Table) -> list[str]:
+    """The models this sweep ran untrained: named in the run's metadata or flagged on any result row."""
+    from_rows = table.filter(pc.equal(table["random_weights"], True))["model"].unique().to_pylist()
+    return list(dict.fromkeys([*(meta.get("random_weights") or []), *from_rows]))
+
+
 def _warnings(meta: dict[str, Any], table: pa.Table, damaged: list[str]) -> str:
     parts = []
-    from_rows = table.filter(pc.equal(table["random_weights"], True))["model"].unique().to_pylist()
-    random = list(dict.fromkeys([*(meta.get("random_weights") or []), *from_rows]))
+    random = _random_weights(meta, table)
     if random:
         parts.append(
             f'<div class="warn"><strong>RANDOM WEIGHTS</strong> for {html.escape(", ".join(random))}: '
@@ -194,12 +199,10 @@ def _warning_rows(ok: pa.Table) -> str:
     )
 
 
-def _models(ok: pa.Table, models: list[str]) -> str:
-    """Who was explained, and whether each model got these images right: a map of a wrong guess explains little."""
+def _models(ok: pa.Table, models: list[str], random: Collection[str] = ()) -> str:
+    """Who was explained, and whether each model got these images right: a map of a wrong guess explains little.
+    ``random``: the models run untrained (:func:`_random_weights`), which never show a shipped record's figure."""
     info = _model_info(ok)
-    random = set()
-    if "random_weights" in ok.column_names:
-        random = set(ok.filter(pc.equal(ok["random_weights"], True))["model"].unique().to_pylist())
     outcomes: dict[str, dict[str, bool]] = {}
     labelled, predicting = set(), set()  # models with any labelled image / any class prediction
     for row in ok.select(["model", "image_id", "label", "predicted"]).to_pylist():

@@ -77,7 +77,9 @@ def test_models_section_shows_each_minis_trained_accuracy_against_its_target(
                 "kind": "k", "random_weights": random_weights}  # fmt: skip
 
     table = pa.Table.from_pylist([row("mini_cait", False), row("mini_dino_resnet", True), row("resnet50", False)])
-    page = report_html._models(table, ["mini_cait", "mini_dino_resnet", "resnet50"])
+    random = report_html._random_weights({}, table)  # the one list the report's RANDOM WEIGHTS banner names
+    assert random == ["mini_dino_resnet"]
+    page = report_html._models(table, ["mini_cait", "mini_dino_resnet", "resnet50"], random)
     cait = mini_record("mini_cait")["test_accuracy"]
     mark = "✔" if cait >= 95 else "✘ below target"  # the supervised target, stated here independently
     assert f"{cait:.1f} % (target ≥ 95 %) {mark}" in page
@@ -85,7 +87,7 @@ def test_models_section_shows_each_minis_trained_accuracy_against_its_target(
     assert "– (random weights: untrained)" in page and f"{dino:.1f} %" not in page
     assert page.count("<td>–</td>") == 1  # resnet50: not a mini, no record
     monkeypatch.setattr(report_html, "trained_accuracy", lambda name: (70.0, 80.0))
-    page = report_html._models(table[:1], ["mini_cait"])
+    page = report_html._models(table[:1], ["mini_cait"], random)
     assert "70.0 % (target ≥ 80 %) ✘ below target: explains a weaker classifier" in page
 
 
