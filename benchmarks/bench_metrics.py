@@ -39,8 +39,8 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget as PgcTa
 
 from benchmarks.readme_tables import invocation, publish
 from camscope.metrics import deletion, insertion, road
+from camscope.metrics.deletion import gaussian_blur, normalised_auc
 from camscope.metrics.imputation import impute_batch
-from camscope.metrics.perturbation import gaussian_blur, normalised_auc
 from camscope.metrics.road import _pytorch_grad_cam_keep
 
 PERCENTILES = [10, 20, 30, 40, 50, 60, 70, 80, 90]

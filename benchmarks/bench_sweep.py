@@ -58,7 +58,7 @@ def plain_loop(config: SweepConfig) -> tuple[float, float]:
     """Image by image, batch size 1 everywhere; returns (wall, cpu) seconds."""
     from camscope.methods import get_method
     from camscope.metrics import deletion, insertion
-    from camscope.sweep.images import ImageReader
+    from camscope.sweep.image_source import ImageReader
     from camscope.sweep.worker import load_prepared
 
     pm = load_prepared(config.models[0], torch.device("cpu"))

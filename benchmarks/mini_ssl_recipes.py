@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 from camscope.lab.train import CONFIGS, RUNS_DIR, MiniConfig, train
 
 

@@ -33,15 +33,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from camscope.core.targets import ClassifierOutputTarget
 from camscope.data.synthetic import DEFAULT_SIZE, SyntheticBatch, generate, to_input
 from camscope.lab.data import TEST_SEED
+from camscope.metrics.deletion import deletion
 from camscope.metrics.localization import energy_pointing_game, pointing_game, scaled_tolerance
-from camscope.metrics.perturbation import deletion
 from camscope.models.mini import ACCURACY_TARGETS as TARGETS
 from camscope.models.mini import GENERATOR_PAIRED, MINI_MODELS, mini_record
 from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 from camscope.report.stats import Estimate, difference, estimate
-from camscope.targets import ClassifierOutputTarget
 
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
 # The transformer-native methods, on the token models with a CLS row (attention capture): every layer they
@@ -74,7 +74,7 @@ LABELS |= {"hirescam": "HiResCAM", "eigengradcam": "EigenGrad-CAM", "randomcam":
 
 def methods_for(model: nn.Module, methods: tuple[str, ...] = METHODS) -> tuple[str, ...]:
     """``methods`` less the token-native ones where the model has no class-attention row (CNNs, Swin)."""
-    from camscope.attention import AttentionUnavailableError, attention_layers
+    from camscope.methods.attention_capture import AttentionUnavailableError, attention_layers
 
     try:
         attention_layers(model)

@@ -12,6 +12,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from camscope.core.targets import (
+    ClassifierOutputReST,
+    ClassifierOutputSoftmaxTarget,
+    ClassifierOutputTarget,
+    CorpusTarget,
+    FinerWeightedTarget,
+    SimilarityTarget,
+)
 from camscope.methods import (
     FEM,
     KPCACAM,
@@ -39,14 +47,6 @@ from camscope.methods import (
     get_method,
     guided_gradcam,
     method_names,
-)
-from camscope.targets import (
-    ClassifierOutputReST,
-    ClassifierOutputSoftmaxTarget,
-    ClassifierOutputTarget,
-    CorpusTarget,
-    FinerWeightedTarget,
-    SimilarityTarget,
 )
 
 __version__ = "0.1.0"

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.capture import model_device
-from camscope.errors import CamscopeWarning, InputError
+from camscope.core.capture import model_device
+from camscope.core.errors import CamscopeWarning, InputError
+from camscope.core.targets import TargetSpec, class_index, is_single_target, model_logits
 from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
-from camscope.targets import TargetSpec, class_index, is_single_target, model_logits
 
 ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
 VIEWS = ("original", "input")  # what an overlay is drawn on: the user's image, or the model's input
@@ -149,7 +149,7 @@ def explain(
     (:func:`camscope.methods.shared.compute_many`); each map is the one the method gives alone.
     ``method_kwargs`` go to every listed method whose constructor takes them.
     """
-    from camscope.capture import module_path
+    from camscope.core.layer_paths import module_path
     from camscope.methods.shared import compute_many
 
     many = not isinstance(method, str) and isinstance(method, Sequence)
@@ -164,7 +164,7 @@ def explain(
         takes = any(cls.takes_layers for cls in classes)
         target_layers, reshape = spec.cam_layers(net) if takes else (None, None)
     elif reshape_transform is not None:
-        from camscope.layer_paths import resolve_layers
+        from camscope.core.layer_paths import resolve_layers
 
         target_layers, reshape = resolve_layers(net, layers), None
     else:
@@ -259,7 +259,7 @@ def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarr
     Returns the maps, float32 (heads, H, W), each upsampled and min–max scaled
     (:meth:`~camscope.methods.attention.AttentionMap.all_heads`), and the model's input view, uint8
     (H, W, 3), they lie on (draw them with :func:`camscope.viz.head_grid`). A model without class-token
-    attention (CNN, Swin) raises :class:`~camscope.attention.AttentionUnavailableError`.
+    attention (CNN, Swin) raises :class:`~camscope.methods.attention_capture.AttentionUnavailableError`.
     """
     from camscope.methods.attention import AttentionMap
 
@@ -285,7 +285,7 @@ def _label_free_targets(
     if targets == "embedding" or (targets is None and backbone and not keep_none):
         if keep_none and targets == "embedding":
             return None
-        from camscope.targets import own_embedding_targets
+        from camscope.core.targets import own_embedding_targets
 
         if embed is None:
             with torch.inference_mode():

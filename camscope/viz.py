@@ -19,8 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from camscope.core.errors import MetricInputError, UnknownNameError
 from camscope.data.images import ImageLike, as_rgb_array
-from camscope.errors import MetricInputError, UnknownNameError
 
 Curve = np.ndarray | Sequence[float] | tuple[Sequence[float], Sequence[float]]
 

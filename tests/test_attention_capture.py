@@ -7,9 +7,15 @@ import timm
 import torch
 
 import camscope
-from camscope.attention import AttentionCapture, AttentionUnavailableError, TokenLayout, attention_layers, token_layout
 from camscope.cli import main
-from camscope.errors import LayerError
+from camscope.core.errors import LayerError
+from camscope.methods.attention_capture import (
+    AttentionCapture,
+    AttentionUnavailableError,
+    TokenLayout,
+    attention_layers,
+    token_layout,
+)
 from tests.methods.token_models import TOKEN_MODELS, build_token_model, token_input
 
 

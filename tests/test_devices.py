@@ -1,4 +1,4 @@
-"""One device vocabulary for sweeps and the CLI (camscope.devices)."""
+"""One device vocabulary for sweeps and the CLI (camscope.core.devices)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from camscope.cli import main
-from camscope.devices import check_device, resolve_device
-from camscope.errors import InputError
+from camscope.core.devices import check_device, resolve_device
+from camscope.core.errors import InputError
 from camscope.sweep.config import parse_config
 
 

@@ -1,4 +1,4 @@
-"""Progress reports and cooperative cancellation of long loops (camscope.progress), in the methods that use them."""
+"""Progress reports and cooperative cancellation of long loops (camscope.core.progress), in the methods using them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from camscope import RELAX, ScoreCAM
+from camscope.core.progress import Cancelled, check_cancelled, monitor, steps
 from camscope.models import load_model
-from camscope.progress import Cancelled, check_cancelled, monitor, steps
 
 
 def test_steps_report_after_each_chunk_and_stop_before_the_next() -> None:

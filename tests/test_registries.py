@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from camscope.errors import NameTakenError, UnknownNameError
+from camscope.core.errors import NameTakenError, UnknownNameError
 from camscope.methods import BaseCAM, GradCAM, get_method, method_names, register_method
 from camscope.methods.registry import METHODS
 from camscope.metrics import METRICS, Column, get_metric, higher_is_better, register_metric, unregister_metric

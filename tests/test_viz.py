@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from camscope.core.errors import MetricInputError, UnknownNameError
 from camscope.data import load_image_array
-from camscope.errors import MetricInputError, UnknownNameError
 from camscope.viz import (
     area_under_curve,
     colorize,

@@ -6,7 +6,7 @@ Everything here goes through the public API — :func:`camscope.load_model`, :fu
 so the app explains and scores exactly as the CLI does. What this module adds is what a long-lived, shared
 page needs: a cache per (model, method, image, target), one lock per model (hooks on a shared model must
 not interleave), bounds (image size, curve steps), progress and cancellation inside a long cell
-(:mod:`camscope.progress`: a stopped Score-CAM or RELAX ends within one chunk and frees its model for the
+(:mod:`camscope.core.progress`: a stopped Score-CAM or RELAX ends within one chunk and frees its model for the
 other requests), and errors turned into messages.
 
 Targets: a class (by name or index; empty: each model's top-1), or label-free — the model's backbone
@@ -33,13 +33,13 @@ import numpy as np
 from torch import nn
 
 from camscope.api import Explanation, attention_heads, embed, evaluate, explain
-from camscope.attention import AttentionUnavailableError
+from camscope.core.devices import resolve_device
+from camscope.core.errors import CamscopeError, InputError, WeightsError
+from camscope.core.progress import Report, monitor
 from camscope.data.images import limit_size, load_image_array
-from camscope.devices import resolve_device
-from camscope.errors import CamscopeError, InputError, WeightsError
 from camscope.methods import get_method, method_names
+from camscope.methods.attention_capture import AttentionUnavailableError
 from camscope.models import get_spec, list_models, load_model, resolve_weights
-from camscope.progress import Report, monitor
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class Explorer:
 
         ``label_free``: the model's backbone, explained by each image's own embedding (inner product), or
         by the cosine similarity to ``reference``'s embedding. ``cancel`` / ``report``: see
-        :func:`camscope.progress.monitor` (a stopped cell says so and is not cached).
+        :func:`camscope.core.progress.monitor` (a stopped cell says so and is not cached).
         """
         shown = _target_label(target, label_free, reference)
         try:
@@ -293,7 +293,7 @@ class Explorer:
         if cell.label_free:
             target = "embedding"  # each image's own embedding: ⟨f(x), f(x̃)⟩
             if reference is not None:
-                from camscope.targets import SimilarityTarget
+                from camscope.core.targets import SimilarityTarget
 
                 target = SimilarityTarget(embed(net, reference.pixels)[0], kind="cosine")
         elif cell.target:

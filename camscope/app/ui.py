@@ -38,7 +38,7 @@ from camscope.app.session import (  # noqa: E402
     top_class_labels,
     write_csv,
 )
-from camscope.errors import CamscopeError  # noqa: E402
+from camscope.core.errors import CamscopeError  # noqa: E402
 from camscope.viz import draw_contour, save_png  # noqa: E402
 
 DEFAULT_MODEL = "mini_resnet"

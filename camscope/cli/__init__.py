@@ -3,7 +3,7 @@
 Each subcommand module exposes ``register(subparsers)`` which adds its parser and sets
 ``func=run`` on it; ``run(args) -> int`` does the work. Errors of type :class:`CamscopeError`
 are printed as one line (no traceback) with exit status 2; warnings (above all
-:class:`~camscope.errors.CamscopeWarning`: NaN outputs, constant maps, clipped images) as one line
+:class:`~camscope.core.errors.CamscopeWarning`: NaN outputs, constant maps, clipped images) as one line
 each on stderr, every distinct message once.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from camscope.errors import CamscopeError, CamscopeWarning
+from camscope.core.errors import CamscopeError, CamscopeWarning
 
 # Subcommand modules, in the order `camscope --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "evaluate", "zoo", "train_mini", "sweep", "report", "app")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from camscope.cli.options import add_device_option
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 
 INSTALL_HINT = "camscope app needs the optional extra: pip install 'camscope[app]'"
 
@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camscope.devices import check_device
+    from camscope.core.devices import check_device
 
     if importlib.util.find_spec("gradio") is None:
         raise CamscopeError(INSTALL_HINT)

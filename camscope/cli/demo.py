@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from camscope.cli.options import add_device_option
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 
 
 def register(sub: Any) -> None:
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camscope.devices import check_device
+    from camscope.core.devices import check_device
     from camscope.report import build_report
     from camscope.sweep import ResultsStore, parse_config, run_sweep
     from camscope.sweep.presets import MINI_MODELS, available_mini_models, demo_config_dict

@@ -24,7 +24,7 @@ import numpy as np
 
 from camscope.cli.options import add_device_option, parse_target, target_argument
 from camscope.cli.outputs import check_file
-from camscope.errors import CamscopeError, MetricInputError, warn
+from camscope.core.errors import CamscopeError, MetricInputError, warn
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its scores mean nothing."
 DEFAULT_METRICS = "deletion,insertion,avgdrop"
@@ -82,8 +82,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from camscope.api import evaluate, explain
+    from camscope.core.devices import resolve_device
     from camscope.data import load_image
-    from camscope.devices import resolve_device
     from camscope.methods import get_method
     from camscope.metrics import get_metric
     from camscope.metrics.localization import scaled_tolerance

@@ -12,7 +12,7 @@ import numpy as np
 from camscope.api import VIEWS
 from camscope.cli.options import add_device_option, parse_target, target_argument
 from camscope.cli.outputs import check_file, check_folder, unique_stems
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its maps mean nothing."
 
@@ -118,7 +118,7 @@ def map_path(png: Path, random_weights: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from camscope.api import explain
-    from camscope.devices import resolve_device
+    from camscope.core.devices import resolve_device
     from camscope.methods import get_method
     from camscope.models import load_model
 

@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from camscope.cli.outputs import nonnegative_int
-from camscope.devices import DEVICE_CHOICES
+from camscope.core.devices import DEVICE_CHOICES
 
 
 def add_device_option(parser: argparse.ArgumentParser, default: str = "auto") -> None:
-    """``--device auto|cpu|cuda[:i]``; checked with :func:`camscope.devices.check_device` when used."""
+    """``--device auto|cpu|cuda[:i]``; checked with :func:`camscope.core.devices.check_device` when used."""
     parser.add_argument("--device", default=default, help=f"where models run: {DEVICE_CHOICES} (default {default})")
 
 
@@ -21,8 +21,8 @@ def parse_target(text: str | None, model: Any) -> Any:
     kind, _, ref = text.partition(":")
     if kind == "similarity" and ref:
         from camscope.api import embed
+        from camscope.core.targets import SimilarityTarget
         from camscope.data import load_image
-        from camscope.targets import SimilarityTarget
 
         return SimilarityTarget(embed(model, load_image(ref))[0], kind="cosine")
     return int(text)

@@ -2,7 +2,7 @@
 
 Why before: a sweep or an evaluation can take minutes; finding out afterwards that ``--out`` lies under
 an existing file (or in a read-only folder) loses the work and ends in a traceback. Every check here
-raises :class:`~camscope.errors.OutputError` with one line naming the path and the problem.
+raises :class:`~camscope.core.errors.OutputError` with one line naming the path and the problem.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from camscope.errors import OutputError
+from camscope.core.errors import OutputError
 
 
 def nonnegative_int(text: str) -> int:

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from camscope.cli.outputs import check_folder
     from camscope.sweep import load_config, make_tasks, run_sweep
-    from camscope.sweep.images import image_ids
+    from camscope.sweep.image_source import image_ids
 
     config = load_config(args.config, output=args.output)
     check_folder(config.output, "results folder")  # before any model is loaded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camscope.errors import InputError, UnknownNameError
+from camscope.core.errors import InputError, UnknownNameError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 
 Size = int | Sequence[int] | None
 

@@ -3,7 +3,7 @@
 Why one loader: a model sees an 8-bit RGB array. Every other representation (grayscale, alpha, palette,
 16-bit, CMYK, a phone photo stored sideways with an EXIF orientation tag) must be converted the same way
 everywhere, or the same file explains differently through the CLI and the API. Every problem a user's file
-can have becomes an :class:`~camscope.errors.ImageLoadError` with a one-line message naming the path.
+can have becomes an :class:`~camscope.core.errors.ImageLoadError` with a one-line message naming the path.
 
 Conversion rules:
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from camscope.errors import ImageLoadError, warn
+from camscope.core.errors import ImageLoadError, warn
 
 ImageLike = np.ndarray | Image.Image | str | os.PathLike
 

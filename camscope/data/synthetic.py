@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 
 DEFAULT_SIZE = 64
 # Fraction of the image covered by the object, drawn uniformly. The top is lowered where the widest shape
@@ -234,7 +234,7 @@ def generate(
     every object in its first colour only (no texture): the texture, drawn independently of the class,
     would otherwise identify the instance as well as its shape does (the other label-free pre-training
     setting; every other draw is unchanged, so the scenes are the same but for the texture). Raises
-    :class:`~camscope.errors.InputError` for a negative ``n`` or ``seed``, a ``size`` below ``MIN_SIZE``
+    :class:`~camscope.core.errors.InputError` for a negative ``n`` or ``seed``, a ``size`` below ``MIN_SIZE``
     or a pool outside 1…``_CHUNK``.
     """
     _check_arguments(n, seed, size, background_pool)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 
 
 def _token_attentions() -> tuple[type[nn.Module], ...]:

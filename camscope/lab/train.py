@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 from camscope.lab.data import PROBE_SEED_BASE, TEST_SEED, TWINS, accuracy, batches, to_input
 from camscope.lab.dino import CENTERING
 from camscope.models import mini_archs as backbones

@@ -1,6 +1,7 @@
 """The attribution methods: thin classes on one engine (:class:`BaseCAM`), registered by name."""
 
-from camscope.methods.activation import EigenCAM, RandomCAM
+from camscope.methods.ablation import AblationCAM
+from camscope.methods.activation import FEM, KPCACAM, EigenCAM, RandomCAM
 from camscope.methods.attention import AttentionMap, AttentionRollout, GradientRollout, LeGrad
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.fullgrad import FullGrad
@@ -14,10 +15,10 @@ from camscope.methods.gradient import (
     XGradCAM,
 )
 from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
-from camscope.methods.newer import FEM, KPCACAM, ShapleyCAM
-from camscope.methods.perturbation import AblationCAM, ScoreCAM
 from camscope.methods.registry import get_method, method_names, register_method
 from camscope.methods.relax import RELAX
+from camscope.methods.scorecam import ScoreCAM
+from camscope.methods.shapley import ShapleyCAM
 
 __all__ = [
     "FEM",

@@ -1,6 +1,6 @@
 """Attention-based methods for token models: CLS attention, attention rollout, gradient rollout.
 
-They read the post-softmax attention matrices that :class:`camscope.attention.AttentionCapture`
+They read the post-softmax attention matrices that :class:`camscope.methods.attention_capture.AttentionCapture`
 records (class-attention blocks for CaiT / XCiT) and return maps with the CAM call shape and output:
 ``method(input_tensor, targets)`` → float32 (N, H, W) in [0, 1], bilinearly upsampled with half-pixel
 centres and min-max scaled per image, exactly as the CAMs (:meth:`BaseCAM.combine_layers`).
@@ -24,12 +24,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.attention import AttentionCapture, AttentionLayer, attention_layers, patch_grid, token_layout
-from camscope.capture import LayerCapture, ReshapeTransform, eval_mode, resolve_layers
-from camscope.errors import InputError, LayerError
+from camscope.core.capture import LayerCapture, ReshapeTransform, eval_mode, resolve_layers
+from camscope.core.errors import InputError, LayerError
+from camscope.core.targets import TargetSpec, model_logits, resolve_targets, target_scores
+from camscope.methods.attention_capture import (
+    AttentionCapture,
+    AttentionLayer,
+    attention_layers,
+    patch_grid,
+    token_layout,
+)
 from camscope.methods.base import BaseCAM, CamState
 from camscope.methods.registry import register_method
-from camscope.targets import TargetSpec, model_logits, resolve_targets, target_scores
 
 HeadFusion = Literal["mean", "max", "min"]
 _FUSIONS = ("mean", "max", "min")
@@ -63,7 +69,7 @@ class AttentionMethod(BaseCAM):
 
     Args:
         model: a timm token model with a class token (ViT, DeiT, CaiT, XCiT, …); Swin or a CNN raises
-            :class:`camscope.attention.AttentionUnavailableError`.
+            :class:`camscope.methods.attention_capture.AttentionUnavailableError`.
         target_layers: the blocks (or their attention modules, or any module inside a block) to read;
             default: every attention block with a class row (the last one for :class:`AttentionMap`).
         reshape_transform: unused — the patch grid comes from the model and the input size.

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.capture import LayerCapture, ReshapeTransform, eval_mode, model_device, resolve_layers, to_grid
-from camscope.errors import InputError, TargetError, warn
-from camscope.targets import Target, TargetSpec, is_single_target, model_logits, resolve_targets, target_scores
+from camscope.core.capture import LayerCapture, ReshapeTransform, eval_mode, model_device, resolve_layers, to_grid
+from camscope.core.errors import InputError, TargetError, warn
+from camscope.core.targets import Target, TargetSpec, is_single_target, model_logits, resolve_targets, target_scores
 
 #: Test-time augmentations of ``aug_smooth``: horizontal flip × brightness factor, as pytorch-grad-cam
 #: does with ttach (HorizontalFlip, Multiply([0.9, 1, 1.1])).
@@ -194,7 +194,7 @@ def flag_suspicious(
 ) -> torch.Tensor:
     """Warn about maps that look valid but mean nothing; the maps of images with non-finite outputs become zero.
 
-    Three cases, each a :class:`~camscope.errors.CamscopeWarning` naming the images: the model's
+    Three cases, each a :class:`~camscope.core.errors.CamscopeWarning` naming the images: the model's
     outputs are NaN/inf (NaN weights, overflow) — the map would otherwise be a normal-looking picture
     of garbage, so it is set to zero; a target layer whose map is 1×1 (a pooled layer, or an input so
     small that the feature map collapses) — nothing spatial is left to show; a map that is constant

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from camscope.capture import ReshapeTransform
+from camscope.core.capture import ReshapeTransform
 from camscope.methods.base import (
     BaseCAM,
     CamState,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.capture import ReshapeTransform, eval_mode, model_device
-from camscope.targets import TargetSpec, model_logits, resolve_targets, target_scores
+from camscope.core.capture import ReshapeTransform, eval_mode, model_device
+from camscope.core.targets import TargetSpec, model_logits, resolve_targets, target_scores
 
 
 class _PositiveGradientGate(torch.autograd.Function):

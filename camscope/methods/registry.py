@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from camscope.registry import Registry
+from camscope.core.registry import Registry
 
 if TYPE_CHECKING:
     from camscope.methods.base import BaseCAM
@@ -34,7 +34,7 @@ COMMON_PARAMS = ("model", "target_layers", "reshape_transform")
 def register_method(name: str, *aliases: str) -> Callable[[C], C]:
     """Class decorator: register a method under ``name`` (its canonical name) and aliases.
 
-    A name or alias that is already registered raises :class:`~camscope.errors.NameTakenError`.
+    A name or alias that is already registered raises :class:`~camscope.core.errors.NameTakenError`.
     """
 
     def decorate(cls: C) -> C:

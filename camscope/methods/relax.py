@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.capture import ReshapeTransform, eval_mode
-from camscope.errors import InputError
+from camscope.core.capture import ReshapeTransform, eval_mode
+from camscope.core.errors import InputError
+from camscope.core.progress import steps
+from camscope.core.targets import TargetSpec, model_logits, repeated_target_scores, resolve_targets
 from camscope.methods.base import BaseCAM, CamState, scale_per_image
 from camscope.methods.registry import register_method
-from camscope.progress import steps
-from camscope.targets import TargetSpec, model_logits, repeated_target_scores, resolve_targets
 
 
 def draw_cells(

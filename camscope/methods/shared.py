@@ -22,10 +22,10 @@ from functools import partial, reduce
 
 import torch
 
-from camscope.capture import eval_mode
-from camscope.errors import CamscopeWarning, InputError
+from camscope.core.capture import eval_mode
+from camscope.core.errors import CamscopeWarning, InputError
+from camscope.core.targets import TargetSpec
 from camscope.methods.base import BaseCAM, Reads, augment, capture_state, deaugment, input_mismatch
-from camscope.targets import TargetSpec
 
 _OWN_PASS_HOOKS = ("forward_pass", "_maps", "_augmented_maps", "compute", "__call__")
 

@@ -3,7 +3,7 @@
 Each metric takes ``(model, inputs (N, C, H, W) normalised, maps (N, H, W) in [0, 1], targets)`` (the
 localization metrics take ``(maps, ground_truth)``), batches its forward passes (``batch_size``), runs
 them under ``torch.inference_mode()`` and returns per-image values — and curves where the metric has
-them. Targets follow :mod:`camscope.targets`: None (top-1 on the clean image), an int, a callable, or
+them. Targets follow :mod:`camscope.core.targets`: None (top-1 on the clean image), an int, a callable, or
 one per image.
 
 Names usable from the CLI and configs are in :data:`METRICS` / :func:`get_metric`; each registered
@@ -13,6 +13,15 @@ metric declares its parameters, direction and columns (:mod:`camscope.metrics.re
 from __future__ import annotations
 
 from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, shared_forwards
+from camscope.metrics.deletion import (
+    AverageDropResult,
+    ConfidenceChangeResult,
+    CurveResult,
+    average_drop_increase,
+    confidence_change,
+    deletion,
+    insertion,
+)
 from camscope.metrics.groundtruth import (
     VocAnnotation,
     boxes_to_mask,
@@ -27,15 +36,6 @@ from camscope.metrics.localization import (
     pointing_game,
     relevance_mass,
     relevance_rank,
-)
-from camscope.metrics.perturbation import (
-    AverageDropResult,
-    ConfidenceChangeResult,
-    CurveResult,
-    average_drop_increase,
-    confidence_change,
-    deletion,
-    insertion,
 )
 from camscope.metrics.registry import (
     METRICS,

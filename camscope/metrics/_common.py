@@ -22,12 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-# ImageNet normalisation, the default of every metric that works in image space (re-exported)
-from camscope.data.imagenet import IMAGENET_MEAN as IMAGENET_MEAN
-from camscope.data.imagenet import IMAGENET_STD as IMAGENET_STD
-from camscope.errors import MetricInputError
-from camscope.progress import steps
-from camscope.targets import (
+from camscope.core.errors import MetricInputError
+from camscope.core.progress import steps
+from camscope.core.targets import (
     ClassifierOutputSoftmaxTarget,
     ClassifierOutputTarget,
     Target,
@@ -36,6 +33,10 @@ from camscope.targets import (
     resolve_targets,
     target_scores,
 )
+
+# ImageNet normalisation, the default of every metric that works in image space (re-exported)
+from camscope.data.imagenet import IMAGENET_MEAN as IMAGENET_MEAN
+from camscope.data.imagenet import IMAGENET_STD as IMAGENET_STD
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -206,7 +207,7 @@ def score_batches(
 
     ``build(chunk)`` turns a chunk of ``items`` into (inputs, image index of each row); row ``j`` is
     scored with ``targets[image_index[j]]``. Returns float64 scores, one per item, in item order.
-    Each chunk reports progress and can be cancelled (:mod:`camscope.progress`).
+    Each chunk reports progress and can be cancelled (:mod:`camscope.core.progress`).
     """
     out = np.empty(len(items), dtype=np.float64)
     with torch.inference_mode():

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from camscope.core.errors import MetricInputError
 from camscope.data.geometry import Size, crop_offsets, resized_size
-from camscope.errors import MetricInputError
 
 GroundTruth = np.ndarray | torch.Tensor | Sequence[object]
 

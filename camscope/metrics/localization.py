@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
 from camscope.metrics._common import ArrayLike, check_maps
 from camscope.metrics.groundtruth import GroundTruth, ground_truth_masks
 

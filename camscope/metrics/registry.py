@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.errors import MetricInputError
-from camscope.registry import Registry
+from camscope.core.errors import MetricInputError
+from camscope.core.registry import Registry
 
 #: Positional inputs of a model-based metric, and of a ground-truth (localization) metric.
 MODEL_INPUTS = ("model", "inputs", "maps", "targets")
@@ -112,7 +112,7 @@ def register_metric(
     """
     metric = Metric(name, func, tuple(columns), tuple(params), needs_ground_truth, image_stats, description)
     _check_declaration(metric)
-    from camscope.errors import NameTakenError
+    from camscope.core.errors import NameTakenError
 
     clash = [c.name for c in metric.columns if c.name in _COLUMNS]
     if clash:

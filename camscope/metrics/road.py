@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
+from camscope.core.targets import TargetSpec, target_scores
 from camscope.metrics._common import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -45,7 +46,6 @@ from camscope.metrics._common import (
     score_batches,
 )
 from camscope.metrics.imputation import impute_batch
-from camscope.targets import TargetSpec, target_scores
 
 DEFAULT_PERCENTAGES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 ORDERS: tuple[str, ...] = ("lerf", "morf")  # pytorch-grad-cam's ROADCombined runs LeRF first

@@ -26,7 +26,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
 from camscope.metrics._common import check_maps
 
 Explain = Callable[[nn.Module], np.ndarray]

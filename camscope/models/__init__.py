@@ -11,8 +11,7 @@ Any timm or torchvision classifier name works as well; its layers are inferred
 (:func:`infer_cam_layers`).
 """
 
-from camscope.layer_paths import module_path as layer_name
-from camscope.layer_paths import resolve_layer
+from camscope.core.layer_paths import resolve_layer
 from camscope.models import zoo as _zoo  # registers the seed models
 from camscope.models.checkpoint import (
     DropPrefix,
@@ -73,7 +72,6 @@ __all__ = [
     "get_spec",
     "imagenet_class_names",
     "infer_cam_layers",
-    "layer_name",
     "list_models",
     "load_model",
     "locate_weights",

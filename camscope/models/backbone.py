@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from camscope.errors import WeightsError
+from camscope.core.errors import WeightsError
 
 _TORCHVISION_HEADS = ("fc", "classifier", "heads", "head")
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camscope.errors import WeightsError
+from camscope.core.errors import WeightsError
 
 StateDict = dict[str, torch.Tensor]
 

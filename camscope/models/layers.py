@@ -1,4 +1,4 @@
-"""Target layers: infer them for any classifier (names are resolved by :mod:`camscope.layer_paths`).
+"""Target layers: infer them for any classifier (names are resolved by :mod:`camscope.core.layer_paths`).
 
 A CAM needs the last layer whose output is still a spatial map the prediction depends on. For
 CNNs that is the last spatial stage; for transformers it is the input of the last token-mixing
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from camscope.capture import ReshapeTransform, eval_mode
-from camscope.errors import LayerError
-from camscope.layer_paths import module_path as layer_name
-from camscope.layer_paths import resolve_layer
+from camscope.core.capture import ReshapeTransform, eval_mode
+from camscope.core.errors import LayerError
+from camscope.core.layer_paths import module_path, resolve_layer
 from camscope.models.reshape import reshape_for_shape
 
 # Modules whose output is never a good CAM target even when it is spatial.
@@ -108,7 +107,7 @@ def reshape_for_layer(
 ) -> ReshapeTransform | None:
     """Reshape transform for ``layer``, derived from the output it really produces."""
     input_hw = input_hw or model_input_size(model)
-    name = layer_name(model, layer)
+    name = module_path(model, layer)
     seen = probe(model, input_hw, {name: layer})
     if name not in seen or seen[name].shape is None:
         raise LayerError(f"layer {name!r} is not used in the forward pass of {type(model).__name__}")

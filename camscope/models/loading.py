@@ -13,7 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
-from camscope.errors import WeightsError
+from camscope.core.errors import WeightsError
 from camscope.models.backbone import strip_classifier
 from camscope.models.checkpoint import convert, load_strict, read_checkpoint
 from camscope.models.foreign import module_spec, timm_spec, torchvision_spec

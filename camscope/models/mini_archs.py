@@ -24,8 +24,8 @@ from timm.layers import DropPath, Format, PatchEmbed
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from camscope.core.errors import InputError
 from camscope.data.synthetic import CLASS_NAMES
-from camscope.errors import InputError
 
 NUM_CLASSES = len(CLASS_NAMES)
 INPUT_SIZE = 64

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from camscope.core.errors import ImageLoadError
 from camscope.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from camscope.errors import ImageLoadError
 
 _INTERPOLATIONS = {
     "nearest": T.InterpolationMode.NEAREST,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from camscope.capture import ReshapeTransform
-from camscope.errors import LayerError
+from camscope.core.capture import ReshapeTransform
+from camscope.core.errors import LayerError
 
 
 @dataclass(frozen=True)

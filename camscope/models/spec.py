@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from camscope.capture import ReshapeTransform
-from camscope.errors import NameTakenError, TargetError, UnknownNameError
+from camscope.core.capture import ReshapeTransform
+from camscope.core.errors import NameTakenError, TargetError, UnknownNameError
 from camscope.models.layers import cam_layers_from_names, infer_cam_layers
 from camscope.models.preprocess import Preprocess
 from camscope.models.weights import WeightsFile

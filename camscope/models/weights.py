@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from camscope.errors import WeightsError
+from camscope.core.errors import WeightsError
 
 ENV_VAR = "CAMSCOPE_WEIGHTS"
 LOCAL_DIR = "pretrained_weights"

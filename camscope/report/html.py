@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from camscope.errors import warn
+from camscope.core.errors import warn
 from camscope.metrics.registry import column as declared_column
 from camscope.metrics.registry import higher_is_better
 from camscope.models.mini import trained_accuracy
@@ -69,7 +69,7 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
     """Write the HTML report of a results folder (default ``RESULTS/report.html``); returns its path.
 
     A damaged store still gets its report: unreadable parts, maps files or ``run.json`` are skipped,
-    each with a :class:`~camscope.errors.CamscopeWarning` and a count on the page
+    each with a :class:`~camscope.core.errors.CamscopeWarning` and a count on the page
     (``camscope sweep --resume`` recomputes them).
     """
     store = ResultsStore(results)

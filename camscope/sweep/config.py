@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 TOP_LEVEL = {
@@ -240,8 +240,8 @@ def parse_config(raw: dict[str, Any], base: str | os.PathLike[str] = ".", source
 
 
 def _check_device(device: Any, problems: list[str]) -> str:
-    from camscope.devices import check_device
-    from camscope.errors import CamscopeError
+    from camscope.core.devices import check_device
+    from camscope.core.errors import CamscopeError
 
     try:
         return check_device(device)
@@ -339,7 +339,7 @@ def _resolve(base: Path, path: str) -> Path:
 
 def _check_models(section: Any, base: Path, problems: list[str], head: bool = True) -> list[ModelEntry]:
     """Model entries; ``head=False`` (label-free sweeps) checks only the backbone's weights files."""
-    from camscope.errors import UnknownNameError, WeightsError
+    from camscope.core.errors import UnknownNameError, WeightsError
     from camscope.models import get_spec, resolve_weights
 
     if not section:
@@ -391,7 +391,7 @@ def _named_tables(
     """A ``[methods]`` / ``[metrics]`` section — a list of names or a table of parameter tables — as
     (name as written, registered entry, parameters); unknown names, non-table parameters and repeats are
     problems."""
-    from camscope.errors import UnknownNameError
+    from camscope.core.errors import UnknownNameError
 
     if not section:
         problems.append(f"{kind}s is missing or empty ({empty_hint})")

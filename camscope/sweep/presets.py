@@ -24,7 +24,7 @@ DEMO_SIZE = 64
 
 def available_mini_models(random_weights: bool = False) -> tuple[list[str], dict[str, str]]:
     """(mini models that can run, {missing model: why}) — unregistered, or without weights."""
-    from camscope.errors import WeightsError
+    from camscope.core.errors import WeightsError
     from camscope.models import get_spec, list_models, resolve_weights
 
     registered = set(list_models())

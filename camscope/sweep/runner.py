@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from camscope.sweep.config import SweepConfig
 from camscope.sweep.engines import make_engine
-from camscope.sweep.images import image_ids
+from camscope.sweep.image_source import image_ids
 from camscope.sweep.store import LOCK_FILE, RUN_FILE, ResultsStore, StoreError
 from camscope.sweep.summary import Failure, failures, summary_text
 from camscope.sweep.tasks import make_tasks

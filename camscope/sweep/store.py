@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 from camscope.sweep.schema import SCHEMA, TaskOutput
 
 RUN_FILE = "run.json"

@@ -26,10 +26,10 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from camscope.devices import resolve_device
-from camscope.errors import CamscopeWarning
+from camscope.core.devices import resolve_device
+from camscope.core.errors import CamscopeWarning
 from camscope.sweep.config import ModelEntry, SweepConfig
-from camscope.sweep.images import ImageReader, image_ids
+from camscope.sweep.image_source import ImageReader, image_ids
 from camscope.sweep.schema import SCHEMA, TaskOutput
 from camscope.sweep.tasks import Task
 
@@ -152,8 +152,8 @@ class TaskWorker:
         if self._shard is not None and self._shard.key == key:
             return self._shard
         from camscope.api import denormalize
+        from camscope.core.targets import own_embedding_targets
         from camscope.metrics import ForwardMemo, transform_mask
-        from camscope.targets import own_embedding_targets
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
         pre = pm.spec.preprocess
@@ -381,8 +381,8 @@ def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> n
     """Every head's CLS→patch attention of the last block (:meth:`AttentionMap.all_heads`) as uint8
     (N, heads, h, w), area-downscaled to at most ``side`` px (the report draws small panels); None for a
     model without class-token attention (CNN, Swin), which the report then leaves out."""
-    from camscope.attention import AttentionUnavailableError
     from camscope.methods.attention import AttentionMap
+    from camscope.methods.attention_capture import AttentionUnavailableError
 
     try:
         maps = torch.from_numpy(AttentionMap(model).all_heads(x))

@@ -22,7 +22,7 @@ from camscope.app.session import (
     write_csv,
 )
 from camscope.cli import main
-from camscope.errors import ImageLoadError, InputError
+from camscope.core.errors import ImageLoadError, InputError
 from camscope.methods import method_names
 
 
@@ -134,7 +134,7 @@ def test_a_long_cell_reports_progress_and_stops_within_a_chunk(explorer: Explore
 
 
 def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explorer) -> None:
-    from camscope.targets import SimilarityTarget
+    from camscope.core.targets import SimilarityTarget
 
     scene, other = explorer.scene(2), explorer.scene(5)
     own = explorer.cell("mini_dino_resnet", "layercam", scene, label_free=True)

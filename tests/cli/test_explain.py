@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import camscope
-import camscope.errors
+import camscope.core.errors
 import camscope.metrics
 from camscope.cli import main
 
@@ -121,7 +121,7 @@ def test_api_evaluate_scores_explanations_with_their_targets(photo: Path) -> Non
         step=224 * 56,
     )
     np.testing.assert_allclose(scores["deletion_auc"], direct.auc, rtol=1e-6)
-    with pytest.raises(camscope.errors.InputError, match="stepp"):
+    with pytest.raises(camscope.core.errors.InputError, match="stepp"):
         camscope.evaluate(model, [photo, photo], results, ["deletion"], stepp=3)
 
 
@@ -137,7 +137,7 @@ def test_overlay_on_the_original_maps_the_model_input_back(tmp_path: Path) -> No
     assert (picture[:, :31] < 100).all()  # the cut-away border is dimmed
     assert (picture[:, 32] == 255).all() and (picture[:, 127] == 255).all()  # and the kept region outlined
     assert np.asarray(Image.open(result.save(tmp_path / "o.png"))).shape == (96, 160, 3)
-    with pytest.raises(camscope.errors.InputError, match="unknown view"):
+    with pytest.raises(camscope.core.errors.InputError, match="unknown view"):
         result.overlay(view="crop")
 
 

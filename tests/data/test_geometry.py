@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from camscope.core.errors import InputError
 from camscope.data.geometry import input_region, map_to_original
-from camscope.errors import InputError
 from camscope.metrics import transform_mask
 
 

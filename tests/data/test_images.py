@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from camscope.core.errors import ImageLoadError
 from camscope.data import as_rgb_array, load_image, load_image_array
-from camscope.errors import ImageLoadError
 
 
 def _save(img: Image.Image, path: Path, **kwargs) -> Path:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from camscope.core.errors import InputError
 from camscope.data import CLASS_NAMES, generate
 from camscope.data.synthetic import COVERAGE_RANGE, boxes_from_masks
-from camscope.errors import InputError
 
 
 @pytest.fixture(scope="module")

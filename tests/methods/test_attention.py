@@ -264,7 +264,7 @@ def test_registered_by_name() -> None:
 
 
 def test_bad_options_are_clear_errors() -> None:
-    from camscope.errors import CamscopeError
+    from camscope.core.errors import CamscopeError
 
     model = build_token_model("vit")
     for make in (
@@ -279,8 +279,8 @@ def test_bad_options_are_clear_errors() -> None:
 
 
 def test_api_attention_heads_are_explain_per_head_on_the_models_view() -> None:
-    from camscope.attention import AttentionUnavailableError
     from camscope.data import generate
+    from camscope.methods.attention_capture import AttentionUnavailableError
 
     scene = generate(1, seed=2).images[0]
     model = camscope.load_model("mini_deit")

@@ -13,7 +13,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget as PeerT
 from torch import nn
 
 import camscope
-from camscope.errors import InputError, LayerError, TargetError, UnknownNameError
+from camscope.core.errors import InputError, LayerError, TargetError, UnknownNameError
 
 
 def hook_count(model: nn.Module) -> int:
@@ -237,7 +237,7 @@ def test_ablation_cls_path_equals_the_generic_tail(name, kwargs, prefix, dtype, 
     block — and ``(y − y_c) / y`` amplifies that rounding on these random-weight models (up to 1.5e-5 here,
     6.4e-5 on ViT-B/16), so float32 is held to 1e-4.
     """
-    import camscope.methods.perturbation as perturbation
+    import camscope.methods.ablation as perturbation
     from tests.methods.conftest import token_reshape
 
     model = _tiny_timm(name, **kwargs).to(dtype)
@@ -255,7 +255,7 @@ def test_ablation_cls_path_equals_the_generic_tail(name, kwargs, prefix, dtype, 
 
 def test_ablation_cls_path_is_not_used_where_the_head_reads_every_token() -> None:
     model = _tiny_timm("vit_tiny_patch16_224", global_pool="avg")
-    from camscope.cls_tail import build_cls_tail
+    from camscope.methods.ablation_cls_tail import build_cls_tail
 
     assert build_cls_tail(model, "blocks.1.norm1", torch.randn(1, 3, 32, 32)) is None
     other = _tiny_timm("vit_tiny_patch16_224")

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 import camscope
-from camscope.errors import TargetError
-from camscope.targets import own_embedding_targets
+from camscope.core.errors import TargetError
+from camscope.core.targets import own_embedding_targets
 
 SIZE = 32
 REGION = (slice(0, SIZE // 2), slice(0, SIZE // 2))

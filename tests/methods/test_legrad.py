@@ -16,7 +16,7 @@ from torchcam.methods import LeGrad as TorchcamLeGrad
 from torchvision.models import VisionTransformer
 
 import camscope
-from camscope.errors import LayerError
+from camscope.core.errors import LayerError
 from tests.methods.token_models import build_token_model
 
 TOL = 1e-4

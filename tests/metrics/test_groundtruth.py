@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision import transforms
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
 from camscope.metrics import boxes_to_mask, load_voc_boxes, transform_boxes, transform_mask
 
 VOC = """<annotation>

@@ -9,9 +9,9 @@ from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget as PgcTarget
 from scipy.ndimage import gaussian_filter
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
 from camscope.metrics import average_drop_increase, confidence_change, deletion, insertion
-from camscope.metrics.perturbation import gaussian_blur, normalised_auc, rise_blur_kernel
+from camscope.metrics.deletion import gaussian_blur, normalised_auc, rise_blur_kernel
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -7,7 +7,7 @@ import pytest
 import timm
 import torch
 
-from camscope.errors import UnknownNameError
+from camscope.core.errors import UnknownNameError
 from camscope.metrics import METRICS, get_metric
 
 

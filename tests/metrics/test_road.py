@@ -8,7 +8,7 @@ import torch
 from pytorch_grad_cam.metrics import road as pgc_road
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget as PgcTarget
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
 from camscope.metrics import road
 from camscope.metrics.imputation import impute_batch
 from camscope.metrics.road import _official_keep, _pytorch_grad_cam_keep

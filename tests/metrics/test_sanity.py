@@ -12,7 +12,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
 from camscope.metrics import randomization_sanity
 from camscope.metrics.sanity import ROOT, cascade_steps, spearman_rank, ssim
 

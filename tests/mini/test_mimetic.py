@@ -6,7 +6,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import Attention
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 from camscope.lab.mimetic import QK, VO, mimetic_init
 from camscope.models import mini_archs as backbones
 

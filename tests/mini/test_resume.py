@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 from camscope.lab.train import (
     CHECKPOINT_NAME,
     CONFIGS,

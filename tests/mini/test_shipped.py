@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from camscope.core.errors import InputError
 from camscope.data.synthetic import CLASS_NAMES, generate, to_input
-from camscope.errors import InputError
 from camscope.lab.data import TEST_SEED, predict
 from camscope.lab.train import (
     CHECK_N,

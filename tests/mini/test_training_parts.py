@@ -229,7 +229,7 @@ def test_dino_options_keep_the_loss_finite_and_the_center_still_under_sinkhorn(c
 def test_mistyped_training_options_fail_in_one_line_before_training():
     import dataclasses
 
-    from camscope.errors import CamscopeError
+    from camscope.core.errors import CamscopeError
 
     for field, value in (("paired_views", "colour"), ("centering", "sinkorn")):
         with pytest.raises(CamscopeError, match=f"{field} must be one of .* not '{value}'"):
@@ -271,7 +271,7 @@ def test_layer_scale_initialises_every_gain_of_a_fresh_cait_and_refuses_a_model_
     """CaiT's six blocks start their residual branches at the configured gain, not timm's 1e-5."""
     import dataclasses
 
-    from camscope.errors import InputError
+    from camscope.core.errors import InputError
     from camscope.lab.train import trained_module
 
     cfg = dataclasses.replace(CONFIGS["mini_cait"], layer_scale=0.3)

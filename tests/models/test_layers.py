@@ -17,8 +17,9 @@ from torch import nn
 from torchvision.models.swin_transformer import SwinTransformer
 from torchvision.models.vision_transformer import VisionTransformer
 
-from camscope.errors import LayerError
-from camscope.models import ChannelsLastToFirst, TokensToGrid, infer_cam_layers, layer_name, resolve_layer
+from camscope.core.errors import LayerError
+from camscope.core.layer_paths import module_path as layer_name
+from camscope.models import ChannelsLastToFirst, TokensToGrid, infer_cam_layers, resolve_layer
 from camscope.models.layers import model_input_size
 from camscope.models.reshape import reshape_for_shape
 

@@ -29,13 +29,13 @@ import torch
 import torchvision
 from torch import nn
 
-from camscope.errors import WeightsError
+from camscope.core.errors import WeightsError
+from camscope.core.layer_paths import module_path as layer_name
 from camscope.models import (
     SEED_MODELS,
     ChannelsLastToFirst,
     TokensToGrid,
     get_spec,
-    layer_name,
     load_model,
 )
 

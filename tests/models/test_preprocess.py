@@ -10,7 +10,7 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.models import EfficientNet_B0_Weights, ResNet50_Weights
 
-from camscope.errors import ImageLoadError
+from camscope.core.errors import ImageLoadError
 from camscope.models import IMAGENET_MEAN, IMAGENET_STD, SEED_MODELS, get_spec
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from camscope.errors import LayerError
+from camscope.core.errors import LayerError
 from camscope.models import ChannelsLastToFirst, TokensToGrid
 from camscope.models.reshape import reshape_for_shape
 

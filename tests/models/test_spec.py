@@ -7,7 +7,8 @@ import timm
 import torchvision
 from torch import nn
 
-from camscope.models import SEED_MODELS, get_spec, layer_name, list_models
+from camscope.core.layer_paths import module_path as layer_name
+from camscope.models import SEED_MODELS, get_spec, list_models
 
 OFFICIAL_FILES = {
     "resnet50": ["resnet50-0676ba61.pth"],

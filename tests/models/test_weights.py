@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from camscope.errors import UnknownNameError, WeightsError
+from camscope.core.errors import UnknownNameError, WeightsError
 from camscope.models import (
     ENV_VAR,
     ModelSpec,

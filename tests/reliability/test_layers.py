@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import camscope
-from camscope.errors import CamscopeWarning
+from camscope.core.errors import CamscopeWarning
+from camscope.core.layer_paths import module_path
 from tests.reliability.helpers import CNN, VIT, assert_one_line_error, warning_lines
 
 
@@ -33,7 +34,7 @@ def test_token_model_default_layer_by_name_equals_the_default(image: Path) -> No
         model = load_model("mini_deit", random_weights=True)
     spec = get_spec("mini_deit")
     layers, _ = spec.cam_layers(model)
-    name = camscope.models.layer_name(model, layers[0])
+    name = module_path(model, layers[0])
     default = camscope.explain(model, image, "gradcam", 2)
     named = camscope.explain(model, image, "gradcam", 2, layers=[name])
     np.testing.assert_allclose(named.map, default.map, atol=1e-6)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import camscope
-from camscope.errors import CamscopeWarning, InputError, TargetError
+from camscope.core.errors import CamscopeWarning, InputError, TargetError
 from tests.reliability.helpers import CNN, assert_one_line_error
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from camscope.cli import main
 from camscope.sweep import ConfigError, load_config, make_tasks
-from camscope.sweep.images import image_ids
+from camscope.sweep.image_source import image_ids
 from tests.sweep.helpers import write_config
 
 

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 from camscope.sweep.config import SweepConfig
 from camscope.sweep.tasks import Task
 from camscope.sweep.worker import TaskOutput

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 from camscope.sweep.config import SweepConfig
 from camscope.sweep.tasks import Task
 from camscope.sweep.worker import TaskOutput, TaskWorker

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from camscope.errors import LayerError
-from camscope.layer_paths import module_path, resolve_layers
+from camscope.core.errors import LayerError
+from camscope.core.layer_paths import module_path, resolve_layers
 
 __all__ = [
     "LayerCapture",

@@ -16,7 +16,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from camscope.errors import MetricInputError
+from camscope.core.errors import MetricInputError
+from camscope.core.targets import Target, TargetSpec, target_scores
 from camscope.metrics._common import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -29,7 +30,6 @@ from camscope.metrics._common import (
     score_batches,
     shared_forwards,
 )
-from camscope.targets import Target, TargetSpec, target_scores
 
 Substrate = str | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,7 +1,7 @@
 """The rest of a ViT after its last block's ``norm1``, for the tokens its head reads only.
 
 Why: Ablation-CAM at ``blocks[-1].norm1`` scores one perturbed copy of that layer's output per channel.
-The generic tail (:mod:`camscope.tail`) reruns the whole last block for every copy, although the
+The generic tail (:mod:`camscope.methods.ablation_tail`) reruns the whole last block for every copy, although the
 classifier reads only the class token (and DeiT's distillation token). Setting channel ``k`` of the
 ``norm1`` output ``Y`` (T tokens × C) to ``v`` changes it by a rank-1 term, ``Y' = Y + a e_kᵀ`` with
 ``a_t = v − Y[t, k]``, so the attention's projections change by rank-1 terms too::
@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.capture import LayerCapture
-from camscope.targets import model_logits
+from camscope.core.capture import LayerCapture
+from camscope.core.targets import model_logits
 
 
 @dataclass

@@ -35,8 +35,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from camscope.capture import module_path
-from camscope.errors import LayerError
+from camscope.core.errors import LayerError
+from camscope.core.layer_paths import module_path
 
 #: Methods that work on any model with a spatial feature map, named in the error for models without
 #: class-token attention.
@@ -161,7 +161,7 @@ class AttentionCapture:
     forward hook is put on its ``attn_drop``. ``maps[i]`` is layer ``i``'s matrix from the last
     forward pass. With ``need_grad``, a matrix that does not require grad (frozen model) is made a leaf
     that does, so ``torch.autograd.grad(score, capture.maps)`` always works. Train/eval flags are the
-    caller's business (methods run in :func:`camscope.capture.eval_mode`; in train mode ``attn_drop``'s
+    caller's business (methods run in :func:`camscope.core.capture.eval_mode`; in train mode ``attn_drop``'s
     output is the dropped-out matrix).
     """
 

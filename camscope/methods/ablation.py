@@ -1,95 +1,29 @@
-"""Methods that score perturbed copies: Score-CAM (masks the input) and Ablation-CAM (zeroes channels).
+"""Ablation-CAM: the drop of the target score when each channel of the layer is switched off weighs it.
 
-Both run their many forward passes batched, chunk by chunk (memory grows with ``batch_size``, not with
-the number of channels), under ``torch.inference_mode()``. Ablation-CAM runs only the part of the
-network after the target layer (:mod:`camscope.tail`), and, where that part is global average pooling
-followed by a linear layer, needs no forward pass at all: the ablated logits have a closed form.
+Its forward passes run batched, chunk by chunk, under ``torch.inference_mode()``, through only the part
+of the network after the target layer (:mod:`camscope.methods.ablation_tail`); where that part is global
+average pooling followed by a linear layer, the ablated logits have a closed form and need no pass.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from camscope.capture import LayerCapture, ReshapeTransform
-from camscope.cls_tail import ClsTail, ClsTailInputs, build_cls_tail
-from camscope.errors import CamscopeError
+from camscope.core.capture import LayerCapture, ReshapeTransform
+from camscope.core.errors import CamscopeError
+from camscope.core.progress import chunk_steps
+from camscope.core.targets import Target, model_logits, repeated_target_scores, target_scores
+from camscope.methods.ablation_cls_tail import ClsTail, ClsTailInputs, build_cls_tail
+from camscope.methods.ablation_tail import LayerTail, TailInputs, TailUnavailable, build_tail
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.registry import register_method
-from camscope.progress import steps
-from camscope.tail import LayerTail, TailInputs, TailUnavailable, build_tail
-from camscope.targets import Target, model_logits, repeated_target_scores, target_scores
 
 log = logging.getLogger("camscope")
 _NOTICED: set[tuple[str, str]] = set()
-
-
-def _chunks(total: int, size: int) -> Iterator[slice]:
-    for start in range(0, total, size):
-        yield slice(start, min(start + size, total))
-
-
-def _progress(total: int, size: int, desc: str, enabled: bool) -> Iterator[slice]:
-    """The chunks, with a bar (if ``enabled``), progress reports and cancellation (:mod:`camscope.progress`)."""
-    return steps(list(_chunks(total, size)), desc, bar=enabled)
-
-
-@register_method("scorecam", "score-cam")
-class ScoreCAM(BaseCAM):
-    """Score-CAM (Wang et al., CVPR-W 2020): each channel, upsampled and min-max normalised, masks the
-    input; its weight is the softmax over channels of the target scores of the masked inputs.
-
-    Channels whose normalised low-resolution maps are identical (typically the all-zero channels of a
-    ReLU layer) give identical masked inputs: each distinct mask is scored once.
-    """
-
-    uses_gradients = False
-    params = ("batch_size", "progress")
-
-    def __init__(
-        self,
-        model: nn.Module,
-        target_layers: Sequence[nn.Module | str] | nn.Module | str,
-        reshape_transform: ReshapeTransform | None = None,
-        batch_size: int = 16,
-        progress: bool = True,
-    ) -> None:
-        super().__init__(model, target_layers, reshape_transform)
-        self.batch_size = batch_size
-        self.progress = progress
-
-    def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
-        size = state.size
-        weights = []
-        with torch.inference_mode():
-            for index, target in enumerate(state.targets):
-                acts = layer.activations[index].float()
-                flat = acts.flatten(1)
-                low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
-                _, inverse = torch.unique((flat - low) / (high - low + 1e-8), dim=0, return_inverse=True)
-                representative = torch.full((int(inverse.max()) + 1,), acts.shape[0], device=inverse.device)
-                representative = representative.scatter_reduce(
-                    0, inverse, torch.arange(acts.shape[0], device=inverse.device), reduce="amin"
-                )
-                scores = torch.empty(len(representative), device=state.input.device)
-                for chunk in _progress(len(representative), self.batch_size, "Score-CAM", self.progress):
-                    # align_corners=True: the upsampling pytorch-grad-cam uses (nn.UpsamplingBilinear2d)
-                    low_res = acts[representative[chunk], None]
-                    maps = F.interpolate(low_res, size=size, mode="bilinear", align_corners=True)
-                    maps_flat = maps.flatten(1)
-                    low_up = maps_flat.min(dim=1).values[:, None, None, None]
-                    high_up = maps_flat.max(dim=1).values[:, None, None, None]
-                    masks = (maps - low_up) / (high_up - low_up + 1e-8)
-                    # channels-last: CPU convolutions run ~1.3× faster on it (oneDNN), same values
-                    masked = (state.input[index : index + 1] * masks).contiguous(memory_format=torch.channels_last)
-                    logits = model_logits(self.model(masked))
-                    scores[chunk] = repeated_target_scores(target, logits).float()
-                weights.append(torch.softmax(scores[inverse], dim=0))
-        return torch.stack(weights)
 
 
 @register_method("ablationcam", "ablation-cam")
@@ -99,7 +33,7 @@ class AblationCAM(BaseCAM):
 
     The ablated scores come from the network after the layer only, computed from the recorded
     activation (exact; verified on the input), or in closed form when that part is pool + linear; at a
-    ViT's last ``norm1`` only the tokens its head reads are recomputed (:mod:`camscope.cls_tail`).
+    ViT's last ``norm1`` only the tokens its head reads are recomputed (:mod:`camscope.methods.ablation_cls_tail`).
     Where the model cannot be split at the layer, full forward passes are used, with a one-line notice.
 
     ``ablation_layer`` and ``ratio_channels_to_ablate`` exist for pytorch-grad-cam compatibility: token
@@ -203,7 +137,7 @@ class AblationCAM(BaseCAM):
             scores = torch.empty(channels, device=inputs.layer_output.device)
             output, prefix = inputs.layer_output[i : i + 1], inputs.prefix_input[i : i + 1]
             projections = tail.projections(output)
-            for chunk in _progress(channels, self.batch_size, "Ablation-CAM", self.progress):
+            for chunk in chunk_steps(channels, self.batch_size, "Ablation-CAM", self.progress):
                 index = torch.arange(chunk.start, chunk.stop, device=output.device)
                 logits = tail.ablated_logits(output, prefix, index, self.ablation_value, projections)
                 scores[chunk] = repeated_target_scores(target, logits).float()
@@ -226,7 +160,7 @@ class AblationCAM(BaseCAM):
         """Score ``target`` on every single-channel ablation of one image's layer ``output`` (1, ...)."""
         channels = output.shape[dim]
         scores = torch.empty(channels, device=output.device)
-        for chunk in _progress(channels, self.batch_size, "Ablation-CAM", self.progress):
+        for chunk in chunk_steps(channels, self.batch_size, "Ablation-CAM", self.progress):
             batch = output.expand(chunk.stop - chunk.start, *output.shape[1:]).clone()
             rows = torch.arange(batch.shape[0], device=batch.device)
             channels_here = torch.arange(chunk.start, chunk.stop, device=batch.device)

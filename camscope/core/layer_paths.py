@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from camscope.errors import LayerError
+from camscope.core.errors import LayerError
 
 _PART = re.compile(r"^(?P<name>[^\[\]]*)(?P<index>(\[-?\d+\])*)$")
 _INDEX = re.compile(r"\[(-?\d+)\]")

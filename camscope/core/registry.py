@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from camscope.errors import NameTakenError, UnknownNameError
+from camscope.core.errors import NameTakenError, UnknownNameError
 
 T = TypeVar("T")
 

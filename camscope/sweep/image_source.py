@@ -1,7 +1,7 @@
 """The sweep's images: stable ids, decoding with per-image failures, and ground truth when there is any.
 
 A file that cannot be decoded is not fatal: it becomes a failed entry with its reason (the loader's
-one-line :class:`~camscope.errors.ImageLoadError`), and the rest of the shard goes on.
+one-line :class:`~camscope.core.errors.ImageLoadError`), and the rest of the shard goes on.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 from camscope.sweep.config import ImageSource
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from camscope.errors import TargetError
+from camscope.core.errors import TargetError
 
 Target = Callable[[torch.Tensor], torch.Tensor]
 TargetSpec = None | int | Target | Sequence[int | Target | None]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from camscope.errors import InputError
+from camscope.core.errors import InputError
 
 DEVICE_CHOICES = "auto (a GPU when present), cpu, cuda or cuda:i"
 

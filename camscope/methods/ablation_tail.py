@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from camscope.targets import model_logits
+from camscope.core.targets import model_logits
 
 
 class TailUnavailable(Exception):

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
-from camscope.errors import CamscopeError
+from camscope.core.errors import CamscopeError
 
 T = TypeVar("T")
 Report = Callable[[int, int, str], None]  # (chunks done, chunks in all, what is running)
@@ -71,3 +71,8 @@ def steps(items: Sequence[T], desc: str, bar: bool = True) -> Iterator[T]:
         yield item
         if current is not None and current.report is not None:
             current.report(done + 1, total, desc)
+
+
+def chunk_steps(total: int, size: int, desc: str, bar: bool = True) -> Iterator[slice]:
+    """:func:`steps` over the slices that cut ``range(total)`` into chunks of ``size``."""
+    return steps([slice(start, min(start + size, total)) for start in range(0, total, size)], desc, bar=bar)
