@@ -226,3 +226,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any
 
 def as_numpy_bool(values: Iterable[bool]) -> np.ndarray:
     return np.asarray(list(values), dtype=bool)
+
+
+# The x axis of every curve that removes pixels in rank order (deletion, ROAD).
+REMOVED = "fraction of pixels removed"

@@ -21,6 +21,7 @@ from camscope.core.targets import Target, TargetSpec, target_scores
 from camscope.metrics._common import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    REMOVED,
     ArrayLike,
     channel_stats,
     check_batch_size,
@@ -30,6 +31,7 @@ from camscope.metrics._common import (
     score_batches,
     shared_forwards,
 )
+from camscope.metrics.registry import Column, register_metric
 
 Substrate = str | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
@@ -338,3 +340,30 @@ def _score_rows(model: nn.Module, targets: Sequence[Target], batch: torch.Tensor
         return batch[chunk[0] : chunk[-1] + 1], chunk
 
     return score_batches(model, targets, range(batch.shape[0]), build, batch_size)
+
+
+for _curve_metric, _higher, _x in ((deletion, False, REMOVED), (insertion, True, "fraction of pixels inserted")):
+    _name = _curve_metric.__name__
+    register_metric(
+        _name,
+        _curve_metric,
+        [Column(f"{_name}_auc", higher_is_better=_higher, curve=_name, curve_x=_x)],
+        params=("step", "substrate", "batch_size"),
+        image_stats=True,
+        description=f"RISE {_name} AUC ({'higher' if _higher else 'lower'} is better)",
+    )
+register_metric(
+    "avgdrop",
+    average_drop_increase,
+    [Column("avg_drop", higher_is_better=False), Column("increase", higher_is_better=True)],
+    params=("space", "batch_size"),
+    image_stats=True,
+    description="Grad-CAM++ average drop / increase in %",
+)
+register_metric(
+    "confidence_change",
+    confidence_change,
+    [Column("confidence_change", higher_is_better=True)],
+    params=("batch_size",),
+    description="pytorch-grad-cam's CamMult change",
+)

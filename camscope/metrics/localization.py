@@ -14,6 +14,7 @@ import numpy as np
 from camscope.core.errors import MetricInputError
 from camscope.metrics._common import ArrayLike, check_maps
 from camscope.metrics.groundtruth import GroundTruth, ground_truth_masks
+from camscope.metrics.registry import Column, register_metric
 
 TORCHRAY_TOLERANCE = 15.0  # pixels: TorchRay's pointing-game tolerance ...
 TORCHRAY_SIDE = 224  # ... for inputs of about this side
@@ -115,3 +116,14 @@ def relevance_rank(maps: ArrayLike, ground_truth: GroundTruth) -> LocalizationRe
         share = (k - above.sum()) / at.sum()
         scores[i] = ((above & inside).sum() + share * (at & inside).sum()) / k
     return LocalizationResult("relevance_rank", scores)
+
+
+for _name, _func, _params, _description in (
+    ("pointing", pointing_game, ("tolerance",), "pointing game hit (tolerance 15 px)"),
+    ("energy_pointing", energy_pointing_game, (), "energy inside the boxes"),
+    ("relevance_mass", relevance_mass, (), "relevance mass accuracy"),
+    ("relevance_rank", relevance_rank, (), "relevance rank accuracy"),
+):
+    register_metric(
+        _name, _func, [Column(_name, True)], params=_params, needs_ground_truth=True, description=_description
+    )

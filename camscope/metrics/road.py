@@ -38,6 +38,7 @@ from camscope.core.targets import TargetSpec, target_scores
 from camscope.metrics._common import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    REMOVED,
     ArrayLike,
     channel_stats,
     check_batch_size,
@@ -46,6 +47,7 @@ from camscope.metrics._common import (
     score_batches,
 )
 from camscope.metrics.imputation import impute_batch
+from camscope.metrics.registry import Column, register_metric
 
 DEFAULT_PERCENTAGES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 ORDERS: tuple[str, ...] = ("lerf", "morf")  # pytorch-grad-cam's ROADCombined runs LeRF first
@@ -187,3 +189,17 @@ def _pytorch_grad_cam_keep(maps: torch.Tensor, pcts: Sequence[float], orders: Se
                 masks[k, i] = values[i] < np.percentile(values[i].numpy(), p)
         out[o] = masks
     return out
+
+
+register_metric(
+    "road",
+    road,
+    [
+        Column("road_morf", higher_is_better=False, curve="road_morf", curve_x=REMOVED + " (imputed)"),
+        Column("road_lerf", higher_is_better=True, curve="road_lerf", curve_x=REMOVED + " (imputed)"),
+        Column("road_combined", higher_is_better=True),
+    ],
+    params=("percentages", "orders", "compat", "noise", "seed", "batch_size", "workers"),
+    image_stats=True,
+    description="ROAD MoRF / LeRF / combined",
+)
