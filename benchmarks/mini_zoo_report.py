@@ -44,8 +44,8 @@ from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 from camscope.report.stats import Estimate, difference, estimate
 
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
-# The transformer-native methods, on the token models with a CLS row (attention capture): every layer they
-# need is their own default (the last block's class attention; all blocks for the rollouts).
+# The transformer-native methods shown, on the token models with a CLS row: every layer they need is their
+# own default (the last block's class attention; all blocks for the rollouts).
 TOKEN_METHODS: tuple[str, ...] = ("attention", "rollout", "gradrollout")
 METHODS: tuple[str, ...] = (*GRADIENT_METHODS, *TOKEN_METHODS, "randomcam")
 DELETION_METHODS: tuple[str, ...] = ("gradcam", "layercam", "randomcam")
@@ -73,13 +73,15 @@ LABELS |= {"hirescam": "HiResCAM", "eigengradcam": "EigenGrad-CAM", "randomcam":
 
 
 def methods_for(model: nn.Module, methods: tuple[str, ...] = METHODS) -> tuple[str, ...]:
-    """``methods`` less the token-native ones where the model has no class-attention row (CNNs, Swin)."""
+    """``methods`` less those that read class-token attention (their declaration) where the model has no
+    class-attention row (CNNs, Swin)."""
+    from camscope.methods import get_method
     from camscope.methods.attention_capture import AttentionUnavailableError, attention_layers
 
     try:
         attention_layers(model)
     except AttentionUnavailableError:
-        return tuple(m for m in methods if m not in TOKEN_METHODS)
+        return tuple(m for m in methods if not get_method(m).reads_attention)
     return methods
 
 
@@ -93,22 +95,18 @@ def load_mini(name: str) -> nn.Module:
 def cam_maps(
     model: nn.Module, method: str, images: np.ndarray, labels: np.ndarray, batch_size: int = 100
 ) -> np.ndarray:
-    """Maps (N, H, W) of ``method`` explaining each image's true class at the spec's default layer."""
-    from camscope.methods import get_method
+    """Maps (N, H, W) of ``method`` explaining each image's true class at the spec's default layer (the
+    attention methods at their own layers), through the one explain pipeline."""
     from camscope.models import get_spec
+    from camscope.pipeline import build_cams, cam_layers, method_classes, run_methods
 
     spec = getattr(model, "camscope_spec", None) or get_spec(model)
-    if method in TOKEN_METHODS:
-        cam = get_method(method)(model)  # its own layers: the attention blocks
-    else:
-        layers, reshape = spec.cam_layers(model)
-        cam = get_method(method)(model, target_layers=layers, reshape_transform=reshape)
+    classes, _ = method_classes(method)
     x = to_input(images, spec.mean, spec.std)
-    out = []
-    for start in range(0, len(x), batch_size):
-        targets = [ClassifierOutputTarget(int(c)) for c in labels[start : start + batch_size]]
-        out.append(cam(x[start : start + batch_size], targets=targets))
-    return np.concatenate(out)
+    layers, reshape = cam_layers(model, spec, classes, None, None, tuple(x.shape[-2:]))
+    cams = build_cams(model, classes, layers, reshape, {})
+    targets = [ClassifierOutputTarget(int(c)) for c in labels]
+    return run_methods(cams, x, targets, batch_size=batch_size)[0].maps
 
 
 def pointing_accuracy(model: nn.Module, method: str, data: SyntheticBatch, tolerance: float = TOLERANCE) -> float:

@@ -56,7 +56,7 @@ _LAZY = {
     "load_model": "camscope.models",
     "get_spec": "camscope.models",
     "explain": "camscope.api",
-    "embed": "camscope.api",
+    "embed": "camscope.pipeline",
     "attention_heads": "camscope.api",
     "Explanation": "camscope.api",
     "evaluate": "camscope.api",

@@ -9,7 +9,7 @@ saw it (after resize and crop), so overlays line up.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.core.capture import model_device
-from camscope.core.errors import CamscopeWarning, InputError
+from camscope.core.errors import InputError
 from camscope.core.targets import TargetSpec, class_index, is_single_target, model_logits
-from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
+from camscope.pipeline import (
+    ImageInput,
+    MethodMaps,
+    build_cams,
+    cam_layers,
+    method_classes,
+    method_params,
+    model_and_batch,
+    request_targets,
+    run_methods,
+)
 
-ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
 VIEWS = ("original", "input")  # what an overlay is drawn on: the user's image, or the model's input
 
 
@@ -87,33 +95,6 @@ def _stamp_random_weights(picture: np.ndarray) -> np.ndarray:
     return marked
 
 
-def _as_model(model: nn.Module | str) -> tuple[nn.Module, str]:
-    if isinstance(model, str):
-        from camscope.models import load_model
-
-        return load_model(model), model
-    return model, getattr(model, "camscope_name", type(model).__name__)
-
-
-def _model_and_batch(
-    model: nn.Module | str, images: Any
-) -> tuple[nn.Module, str, Any, torch.Tensor, bool, list[np.ndarray]]:
-    """The model, its name and spec, the images as one preprocessed batch on the model's device, whether
-    one image was given, and the images as uint8 arrays (for overlays on the original)."""
-    from camscope.data.images import as_rgb_array
-    from camscope.models import get_spec
-
-    net, name = _as_model(model)
-    spec = get_spec(model if isinstance(model, str) else net)
-    single = not isinstance(images, (list, tuple))
-    batch_images = [images] if single else list(images)
-    if not batch_images:
-        raise InputError("no images given")
-    pictures = [as_rgb_array(img) for img in batch_images]  # paths go through the one image loader
-    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
-    return net, name, spec, x, single, pictures
-
-
 def _class_name(names: Sequence[str] | None, index: int) -> str:
     return names[index] if names is not None and 0 <= index < len(names) else str(index)
 
@@ -150,43 +131,16 @@ def explain(
     ``method_kwargs`` go to every listed method whose constructor takes them.
     """
     from camscope.core.layer_paths import module_path
-    from camscope.methods.shared import compute_many
 
-    many = not isinstance(method, str) and isinstance(method, Sequence)
-    classes = [get_method(m) if isinstance(m, str) else m for m in (method if many else [method])]
-    if not classes:
-        raise InputError("no methods given")
-    net, name, spec, x, single, pictures = _model_and_batch(model, images)
+    classes, many = method_classes(method)
+    batch = model_and_batch(model, images)
+    net, name, spec, x, single, pictures = batch.net, batch.name, batch.spec, batch.x, batch.single, batch.pictures
     label_free_default = all(getattr(cls, "label_free_by_default", False) for cls in classes)
-    targets = _label_free_targets(net, x, targets, keep_none=label_free_default)
-    if layers is None:
-        # methods that pick their own layers (FullGrad, attention methods, RELAX) get None below
-        takes = any(cls.takes_layers for cls in classes)
-        target_layers, reshape = spec.cam_layers(net) if takes else (None, None)
-    elif reshape_transform is not None:
-        from camscope.core.layer_paths import resolve_layers
-
-        target_layers, reshape = resolve_layers(net, layers), None
-    else:
-        # a named layer of a token model needs its reshape transform too: derive it from the layer's output
-        from camscope.models.layers import cam_layers_from_names
-
-        target_layers, reshape = cam_layers_from_names(net, list(layers), tuple(x.shape[-2:]))
-    if reshape_transform is not None:
-        reshape = reshape_transform
-
-    unknown = sorted(k for k in method_kwargs if not any(k in cls.params for cls in classes))
-    if unknown and (many or isinstance(method, str)):  # registered methods: their declarations are the full list
-        accepted = ", ".join(sorted({p for cls in classes for p in cls.params})) or "none"
-        names = ", ".join(cls.name or cls.__name__ for cls in classes)
-        raise InputError(f"method {names} takes no parameter(s) {', '.join(unknown)} (accepted: {accepted})")
-    cams = []
-    for cls in classes:
-        kwargs = {k: v for k, v in method_kwargs.items() if k in cls.params} if many else method_kwargs
-        own_layers = layers is None and not cls.takes_layers
-        cams.append(cls(net, None if own_layers else target_layers, None if own_layers else reshape, **kwargs))
-    caught: list[list[warnings.WarningMessage]] = []
-    all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, caught=caught)
+    targets = request_targets(net, x, targets, keep_none=label_free_default)
+    target_layers, reshape = cam_layers(net, spec, classes, layers, reshape_transform, tuple(x.shape[-2:]))
+    params = method_params(classes, method_kwargs, registered=many or isinstance(method, str), many=many)
+    cams = build_cams(net, classes, target_layers, reshape, params, explicit_layers=layers is not None)
+    computed = run_methods(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 
     logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
     if logits is None or logits.shape[0] != x.shape[0]:
@@ -209,9 +163,9 @@ def explain(
     views = [denormalize(x[i], spec.mean, spec.std) for i in range(x.shape[0])]
     random_weights = bool(getattr(net, "camscope_random_weights", False))
     out: dict[str, Explanation | list[Explanation]] = {}
-    for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, all_maps)):
-        maps = maps_t.detach().float().cpu().numpy()
-        flags = _replay(caught[k], x.shape[0])
+    for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, computed)):
+        maps = maps_t.maps
+        flags = _replay(maps_t, x.shape[0])
         layer_names = [module_path(net, layer) for layer in cam.target_layers]
         results = [
             Explanation(
@@ -223,7 +177,7 @@ def explain(
                 layers=layer_names,
                 model_name=name,
                 random_weights=random_weights,
-                warnings=flags[i],
+                warnings=batch.loader_warnings[i] + flags[i],
                 original=pictures[i],
                 geometry=(spec.preprocess.resize, spec.preprocess.crop),
             )
@@ -233,24 +187,11 @@ def explain(
     return out if many else out[classes[0].name]
 
 
-def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
-    """Re-emit recorded warnings (so callers still see them) and sort CamscopeWarnings per image."""
-    flags: list[list[str]] = [[] for _ in range(n)]
-    for record in caught:
-        message = record.message
-        if isinstance(message, CamscopeWarning):
-            for i in range(n) if message.images is None else [i % n for i in message.images]:
-                if message.text not in flags[i]:
-                    flags[i].append(message.text)
-        warnings.warn_explicit(message, record.category, record.filename, record.lineno)
-    return flags
-
-
-def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
-    """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
-    net, _, _, x, _, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
-    with torch.inference_mode():
-        return model_logits(net(x)).clone()
+def _replay(computed: MethodMaps, n: int) -> list[list[str]]:
+    """Re-emit a method's recorded warnings (so callers still see them); its CamscopeWarnings per image."""
+    for record in computed.records:
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    return computed.flags(n)
 
 
 def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarray, np.ndarray]:
@@ -263,37 +204,10 @@ def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarr
     """
     from camscope.methods.attention import AttentionMap
 
-    net, _, spec, x, _, _ = _model_and_batch(model, [image])
+    batch = model_and_batch(model, [image])
+    net, spec, x = batch.net, batch.spec, batch.x
     maps = AttentionMap(net).all_heads(x)[0]
     return maps, denormalize(x[0], spec.mean, spec.std)
-
-
-def _label_free_targets(
-    net: nn.Module,
-    x: torch.Tensor,
-    targets: Any,
-    keep_none: bool = False,
-    embed: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> Any:
-    """``"embedding"`` (and ``None`` on a backbone) → each image explained by its own embedding.
-
-    The target is the inner product ⟨f(x), f(x̃)⟩ (Label-Free XAI), not the cosine, whose gradient
-    vanishes at x̃ = x. ``keep_none``: the method's own default is label-free already (RELAX).
-    ``embed`` runs the clean images (default: one forward; :func:`evaluate` passes its forward memo's).
-    """
-    backbone = bool(getattr(net, "camscope_backbone", False))
-    if targets == "embedding" or (targets is None and backbone and not keep_none):
-        if keep_none and targets == "embedding":
-            return None
-        from camscope.core.targets import own_embedding_targets
-
-        if embed is None:
-            with torch.inference_mode():
-                own = model_logits(net(x))
-        else:
-            own = embed(x)
-        return own_embedding_targets(own.clone())
-    return targets
 
 
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
@@ -339,10 +253,11 @@ def evaluate(
     """
     from camscope.metrics import get_metric, shared_forwards
 
-    net, _, spec, x, _, _ = _model_and_batch(model, images)
+    batch = model_and_batch(model, images)
+    net, spec, x = batch.net, batch.spec, batch.x
     # one memo for the whole call: a label-free target's embedding is the metrics' clean forward too
     with shared_forwards(net) as memo:
-        targets = _label_free_targets(net, x, targets, embed=lambda t: memo.logits(t, len(t)))
+        targets = request_targets(net, x, targets, embed=lambda t: memo.logits(t, len(t)))
         if isinstance(explanations, np.ndarray):
             maps = explanations if explanations.ndim == 3 else explanations[None]
         else:

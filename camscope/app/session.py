@@ -22,24 +22,25 @@ import logging
 import textwrap
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from torch import nn
 
-from camscope.api import Explanation, attention_heads, embed, evaluate, explain
+from camscope.api import Explanation, attention_heads, evaluate, explain
 from camscope.core.devices import resolve_device
-from camscope.core.errors import CamscopeError, InputError, WeightsError
+from camscope.core.errors import CamscopeError, CamscopeWarning, InputError, WeightsError
 from camscope.core.progress import Report, monitor
 from camscope.data.images import limit_size, load_image_array
 from camscope.methods import get_method, method_names
 from camscope.methods.attention_capture import AttentionUnavailableError
 from camscope.models import get_spec, list_models, load_model, resolve_weights
+from camscope.pipeline import recorded_texts, target_from_text
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Picture:
     name: str
     mask: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # what the image loader warned about: every cell's explanation carries it
 
     @property
     def key(self) -> str:
@@ -175,13 +177,15 @@ class Explorer:
 
     def open_image(self, path: str | Path) -> Picture:
         """An uploaded file through camscope's one image loader; oversized images are downscaled, with a note."""
-        pixels = load_image_array(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CamscopeWarning)
+            pixels = load_image_array(path)
         height, width = pixels.shape[:2]
         pixels, scaled = limit_size(pixels, self.max_side)
         notes = ()
         if scaled:
             notes = (f"the image was {width}×{height} px: downscaled to {pixels.shape[1]}×{pixels.shape[0]} px",)
-        return Picture(pixels, Path(path).name, notes=notes)
+        return Picture(pixels, Path(path).name, notes=notes, warnings=tuple(recorded_texts(caught)))
 
     @staticmethod
     def scene(seed: int) -> Picture:
@@ -289,17 +293,12 @@ class Explorer:
         from camscope.metrics import transform_mask
 
         spec = get_spec(net)
-        target: Any = None
-        if cell.label_free:
-            target = "embedding"  # each image's own embedding: ⟨f(x), f(x̃)⟩
-            if reference is not None:
-                from camscope.core.targets import SimilarityTarget
-
-                target = SimilarityTarget(embed(net, reference.pixels)[0], kind="cosine")
-        elif cell.target:
-            target = spec.parse_class(cell.target)
+        # label-free: each image's own embedding ⟨f(x), f(x̃)⟩, or the cosine to the reference's embedding
+        text = "embedding" if cell.label_free else cell.target
+        target = target_from_text(text, net, reference.pixels if cell.label_free and reference else None)
         result = explain(net, picture.pixels, method, target)
         assert isinstance(result, Explanation)
+        result.warnings[:0] = [w for w in picture.warnings if w not in result.warnings]
         cell.explanation = result
         pixels = int(np.prod(spec.input_size[1:]))
         step = max(1, -(-pixels // self.curve_steps))

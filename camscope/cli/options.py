@@ -15,17 +15,10 @@ def add_device_option(parser: argparse.ArgumentParser, default: str = "auto") ->
 
 
 def parse_target(text: str | None, model: Any) -> Any:
-    """``--target``: None, a class index, ``embedding`` or ``similarity:REF`` (a SimilarityTarget)."""
-    if text is None or text == "embedding":
-        return text
-    kind, _, ref = text.partition(":")
-    if kind == "similarity" and ref:
-        from camscope.api import embed
-        from camscope.core.targets import SimilarityTarget
-        from camscope.data import load_image
+    """``--target``: None, a class index or name, ``embedding`` or ``similarity:REF`` (the pipeline's policy)."""
+    from camscope.pipeline import target_from_text
 
-        return SimilarityTarget(embed(model, load_image(ref))[0], kind="cosine")
-    return int(text)
+    return target_from_text(text, model)
 
 
 def target_argument(text: str) -> str:

@@ -78,6 +78,7 @@ class AttentionMethod(BaseCAM):
 
     uses_gradients = False
     takes_layers = False
+    reads_attention = True
     params: ClassVar[tuple[str, ...]] = ("head_fusion",)
     default_last_only: ClassVar[bool] = False
 

@@ -272,6 +272,8 @@ class BaseCAM:
     # False: the method picks its own layers (FullGrad; attention methods, RELAX): callers that choose default
     # CAM layers (explain, sweeps) pass None
     takes_layers: ClassVar[bool] = True
+    #: reads the attention of a token model's class-token row (no CNN or Swin has one)
+    reads_attention: ClassVar[bool] = False
     #: what the pass must compute for this method (see :meth:`reads`)
     uses_gradients: ClassVar[bool] = True
     needs_input_gradient: ClassVar[bool] = False

@@ -28,6 +28,7 @@ from torch import nn
 
 from camscope.core.devices import resolve_device
 from camscope.core.errors import CamscopeWarning
+from camscope.pipeline import build_cams, class_targets, per_image, recorded_texts, request_targets, run_methods
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.image_source import ImageReader, image_ids
 from camscope.sweep.schema import SCHEMA, TaskOutput
@@ -152,7 +153,6 @@ class TaskWorker:
         if self._shard is not None and self._shard.key == key:
             return self._shard
         from camscope.api import denormalize
-        from camscope.core.targets import own_embedding_targets
         from camscope.metrics import ForwardMemo, transform_mask
 
         ok, failures, tensors, labels, masks = [], {}, [], [], []
@@ -162,7 +162,7 @@ class TaskWorker:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", CamscopeWarning)
                 image = self.reader.read(index)
-            texts = _texts(caught)
+            texts = recorded_texts(caught)
             if texts:
                 loader_warnings[pos] = texts
             if isinstance(image, str):
@@ -181,13 +181,12 @@ class TaskWorker:
         if x is not None:
             logits = forwards.logits(x, self.config.batch_size)
             if self.config.label_free:  # the output is an embedding: no classes to predict
-                targets = list(own_embedding_targets(logits.clone()))  # a normal tensor: targets enter autograd
+                targets = list(request_targets(pm.model, x, "embedding", embed=lambda _: logits))
                 predicted = probs = [None] * len(ok)
             else:
                 p = torch.softmax(logits.float(), dim=-1)
                 predicted = p.argmax(dim=-1).tolist()
-                use_label = self.config.targets == "label"
-                targets = [lab if use_label and lab is not None else top for lab, top in zip(labels, predicted)]
+                targets = class_targets(predicted, labels, use_label=self.config.targets == "label")
                 probs = [float(p[i, t]) for i, t in enumerate(targets)]
         views = {
             j: denormalize(x[j].cpu(), pm.spec.mean, pm.spec.std)
@@ -210,7 +209,7 @@ class TaskWorker:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CamscopeWarning)
             maps, cam_seconds = self._maps(pm, task, shard)
-        flags = _per_image(caught, len(shard.ok))
+        flags = per_image([record.message for record in caught], len(shard.ok))
         for j, shard_pos in enumerate(shard.ok):
             flags[j] = shard.warnings.get(shard_pos, []) + flags[j]
         base = [
@@ -278,30 +277,13 @@ class TaskWorker:
     def _compute_maps(self, shard: PreparedShard, methods: list[str], cams: list[Any]) -> None:
         """Maps of ``cams`` (one shared pass per batch) into ``shard.maps``, with each one's CAM seconds per
         image (its own work plus an equal share of the pass)."""
-        from camscope.methods.shared import compute_many
-
         assert shard.x is not None
-        size = self.config.batch_size
-        seconds = [0.0] * len(cams)
-        flagged: list[list[CamscopeWarning]] = [[] for _ in cams]
-        chunks = []
-        for start in range(0, shard.x.shape[0], size):
-            chunk_seconds: list[float] = []
-            caught: list[list[warnings.WarningMessage]] = []
-            x, targets = shard.x[start : start + size], shard.targets[start : start + size]
-            if self.config.label_free and all(getattr(cam, "label_free_by_default", False) for cam in cams):
-                targets = None  # RELAX's own label-free score: the cosine of masked to unmasked embeddings
-            chunks.append(compute_many(cams, x, targets, seconds=chunk_seconds, caught=caught))
-            seconds = [a + b for a, b in zip(seconds, chunk_seconds)]
-            for k, records in enumerate(caught):
-                for record in records:  # image positions are chunk-relative: make them shard-relative
-                    message = record.message
-                    if isinstance(message, CamscopeWarning) and message.images is not None:
-                        message = CamscopeWarning(message.text, [start + i for i in message.images])
-                    flagged[k].append(message)
-        for k, method in enumerate(methods):
-            maps = np.concatenate([chunk[k].detach().float().cpu().numpy() for chunk in chunks]).astype(np.float32)
-            shard.maps[method] = (maps, seconds[k] / len(shard.ok), flagged[k])
+        computed = run_methods(
+            cams, shard.x, shard.targets, batch_size=self.config.batch_size, label_free=self.config.label_free
+        )
+        for method, result in zip(methods, computed):
+            flagged = [m for m in result.warnings if isinstance(m, CamscopeWarning)]
+            shard.maps[method] = (result.maps, result.seconds / len(shard.ok), flagged)
             shard.served.add(method)
 
     def _is_pending(self, task: Task, method: str) -> bool:
@@ -315,9 +297,7 @@ class TaskWorker:
         params = dict(self.config.methods.get(method, {}))
         if "progress" in cls.params:
             params["progress"] = False
-        if not cls.takes_layers:  # FullGrad, attention methods, RELAX: their own default layers
-            return cls(pm.model, None, None, **params)
-        return cls(pm.model, pm.layers, pm.reshape, **params)
+        return build_cams(pm.model, [cls], pm.layers, pm.reshape, {cls: params})[0]
 
     def _metric_rows(
         self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
@@ -394,25 +374,3 @@ def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> n
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         maps = torch.nn.functional.interpolate(maps, size=size, mode="area")
     return np.rint(maps.clamp(0, 1).numpy() * 255).astype(np.uint8)
-
-
-def _texts(caught: list[warnings.WarningMessage]) -> list[str]:
-    """The distinct CamscopeWarning texts of a recorded block."""
-    out: list[str] = []
-    for record in caught:
-        if isinstance(record.message, CamscopeWarning) and record.message.text not in out:
-            out.append(record.message.text)
-    return out
-
-
-def _per_image(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
-    """CamscopeWarning texts per image position (a warning without positions concerns every image)."""
-    flags: list[list[str]] = [[] for _ in range(n)]
-    for record in caught:
-        message = record.message
-        if not isinstance(message, CamscopeWarning):
-            continue
-        for i in range(n) if message.images is None else message.images:
-            if 0 <= i < n and message.text not in flags[i]:
-                flags[i].append(message.text)
-    return flags
