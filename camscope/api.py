@@ -137,7 +137,8 @@ def explain(
     net, name, spec, x, single, pictures = batch.net, batch.name, batch.spec, batch.x, batch.single, batch.pictures
     label_free_default = all(getattr(cls, "label_free_by_default", False) for cls in classes)
     targets = request_targets(net, x, targets, keep_none=label_free_default)
-    target_layers, reshape = cam_layers(net, spec, classes, layers, reshape_transform, tuple(x.shape[-2:]))
+    size = (int(x.shape[-2]), int(x.shape[-1]))
+    target_layers, reshape = cam_layers(net, spec, classes, layers, reshape_transform, size)
     params = method_params(classes, method_kwargs, registered=many or isinstance(method, str), many=many)
     cams = build_cams(net, classes, target_layers, reshape, params, explicit_layers=layers is not None)
     computed = run_methods(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
@@ -212,7 +213,7 @@ def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarr
 
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
     if targets is None:
-        return top1
+        return list[int | None](top1)
     if is_single_target(targets):
         index = class_index(targets)
         return [index if index is not None else getattr(targets, "category", None)] * n

@@ -201,7 +201,8 @@ def build_cams(
     for cls in classes:
         own_layers = not explicit_layers and not cls.takes_layers
         kwargs = dict(params.get(cls, {}))
-        cams.append(cls(net, None if own_layers else target_layers, None if own_layers else reshape, **kwargs))
+        make: Callable[..., BaseCAM] = cls  # methods that pick their own layers take None for them
+        cams.append(make(net, None if own_layers else target_layers, None if own_layers else reshape, **kwargs))
     return cams
 
 
@@ -226,12 +227,12 @@ class MethodMaps:
     cam: BaseCAM
     maps: np.ndarray  # float32 (N, H, W)
     seconds: float  # CAM seconds for the whole batch: its own work plus an equal share of a shared pass
-    warnings: list[CamscopeWarning | Warning] = field(default_factory=list)  # image positions batch-relative
+    messages: list[Warning] = field(default_factory=list)  # image positions relative to the whole batch
     records: list[warnings.WarningMessage] = field(default_factory=list)  # as recorded, for re-emission
 
     def flags(self, n: int) -> list[list[str]]:
         """The CamscopeWarning texts per image (:func:`per_image`)."""
-        return per_image(self.warnings, n)
+        return per_image(self.messages, n)
 
 
 def run_methods(
@@ -256,7 +257,7 @@ def run_methods(
     if label_free and all(getattr(cam, "label_free_by_default", False) for cam in cams):
         targets = None
     seconds = [0.0] * len(cams)
-    flagged: list[list[CamscopeWarning | Warning]] = [[] for _ in cams]
+    flagged: list[list[Warning]] = [[] for _ in cams]
     recorded: list[list[warnings.WarningMessage]] = [[] for _ in cams]
     chunks: list[list[torch.Tensor]] = []
     for start in range(0, n, size):
@@ -277,7 +278,7 @@ def run_methods(
         seconds = [a + b for a, b in zip(seconds, chunk_seconds)]
         for k, records in enumerate(caught):
             for record in records:  # image positions are batch-relative: make them relative to x
-                message = record.message
+                message = record.message if isinstance(record.message, Warning) else UserWarning(record.message)
                 if isinstance(message, CamscopeWarning) and message.images is not None and start:
                     message = CamscopeWarning(message.text, [start + i for i in message.images])
                     record = warnings.WarningMessage(
@@ -301,7 +302,7 @@ def _slice_targets(targets: Any, start: int, stop: int, n: int) -> Any:
     return targets
 
 
-def per_image(messages: Sequence[CamscopeWarning | Warning], n: int) -> list[list[str]]:
+def per_image(messages: Sequence[Warning | str], n: int) -> list[list[str]]:
     """CamscopeWarning texts per image position, each text once per image.
 
     A warning without positions concerns every image; positions past ``n`` (the copies ``aug_smooth``

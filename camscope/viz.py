@@ -22,7 +22,7 @@ from PIL import Image
 from camscope.core.errors import MetricInputError, UnknownNameError
 from camscope.data.images import ImageLike, as_rgb_array
 
-Curve = np.ndarray | Sequence[float] | tuple[Sequence[float], Sequence[float]]
+Curve = np.ndarray | Sequence[float] | tuple[np.ndarray | Sequence[float], np.ndarray | Sequence[float]]
 
 
 def overlay(image: ImageLike, cam: np.ndarray, alpha: float = 0.5, colormap: str = "jet") -> np.ndarray:
@@ -71,7 +71,8 @@ def draw_contour(picture: ImageLike, mask: np.ndarray, colour: tuple[int, int, i
 def colorize(cam: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map a float (H, W) map in [0, 1] to uint8 RGB with a matplotlib colour map."""
     values = _check_map(cam)
-    return (_colormap(colormap)(np.clip(values, 0.0, 1.0))[..., :3] * 255.0 + 0.5).astype(np.uint8)
+    colours: np.ndarray = _colormap(colormap)(np.clip(values, 0.0, 1.0))[..., :3]
+    return (colours * 255.0 + 0.5).astype(np.uint8)
 
 
 def resize_map(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -83,7 +84,7 @@ def resize_map(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32)
 
 
-def save_png(picture: ImageLike | Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+def save_png(picture: ImageLike | Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
     """Write an image array (uint8, or float in [0, 1]), PIL image or figure as PNG; creates the folder."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +193,7 @@ def figure_to_array(figure: Figure) -> np.ndarray:
     """Render a figure to uint8 (H, W, 3): for embedding in reports or checking in tests."""
     canvas = figure.canvas
     canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]  # Agg canvas method
 
 
 def _figure(size: tuple[float, float]) -> Figure:

@@ -182,7 +182,7 @@ class Explorer:
             pixels = load_image_array(path)
         height, width = pixels.shape[:2]
         pixels, scaled = limit_size(pixels, self.max_side)
-        notes = ()
+        notes: tuple[str, ...] = ()
         if scaled:
             notes = (f"the image was {width}×{height} px: downscaled to {pixels.shape[1]}×{pixels.shape[0]} px",)
         return Picture(pixels, Path(path).name, notes=notes, warnings=tuple(recorded_texts(caught)))

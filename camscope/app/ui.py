@@ -127,7 +127,11 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                 status = f"{len(cells)} / {total} done ({cell.model} × {cell.method}: {cell.seconds:.1f} s)"
                 if len(cells) < total:
                     yield _outputs(cells, picture, view, show_curves, status, [], final=False)
-            heads = [explorer.heads(m, picture, bool(label_free)) for m in models] if show_heads and cells else []
+            heads = (
+                [explorer.heads(m, picture, bool(label_free)) for m in models]
+                if show_heads and cells and picture
+                else []
+            )
             yield _outputs(cells, picture, view, show_curves, status if cells else "", heads, final=True)
         except CamscopeError as exc:
             yield _outputs(cells, picture, view, show_curves, f"⚠️ {exc}", [], final=True)
@@ -240,7 +244,8 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         redraw = view.change(run, inputs, outputs)  # cached cells: only the pictures are redrawn
         stop.click(stop_run, None, status, cancels=[running, redraw])
         top.input(lambda index: str(index) if index is not None else gr.skip(), top, target).then(run, inputs, outputs)
-    return app
+    blocks: gr.Blocks = app
+    return blocks
 
 
 def serve(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860, workers: int | None = None) -> None:

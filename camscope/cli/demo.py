@@ -29,9 +29,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from camscope.core.devices import check_device
+    from camscope.models.mini import MINI_MODELS
     from camscope.report import build_report
     from camscope.sweep import ResultsStore, parse_config, run_sweep
-    from camscope.sweep.presets import MINI_MODELS, available_mini_models, demo_config_dict
+    from camscope.sweep.presets import available_mini_models, demo_config_dict
 
     check_device(args.device)
     start = time.perf_counter()

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if not any(column.curve for m in metrics for column in m.columns):
             raise MetricInputError("--plot needs a metric with curves (deletion, insertion or road)")
     spec = get_spec(args.model)
+    boxes: np.ndarray | list[np.ndarray] | None
     if args.synthetic is not None:
         pictures, names, boxes = _synthetic(args.synthetic, args.seed, spec.preprocess)
     elif args.images:

@@ -8,7 +8,7 @@ from pathlib import Path
 from camscope.core.errors import InputError, UnknownNameError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from camscope.lab.train import CONFIGS, RUNS_DIR, WEIGHTS_DIR
 
     parser = subparsers.add_parser(

@@ -16,7 +16,7 @@ from camscope.models import ModelSpec, get_spec, list_models, locate_weights
 from camscope.models.weights import ENV_VAR, Location, default_destination
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "zoo",
         help="list the model zoo and where each model's weights are",

@@ -93,4 +93,5 @@ def _linear(values: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
     shape = [1, 1]
     shape[axis] = -1
     w = w.reshape(shape)
-    return np.take(values, i0, axis=axis) * (1.0 - w) + np.take(values, i1, axis=axis) * w
+    out: np.ndarray = np.take(values, i0, axis=axis) * (1.0 - w) + np.take(values, i1, axis=axis) * w
+    return out

@@ -24,17 +24,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from camscope.core.errors import ImageLoadError, warn
 
-ImageLike = np.ndarray | Image.Image | str | os.PathLike
+ImageLike = np.ndarray | Image.Image | str | os.PathLike[str]
 
 _WHITE = (255, 255, 255)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def load_image(path: str | os.PathLike) -> Image.Image:
+def load_image(path: str | os.PathLike[str]) -> Image.Image:
     """Read an image file fully and return it as an upright RGB PIL image.
 
     The whole file is decoded here, so a truncated or corrupt file fails now with a clear message rather
@@ -74,7 +74,7 @@ def _warn_float_range(img: Image.Image, file: Path) -> None:
         )
 
 
-def load_image_array(path: str | os.PathLike) -> np.ndarray:
+def load_image_array(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as an upright uint8 (H, W, 3) RGB array (see :func:`load_image`)."""
     return np.asarray(load_image(path), dtype=np.uint8).copy()
 
@@ -143,7 +143,7 @@ def _decode_problem(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, Image.DecompressionBombError):
         return f"too large to decode safely ({_one_line(exc)})"
-    if isinstance(exc, Image.UnidentifiedImageError):
+    if isinstance(exc, UnidentifiedImageError):
         return "not an image, or a format Pillow cannot read"
     if isinstance(exc, PermissionError):
         return "permission denied"

@@ -246,7 +246,7 @@ def generate(
         params = params.head(rows.stop - rows.start)
         labels[rows] = params.labels
         images[rows], masks[rows], background = _render(params, size, counterfactual)
-        if removed is not None:
+        if removed is not None and background is not None:
             removed[rows] = background
     return SyntheticBatch(images, labels, masks, boxes_from_masks(masks), CLASS_NAMES, removed)
 
@@ -337,7 +337,7 @@ def scene_factors(
 
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     """Tight ``x1 y1 x2 y2`` boxes (exclusive ends) of boolean masks (N, H, W); an empty mask gives zeros."""
-    rows, cols = masks.any(axis=2), masks.any(axis=1)
+    rows, cols = np.asarray(masks.any(axis=2)), np.asarray(masks.any(axis=1))
     height, width = masks.shape[1:]
     boxes = np.stack(
         [

@@ -22,6 +22,7 @@ logits from the recorded layer output) before it is used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +42,10 @@ class ClsTailInputs:
     logits: torch.Tensor
 
 
-def _applies(model: nn.Module, layer_path: str) -> tuple[nn.Module, nn.Module] | None:
+def _applies(model: Any, layer_path: str) -> tuple[Any, Any] | None:
     """(last block, its attention) when ``layer_path`` is the last block's norm1 of a supported ViT."""
     try:
-        from timm.layers import Attention
+        from timm.layers import Attention  # type: ignore[attr-defined]  # timm re-exports without __all__
         from timm.models.deit import VisionTransformerDistilled
         from timm.models.vision_transformer import Block, VisionTransformer
     except ImportError:  # pragma: no cover - timm is a dependency
@@ -63,7 +64,7 @@ def _applies(model: nn.Module, layer_path: str) -> tuple[nn.Module, nn.Module] |
     block = blocks[-1]
     if type(block).forward is not Block.forward or layer_path != f"blocks.{len(blocks) - 1}.norm1":
         return None
-    attn = block.attn
+    attn: Any = block.attn
     if type(attn).forward is not Attention.forward or getattr(attn, "gate", None) is not None:
         return None
     if model.num_prefix_tokens < 1:
@@ -74,8 +75,9 @@ def _applies(model: nn.Module, layer_path: str) -> tuple[nn.Module, nn.Module] |
 class ClsTail:
     """``model`` after ``blocks[-1].norm1``, for the prefix tokens only (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, block: nn.Module, attn: nn.Module) -> None:
-        self.model = model
+    # timm's blocks are typed as plain nn.Module: their submodules and attributes resolve as Any here
+    def __init__(self, model: Any, block: Any, attn: Any) -> None:
+        self.model: Any = model
         self.block = block
         self.attn = attn
         self.prefix = int(model.num_prefix_tokens)

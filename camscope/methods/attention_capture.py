@@ -54,7 +54,7 @@ class AttentionLayer:
     """One attention module: ``kind`` says what its matrix is (see the module docstring)."""
 
     name: str  # dotted path of the attention module
-    module: nn.Module
+    module: Any  # a timm attention module: attn_drop, fused_attn... are not in nn.Module's type
     kind: Kind
 
     @property
@@ -122,7 +122,7 @@ def attention_layers(model: nn.Module, which: Literal["class", "all"] = "class")
 
 def _layer(model: nn.Module, block: nn.Module, expected: Kind) -> AttentionLayer:
     attn = getattr(block, "attn", None)
-    if not isinstance(getattr(attn, "attn_drop", None), nn.Module) or _kind(attn) != expected:
+    if not isinstance(getattr(attn, "attn_drop", None), nn.Module) or attn is None or _kind(attn) != expected:
         raise _unavailable(model, f"has a block ({type(block).__name__}) whose attention camscope cannot read")
     assert attn is not None
     return AttentionLayer(module_path(model, attn), attn, expected)
@@ -171,7 +171,7 @@ class AttentionCapture:
         self.need_grad = need_grad
         self.maps: list[torch.Tensor | None] = [None] * len(self.layers)
         self._handles: list[Any] = []
-        self._fused: list[tuple[nn.Module, bool]] = []
+        self._fused: list[tuple[Any, bool]] = []
 
     def __enter__(self) -> AttentionCapture:
         try:
@@ -219,7 +219,8 @@ class AttentionCapture:
 def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
     """Every ``fused_attn`` flag of ``model`` off while active, then restored: for double backward
     (Hessian-vector products), which fused SDPA kernels do not support."""
-    saved = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+    modules: list[Any] = list(model.modules())  # timm's attention modules: fused_attn is not in nn.Module's type
+    saved = [(m, bool(m.fused_attn)) for m in modules if isinstance(getattr(m, "fused_attn", None), bool)]
     try:
         for module, _ in saved:
             module.fused_attn = False

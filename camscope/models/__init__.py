@@ -11,7 +11,9 @@ Any timm or torchvision classifier name works as well; its layers are inferred
 (:func:`infer_cam_layers`).
 """
 
+from camscope.core.capture import ReshapeTransform
 from camscope.core.layer_paths import resolve_layer
+from camscope.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from camscope.models import zoo as _zoo  # registers the seed models
 from camscope.models.checkpoint import (
     DropPrefix,
@@ -32,8 +34,8 @@ from camscope.models.loading import (
     resolve_weights,
 )
 from camscope.models.mini import MINI_MODELS, register_mini_models
-from camscope.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from camscope.models.reshape import ChannelsLastToFirst, ReshapeTransform, TokensToGrid
+from camscope.models.preprocess import Preprocess
+from camscope.models.reshape import ChannelsLastToFirst, TokensToGrid
 from camscope.models.spec import (
     ModelSpec,
     TimmBuilder,

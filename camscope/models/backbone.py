@@ -13,14 +13,23 @@ from torch import nn
 
 from camscope.core.errors import WeightsError
 
+
+def mark_model(model: nn.Module, **attributes: object) -> None:
+    """Set camscope's plain attributes on a model (``camscope_spec``, ``camscope_backbone``...): what every
+    entry point reads to know which zoo model, which weights and which head it has."""
+    for name, value in attributes.items():
+        setattr(model, name, value)
+
+
 _TORCHVISION_HEADS = ("fc", "classifier", "heads", "head")
 
 
 def strip_classifier(model: nn.Module) -> set[str]:
     """Remove ``model``'s classifier in place; returns the state-dict keys that went with it."""
     before = set(model.state_dict())
-    if callable(getattr(model, "reset_classifier", None)):
-        model.reset_classifier(0)
+    reset = getattr(model, "reset_classifier", None)
+    if callable(reset):
+        reset(0)
     else:
         for name in _TORCHVISION_HEADS:
             if isinstance(getattr(model, name, None), nn.Module):
@@ -31,5 +40,5 @@ def strip_classifier(model: nn.Module) -> set[str]:
                 f"cannot find the classifier of {type(model).__name__} (no reset_classifier, fc, classifier or "
                 "heads): load it with its head and take the embedding yourself"
             )
-    model.camscope_backbone = True
+    mark_model(model, camscope_backbone=True)
     return before - set(model.state_dict())

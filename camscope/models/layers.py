@@ -9,7 +9,7 @@ watching what each module outputs, so the rule works on architectures nobody lis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,13 +37,14 @@ def model_input_size(model: nn.Module, default: int = 224) -> tuple[int, int]:
     """The (H, W) the model is built for: its spec, its patch embedding, timm's config, or 224."""
     spec = getattr(model, "camscope_spec", None)
     if spec is not None:
-        return tuple(spec.input_size[1:])  # type: ignore[return-value]
+        return int(spec.input_size[1]), int(spec.input_size[2])
     patch_embed = getattr(model, "patch_embed", None)
     img_size = getattr(patch_embed, "img_size", None)
     if img_size is not None:
         return _pair(img_size)
-    if isinstance(getattr(model, "image_size", None), int):  # torchvision ViT
-        return _pair(model.image_size)
+    image_size = getattr(model, "image_size", None)
+    if isinstance(image_size, int):  # torchvision ViT
+        return _pair(image_size)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if cfg.get("input_size"):
         return _pair(cfg["input_size"][1:])
@@ -78,7 +79,7 @@ def probe(model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Mod
     seen: dict[str, _Seen] = {}
     counter = [0]
 
-    def hook(name: str):
+    def hook(name: str) -> Callable[[nn.Module, object, object], None]:
         def record(_module: nn.Module, _inputs: object, output: object) -> None:
             tensor = output[0] if isinstance(output, (tuple, list)) and output else output
             shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
@@ -109,13 +110,14 @@ def reshape_for_layer(
     input_hw = input_hw or model_input_size(model)
     name = module_path(model, layer)
     seen = probe(model, input_hw, {name: layer})
-    if name not in seen or seen[name].shape is None:
+    shape = seen[name].shape if name in seen else None
+    if shape is None:
         raise LayerError(f"layer {name!r} is not used in the forward pass of {type(model).__name__}")
-    return reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
+    return reshape_for_shape(shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
 
 
 def cam_layers_from_names(
-    model: nn.Module, names: Sequence[str], input_hw: tuple[int, int] | None = None
+    model: nn.Module, names: Sequence[nn.Module | str], input_hw: tuple[int, int] | None = None
 ) -> tuple[list[nn.Module], ReshapeTransform | None]:
     """Resolve ``names`` and derive one reshape transform that fits all of them."""
     layers = [resolve_layer(model, name) for name in names]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from camscope.core.errors import WeightsError
-from camscope.models.backbone import strip_classifier
+from camscope.models.backbone import mark_model, strip_classifier
 from camscope.models.checkpoint import convert, load_strict, read_checkpoint
 from camscope.models.foreign import module_spec, timm_spec, torchvision_spec
 from camscope.models.spec import ModelSpec, registered_spec, unknown_model
@@ -110,7 +111,7 @@ def load_model(
             stacklevel=2,
         )
     else:
-        state: dict = {}
+        state: dict[str, Any] = {}
         for location in locations:
             assert location.path is not None
             source = f"{location.path.name} ({location.file.role})"
@@ -127,8 +128,11 @@ def load_model(
     if not head and not getattr(model, "camscope_backbone", False):
         strip_classifier(model)
     model.eval()
-    model.camscope_spec = spec
-    model.camscope_name = spec.name
-    model.camscope_random_weights = random_weights
-    model.camscope_weights = {loc.file.filename: str(loc.path) for loc in locations}
+    mark_model(
+        model,
+        camscope_spec=spec,
+        camscope_name=spec.name,
+        camscope_random_weights=random_weights,
+        camscope_weights={loc.file.filename: str(loc.path) for loc in locations},
+    )
     return model

@@ -83,7 +83,8 @@ def mini_entry(name: str) -> MiniEntry:
 
 def mini_record(name: str) -> dict[str, Any]:
     """The JSON record written beside the packaged weights when the model was trained."""
-    return json.loads((PACKAGED_DIR / f"{name}.json").read_text())
+    record: dict[str, Any] = json.loads((PACKAGED_DIR / f"{name}.json").read_text())
+    return record
 
 
 # Issue 11's accuracy targets, by training kind: test accuracy of a supervised mini, linear-probe accuracy of

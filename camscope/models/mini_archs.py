@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from timm.layers import DropPath, Format, PatchEmbed
+from timm.layers import DropPath, Format, PatchEmbed  # type: ignore[attr-defined]  # re-exported without __all__
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
@@ -31,7 +31,7 @@ NUM_CLASSES = len(CLASS_NAMES)
 INPUT_SIZE = 64
 
 
-class NarrowResNet(ResNet):
+class NarrowResNet(ResNet):  # type: ignore[misc]  # torchvision ships no type information
     """torchvision's ``ResNet`` with chosen stage widths and strides (the class hard-codes 64…512).
 
     Everything else — module names, blocks, ``avgpool`` + ``fc`` head, initialisation — is the
@@ -62,7 +62,8 @@ class NarrowResNet(ResNet):
             self.bn1 = self._norm_layer(self._stem)
             self.inplanes, self._stem = self._stem, None
         width, stride = next(self._plan)
-        return super()._make_layer(block, width, blocks, stride, dilate)
+        layer: nn.Sequential = super()._make_layer(block, width, blocks, stride, dilate)
+        return layer
 
 
 class ConvStemPatchEmbed(PatchEmbed):
@@ -91,7 +92,7 @@ class ConvStemPatchEmbed(PatchEmbed):
             layers += [nn.Conv2d(channels, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
             channels = width
         layers.append(nn.Conv2d(channels, dim, 1))
-        self.proj = nn.Sequential(*layers)
+        self.proj = nn.Sequential(*layers)  # type: ignore[assignment]  # timm's PatchEmbed declares a Conv2d
 
 
 @dataclass(frozen=True)
@@ -196,23 +197,24 @@ def embed_dim(model: nn.Module) -> int:
     return head.in_features
 
 
-def head_of(model: nn.Module) -> nn.Linear:
+def head_of(model: Any) -> nn.Linear:
     """The final linear classifier: ``fc`` (torchvision) or ``head`` / ``head.fc`` (timm)."""
     head = model.fc if isinstance(model, ResNet) else model.get_classifier()
     assert isinstance(head, nn.Linear), type(head)
     return head
 
 
-def features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def features(model: Any, x: torch.Tensor) -> torch.Tensor:
     """The pooled representation the head reads (ResNet: avg-pooled map; timm: ``pre_logits``)."""
     if isinstance(model, ResNet):
         x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
         x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
         return torch.flatten(model.avgpool(x), 1)
-    return model.forward_head(model.forward_features(x), pre_logits=True)
+    pooled: torch.Tensor = model.forward_head(model.forward_features(x), pre_logits=True)
+    return pooled
 
 
-def resample_positions(model: nn.Module, on: bool) -> None:
+def resample_positions(model: Any, on: bool) -> None:
     """Let a timm ViT with a fixed position table take inputs of another size (``on``), or restore it.
 
     Why: the self-supervised ViT pre-trains on views smaller than the scenes (48 px, a 6×6 token grid;

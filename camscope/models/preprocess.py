@@ -74,7 +74,8 @@ class Preprocess:
 
     def __call__(self, image: Any) -> torch.Tensor:
         """PIL image or uint8 H×W×3 array → float tensor 3×H×W, normalised."""
-        return self.transform()(to_pil_rgb(image))
+        tensor: torch.Tensor = self.transform()(to_pil_rgb(image))
+        return tensor
 
     def describe(self) -> str:
         resize = f"shorter side {self.resize}" if isinstance(self.resize, int) else f"{self.resize}"

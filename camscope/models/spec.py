@@ -49,7 +49,8 @@ class TorchvisionBuilder:
     def __call__(self) -> nn.Module:
         import torchvision
 
-        return torchvision.models.get_model(self.arch, weights=None, **dict(self.kwargs))
+        model: nn.Module = torchvision.models.get_model(self.arch, weights=None, **dict(self.kwargs))
+        return model
 
     def __str__(self) -> str:
         return f"torchvision {self.arch}"
@@ -135,7 +136,7 @@ class ModelSpec:
             with torch.device("meta"):
                 model = self.build()
             self._cache["num_params"] = sum(p.numel() for p in model.parameters())
-        return self._cache["num_params"]
+        return int(self._cache["num_params"])
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

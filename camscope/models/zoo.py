@@ -16,6 +16,8 @@ facts were checked against the original repositories and timm 1.0.31:
 
 from __future__ import annotations
 
+from typing import Any
+
 from camscope.models.checkpoint import DropPrefix, RenamePrefix, StripPrefix, Take, TimmFilter
 from camscope.models.foreign import imagenet_class_names
 from camscope.models.preprocess import Preprocess
@@ -34,7 +36,7 @@ _MODEL_KEY = (Take("model"),)
 _DDP_STATE_DICT = (Take("state_dict"), StripPrefix("module."))
 
 
-def _dino_head(target: str) -> tuple:
+def _dino_head(target: str) -> tuple[Any, ...]:
     """DINO eval_linear.py saves {'state_dict': {'module.linear.weight', …}}; map onto ``target``."""
     return (Take("state_dict"), RenamePrefix("module.linear.", f"{target}."))
 

@@ -447,7 +447,7 @@ def _ordered(table: pa.Table, column: str, preferred: Iterable[str]) -> list[str
 
 
 def _model_info(table: pa.Table) -> dict[str, str]:
-    info = {}
+    info: dict[str, Any] = {}
     for row in table.select(["model", "family", "training", "kind"]).to_pylist():
         info.setdefault(row["model"], f"{row['family']} · {row['training']} · {row['kind']}")
     return info

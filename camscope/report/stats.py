@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from scipy import stats
@@ -50,7 +51,7 @@ def estimate(mean: float, std: float | None, n: int) -> Estimate:
     return Estimate(mean, float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n), n)
 
 
-def grouped(table: pa.Table, keys: tuple[str, ...]) -> dict[tuple, Estimate]:
+def grouped(table: pa.Table, keys: tuple[str, ...]) -> dict[tuple[Any, ...], Estimate]:
     """Estimate per group of ``keys`` (the last key is usually the metric)."""
     out = {}
     for row in means(table, keys).to_pylist():

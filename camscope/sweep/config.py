@@ -158,7 +158,8 @@ class SweepConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))
+        plain: dict[str, Any] = json.loads(json.dumps(asdict(self), default=str))
+        return plain
 
 
 def load_config(path: str | os.PathLike[str], *, output: str | None = None) -> SweepConfig:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from camscope.core.errors import CamscopeError
 from camscope.sweep.config import ImageSource
+
+if TYPE_CHECKING:
+    from camscope.data.synthetic import SyntheticBatch
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class ImageReader:
 
     def __init__(self, source: ImageSource) -> None:
         self.source = source
-        self._synthetic = None
+        self._synthetic: SyntheticBatch | None = None
 
     def read(self, index: int) -> LoadedImage | str:
         """The image at ``index``, or the reason it could not be read."""
@@ -79,7 +83,7 @@ class ImageReader:
         if png.is_file():
             from camscope.data import load_image_array
 
-            mask = load_image_array(png).any(axis=-1)
+            mask = np.asarray(load_image_array(png).any(axis=-1))
             if mask.shape != tuple(shape):
                 raise CamscopeError(f"mask {png} is {mask.shape[1]}x{mask.shape[0]}, {image} is {shape[1]}x{shape[0]}")
             return mask

@@ -92,7 +92,7 @@ def _run_locked(
     done = _check_store(store, config, config_hash, resume, fresh, out)
     todo = [t for t in tasks if t.id not in done]
     runner = make_engine(engine, config, **engine_options)
-    meta = {
+    meta: dict[str, Any] = {
         "config": config.to_dict(),
         "config_hash": config_hash,
         "versions": versions(),
@@ -194,7 +194,7 @@ def _heal_metadata(store: ResultsStore, config_hash: str, out: TextIO) -> None:
 class _Progress:
     """One bar for the sweep and one per model, each with throughput (image-tasks/s) and ETA."""
 
-    def __init__(self, todo: list, enabled: bool) -> None:
+    def __init__(self, todo: list[Any], enabled: bool) -> None:
         from tqdm.auto import tqdm
 
         self.tqdm = tqdm

@@ -60,11 +60,11 @@ def summary_text(table: pa.Table, max_failures: int = 20) -> str:
         lines.append("(no successful results)")
     flagged = table.filter(pc.is_valid(table["warnings"])) if "warnings" in table.column_names else None
     if flagged is not None and flagged.num_rows:
-        pairs = {
+        flagged_results = {
             (r["model"], r["method"], r["image_id"])
             for r in flagged.select(["model", "method", "image_id"]).to_pylist()
         }
-        lines.append(f"\n{len(pairs)} result(s) carry a warning (column 'warnings'; listed in the report)")
+        lines.append(f"\n{len(flagged_results)} result(s) carry a warning (column 'warnings'; listed in the report)")
     fails = failures(table)
     if fails:
         images = {(f.image_id, f.error) for f in fails}

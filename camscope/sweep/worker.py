@@ -182,11 +182,12 @@ class TaskWorker:
             logits = forwards.logits(x, self.config.batch_size)
             if self.config.label_free:  # the output is an embedding: no classes to predict
                 targets = list(request_targets(pm.model, x, "embedding", embed=lambda _: logits))
-                predicted = probs = [None] * len(ok)
+                predicted, probs = [None] * len(ok), [None] * len(ok)
             else:
                 p = torch.softmax(logits.float(), dim=-1)
-                predicted = p.argmax(dim=-1).tolist()
-                targets = class_targets(predicted, labels, use_label=self.config.targets == "label")
+                top1: list[int] = p.argmax(dim=-1).tolist()
+                predicted = list[int | None](top1)
+                targets = class_targets(top1, labels, use_label=self.config.targets == "label")
                 probs = [float(p[i, t]) for i, t in enumerate(targets)]
         views = {
             j: denormalize(x[j].cpu(), pm.spec.mean, pm.spec.std)
@@ -202,7 +203,9 @@ class TaskWorker:
         return self._shard
 
     # ------------------------------------------------------------------ the work
-    def _compute(self, pm: PreparedModel, shard: PreparedShard, task: Task) -> tuple[list[dict], dict]:
+    def _compute(
+        self, pm: PreparedModel, shard: PreparedShard, task: Task
+    ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
         rows = [self._failed_row(task, pos, reason, pm) for pos, reason in shard.failures.items()]
         if shard.x is None:
             return rows, {}
@@ -282,7 +285,7 @@ class TaskWorker:
             cams, shard.x, shard.targets, batch_size=self.config.batch_size, label_free=self.config.label_free
         )
         for method, result in zip(methods, computed):
-            flagged = [m for m in result.warnings if isinstance(m, CamscopeWarning)]
+            flagged = [m for m in result.messages if isinstance(m, CamscopeWarning)]
             shard.maps[method] = (result.maps, result.seconds / len(shard.ok), flagged)
             shard.served.add(method)
 
@@ -313,7 +316,7 @@ class TaskWorker:
             keep = [j for j, m in enumerate(shard.masks) if m is not None]
             if not keep:
                 return []
-            gt = np.stack([shard.masks[j] for j in keep])
+            gt = np.stack([m for m in (shard.masks[j] for j in keep) if m is not None])
             result = metric(
                 pm.model, shard.x[keep], maps[keep], [shard.targets[j] for j in keep], ground_truth=gt, **kwargs
             )
@@ -373,4 +376,5 @@ def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> n
     if scale < 1.0:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         maps = torch.nn.functional.interpolate(maps, size=size, mode="area")
-    return np.rint(maps.clamp(0, 1).numpy() * 255).astype(np.uint8)
+    quantised: np.ndarray = np.rint(maps.clamp(0, 1).numpy() * 255).astype(np.uint8)
+    return quantised

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from camscope.sweep.config import SweepConfig
+from camscope.sweep.schema import TaskOutput
 from camscope.sweep.tasks import Task
-from camscope.sweep.worker import TaskOutput, TaskWorker
+from camscope.sweep.worker import TaskWorker
 
 
 class LocalEngine:

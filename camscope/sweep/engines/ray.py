@@ -18,8 +18,9 @@ from typing import Any
 
 from camscope.core.errors import CamscopeError
 from camscope.sweep.config import SweepConfig
+from camscope.sweep.schema import TaskOutput
 from camscope.sweep.tasks import Task
-from camscope.sweep.worker import TaskOutput, TaskWorker
+from camscope.sweep.worker import TaskWorker
 
 
 class _ModelActor:
@@ -64,7 +65,7 @@ class RayEngine:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise CamscopeError(f"cannot start or reach a Ray cluster ({address or 'local'}): {exc}") from None
-        resources = ray.cluster_resources()
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]  # ray's API is unannotated
         self.gpus = int(resources.get("GPU", 0))
         cpus = max(1, int(resources.get("CPU", 1)))
         models = max(1, len(config.models))
