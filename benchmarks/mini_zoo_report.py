@@ -35,7 +35,7 @@ from torch import nn
 
 from camscope.core.targets import ClassifierOutputTarget
 from camscope.data.synthetic import DEFAULT_SIZE, SyntheticBatch, generate, to_input
-from camscope.lab.data import TEST_SEED
+from camscope.models.mini import TEST_SEED
 from camscope.metrics.deletion import deletion
 from camscope.metrics.localization import energy_pointing_game, pointing_game, scaled_tolerance
 from camscope.models.mini import ACCURACY_TARGETS as TARGETS

@@ -13,7 +13,7 @@ one batch of the run's own views (seed fixed, teacher and student in training mo
 Checkpoints live in the git-ignored run folders, and a run's later checkpoints overwrite its earlier ones,
 so a number from here is reproducible while its checkpoint exists::
 
-    python benchmarks/mini_dino_head.py mini_runs/recipes/X13sk/mini_dino_xcit/checkpoint.pt \\
+    python camscope_lab/experiments/mini_dino_head.py mini_runs/recipes/X13sk/mini_dino_xcit/checkpoint.pt \\
         mini_runs/recipes/D11pool1/mini_dino_resnet/checkpoint.pt
 """
 
@@ -27,10 +27,10 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 
-from camscope.lab.augment import views
-from camscope.lab.data import batches
-from camscope.lab.dino import Dino, DinoHead
-from camscope.lab.train import effective_rank, saved_config, trained_module
+from camscope_lab.augment import views
+from camscope_lab.data import batches
+from camscope_lab.dino import Dino, DinoHead
+from camscope_lab.train import effective_rank, saved_config, trained_module
 
 COLUMNS = (
     "checkpoint",

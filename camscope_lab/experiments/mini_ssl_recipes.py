@@ -3,13 +3,13 @@
 Named for its first use, the self-supervised recipes; supervised minis take it too (their record's test
 accuracy in place of the linear probe). How the mini recipes were chosen
 (``benchmarks/results/mini_recipes.md``): the mini model's own config with ``--set key=value`` changes
-(any :class:`camscope.lab.train.MiniConfig` field), trained for ``--steps`` with the package's resumable
+(any :class:`camscope_lab.train.MiniConfig` field), trained for ``--steps`` with the package's resumable
 loop, then evaluated exactly as a shipped record is (test accuracy on ``generate(1000, 7)``, after a
 linear probe on frozen features for a self-supervised mini). Nothing is shipped: the run and
 its record stay in ``mini_runs/recipes/TAG/NAME`` (git-ignored), and one JSON line per run is appended
 to ``mini_runs/recipes/log.jsonl``. ``--resume`` continues a stopped run of the same tag::
 
-    python benchmarks/mini_ssl_recipes.py --model mini_mocov3_resnet --tag M1 --steps 1500 \\
+    python camscope_lab/experiments/mini_ssl_recipes.py --model mini_mocov3_resnet --tag M1 --steps 1500 \\
         --set pretrain_size=32 global_scale=0.25,1.0
 
 Not a test: a tool for choosing recipes; each run takes minutes.
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from camscope.core.errors import CamscopeError
-from camscope.lab.train import CONFIGS, RUNS_DIR, MiniConfig, train
+from camscope_lab.train import CONFIGS, RUNS_DIR, MiniConfig, train
 
 
 def _value(text: str) -> Any:

@@ -1,8 +1,8 @@
 """Linear-probe accuracy of one self-supervised mini backbone against the probe's number of labelled images.
 
-    python benchmarks/mini_probe_size.py --model mini_mocov3_resnet --weights FILE.safetensors --sizes 8192,32768,65536
+    python camscope_lab/experiments/mini_probe_size.py --model mini_mocov3_resnet --weights FILE.safetensors --sizes 8192,32768,65536
 
-The backbone is frozen; only the probe changes (``camscope.lab.train.linear_probe``), so the rows differ
+The backbone is frozen; only the probe changes (``camscope_lab.train.linear_probe``), so the rows differ
 by how many labels the linear head was fitted on. Test accuracy on the records' test set.
 """
 
@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from camscope.lab.data import TEST_SEED, accuracy
-from camscope.lab.train import CONFIGS, linear_probe
 from camscope.models import mini_archs
+from camscope.models.mini import TEST_SEED
+from camscope_lab.data import accuracy
+from camscope_lab.train import CONFIGS, linear_probe
 
 
 def _resize_inputs(model: nn.Module, side: int) -> None:

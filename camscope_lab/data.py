@@ -14,10 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 
 from camscope.data.synthetic import generate, generate_twins, to_input
+from camscope.models.mini import TEST_SEED
 
 TRAIN_SEED_BASE = 1_000_000  # + run seed * 10_000 + chunk index
 PROBE_SEED_BASE = 2_000_000  # linear-probe training images
-TEST_SEED = 7  # the fixed held-out test set of every record
 CHUNK = 1024  # images generated at once
 TWINS = ("object", "shape")  # what a scene's twin keeps: the whole object, or its shape, size and angle only
 

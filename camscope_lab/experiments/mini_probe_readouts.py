@@ -1,14 +1,14 @@
 """Linear-probe accuracy of a frozen token mini under several readouts: is the class in the backbone at all?
 
-    python benchmarks/mini_probe_readouts.py --model mini_mocov3_vit
-    python benchmarks/mini_probe_readouts.py --model mini_dino_xcit --images 8192
-    python benchmarks/mini_probe_readouts.py --model mini_mocov3_vit --random    # an untrained baseline
+    python camscope_lab/experiments/mini_probe_readouts.py --model mini_mocov3_vit
+    python camscope_lab/experiments/mini_probe_readouts.py --model mini_dino_xcit --images 8192
+    python camscope_lab/experiments/mini_probe_readouts.py --model mini_mocov3_vit --random    # an untrained baseline
 
 Why: the shipped heads read one vector (the CLS token after the final norm). DINO's own linear
 evaluation of ViTs concatenates the CLS tokens of the last 4 blocks (``eval_linear.py --n_last_blocks``),
 optionally with the mean patch token (``--avgpool_patchtokens``). If a richer readout probed far better,
 the features would be there and only the readout weak. If every readout is low, the backbone has not
-learned the class. Each readout gets the records' probe (:func:`camscope.lab.train.fit_linear`) on the run
+learned the class. Each readout gets the records' probe (:func:`camscope_lab.train.fit_linear`) on the run
 seed's probe images, tested on the records' test set. XCiT's blocks hold patch tokens only (its CLS token
 joins in the class-attention layers), so its "last 4" rows average patch tokens.
 """
@@ -23,10 +23,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from camscope.data.synthetic import generate, to_input
-from camscope.lab.data import TEST_SEED
-from camscope.lab.train import CONFIGS, fit_linear, linear_accuracy, probe_features
 from camscope.models import mini_archs
+from camscope.models.mini import TEST_SEED
 from camscope.models.weights import PACKAGED_DIR
+from camscope_lab.train import CONFIGS, fit_linear, linear_accuracy, probe_features
 
 READOUTS = ("CLS (what the head reads)", "mean patch token", "CLS + mean patch token", "last 4 blocks")
 
@@ -34,7 +34,7 @@ READOUTS = ("CLS (what the head reads)", "mean patch token", "CLS + mean patch t
 class Readouts:
     """Every readout of one frozen model side by side in one row per scene, from one forward pass per batch.
 
-    A features callable for :func:`camscope.lab.train.probe_features` (hooks on the last four blocks);
+    A features callable for :func:`camscope_lab.train.probe_features` (hooks on the last four blocks);
     :meth:`split` cuts its rows back into the readouts.
     """
 

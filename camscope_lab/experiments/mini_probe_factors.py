@@ -1,14 +1,14 @@
 """What a frozen mini backbone encodes: linear probes for the class (shape), the texture and the background.
 
-    python benchmarks/mini_probe_factors.py --model mini_xcit                      # a shipped model
-    python benchmarks/mini_probe_factors.py --model mini_mocov3_vit --checkpoint mini_runs/NAME/checkpoint.pt
-    python benchmarks/mini_probe_factors.py --model mini_dino_xcit --background-pool 0   # class and texture only
+    python camscope_lab/experiments/mini_probe_factors.py --model mini_xcit                      # a shipped model
+    python camscope_lab/experiments/mini_probe_factors.py --model mini_mocov3_vit --checkpoint mini_runs/NAME/checkpoint.pt
+    python camscope_lab/experiments/mini_probe_factors.py --model mini_dino_xcit --background-pool 0   # class and texture only
 
 Why: in the synthetic scenes the class is carried by the shape alone, and the texture is drawn
 independently of it (:func:`camscope.data.synthetic.scene_factors`). Two views of one scene share the
 object's texture, so a self-supervised model can tell instances apart by texture without learning shape;
 a probe for each factor on the same frozen features says which one the representation holds. Both probes
-are the records' own (:func:`camscope.lab.train.fit_linear`) on the run seed's probe images, tested on the
+are the records' own (:func:`camscope_lab.train.fit_linear`) on the run seed's probe images, tested on the
 records' test set.
 
 The self-supervised minis pre-train on scenes whose backgrounds come from a fixed pool
@@ -28,8 +28,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from camscope.data.synthetic import generate, scene_factors
-from camscope.lab.data import TEST_SEED
-from camscope.lab.train import (
+from camscope.models import mini_archs
+from camscope.models.mini import TEST_SEED
+from camscope.models.weights import PACKAGED_DIR
+from camscope_lab.train import (
     CONFIGS,
     fit_linear,
     frozen_features,
@@ -39,8 +41,6 @@ from camscope.lab.train import (
     saved_config,
     trained_module,
 )
-from camscope.models import mini_archs
-from camscope.models.weights import PACKAGED_DIR
 
 FACTORS = ("label", "texture")
 

@@ -1,8 +1,8 @@
 """Seconds per training step of a mini model, two variants in the same run: layouts, view sizes, or precisions.
 
-    python benchmarks/mini_step_time.py --model mini_dino_resnet --rounds 3 --steps 4
-    python benchmarks/mini_step_time.py --model mini_mocov3_vit --pretrain-sizes 64 32 --rounds 2 --steps 3
-    python benchmarks/mini_step_time.py --model mini_mocov3_vit --bf16 --rounds 2 --steps 3
+    python camscope_lab/experiments/mini_step_time.py --model mini_dino_resnet --rounds 3 --steps 4
+    python camscope_lab/experiments/mini_step_time.py --model mini_mocov3_vit --pretrain-sizes 64 32 --rounds 2 --steps 3
+    python camscope_lab/experiments/mini_step_time.py --model mini_mocov3_vit --bf16 --rounds 2 --steps 3
 
 Why: ``camscope train-mini`` trains the convolutional minis channels-last (oneDNN's CPU convolutions are
 faster that way), and pre-trains self-supervised minis on views smaller than the 64-px scenes. Each round
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from camscope.lab.data import batches
-from camscope.lab.train import CONFIGS, MiniConfig, Run, batch_loss, trained_module
+from camscope_lab.data import batches
+from camscope_lab.train import CONFIGS, MiniConfig, Run, batch_loss, trained_module
 
 
 def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, torch.Tensor], None]:
