@@ -35,11 +35,10 @@ from torch import nn
 
 from camscope.core.targets import ClassifierOutputTarget
 from camscope.data.synthetic import DEFAULT_SIZE, SyntheticBatch, generate, to_input
-from camscope.models.mini import TEST_SEED
 from camscope.metrics.deletion import deletion
 from camscope.metrics.localization import energy_pointing_game, pointing_game, scaled_tolerance
 from camscope.models.mini import ACCURACY_TARGETS as TARGETS
-from camscope.models.mini import GENERATOR_PAIRED, MINI_MODELS, mini_record
+from camscope.models.mini import GENERATOR_PAIRED, MINI_MODELS, TEST_SEED, mini_record
 from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 from camscope.report.stats import Estimate, difference, estimate
 

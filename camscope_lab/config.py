@@ -112,7 +112,8 @@ def config_from(saved: dict[str, Any], path: Path | str = "the record") -> MiniC
     unknown = sorted(set(saved) - {f.name for f in fields(MiniConfig)})
     if unknown:
         raise InputError(f"{path} has config fields this version does not know ({', '.join(unknown)})")
-    return MiniConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
+    return MiniConfig(**values)
 
 
 def config_differences(

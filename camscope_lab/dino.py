@@ -75,6 +75,8 @@ class DinoHead(nn.Module):
 class Dino(nn.Module):
     """Student = ``backbone`` + head; teacher = momentum copy of both."""
 
+    center: torch.Tensor  # a buffer: the EMA of the teacher's batch means
+
     def __init__(
         self,
         backbone: nn.Module,

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -29,6 +29,10 @@ from tqdm.auto import tqdm
 from camscope.core.errors import InputError
 from camscope_lab.config import EVALUATION_ONLY, MiniConfig, config_differences, saved_config
 from camscope_lab.records import images_seen, method_state, method_state_path
+
+if TYPE_CHECKING:
+    from camscope_lab.dino import Dino
+    from camscope_lab.moco import MocoV3
 
 CALIBRATION_STEPS = 20
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -107,7 +111,7 @@ class Progress:
 def _stop_requests() -> Iterator[Callable[[], bool]]:
     """SIGTERM / SIGINT ask the loop to stop after the current step (and checkpoint) instead of dying."""
     caught: list[int] = []
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
@@ -157,8 +161,8 @@ class Run:
         self.cfg, self.seed, self.module, self.generator = cfg, seed, module, generator
         self.params = params
         self.optimizer = torch.optim.AdamW(_decay_groups(cfg, module, params), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.step, self.total, self.seconds, self.sessions = 0, None, 0.0, 0  # type: ignore[assignment]
-        self.total: int | None
+        self.step, self.seconds, self.sessions = 0, 0.0, 0
+        self.total: int | None = None
         self.lineage = Lineage()
 
     def state(self) -> dict[str, Any]:
@@ -272,7 +276,7 @@ class Run:
             )
         images = images_seen(record, record_path)
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-        nets = self.module.backbones() if hasattr(self.module, "backbones") else (self.module,)
+        nets = cast("Dino | MocoV3", self.module).backbones() if hasattr(self.module, "backbones") else (self.module,)
         for net in nets:
             try:
                 net.load_state_dict(state)
@@ -396,7 +400,7 @@ class Run:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = step_loss(progress).float()
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         self.optimizer.step()

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from camscope.data.synthetic import to_input
 from camscope.models import mini_archs as backbones
-from camscope_lab.data import PROBE_SEED_BASE, to_input
+from camscope_lab.data import PROBE_SEED_BASE
 
 
 @torch.inference_mode()
@@ -63,10 +64,10 @@ def fit_linear(feats: torch.Tensor, labels: torch.Tensor, classes: int, seed: in
     optimizer = torch.optim.AdamW(linear.parameters(), lr=1e-2, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     for _ in tqdm(range(epochs), desc="linear probe", unit="epoch", dynamic_ncols=True):
-        for idx in torch.randperm(len(z)).split(256):
+        for idx in torch.split(torch.randperm(len(z)), 256):
             loss = F.cross_entropy(linear(z[idx]), labels[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)
             optimizer.step()
         schedule.step()
     with torch.no_grad():  # fold: linear((x − mean) / std) = (W / std) x + (b − W · mean / std)

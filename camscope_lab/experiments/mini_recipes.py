@@ -5,10 +5,12 @@ few minutes and prints the mean loss and held-out accuracy (first 500 test image
 steps. ``--linear-stem`` swaps the transformers' convolutional stem back to timm's single ``patch ×
 patch`` projection, which reproduces the plateau recorded in ``benchmarks/results/mini_zoo.md``::
 
-    python camscope_lab/experiments/mini_recipes.py --arch vit --lr 5e-4 --linear-stem --minutes 6   # stays at 2.303 / ~10 %
-    python camscope_lab/experiments/mini_recipes.py --arch vit --lr 5e-4 --minutes 6                 # leaves chance at ~600 steps
-    python camscope_lab/experiments/mini_recipes.py --arch cait --minutes 10 --model-kw init_values=0.1   # CaiT's LayerScale rule
-    python camscope_lab/experiments/mini_recipes.py --arch vit --steps 900 --every 150 --attention-init mimetic   # stays at chance
+    python -m camscope_lab.experiments.mini_recipes --arch vit --lr 5e-4 --linear-stem --minutes 6  # 2.303 / ~10 %
+    python -m camscope_lab.experiments.mini_recipes --arch vit --lr 5e-4 --minutes 6  # leaves chance at ~600 steps
+    python -m camscope_lab.experiments.mini_recipes --arch cait --minutes 10 \
+        --model-kw init_values=0.1  # CaiT's LayerScale rule
+    python -m camscope_lab.experiments.mini_recipes --arch vit --steps 900 --every 150 \
+        --attention-init mimetic  # stays at chance
 
 Not a test: it is a tool for choosing recipes, and each run takes minutes.
 """
@@ -22,12 +24,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.layers import PatchEmbed
+from timm.layers.patch_embed import PatchEmbed
 
 from camscope.models import mini_archs as backbones
+from camscope_lab.config import MiniConfig
 from camscope_lab.data import accuracy, batches
+from camscope_lab.loop import optimise
 from camscope_lab.mimetic import ATTENTION_INITS, mimetic_init
-from camscope_lab.train import MiniConfig, optimise
 
 
 def build(arch: str, linear_stem: bool, changes: dict[str, Any] | None = None) -> torch.nn.Module:

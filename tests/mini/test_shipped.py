@@ -77,9 +77,7 @@ def test_record_command_replays_the_shipped_recipe(name):
     rec = mini_record(name)
     ignored = {"minutes"} | (set() if CONFIGS[name].ssl else EVALUATION_ONLY)
     differ = config_differences(config_from(rec["config"]), CONFIGS[name], ignored)
-    assert not differ, (
-        f"{name}: trained with (record, recipe) {differ}; adopt them in its recipe (models.mini.MINI)"
-    )
+    assert not differ, f"{name}: trained with (record, recipe) {differ}; adopt them in its recipe (models.mini.MINI)"
     assert rec["command"].startswith(f"camscope train-mini --model {name} ")
 
 
