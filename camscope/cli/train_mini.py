@@ -17,7 +17,7 @@ from camscope.models.mini import MINI_MODELS
 RUNS_DIR = Path("mini_runs")  # in the current folder: a place the user chose by running the command there
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "train-mini",
         help="train the mini zoo on generated images (CPU, seeded, resumable)",

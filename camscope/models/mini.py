@@ -70,10 +70,10 @@ class MiniEntry:
         return training_kind(self.ssl, self.paired_views)
 
 
-# DINO's small-data settings (lightly; DINO issue 43: teacher temperature 0.04, 1024 prototypes, EMA 0.996,
-# prototypes frozen for the first 5 % of steps), on 32-px views with global crops of 25-100 % of the scene
-# (4x the images per minute of 64-px views; the CAM grid at the 64-px evaluation size stays 8x8). Shared by
-# both DINO minis, so a change reaches both.
+# DINO's small-data settings (lightly; facebookresearch/dino issue 43): teacher temperature 0.04, 1024
+# prototypes, EMA 0.996, prototypes frozen for the first 5 % of steps; 32-px views with global crops of 25-100 %
+# of the scene (4x the images per minute of 64-px views; the CAM grid at the 64-px evaluation size stays 8x8).
+# Shared by both DINO minis, so a change reaches both.
 _DINO_SMALL_DATA: dict[str, Any] = dict(
     batch_size=256,
     teacher_temp=0.04,
@@ -86,16 +86,18 @@ _DINO_SMALL_DATA: dict[str, Any] = dict(
 
 MINI: tuple[MiniEntry, ...] = (
     MiniEntry("mini_resnet", "resnet", recipe=dict(lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True)),
-    # A warm restart's recipe: the record's command continues from an lr-8e-4, 1,500-warm-up run's checkpoint.
+    # From scratch in one schedule: lr 1e-3 sat at chance for thousands of steps; a long warm-up at 5e-4 did not.
     MiniEntry("mini_deit", "vit", recipe=dict(lr=5e-4, batch_size=32, warmup=500, grad_clip=1.0, minutes=85.0)),
     # CaiT's own settings for a shallow model: layer-scale gains from 0.1 (timm's 1e-5 is meant for 24+ blocks)
-    # and no weight decay on 1-D parameters, position table and class token. Also a warm restart's recipe.
+    # and no weight decay on 1-D parameters, position table and class token. A warm restart's recipe (low peak,
+    # short warm-up): the record's command continues from a checkpoint trained at a higher peak.
     MiniEntry(
         "mini_cait",
         "cait",
         recipe=dict(lr=3e-4, batch_size=32, warmup=200, grad_clip=1.0, layer_scale=0.1, no_decay_1d=True, minutes=85.0),
     ),
-    # No drop-path: timm's default 0.1 made no difference on a stream of scenes never seen twice.
+    # No drop-path: timm's default 0.1 made no difference on a stream of scenes never seen twice. A warm restart's
+    # recipe, as CaiT's.
     MiniEntry(
         "mini_swin",
         "swin",
@@ -175,7 +177,8 @@ def mini_entry(name: str) -> MiniEntry:
 
 def mini_record(name: str) -> dict[str, Any]:
     """The JSON record written beside the packaged weights when the model was trained."""
-    return json.loads((PACKAGED_DIR / f"{name}.json").read_text())
+    record: dict[str, Any] = json.loads((PACKAGED_DIR / f"{name}.json").read_text())
+    return record
 
 
 # Issue 11's accuracy targets, by training kind: test accuracy of a supervised mini, linear-probe accuracy of

@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,16 +27,6 @@ def test_no_library_module_imports_the_lab_at_module_level():
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "camscope_lab"]
     assert not found
-
-
-@pytest.mark.slow
-def test_the_command_line_loads_the_lab_only_to_train():
-    probe = (
-        "import json, sys; from camscope.cli import build_parser; build_parser(); "
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('camscope_lab'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
 
 
 def test_each_zoo_entry_declares_the_recipe_its_config_is_built_from():
