@@ -1,6 +1,6 @@
 """Effective rank of the shipped minis' pooled features: the partial-collapse alarm of the probe records.
 
-Reproduces the ranks quoted in ``benchmarks/results/mini_recipes.md`` (session 13) for models whose records
+Reproduces the ranks quoted in ``benchmarks/results/mini_recipes.md`` for models whose records
 predate ``feature_effective_rank``::
 
     python -m camscope_lab.experiments.mini_feature_rank [MODEL ...] [--images 4096]
