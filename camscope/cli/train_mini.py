@@ -87,8 +87,9 @@ def _lab(module: str) -> ModuleType:
 
 
 def _ship(args: argparse.Namespace) -> int:
-    if args.model != "all" or args.resume or args.continue_from is not None:
-        raise InputError("--ship copies a finished run; it takes no training options (--model, --resume, ...)")
+    training = (args.model != "all", args.resume, args.continue_from, args.fresh_heads, args.minutes, args.steps)
+    if any(training) or args.stop_at is not None:
+        raise InputError("--ship copies a finished run; it takes no training options (--model, --steps, --resume, ...)")
     name, shipped = _lab("ship").ship(args.ship, args.into, args.force)
     zoo = args.into or _lab("ship").source_zoo()
     print(f"{name}: shipped to {zoo}" if shipped else f"{name}: not better than the record in {zoo}, not shipped")

@@ -112,6 +112,8 @@ def test_ship_refuses_a_folder_without_one_train_mini_model(tmp_path, capsys):
     assert "found none" in capsys.readouterr().err
     assert main(["train-mini", "--into", str(tmp_path)]) == 2
     assert "--into and --force go with --ship" in capsys.readouterr().err
+    assert main(["train-mini", "--ship", str(tmp_path), "--steps", "3"]) == 2
+    assert "it takes no training options" in capsys.readouterr().err
     assert not (tmp_path / "zoo").exists()
 
 
