@@ -92,7 +92,7 @@ def _callables(model_name: str, method: str) -> tuple[Any, Any, Any, Any]:
     import pytorch_grad_cam as pgc
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from benchmarks.peer_compat import ZeroAblationLayerVit
+    from camscope.testing.peers import ZeroAblationLayerVit
 
     if method.startswith("eigen"):  # compare with the sign convention camscope uses (see the parity tests)
         from pytorch_grad_cam import base_cam, eigen_cam, eigen_grad_cam
@@ -284,7 +284,7 @@ def main() -> None:
         f"target layer `layer4[-1]` / `blocks[-1].norm1`, {torch.get_num_threads()} threads; camscope, "
         "pytorch-grad-cam 1.5.7 and one plain forward+backward pass timed interleaved in one process, medians "
         f"of {args.repeats} (Score-/Ablation-CAM: one call each); the peer's ViT Ablation-CAM zeroes the ablated "
-        "channel like camscope (benchmarks/peer_compat.py); load = load average during the measurement"
+        "channel like camscope (camscope/testing/peers.py); load = load average during the measurement"
     )
     if args.write_readme:
         write_readme_table("methods", "\n".join([caption, "", *lines]))

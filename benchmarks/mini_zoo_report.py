@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +32,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.core.targets import ClassifierOutputTarget
-from camscope.data.synthetic import DEFAULT_SIZE, SyntheticBatch, generate, to_input
-from camscope.lab.data import TEST_SEED
+from camscope.data.synthetic import SyntheticBatch, generate, to_input
 from camscope.metrics.deletion import deletion
-from camscope.metrics.localization import energy_pointing_game, pointing_game, scaled_tolerance
+from camscope.metrics.localization import energy_pointing_game, pointing_game
 from camscope.models.mini import ACCURACY_TARGETS as TARGETS
-from camscope.models.mini import GENERATOR_PAIRED, MINI_MODELS, mini_record
+from camscope.models.mini import GENERATOR_PAIRED, MINI_MODELS, TEST_SEED, mini_record
 from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
 from camscope.report.stats import Estimate, difference, estimate
+from camscope.testing.localization import LOCALIZATION_N, LOCALIZATION_SEED, TOLERANCE, cam_maps
+from camscope.testing.readme_block import BEGIN, END, accuracy_markdown, training_label, write_readme
 
 GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigengradcam")
 # The transformer-native methods shown, on the token models with a CLS row: every layer they need is their
@@ -49,17 +48,13 @@ GRADIENT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "xgradcam", "layerc
 TOKEN_METHODS: tuple[str, ...] = ("attention", "rollout", "gradrollout")
 METHODS: tuple[str, ...] = (*GRADIENT_METHODS, *TOKEN_METHODS, "randomcam")
 DELETION_METHODS: tuple[str, ...] = ("gradcam", "layercam", "randomcam")
-LOCALIZATION_SEED = 11  # fresh images, disjoint from the training, probe and test seeds
-LOCALIZATION_N = 300
 DELETION_N = 100
 DELETION_STEP = 256  # pixels per deletion step: 16 steps over the 64×64 image
-TOLERANCE = scaled_tolerance(DEFAULT_SIZE)  # ≈ 4.3 px on the 64×64 input (a CAM cell is 8 px wide)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CACHE_DIR = Path("mini_runs") / "report_cache"  # git-ignored; keyed by the weights' hash and the settings
 SECONDS_KEY = "_seconds"  # beside a cache entry's scores: how long computing them took
 CACHE_VERSION = 1
 README = Path(__file__).resolve().parent.parent / "README.md"
-BEGIN, END = "<!-- mini-zoo:begin (written by benchmarks/mini_zoo_report.py) -->", "<!-- mini-zoo:end -->"
 LABELS = {
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",
@@ -90,29 +85,6 @@ def load_mini(name: str) -> nn.Module:
     from camscope.models import load_model
 
     return load_model(name)
-
-
-def cam_maps(
-    model: nn.Module, method: str, images: np.ndarray, labels: np.ndarray, batch_size: int = 100
-) -> np.ndarray:
-    """Maps (N, H, W) of ``method`` explaining each image's true class at the spec's default layer (the
-    attention methods at their own layers), through the one explain pipeline."""
-    from camscope.models import get_spec
-    from camscope.pipeline import build_cams, cam_layers, method_classes, run_methods
-
-    spec = getattr(model, "camscope_spec", None) or get_spec(model)
-    classes, _ = method_classes(method)
-    x = to_input(images, spec.mean, spec.std)
-    layers, reshape = cam_layers(model, spec, classes, None, None, tuple(x.shape[-2:]))
-    cams = build_cams(model, classes, layers, reshape, {})
-    targets = [ClassifierOutputTarget(int(c)) for c in labels]
-    return run_methods(cams, x, targets, batch_size=batch_size)[0].maps
-
-
-def pointing_accuracy(model: nn.Module, method: str, data: SyntheticBatch, tolerance: float = TOLERANCE) -> float:
-    """Pointing-game hit rate (%) of ``method`` against the true masks of ``data``."""
-    maps = cam_maps(model, method, data.images, data.labels)
-    return pointing_game(maps, data.masks, tolerance=tolerance).mean * 100
 
 
 @dataclass(frozen=True)
@@ -216,41 +188,6 @@ def _cell(e: Estimate | None, digits: int = 1) -> str:
     return f"{e.mean:.{digits}f} ± {e.half_width:.{digits}f}"
 
 
-def _training_label(rec: dict) -> str:
-    """ "supervised", or the method and the probe's labelled images ("MoCo v3 + linear probe (32k)")."""
-    if not rec.get("ssl_method"):
-        return str(rec["training"])
-    probe = rec.get("probe_images")
-    paired = rec.get("paired_views")
-    views = f" on generator-paired views (same {paired})" if paired else ""
-    return f"{rec['ssl_method']}{views} + linear probe" + (f" ({probe // 1024}k)" if probe else "")
-
-
-def accuracy_markdown() -> str:
-    """The accuracy table, from the records beside the shipped weights."""
-    lines = [
-        "| model | family | training | params | test acc % | object removed % | steps × batch | train time | target |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in MINI_MODELS:
-        rec = mini_record(name)
-        target = TARGETS[rec["training"]]
-        mark = "✔" if rec["test_accuracy"] >= target else "✘"
-        lines.append(
-            f"| {name} | {rec['family']} | {_training_label(rec)} | {rec['parameters'] / 1e3:.0f}k | "
-            f"{rec['test_accuracy']:.1f} | {rec['counterfactual_accuracy']:.1f} | "
-            f"{_steps(rec)} | {rec['train_seconds'] / 60:.0f} min | "
-            f"≥ {target:.0f} {mark} |"
-        )
-    return "\n".join(lines)
-
-
-def _steps(rec: dict) -> str:
-    """``steps × batch``, with the earlier runs a warm restart continued (``train-mini --continue-from``)."""
-    here = f"{rec['steps']} × {rec['config']['batch_size']}"
-    return f"{here} (after {rec['prior_steps']} earlier steps)" if rec.get("prior_steps") else here
-
-
 def weights_size() -> str:
     """The shipped weights: how many files and megabytes (measured, for the README's prose)."""
     files = [WEIGHTS_DIR / f"{name}.safetensors" for name in MINI_MODELS]
@@ -265,7 +202,7 @@ def metric_markdown(table: dict[str, dict[str, Scores]], metric: str) -> str:
         "|---|---|" + "---|" * len(methods),
     ]
     for name, row in table.items():
-        label = _training_label(mini_record(name))
+        label = training_label(mini_record(name))
         digits = 3 if metric == "deletion" else 1
         cells = [_cell(getattr(row[m], metric), digits) if m in row else "—" for m in methods]
         lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
@@ -428,15 +365,6 @@ def readme_block(table: dict[str, dict[str, Scores]], n: int, deletion_n: int) -
     )
 
 
-def write_readme(block: str, readme: Path = README) -> None:
-    """Replace the marked block of the README (the markers must be there: nothing is appended silently)."""
-    text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN.split(" (")[0]) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{readme} has no {BEGIN!r} … {END!r} block to rewrite")
-    readme.write_text(pattern.sub(lambda _: block, text, count=1))
-
-
 def main() -> int:
     """Write ``benchmarks/results/mini_zoo.md`` and the README's mini-zoo block."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -472,7 +400,7 @@ def main() -> int:
         f"fills while other models train; {timing}; this run {seconds:.0f} s).\n"
     )
     if not args.no_readme:
-        write_readme(block)
+        write_readme(block, README)
     print((RESULTS_DIR / "mini_zoo.md").read_text())
     return 0
 

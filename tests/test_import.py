@@ -1,4 +1,5 @@
-"""``import camscope`` stays a library import: no training lab, no plotting, no results store or cluster."""
+"""``import camscope`` (and the command line's parser) stays a library import: no training lab, no plotting, no
+results store or cluster."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("camscope.lab", "matplotlib", "pyarrow", "ray")
+HEAVY = ("camscope_lab", "matplotlib", "pyarrow", "ray")
 PROBE = f"""
 import json, sys
 heavy = lambda: sorted({{m.split(".")[0] if not m.startswith("camscope") else m for m in sys.modules
                         if m.startswith({HEAVY!r})}})
 import camscope, camscope.models, camscope.methods, camscope.metrics
+from camscope.cli import build_parser
+build_parser()  # every subcommand registered, as `camscope --help` does: train-mini too, without the lab
 library = heavy()
-import camscope.lab  # the probe must see a heavy import when there is one
+import camscope_lab  # the probe must see a heavy import when there is one
 print(json.dumps([library, heavy()]))
 """
 
@@ -27,4 +30,17 @@ def test_importing_the_library_loads_no_training_code_plotting_or_store():
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True)
     library, after_lab = json.loads(out.stdout)
     assert library == []
-    assert "camscope.lab" in after_lab
+    assert "camscope_lab" in after_lab
+
+
+def test_tests_never_import_the_benchmark_scripts():
+    """What a test and a published figure share lives in ``camscope.testing``; ``benchmarks/`` are scripts."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "benchmarks"]
+    assert not found

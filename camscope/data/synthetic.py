@@ -314,7 +314,7 @@ def scene_factors(
     not the class (``texture``: index into ``TEXTURES``; ``scale`` in pixels per shape unit; ``angle``;
     with a pool, ``background``: which of the pooled backgrounds) says what a representation encodes
     besides the shape — e.g. self-supervised features that identify an instance by its texture or by its
-    pooled background (``benchmarks/mini_probe_factors.py``). ``label`` equals the batch's labels.
+    pooled background (``camscope_lab/experiments/mini_probe_factors.py``). ``label`` equals the batch's labels.
     """
     _check_arguments(n, seed, size, background_pool)
     names = ("labels", "texture", "scale", "angle")

@@ -8,14 +8,17 @@ exercised by trained models), a packaged ``safetensors`` file, the generator's n
 preprocessing, the shape names as classes, and supervised / self-supervised (DINO, MoCo v3) /
 generator-paired (a self-supervised method on views the generator paired: :data:`GENERATOR_PAIRED`).
 
-How they are trained lives in :mod:`camscope.lab` (``camscope train-mini``), which importing the
-library never loads.
+Each entry also declares its training recipe (:attr:`MiniEntry.recipe`): plain hyperparameters, the
+one list of them. The training lab, :mod:`camscope_lab` (``camscope train-mini``), reads them; the library
+never imports the lab. How each recipe came to be is told in ``benchmarks/results/mini_recipes.md``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from camscope.data.synthetic import CLASS_NAMES, DEFAULT_SIZE, SYNTHETIC_MEAN, SYNTHETIC_STD
@@ -30,6 +33,7 @@ SSL_NAMES: dict[str, str] = {"dino": "DINO", "mocov3": "MoCo v3"}
 # different backgrounds (camscope.data.synthetic.generate_twins): its own group wherever models are
 # compared, because what its views share was chosen by the generator, not by the method.
 GENERATOR_PAIRED = "generator-paired"
+TEST_SEED = 7  # the fixed held-out test set of every record: generate(n, TEST_SEED)
 
 
 def training_kind(ssl: str | None, paired_views: str | None = None) -> str:
@@ -41,17 +45,24 @@ def training_kind(ssl: str | None, paired_views: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class MiniEntry:
-    """One mini model: its name, its architecture key in :data:`ARCHS`, its self-supervised method and, for
-    the generator-paired method, what a scene's twin keeps (``"object"`` or ``"shape"``).
+    """One mini model: its name, its architecture key in :data:`ARCHS`, its self-supervised method, for the
+    generator-paired method what a scene's twin keeps (``"object"`` or ``"shape"``), and its training recipe.
 
     ``paired_views`` belongs to the shipped weights: the training config reads it from here, and a test
     checks it against each shipped record, so the group a model is shown in is declared, not inferred.
+    ``recipe`` holds the hyperparameters the lab's training config takes beyond these (field names of
+    ``camscope_lab.config.MiniConfig``; the rest keep its defaults); a test checks that each shipped record
+    was trained with its entry's recipe, so the shipped command replays it.
     """
 
     name: str
     arch: str
     ssl: str | None = None  # None (supervised), "dino" or "mocov3"
     paired_views: str | None = None
+    recipe: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recipe", MappingProxyType(dict(self.recipe)))  # shared data: read-only
 
     @property
     def training(self) -> str:
@@ -59,16 +70,99 @@ class MiniEntry:
         return training_kind(self.ssl, self.paired_views)
 
 
+# DINO's small-data settings (lightly; facebookresearch/dino issue 43): teacher temperature 0.04, 1024
+# prototypes, EMA 0.996, prototypes frozen for the first 5 % of steps; 32-px views with global crops of 25-100 %
+# of the scene (4x the images per minute of 64-px views; the CAM grid at the 64-px evaluation size stays 8x8).
+# Shared by both DINO minis, so a change reaches both.
+_DINO_SMALL_DATA: dict[str, Any] = dict(
+    batch_size=256,
+    teacher_temp=0.04,
+    out_dim=1024,
+    momentum=0.996,
+    freeze_last_layer=0.05,
+    pretrain_size=32,
+    global_scale=(0.25, 1.0),
+)
+
 MINI: tuple[MiniEntry, ...] = (
-    MiniEntry("mini_resnet", "resnet"),
-    MiniEntry("mini_deit", "vit"),
-    MiniEntry("mini_cait", "cait"),
-    MiniEntry("mini_swin", "swin"),
-    MiniEntry("mini_xcit", "xcit"),
-    MiniEntry("mini_dino_resnet", "resnet", "dino"),
-    MiniEntry("mini_dino_xcit", "xcit", "dino", paired_views="shape"),
-    MiniEntry("mini_mocov3_resnet", "resnet", "mocov3"),
-    MiniEntry("mini_mocov3_vit", "vit", "mocov3", paired_views="shape"),
+    MiniEntry("mini_resnet", "resnet", recipe=dict(lr=2e-3, batch_size=32, warmup=30, minutes=12.0, bf16=True)),
+    # From scratch in one schedule: lr 1e-3 sat at chance for thousands of steps; a long warm-up at 5e-4 did not.
+    MiniEntry("mini_deit", "vit", recipe=dict(lr=5e-4, batch_size=32, warmup=500, grad_clip=1.0, minutes=85.0)),
+    # CaiT's own settings for a shallow model: layer-scale gains from 0.1 (timm's 1e-5 is meant for 24+ blocks)
+    # and no weight decay on 1-D parameters, position table and class token. A warm restart's recipe (low peak,
+    # short warm-up): the record's command continues from a checkpoint trained at a higher peak.
+    MiniEntry(
+        "mini_cait",
+        "cait",
+        recipe=dict(lr=3e-4, batch_size=32, warmup=200, grad_clip=1.0, layer_scale=0.1, no_decay_1d=True, minutes=85.0),
+    ),
+    # No drop-path: timm's default 0.1 made no difference on a stream of scenes never seen twice. A warm restart's
+    # recipe, as CaiT's.
+    MiniEntry(
+        "mini_swin",
+        "swin",
+        recipe=dict(lr=1e-3, batch_size=32, warmup=200, grad_clip=1.0, drop_path=0.0, minutes=30.0, bf16=True),
+    ),
+    MiniEntry("mini_xcit", "xcit", recipe=dict(batch_size=32, minutes=20.0)),
+    # DINOv2's Sinkhorn-Knopp centering and KoLeo term against partial collapse (features in few directions).
+    MiniEntry(
+        "mini_dino_resnet",
+        "resnet",
+        "dino",
+        recipe=dict(_DINO_SMALL_DATA, lr=1e-3, warmup=50, centering="sinkhorn", koleo=0.1, minutes=10.0, bf16=True),
+    ),
+    # XCiT takes smaller views unchanged (convolutional patch embedding, no fixed position table).
+    MiniEntry(
+        "mini_dino_xcit",
+        "xcit",
+        "dino",
+        paired_views="shape",
+        recipe=dict(
+            _DINO_SMALL_DATA,
+            teacher_temp=0.02,
+            lr=1e-3,
+            warmup=200,
+            grad_clip=3.0,
+            pretrain_size=48,
+            centering="sinkhorn",
+            koleo=0.1,
+            minutes=15.0,
+        ),
+    ),
+    # One shared background (background_pool=1): with several, the background tells a batch's images apart,
+    # and every self-supervised mini encoded it (camscope_lab/experiments/mini_probe_factors.py).
+    MiniEntry(
+        "mini_mocov3_resnet",
+        "resnet",
+        "mocov3",
+        recipe=dict(
+            lr=2e-3,
+            batch_size=256,
+            warmup=50,
+            pretrain_size=32,
+            global_scale=(0.25, 1.0),
+            background_pool=1,
+            minutes=10.0,
+            bf16=True,
+        ),
+    ),
+    # 48-px views, the position table resampled to the 6x6 grid: at 32 px an object spans only 1-2 tokens.
+    MiniEntry(
+        "mini_mocov3_vit",
+        "vit",
+        "mocov3",
+        paired_views="shape",
+        recipe=dict(
+            lr=5e-4,
+            batch_size=256,
+            warmup=200,
+            weight_decay=0.1,
+            grad_clip=1.0,
+            pretrain_size=48,
+            global_scale=(0.25, 1.0),
+            minutes=15.0,
+        ),
+    ),
 )
 MINI_MODELS: tuple[str, ...] = tuple(e.name for e in MINI)
 

@@ -218,9 +218,9 @@ def resample_positions(model: Any, on: bool) -> None:
     """Let a timm ViT with a fixed position table take inputs of another size (``on``), or restore it.
 
     Why: the self-supervised ViT pre-trains on views smaller than the scenes (48 px, a 6×6 token grid;
-    ``benchmarks/mini_step_time.py --pretrain-sizes 64 48`` times the saving), while it is evaluated, and its
-    CAMs are taken, at 64 px on the table's own 8×8 grid. timm resamples the table to the input's grid
-    when ``dynamic_img_size`` is set; at 64 px that is the table itself. Models without a fixed table
+    ``python -m camscope_lab.experiments.mini_step_time --pretrain-sizes 64 48`` times the saving), while it
+    is evaluated, and its CAMs are taken, at 64 px on the table's own 8×8 grid. timm resamples the table to the
+    input's grid when ``dynamic_img_size`` is set; at 64 px that is the table itself. Models without a fixed table
     (XCiT, ResNet) take any size already and are left alone.
     """
     if getattr(model, "pos_embed", None) is None or not hasattr(model, "dynamic_img_size"):
@@ -239,8 +239,8 @@ def init_layer_scale(model: nn.Module, value: float) -> None:
     """Set every layer-scale gain of a freshly built model to ``value`` (a training recipe's initialisation).
 
     Why an option: timm's CaiT starts its gains at 1e-5, the CaiT paper's value for 24+ blocks (0.1 for 18 or
-    fewer), and the six-block mini took it. Measured (session 16, mini_recipes.md): from scratch, 0.1 learned
-    no faster than 1e-5 (26.7 against 27.4 % after 1,200 steps); the other weights absorb the scale.
+    fewer), and the six-block mini took it. Measured (``benchmarks/results/mini_recipes.md``): from scratch, 0.1
+    learned no faster than 1e-5 (26.7 against 27.4 % after 1,200 steps); the other weights absorb the scale.
     """
     gains = [p for name, p in model.named_parameters() if _LAYER_SCALE.search(name)]
     if not gains:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.app_screenshot import CHROMIUM, drive, running_app
+from camscope.testing.browser import CHROMIUM, drive, running_app
 
 pytest.importorskip("gradio", reason="needs the app extra: pip install -e '.[app]' (the test extra has it)")
 pytest.importorskip("playwright", reason="needs playwright (the test extra has it)")

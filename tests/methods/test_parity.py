@@ -8,7 +8,7 @@ Deliberate differences, each named where it is tested:
 - Ablation-CAM on token models: pytorch-grad-cam's AblationLayerVit sets an ablated channel to
   ``min(batch) - 1e7``, re-reading the minimum after every write, so the value depends on the channel's
   position in the ablation batch. We zero the channel (the paper's ablation, and what its CNN layer does
-  for ReLU outputs); the reference runs with benchmarks.peer_compat.ZeroAblationLayerVit, which zeroes.
+  for ReLU outputs); the reference runs with camscope.testing.peers.ZeroAblationLayerVit, which zeroes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sig
 
 import camscope
 import camscope.methods as cm
-from benchmarks.peer_compat import ZeroAblationLayerVit
+from camscope.testing.peers import ZeroAblationLayerVit
 
 TOL = 1e-4
 TARGETS = [ClassifierOutputTarget(1), ClassifierOutputTarget(3)]

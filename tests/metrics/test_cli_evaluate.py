@@ -60,10 +60,10 @@ def test_evaluate_errors_are_one_line(image, capsys):
 @pytest.mark.slow
 def test_evaluate_synthetic_scenes_scores_against_their_true_masks(capsys):
     """No files: generated scenes, true masks as ground truth; the trained mini ResNet points at the objects."""
-    from benchmarks.mini_zoo_report import cam_maps
     from camscope.data import generate
     from camscope.metrics import energy_pointing_game
     from camscope.models import load_model
+    from camscope.testing.localization import cam_maps
 
     assert main(["evaluate", "--model", "mini_resnet", "--synthetic", "8", "--seed", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.mini_zoo_report import LOCALIZATION_N, LOCALIZATION_SEED, TOLERANCE, pointing_accuracy
 from camscope.data.synthetic import generate
 from camscope.models import load_model
+from camscope.testing.localization import LOCALIZATION_N, LOCALIZATION_SEED, TOLERANCE, pointing_accuracy
 
 
 @pytest.fixture(scope="module")

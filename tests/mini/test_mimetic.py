@@ -7,8 +7,8 @@ import torch
 from timm.models.vision_transformer import Attention
 
 from camscope.core.errors import InputError
-from camscope.lab.mimetic import QK, VO, mimetic_init
 from camscope.models import mini_archs as backbones
+from camscope_lab.mimetic import QK, VO, mimetic_init
 
 
 def _products(attn: Attention) -> tuple[list[torch.Tensor], torch.Tensor]:

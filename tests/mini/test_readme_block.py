@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks.mini_zoo_report import BEGIN, END, README, accuracy_markdown, write_readme
+from camscope.testing.readme_block import BEGIN, END, accuracy_markdown, write_readme
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_accuracy_table_is_the_scripts_and_matches_the_shipped_records():

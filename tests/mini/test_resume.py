@@ -10,16 +10,10 @@ import pytest
 import torch
 
 from camscope.core.errors import InputError
-from camscope.lab.train import (
-    CHECKPOINT_NAME,
-    CONFIGS,
-    Session,
-    method_state,
-    method_state_path,
-    pretrain,
-    saved_config,
-    train_supervised,
-)
+from camscope_lab.config import CONFIGS, saved_config
+from camscope_lab.loop import CHECKPOINT_NAME, Session
+from camscope_lab.records import method_state, method_state_path
+from camscope_lab.train import pretrain, train_supervised
 
 STEPS = 6
 
@@ -139,7 +133,7 @@ def test_continue_from_starts_a_new_schedule_on_the_earlier_weights(tmp_path):
 
 
 def test_continued_run_reads_the_images_after_the_earlier_run(monkeypatch, tmp_path):
-    import camscope.lab.train as train_module
+    import camscope_lab.train as train_module
 
     starts: list[int] = []
     real = train_module.batches
@@ -161,13 +155,15 @@ def test_continued_run_reads_the_images_after_the_earlier_run(monkeypatch, tmp_p
 @pytest.mark.slow
 def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(monkeypatch, tmp_path):
     """Run folders do not survive a fresh machine; the shipped model and its record do."""
-    import camscope.lab.train as train_module
-    from camscope.lab.train import train
+    import camscope_lab.train as train_module
+    from camscope_lab.ship import ship
+    from camscope_lab.train import train
 
     cfg = _tiny("mini_mocov3_vit", probe_images=64)  # 48-px views: the ViT's position table is resampled
     monkeypatch.setitem(train_module.CONFIGS, cfg.name, cfg)
-    first = train(cfg.name, tmp_path / "zoo", steps=3, runs=tmp_path / "runs")
-    assert first["shipped"] and first["images"] == 3 * 8 and first["steps"] == 3
+    first = train(cfg.name, tmp_path / "runs", steps=3)
+    assert ship(tmp_path / "runs" / cfg.name, tmp_path / "zoo") == (cfg.name, True)
+    assert first["kept_as_best"] and first["images"] == 3 * 8 and first["steps"] == 3
     weights = tmp_path / "zoo" / f"{cfg.name}.safetensors"
     shipped_bytes = weights.read_bytes()
 
@@ -192,7 +188,8 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
         assert torch.equal(value, heads[key].to(value.dtype)), key
     assert lineage.continued_method_sha256 == hashlib.sha256(sidecar.read_bytes()).hexdigest()
 
-    second = train(cfg.name, tmp_path / "zoo", steps=2, runs=tmp_path / "c", continue_from=weights)
+    second = train(cfg.name, tmp_path / "c", steps=2, continue_from=weights)
+    ship(tmp_path / "c" / cfg.name, tmp_path / "zoo")  # only if better, as every ship
     assert second["images"] == 5 * 8 and second["prior_steps"] == 3
     assert second["command"].endswith(f"--continue-from {weights}")
     assert second["continued_from_sha256"] == hashlib.sha256(shipped_bytes).hexdigest()  # it is overwritten later
@@ -207,7 +204,7 @@ def test_continue_from_a_shipped_model_file_starts_every_backbone_copy_from_it(m
     assert begun.lineage.fresh_heads and begun.lineage.continued_method_sha256 == ""
     assert all(torch.equal(value, fresh[key]) for key, value in method_state(method).items())
     assert not all(torch.equal(value, heads[key].to(value.dtype)) for key, value in fresh.items())  # trained ≠ fresh
-    third = train(cfg.name, None, steps=1, runs=tmp_path / "g", continue_from=weights, fresh_heads=True)
+    third = train(cfg.name, tmp_path / "g", steps=1, continue_from=weights, fresh_heads=True)
     assert third["command"].endswith(f"--continue-from {weights} --fresh-heads")
 
     # heads that do not fit the recipe start afresh, with a warning; the backbone is still continued

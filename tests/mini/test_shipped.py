@@ -8,20 +8,13 @@ import torch
 
 from camscope.core.errors import InputError
 from camscope.data.synthetic import CLASS_NAMES, generate, to_input
-from camscope.lab.data import TEST_SEED, predict
-from camscope.lab.train import (
-    CHECK_N,
-    CONFIGS,
-    EVALUATION_ONLY,
-    METHOD_SUFFIX,
-    config_differences,
-    config_from,
-    images_seen,
-)
 from camscope.models import get_spec, load_model, locate_weights
 from camscope.models.layers import probe
-from camscope.models.mini import MINI_MODELS, PREPROCESS, mini_record
+from camscope.models.mini import MINI_MODELS, PREPROCESS, TEST_SEED, mini_record
 from camscope.models.weights import PACKAGED_DIR as WEIGHTS_DIR
+from camscope_lab.config import CONFIGS, EVALUATION_ONLY, config_differences, config_from
+from camscope_lab.data import predict
+from camscope_lab.records import CHECK_N, METHOD_SUFFIX, images_seen
 
 CHANCE = 100 / len(CLASS_NAMES)
 
@@ -79,12 +72,12 @@ def test_spec_describes_the_model(name):
 def test_record_command_replays_the_shipped_recipe(name):
     """The record's ``command`` is a plain ``camscope train-mini``: it replays the run only while the
     recipe in the code equals the config the run trained with. A recipe experiment shipped without
-    adopting its ``--set`` changes (benchmarks/mini_ssl_recipes.py) fails here. Not compared: the
+    adopting its ``--set`` changes (camscope_lab/experiments/mini_ssl_recipes.py) fails here. Not compared: the
     budget (the command fixes ``--steps``) and, for a supervised model, the probe settings it never uses."""
     rec = mini_record(name)
     ignored = {"minutes"} | (set() if CONFIGS[name].ssl else EVALUATION_ONLY)
     differ = config_differences(config_from(rec["config"]), CONFIGS[name], ignored)
-    assert not differ, f"{name}: trained with (record, recipe) {differ}; adopt them in _HYPERPARAMETERS"
+    assert not differ, f"{name}: trained with (record, recipe) {differ}; adopt them in its recipe (models.mini.MINI)"
     assert rec["command"].startswith(f"camscope train-mini --model {name} ")
 
 

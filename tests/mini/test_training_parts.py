@@ -9,12 +9,13 @@ import pytest
 import torch
 from torchvision.models.resnet import ResNet
 
-from camscope.lab.augment import CropSpec, gaussian_blur, solarize, views
-from camscope.lab.dino import Dino
-from camscope.lab.moco import MocoV3
-from camscope.lab.ssl_common import cosine_momentum, ema_update, momentum_copy
-from camscope.lab.train import CONFIGS, cosine_lr
 from camscope.models import mini_archs as backbones
+from camscope_lab.augment import CropSpec, gaussian_blur, solarize, views
+from camscope_lab.config import CONFIGS
+from camscope_lab.dino import Dino
+from camscope_lab.loop import cosine_lr
+from camscope_lab.moco import MocoV3
+from camscope_lab.ssl_common import cosine_momentum, ema_update, momentum_copy
 
 
 def test_mini_resnet_is_a_torchvision_resnet_with_stride_8():
@@ -70,7 +71,7 @@ def test_ssl_losses_take_paired_renderings(method):
 
 
 def test_paired_batches_hold_each_scene_and_its_twin():
-    from camscope.lab.data import batches
+    from camscope_lab.data import batches
 
     plain, paired = batches(0, 256, normalise=False), batches(0, 256, normalise=False, twins="shape")
     for _ in range(5):  # across a chunk boundary (4 batches per chunk)
@@ -134,7 +135,7 @@ def test_cli_registers_train_mini():
 
 def test_convolutional_minis_train_channels_last_and_token_minis_do_not():
     """The layout is a speed choice for oneDNN's convolutions only; the token models keep theirs."""
-    from camscope.lab.train import _fast_layout, ssl_method
+    from camscope_lab.train import _fast_layout, ssl_method
 
     cfg = CONFIGS["mini_dino_resnet"]
     method = _fast_layout(cfg, ssl_method(cfg, backbones.build("resnet")))
@@ -151,7 +152,7 @@ def test_dino_multi_crop_takes_the_configured_local_crops():
     """Local crops: half the global side, 10 % up to the global crops' smallest area; all go to the student."""
     import dataclasses
 
-    from camscope.lab.train import ssl_method
+    from camscope_lab.train import ssl_method
 
     assert [
         (c.count, c.size, c.scale) for c in ssl_method(CONFIGS["mini_dino_resnet"], backbones.build("resnet")).crops
@@ -171,7 +172,7 @@ def test_dino_multi_crop_takes_the_configured_local_crops():
 
 def test_sinkhorn_knopp_matches_an_explicit_loop_oracle():
     """SwAV's alternating normalisation, written out element by element from the paper's algorithm."""
-    from camscope.lab.dino import sinkhorn_knopp
+    from camscope_lab.dino import sinkhorn_knopp
 
     g = torch.Generator().manual_seed(0)
     logits, temp = torch.rand(6, 4, generator=g) * 2 - 1, 0.1
@@ -193,7 +194,7 @@ def test_sinkhorn_knopp_matches_an_explicit_loop_oracle():
 
 
 def test_koleo_is_minus_the_mean_log_nearest_neighbour_distance():
-    from camscope.lab.dino import koleo_loss
+    from camscope_lab.dino import koleo_loss
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(7, 5, generator=g)
@@ -239,7 +240,7 @@ def test_mistyped_training_options_fail_in_one_line_before_training():
 
 
 def test_effective_rank_counts_equally_used_directions():
-    from camscope.lab.train import effective_rank
+    from camscope_lab.probe import effective_rank
 
     g = torch.Generator().manual_seed(0)
     basis = torch.linalg.qr(torch.randn(16, 16, generator=g))[0]
@@ -272,7 +273,7 @@ def test_layer_scale_initialises_every_gain_of_a_fresh_cait_and_refuses_a_model_
     import dataclasses
 
     from camscope.core.errors import InputError
-    from camscope.lab.train import trained_module
+    from camscope_lab.train import trained_module
 
     cfg = dataclasses.replace(CONFIGS["mini_cait"], layer_scale=0.3)
     gains = {n: p for n, p in trained_module(cfg).named_parameters() if "gamma" in n}
@@ -312,7 +313,8 @@ def test_no_decay_1d_spares_gains_biases_positions_and_class_token_only(exempt):
     decay); without it, everything shrinks."""
     import dataclasses
 
-    from camscope.lab.train import Run, trained_module
+    from camscope_lab.loop import Run
+    from camscope_lab.train import trained_module
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(CONFIGS["mini_cait"], no_decay_1d=exempt, lr=0.1, weight_decay=0.5)

@@ -1,8 +1,9 @@
 """Linear-probe accuracy of one self-supervised mini backbone against the probe's number of labelled images.
 
-    python benchmarks/mini_probe_size.py --model mini_mocov3_resnet --weights FILE.safetensors --sizes 8192,32768,65536
+    python -m camscope_lab.experiments.mini_probe_size --model mini_mocov3_resnet --weights FILE.safetensors \\
+        --sizes 8192,32768,65536
 
-The backbone is frozen; only the probe changes (``camscope.lab.train.linear_probe``), so the rows differ
+The backbone is frozen; only the probe changes (``camscope_lab.probe.linear_probe``), so the rows differ
 by how many labels the linear head was fitted on. Test accuracy on the records' test set.
 """
 
@@ -10,20 +11,23 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from camscope.lab.data import TEST_SEED, accuracy
-from camscope.lab.train import CONFIGS, linear_probe
 from camscope.models import mini_archs
+from camscope.models.mini import TEST_SEED
+from camscope_lab.config import CONFIGS
+from camscope_lab.data import accuracy
+from camscope_lab.probe import linear_probe
 
 
 def _resize_inputs(model: nn.Module, side: int) -> None:
     """Resize every image to ``side`` px on its way into the backbone's first layer (stem or patch embedding)."""
-    first = model.patch_embed if hasattr(model, "patch_embed") else model.conv1
+    first = cast(nn.Module, model.patch_embed if hasattr(model, "patch_embed") else model.conv1)
 
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return (F.interpolate(args[0], size=(side, side), mode="bilinear", antialias=True), *args[1:])

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.lab.augment import CropSpec, views
-from camscope.lab.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
 from camscope.models import mini_archs as backbones
+from camscope_lab.augment import CropSpec, views
+from camscope_lab.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
 
 GLOBAL_SCALE = (0.4, 1.0)  # area fraction of DINO's global crops (its default)
 CENTERING = ("ema", "sinkhorn")  # how the teacher's outputs are centred (DINO; DINOv2 / SwAV)
@@ -74,6 +74,8 @@ class DinoHead(nn.Module):
 
 class Dino(nn.Module):
     """Student = ``backbone`` + head; teacher = momentum copy of both."""
+
+    center: torch.Tensor  # a buffer: the EMA of the teacher's batch means
 
     def __init__(
         self,

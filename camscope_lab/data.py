@@ -8,16 +8,17 @@ machine. Seeds are split into disjoint ranges so training, linear-probe and test
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import torch
 
-from camscope.data.synthetic import generate, generate_twins, to_input
+from camscope.data.synthetic import SyntheticBatch, generate, generate_twins, to_input
+from camscope.models.mini import TEST_SEED
 
 TRAIN_SEED_BASE = 1_000_000  # + run seed * 10_000 + chunk index
 PROBE_SEED_BASE = 2_000_000  # linear-probe training images
-TEST_SEED = 7  # the fixed held-out test set of every record
 CHUNK = 1024  # images generated at once
 TWINS = ("object", "shape")  # what a scene's twin keeps: the whole object, or its shape, size and angle only
 
@@ -31,7 +32,7 @@ def batches(
     background_pool: int | None = None,
     plain_objects: bool = False,
     twins: str | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
     """Endless (inputs, labels) batches; chunk ``k`` is ``generate(CHUNK, base + run_seed·10⁴ + k)``.
 
     Inputs are normalised (``to_input``), or in [0, 1] with ``normalise=False`` for augmentations
@@ -49,7 +50,7 @@ def batches(
     with ThreadPoolExecutor(max_workers=1) as pool:
         chunk, skip = divmod(start, per_chunk)
 
-        def render(k: int) -> Future:
+        def render(k: int) -> Future[Any]:
             seed = base + run_seed * 10_000 + k
             if twins is not None:
                 same = twins == "object"
@@ -58,13 +59,13 @@ def batches(
 
         pending = render(chunk)
         while True:
-            data = pending.result()
+            data: SyntheticBatch | tuple[SyntheticBatch, SyntheticBatch] = pending.result()
             chunk += 1
             pending = render(chunk)
-            if twins is None:
-                x, y = to_input(data.images, **scale), torch.from_numpy(data.labels)
-            else:
+            if isinstance(data, tuple):  # each scene and its twin
                 x, y = torch.stack([to_input(d.images, **scale) for d in data]), torch.from_numpy(data[0].labels)
+            else:
+                x, y = to_input(data.images, **scale), torch.from_numpy(data.labels)
             for i in range(skip, per_chunk):
                 part = slice(i * batch_size, (i + 1) * batch_size)
                 yield x[..., part, :, :, :], y[part]

@@ -13,7 +13,7 @@ import torch
 from pytorch_grad_cam.ablation_layer import AblationLayerVit
 
 
-class ZeroAblationLayerVit(AblationLayerVit):
+class ZeroAblationLayerVit(AblationLayerVit):  # type: ignore[misc]  # pytorch-grad-cam has no type hints
     """AblationLayerVit that zeroes the ablated channel."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

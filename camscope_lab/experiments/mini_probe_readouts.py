@@ -1,14 +1,14 @@
 """Linear-probe accuracy of a frozen token mini under several readouts: is the class in the backbone at all?
 
-    python benchmarks/mini_probe_readouts.py --model mini_mocov3_vit
-    python benchmarks/mini_probe_readouts.py --model mini_dino_xcit --images 8192
-    python benchmarks/mini_probe_readouts.py --model mini_mocov3_vit --random    # an untrained baseline
+    python -m camscope_lab.experiments.mini_probe_readouts --model mini_mocov3_vit
+    python -m camscope_lab.experiments.mini_probe_readouts --model mini_dino_xcit --images 8192
+    python -m camscope_lab.experiments.mini_probe_readouts --model mini_mocov3_vit --random    # an untrained baseline
 
 Why: the shipped heads read one vector (the CLS token after the final norm). DINO's own linear
 evaluation of ViTs concatenates the CLS tokens of the last 4 blocks (``eval_linear.py --n_last_blocks``),
 optionally with the mean patch token (``--avgpool_patchtokens``). If a richer readout probed far better,
 the features would be there and only the readout weak. If every readout is low, the backbone has not
-learned the class. Each readout gets the records' probe (:func:`camscope.lab.train.fit_linear`) on the run
+learned the class. Each readout gets the records' probe (:func:`camscope_lab.probe.fit_linear`) on the run
 seed's probe images, tested on the records' test set. XCiT's blocks hold patch tokens only (its CLS token
 joins in the class-attention layers), so its "last 4" rows average patch tokens.
 """
@@ -16,17 +16,20 @@ joins in the class-attention layers), so its "last 4" rows average patch tokens.
 from __future__ import annotations
 
 import argparse
+from typing import cast
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from camscope.data.synthetic import generate, to_input
-from camscope.lab.data import TEST_SEED
-from camscope.lab.train import CONFIGS, fit_linear, linear_accuracy, probe_features
 from camscope.models import mini_archs
+from camscope.models.mini import TEST_SEED
 from camscope.models.weights import PACKAGED_DIR
+from camscope_lab.config import CONFIGS
+from camscope_lab.probe import fit_linear, linear_accuracy, probe_features
 
 READOUTS = ("CLS (what the head reads)", "mean patch token", "CLS + mean patch token", "last 4 blocks")
 
@@ -34,7 +37,7 @@ READOUTS = ("CLS (what the head reads)", "mean patch token", "CLS + mean patch t
 class Readouts:
     """Every readout of one frozen model side by side in one row per scene, from one forward pass per batch.
 
-    A features callable for :func:`camscope.lab.train.probe_features` (hooks on the last four blocks);
+    A features callable for :func:`camscope_lab.probe.probe_features` (hooks on the last four blocks);
     :meth:`split` cuts its rows back into the readouts.
     """
 
@@ -42,7 +45,7 @@ class Readouts:
         self.model = model.eval()
         self.outputs: list[torch.Tensor] = []
         self.widths: list[int] = []
-        for block in list(model.blocks)[-4:]:  # type: ignore[attr-defined]
+        for block in list(cast(nn.Sequential, model.blocks))[-4:]:
             block.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
 
     @torch.inference_mode()
@@ -52,10 +55,11 @@ class Readouts:
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         self.outputs.clear()
-        tokens = self.model.forward_features(x)  # type: ignore[operator]
-        cls = self.model.forward_head(tokens, pre_logits=True)  # type: ignore[operator]
+        vit = cast(VisionTransformer, self.model)
+        tokens = vit.forward_features(x)
+        cls = vit.forward_head(tokens, pre_logits=True)
         patches = tokens[:, 1:].mean(1)
-        norm = self.model.norm  # type: ignore[attr-defined]
+        norm = vit.norm
         has_cls = [out.shape[1] == tokens.shape[1] for out in self.outputs]  # ViT blocks carry the CLS token
         last4 = [norm(out)[:, 0] if cls_in else norm(out).mean(1) for out, cls_in in zip(self.outputs, has_cls)]
         parts = (cls, patches, torch.cat([cls, patches], 1), torch.cat(last4, 1))
@@ -63,7 +67,7 @@ class Readouts:
         return torch.cat(parts, 1)
 
     def split(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(READOUTS, rows.split(self.widths, dim=1), strict=True))
+        return dict(zip(READOUTS, torch.split(rows, self.widths, dim=1), strict=True))
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ one batch of the run's own views (seed fixed, teacher and student in training mo
 Checkpoints live in the git-ignored run folders, and a run's later checkpoints overwrite its earlier ones,
 so a number from here is reproducible while its checkpoint exists::
 
-    python benchmarks/mini_dino_head.py mini_runs/recipes/X13sk/mini_dino_xcit/checkpoint.pt \\
+    python -m camscope_lab.experiments.mini_dino_head mini_runs/recipes/X13sk/mini_dino_xcit/checkpoint.pt \\
         mini_runs/recipes/D11pool1/mini_dino_resnet/checkpoint.pt
 """
 
@@ -22,15 +22,16 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import cast
 
 import torch
 import torch.nn.functional as F
 
-from camscope.lab.augment import views
-from camscope.lab.data import batches
-from camscope.lab.dino import Dino, DinoHead
-from camscope.lab.train import effective_rank, saved_config, trained_module
+from camscope_lab.augment import views
+from camscope_lab.config import saved_config
+from camscope_lab.data import batches
+from camscope_lab.dino import Dino
+from camscope_lab.probe import effective_rank
+from camscope_lab.train import trained_module
 
 COLUMNS = (
     "checkpoint",
@@ -65,21 +66,20 @@ def head_state(path: Path, seed: int) -> list[str]:
     images, _ = next(batches(seed, cfg.batch_size, normalise=False, twins=cfg.paired_views))
     crops = views(images, dino.crops, torch.Generator().manual_seed(seed))
     n_global = dino.crops[0].count
-    teacher_head = cast(DinoHead, dino.teacher_head)  # a momentum copy of the student's head
-    teacher_feats, teacher = dino._forward(dino.teacher, teacher_head, crops[:n_global])
+    teacher_feats, teacher = dino._forward(dino.teacher, dino.teacher_head, crops[:n_global])
     student = dino._forward(dino.student, dino.student_head, crops)[1]
-    center = cast(torch.Tensor, dino.center).clone()
+    center = dino.center.clone()
     own, other = dino.centering, next(c for c in ("ema", "sinkhorn") if c != dino.centering)
     entropies = {}
     for centering in (own, other):
         dino.centering = centering
         targets = dino._targets(teacher)
-        cast(torch.Tensor, dino.center).copy_(center)  # _targets moves the EMA center: keep the checkpoint's
+        dino.center.copy_(center)  # _targets moves the EMA center: keep the checkpoint's
         entropies[centering] = sum(entropy(t) for t in targets) / len(targets)
         if centering == own:
             ce = float(dino.distillation_loss(targets, student))
     feats, logits = teacher_feats[0], teacher[0]  # the first global crop: backbone features, cosine logits
-    z = F.normalize(teacher_head.mlp(feats), dim=-1)
+    z = F.normalize(dino.teacher_head.mlp(feats), dim=-1)
     k = logits.shape[1]
     return [
         str(path),

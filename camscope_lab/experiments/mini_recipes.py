@@ -1,14 +1,16 @@
 """Learning curves of one mini architecture under a training recipe: how the mini-zoo recipes were chosen.
 
-Trains a supervised mini model from scratch with the package's own loop (``camscope.lab.train``) for a
+Trains a supervised mini model from scratch with the package's own loop (``camscope_lab.train``) for a
 few minutes and prints the mean loss and held-out accuracy (first 500 test images) every ``--every``
 steps. ``--linear-stem`` swaps the transformers' convolutional stem back to timm's single ``patch ×
 patch`` projection, which reproduces the plateau recorded in ``benchmarks/results/mini_zoo.md``::
 
-    python benchmarks/mini_recipes.py --arch vit --lr 5e-4 --linear-stem --minutes 6   # stays at 2.303 / ~10 %
-    python benchmarks/mini_recipes.py --arch vit --lr 5e-4 --minutes 6                 # leaves chance at ~600 steps
-    python benchmarks/mini_recipes.py --arch cait --minutes 10 --model-kw init_values=0.1   # CaiT's LayerScale rule
-    python benchmarks/mini_recipes.py --arch vit --steps 900 --every 150 --attention-init mimetic   # stays at chance
+    python -m camscope_lab.experiments.mini_recipes --arch vit --lr 5e-4 --linear-stem --minutes 6  # 2.303 / ~10 %
+    python -m camscope_lab.experiments.mini_recipes --arch vit --lr 5e-4 --minutes 6  # leaves chance at ~600 steps
+    python -m camscope_lab.experiments.mini_recipes --arch cait --minutes 10 \
+        --model-kw init_values=0.1  # CaiT's LayerScale rule
+    python -m camscope_lab.experiments.mini_recipes --arch vit --steps 900 --every 150 \
+        --attention-init mimetic  # stays at chance
 
 Not a test: it is a tool for choosing recipes, and each run takes minutes.
 """
@@ -22,12 +24,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.layers import PatchEmbed
+from timm.layers.patch_embed import PatchEmbed
 
-from camscope.lab.data import accuracy, batches
-from camscope.lab.mimetic import ATTENTION_INITS, mimetic_init
-from camscope.lab.train import MiniConfig, optimise
 from camscope.models import mini_archs as backbones
+from camscope_lab.config import MiniConfig
+from camscope_lab.data import accuracy, batches
+from camscope_lab.loop import optimise
+from camscope_lab.mimetic import ATTENTION_INITS, mimetic_init
 
 
 def build(arch: str, linear_stem: bool, changes: dict[str, Any] | None = None) -> torch.nn.Module:
@@ -65,7 +68,7 @@ def main() -> None:
     parser.add_argument("--linear-stem", action="store_true", help="timm's linear patch projection, no conv stem")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--attention-init", choices=ATTENTION_INITS, default=None, help="camscope.lab.mimetic (default: timm's)"
+        "--attention-init", choices=ATTENTION_INITS, default=None, help="camscope_lab.mimetic (default: timm's)"
     )
     parser.add_argument(
         "--model-kw", type=_keyword, nargs="*", default=[], metavar="NAME=VALUE", help="change timm model arguments"

@@ -10,9 +10,12 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from typing import TypeVar
 
 import torch
 from torch import nn
+
+_M = TypeVar("_M", bound=nn.Module)
 
 
 def mlp(dims: tuple[int, ...], last_bn: bool = False, bn_affine: bool = False) -> nn.Sequential:
@@ -28,7 +31,7 @@ def mlp(dims: tuple[int, ...], last_bn: bool = False, bn_affine: bool = False) -
     return nn.Sequential(*layers)
 
 
-def momentum_copy(module: nn.Module) -> nn.Module:
+def momentum_copy(module: _M) -> _M:
     """A frozen copy that only ever changes through :func:`ema_update`."""
     twin = copy.deepcopy(module)
     for p in twin.parameters():

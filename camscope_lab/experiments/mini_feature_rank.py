@@ -1,11 +1,11 @@
 """Effective rank of the shipped minis' pooled features: the partial-collapse alarm of the probe records.
 
-Reproduces the ranks quoted in ``benchmarks/results/mini_recipes.md`` (session 13) for models whose records
+Reproduces the ranks quoted in ``benchmarks/results/mini_recipes.md`` for models whose records
 predate ``feature_effective_rank``::
 
-    python benchmarks/mini_feature_rank.py [MODEL ...] [--images 4096]
+    python -m camscope_lab.experiments.mini_feature_rank [MODEL ...] [--images 4096]
     git show dac4571:camscope/zoo_weights/mini_dino_xcit.safetensors > /tmp/old.safetensors
-    python benchmarks/mini_feature_rank.py mini_dino_xcit --weights /tmp/old.safetensors   # before session 13
+    python -m camscope_lab.experiments.mini_feature_rank mini_dino_xcit --weights /tmp/old.safetensors
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from camscope.lab.train import CONFIGS, effective_rank, probe_features
 from camscope.models import mini_archs as backbones
 from camscope.models.weights import PACKAGED_DIR
+from camscope_lab.config import CONFIGS
+from camscope_lab.probe import effective_rank, probe_features
 
 
 def main() -> None:

@@ -1,14 +1,16 @@
 """What a frozen mini backbone encodes: linear probes for the class (shape), the texture and the background.
 
-    python benchmarks/mini_probe_factors.py --model mini_xcit                      # a shipped model
-    python benchmarks/mini_probe_factors.py --model mini_mocov3_vit --checkpoint mini_runs/NAME/checkpoint.pt
-    python benchmarks/mini_probe_factors.py --model mini_dino_xcit --background-pool 0   # class and texture only
+    python -m camscope_lab.experiments.mini_probe_factors --model mini_xcit  # a shipped model
+    python -m camscope_lab.experiments.mini_probe_factors --model mini_mocov3_vit \
+        --checkpoint mini_runs/NAME/checkpoint.pt
+    python -m camscope_lab.experiments.mini_probe_factors --model mini_dino_xcit \
+        --background-pool 0  # class and texture only
 
 Why: in the synthetic scenes the class is carried by the shape alone, and the texture is drawn
 independently of it (:func:`camscope.data.synthetic.scene_factors`). Two views of one scene share the
 object's texture, so a self-supervised model can tell instances apart by texture without learning shape;
 a probe for each factor on the same frozen features says which one the representation holds. Both probes
-are the records' own (:func:`camscope.lab.train.fit_linear`) on the run seed's probe images, tested on the
+are the records' own (:func:`camscope_lab.probe.fit_linear`) on the run seed's probe images, tested on the
 records' test set.
 
 The self-supervised minis pre-train on scenes whose backgrounds come from a fixed pool
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -28,19 +31,16 @@ from safetensors.torch import load_file
 from torch import nn
 
 from camscope.data.synthetic import generate, scene_factors
-from camscope.lab.data import TEST_SEED
-from camscope.lab.train import (
-    CONFIGS,
-    fit_linear,
-    frozen_features,
-    linear_accuracy,
-    probe_features,
-    probe_seed,
-    saved_config,
-    trained_module,
-)
 from camscope.models import mini_archs
+from camscope.models.mini import TEST_SEED
 from camscope.models.weights import PACKAGED_DIR
+from camscope_lab.config import CONFIGS, saved_config
+from camscope_lab.probe import fit_linear, frozen_features, linear_accuracy, probe_features, probe_seed
+from camscope_lab.train import trained_module
+
+if TYPE_CHECKING:
+    from camscope_lab.dino import Dino
+    from camscope_lab.moco import MocoV3
 
 FACTORS = ("label", "texture")
 
@@ -54,7 +54,7 @@ def _backbone(name: str, checkpoint: Path | None) -> nn.Module:
     state = torch.load(checkpoint, weights_only=True)
     method = trained_module(saved_config(state, checkpoint))
     method.load_state_dict(state["module"])
-    model = method.evaluated_backbone()  # type: ignore[operator]
+    model = cast("Dino | MocoV3", method).evaluated_backbone()
     mini_archs.resample_positions(model, False)
     return model
 

@@ -1,6 +1,6 @@
 """Training loss of recipe runs at fixed steps, read from their progress-bar logs (``mini_runs/TAG.log``).
 
-    python benchmarks/mini_loss_curve.py mini_runs/C17a.log mini_runs/C18a.log mini_runs/D17a.log
+    python -m camscope_lab.experiments.mini_loss_curve mini_runs/C17a.log mini_runs/C18a.log mini_runs/D17a.log
 
 Why: runs of one recipe family are compared per step (benchmarks/results/mini_recipes.md) while they train;
 the bar logs the loss every 20 steps, so each mark is the mean of the logged values in the 200 steps before it.

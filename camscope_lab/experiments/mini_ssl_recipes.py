@@ -3,13 +3,13 @@
 Named for its first use, the self-supervised recipes; supervised minis take it too (their record's test
 accuracy in place of the linear probe). How the mini recipes were chosen
 (``benchmarks/results/mini_recipes.md``): the mini model's own config with ``--set key=value`` changes
-(any :class:`camscope.lab.train.MiniConfig` field), trained for ``--steps`` with the package's resumable
+(any :class:`camscope_lab.config.MiniConfig` field), trained for ``--steps`` with the package's resumable
 loop, then evaluated exactly as a shipped record is (test accuracy on ``generate(1000, 7)``, after a
 linear probe on frozen features for a self-supervised mini). Nothing is shipped: the run and
-its record stay in ``mini_runs/recipes/TAG/NAME`` (git-ignored), and one JSON line per run is appended
-to ``mini_runs/recipes/log.jsonl``. ``--resume`` continues a stopped run of the same tag::
+its record stay in ``RUNS/recipes/TAG/NAME`` (``--runs``, default ``./mini_runs``), and one JSON line per
+run is appended to ``RUNS/recipes/log.jsonl``. ``--resume`` continues a stopped run of the same tag::
 
-    python benchmarks/mini_ssl_recipes.py --model mini_mocov3_resnet --tag M1 --steps 1500 \\
+    python -m camscope_lab.experiments.mini_ssl_recipes --model mini_mocov3_resnet --tag M1 --steps 1500 \\
         --set pretrain_size=32 global_scale=0.25,1.0
 
 Not a test: a tool for choosing recipes; each run takes minutes.
@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from camscope.core.errors import CamscopeError
-from camscope.lab.train import CONFIGS, RUNS_DIR, MiniConfig, train
+from camscope_lab.config import CONFIGS, MiniConfig
+from camscope_lab.train import train
 
 
 def _value(text: str) -> Any:
@@ -58,6 +59,7 @@ def main() -> None:
         "--continue-from", type=Path, default=None, help="warm restart from this checkpoint.pt or model file"
     )
     parser.add_argument("--fresh-heads", action="store_true", help="leave a model file's method state unread")
+    parser.add_argument("--runs", type=Path, default=Path("mini_runs"), help="where runs and the log are written")
     args = parser.parse_args()
 
     changes = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -68,9 +70,9 @@ def main() -> None:
         cfg = dataclasses.replace(CONFIGS[args.model], **changes)
     except CamscopeError as exc:
         sys.exit(f"error: {exc}")
-    runs = RUNS_DIR / "recipes" / args.tag
+    runs = args.runs / "recipes" / args.tag
     record = train(
-        args.model, None, steps=args.steps, seed=args.seed, runs=runs, resume=args.resume,
+        args.model, runs, steps=args.steps, seed=args.seed, resume=args.resume,
         minutes=args.minutes, cfg=cfg, continue_from=args.continue_from, fresh_heads=args.fresh_heads,
     )  # fmt: skip
     line = {
@@ -89,7 +91,7 @@ def main() -> None:
         "feature_effective_rank": record.get("feature_effective_rank"),
         "torch_threads": torch.get_num_threads(),
     }
-    with (RUNS_DIR / "recipes" / "log.jsonl").open("a") as log:
+    with (args.runs / "recipes" / "log.jsonl").open("a") as log:
         log.write(json.dumps(line) + "\n")
     print(json.dumps(line))
 

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.lab.augment import CropSpec, views
-from camscope.lab.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
 from camscope.models import mini_archs as backbones
+from camscope_lab.augment import CropSpec, views
+from camscope_lab.ssl_common import cosine_momentum, ema_update, mlp, momentum_copy
 
 PAIR = CropSpec(2, 64, (0.35, 1.0))
 

@@ -15,11 +15,11 @@ head's width for ``W_q``/``W_k`` (the best rank-``head_dim`` approximation of ``
 
 Draws from torch's global generator, like timm's own initialisation, so a seeded run repeats.
 
-Measured (session 14, ``benchmarks/results/mini_recipes.md``): on the conv-stem mini ViT, at the paper's
+Measured (``benchmarks/results/mini_recipes.md``): on the conv-stem mini ViT, at the paper's
 values, training stayed at chance for all 900 steps of a run in which timm's initialisation left chance
 by step 450. A fresh token there gives 42 % of its first-block attention to itself (timm's init: 1.5 %,
 uniform 1/65); with tokens from a conv stem, self-similarity may be the wrong start (not measured further).
-An experiment option of ``benchmarks/mini_recipes.py``, in no recipe.
+An experiment option of ``camscope_lab/experiments/mini_recipes.py``, in no recipe.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _token_attentions() -> tuple[type[nn.Module], ...]:
     return Attention, TalkingHeadAttn, ClassAttn, WindowAttention
 
 
-ATTENTION_INITS = ("mimetic",)  # benchmarks/mini_recipes.py --attention-init
+ATTENTION_INITS = ("mimetic",)  # camscope_lab/experiments/mini_recipes.py --attention-init
 QK = (0.7, 0.7)  # (α₁, β₁): the paper's values for small ViTs
 VO = (0.4, 0.4)  # (α₂, β₂)
 

@@ -1,8 +1,9 @@
 """Seconds per training step of a mini model, two variants in the same run: layouts, view sizes, or precisions.
 
-    python benchmarks/mini_step_time.py --model mini_dino_resnet --rounds 3 --steps 4
-    python benchmarks/mini_step_time.py --model mini_mocov3_vit --pretrain-sizes 64 32 --rounds 2 --steps 3
-    python benchmarks/mini_step_time.py --model mini_mocov3_vit --bf16 --rounds 2 --steps 3
+    python -m camscope_lab.experiments.mini_step_time --model mini_dino_resnet --rounds 3 --steps 4
+    python -m camscope_lab.experiments.mini_step_time --model mini_mocov3_vit --pretrain-sizes 64 32 \\
+        --rounds 2 --steps 3
+    python -m camscope_lab.experiments.mini_step_time --model mini_mocov3_vit --bf16 --rounds 2 --steps 3
 
 Why: ``camscope train-mini`` trains the convolutional minis channels-last (oneDNN's CPU convolutions are
 faster that way), and pre-trains self-supervised minis on views smaller than the 64-px scenes. Each round
@@ -24,11 +25,18 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 
-from camscope.lab.data import batches
-from camscope.lab.train import CONFIGS, MiniConfig, Run, batch_loss, trained_module
+from camscope_lab.config import CONFIGS, MiniConfig
+from camscope_lab.data import batches
+from camscope_lab.loop import Run
+from camscope_lab.train import batch_loss, trained_module
+
+if TYPE_CHECKING:
+    from camscope_lab.dino import Dino
+    from camscope_lab.moco import MocoV3
 
 
 def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, torch.Tensor], None]:
@@ -37,10 +45,11 @@ def _stepper(cfg: MiniConfig, channels_last: bool) -> Callable[[torch.Tensor, to
     module = trained_module(cfg, fast_layout=channels_last)  # channels-last: what train-mini does
     module.train()
     g = torch.Generator().manual_seed(0)
-    params = module.trainable_parameters() if cfg.ssl else list(module.parameters())  # type: ignore[operator]
+    method = cast("Dino | MocoV3", module)
+    params = method.trainable_parameters() if cfg.ssl else list(module.parameters())
     run = Run(cfg, 0, module, params, g)
     loss = batch_loss(cfg, module, g)
-    after = module.update_momentum if cfg.ssl else None  # type: ignore[operator]
+    after = method.update_momentum if cfg.ssl else None
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         run.one_step(lambda progress: loss(x, y, progress), after, total=10**6)

@@ -116,7 +116,7 @@ def views(images: torch.Tensor, crops: tuple[CropSpec, ...], g: torch.Generator)
     sources = images if images.dim() == 5 else images[None]
     mean = torch.tensor(SYNTHETIC_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(SYNTHETIC_STD).view(1, 3, 1, 1)
-    out = []
+    out: list[torch.Tensor] = []
     for spec in crops:
         for _ in range(spec.count):
             blur, solar = VIEW_PHOTOMETRY[len(out)] if len(out) < len(VIEW_PHOTOMETRY) else OTHER_VIEWS
