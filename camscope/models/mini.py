@@ -181,7 +181,7 @@ def mini_record(name: str) -> dict[str, Any]:
     return record
 
 
-# Issue 11's accuracy targets, by training kind: test accuracy of a supervised mini, linear-probe accuracy of
+# The accuracy targets, by training kind: test accuracy of a supervised mini, linear-probe accuracy of
 # a self-supervised one. Below its target a model explains a weaker classifier; every place that shows the
 # minis' maps says so (the README tables, the report's Models section).
 ACCURACY_TARGETS: dict[str, float] = {"supervised": 95.0, "self-supervised": 80.0, GENERATOR_PAIRED: 80.0}
