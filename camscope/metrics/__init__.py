@@ -12,7 +12,8 @@ metric declares its parameters, direction and columns (:mod:`camscope.metrics.re
 
 from __future__ import annotations
 
-from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, shared_forwards
+from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, ImageScores, shared_forwards
+from camscope.metrics.complexity import complexity, effective_complexity, sparseness
 from camscope.metrics.groundtruth import (
     VocAnnotation,
     boxes_to_mask,
@@ -59,6 +60,7 @@ __all__ = [
     "ConfidenceChangeResult",
     "CurveResult",
     "ForwardMemo",
+    "ImageScores",
     "LocalizationResult",
     "Metric",
     "RoadResult",
@@ -66,8 +68,10 @@ __all__ = [
     "VocAnnotation",
     "average_drop_increase",
     "boxes_to_mask",
+    "complexity",
     "confidence_change",
     "deletion",
+    "effective_complexity",
     "energy_pointing_game",
     "get_metric",
     "ground_truth_masks",
@@ -82,6 +86,7 @@ __all__ = [
     "relevance_rank",
     "road",
     "shared_forwards",
+    "sparseness",
     "transform_boxes",
     "transform_mask",
     "unregister_metric",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from camscope.errors import MetricInputError
-from camscope.metrics._common import ArrayLike, check_maps
+from camscope.metrics._common import ArrayLike, ImageScores, check_maps
 from camscope.metrics.groundtruth import GroundTruth, ground_truth_masks
 
 TORCHRAY_TOLERANCE = 15.0  # pixels: TorchRay's pointing-game tolerance ...
@@ -29,19 +29,10 @@ def scaled_tolerance(side: int) -> float:
 
 
 @dataclass
-class LocalizationResult:
+class LocalizationResult(ImageScores):
     """Per-image ``scores`` (N,) in [0, 1] and their mean; ``points`` for the pointing game."""
 
-    name: str
-    scores: np.ndarray
     points: np.ndarray | None = None
-
-    @property
-    def mean(self) -> float:
-        return float(self.scores.mean())
-
-    def summary(self) -> dict[str, np.ndarray]:
-        return {self.name: self.scores.astype(np.float64)}
 
 
 def _prepare(maps: ArrayLike, ground_truth: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
