@@ -33,5 +33,5 @@ def test_model_metrics_run_batched(arch, cnn):
     for name, metric in METRICS.items():
         if metric.needs_ground_truth:
             continue
-        summary = metric(model, x, maps, None, batch_size=3, **kwargs.get(name, {})).summary()
+        summary = metric(model, x, maps, None, **metric.accepted(batch_size=3), **kwargs.get(name, {})).summary()
         assert summary and all(v.shape == (2,) and np.isfinite(v).all() for v in summary.values()), name
