@@ -24,10 +24,14 @@ from camscope.metrics.groundtruth import (
 )
 from camscope.metrics.localization import (
     LocalizationResult,
+    attribution_localisation,
+    auc,
     energy_pointing_game,
+    focus,
     pointing_game,
     relevance_mass,
     relevance_rank,
+    top_k_intersection,
 )
 from camscope.metrics.perturbation import (
     AverageDropResult,
@@ -50,6 +54,7 @@ from camscope.metrics.registry import (
 )
 from camscope.metrics.road import RoadResult, road
 from camscope.metrics.sanity import SanityResult, randomization_sanity
+from camscope.metrics.segmentation import SegmentationResult, segmentation
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -65,7 +70,10 @@ __all__ = [
     "Metric",
     "RoadResult",
     "SanityResult",
+    "SegmentationResult",
     "VocAnnotation",
+    "attribution_localisation",
+    "auc",
     "average_drop_increase",
     "boxes_to_mask",
     "complexity",
@@ -73,6 +81,7 @@ __all__ = [
     "deletion",
     "effective_complexity",
     "energy_pointing_game",
+    "focus",
     "get_metric",
     "ground_truth_masks",
     "higher_is_better",
@@ -85,8 +94,10 @@ __all__ = [
     "relevance_mass",
     "relevance_rank",
     "road",
+    "segmentation",
     "shared_forwards",
     "sparseness",
+    "top_k_intersection",
     "transform_boxes",
     "transform_mask",
     "unregister_metric",
@@ -131,12 +142,3 @@ register_metric(
     image_stats=True,
     description="ROAD MoRF / LeRF / combined",
 )
-for _name, _func, _params, _description in (
-    ("pointing", pointing_game, ("tolerance",), "pointing game hit (tolerance 15 px)"),
-    ("energy_pointing", energy_pointing_game, (), "energy inside the boxes"),
-    ("relevance_mass", relevance_mass, (), "relevance mass accuracy"),
-    ("relevance_rank", relevance_rank, (), "relevance rank accuracy"),
-):
-    register_metric(
-        _name, _func, [Column(_name, True)], params=_params, needs_ground_truth=True, description=_description
-    )

@@ -54,10 +54,14 @@ def check_inputs(inputs: torch.Tensor, maps: ArrayLike | None = None) -> torch.T
 
 
 def check_maps(
-    maps: ArrayLike, shape: tuple[int, int, int] | None = None, *, keep_device: bool = False
+    maps: ArrayLike,
+    shape: tuple[int, int, int] | None = None,
+    *,
+    keep_device: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Maps as a float32 CPU tensor (N, H, W) (``keep_device``: on the device a tensor is on); wrong
-    shape or non-finite values raise MetricInputError."""
+    """Maps as a float32 (or ``dtype``) CPU tensor (N, H, W) (``keep_device``: on the device a tensor
+    is on); wrong shape or non-finite values raise MetricInputError."""
     if isinstance(maps, np.ndarray):
         tensor = torch.from_numpy(np.ascontiguousarray(maps))
     elif isinstance(maps, torch.Tensor):
@@ -71,7 +75,7 @@ def check_maps(
             f"maps of shape {tuple(tensor.shape)} do not fit the input batch: expected {tuple(shape)} "
             "(one map per image, at the input's height and width)"
         )
-    tensor = tensor.float()
+    tensor = tensor.to(dtype)
     if not torch.isfinite(tensor).all():
         raise MetricInputError("maps contain NaN or infinite values")
     return tensor
@@ -254,7 +258,7 @@ def attributions(maps: ArrayLike, *, abs: bool, normalise: bool) -> torch.Tensor
     depend on the other images it is scored with; on maps already scaled to a maximum of 1 (every
     camscope map) the two agree. An all-zero map is left as it is.
     """
-    a = check_maps(maps, keep_device=True).double()
+    a = check_maps(maps, keep_device=True, dtype=torch.float64)
     a = a.reshape(len(a), -1)
     if normalise:
         peak = a.abs().amax(dim=1, keepdim=True)
