@@ -42,6 +42,7 @@ from camscope.metrics.perturbation import (
     deletion,
     insertion,
 )
+from camscope.metrics.randomisation import RandomisationResult, efficient_mprt, random_logit, smooth_mprt
 from camscope.metrics.registry import (
     METRICS,
     Column,
@@ -68,6 +69,7 @@ __all__ = [
     "ImageScores",
     "LocalizationResult",
     "Metric",
+    "RandomisationResult",
     "RoadResult",
     "SanityResult",
     "SegmentationResult",
@@ -80,6 +82,7 @@ __all__ = [
     "confidence_change",
     "deletion",
     "effective_complexity",
+    "efficient_mprt",
     "energy_pointing_game",
     "focus",
     "get_metric",
@@ -89,6 +92,7 @@ __all__ = [
     "load_voc_boxes",
     "metric_names",
     "pointing_game",
+    "random_logit",
     "randomization_sanity",
     "register_metric",
     "relevance_mass",
@@ -96,6 +100,7 @@ __all__ = [
     "road",
     "segmentation",
     "shared_forwards",
+    "smooth_mprt",
     "sparseness",
     "top_k_intersection",
     "transform_boxes",
