@@ -48,7 +48,9 @@ def register(sub: Any) -> None:
         help=f"comma-separated metric names (default {DEFAULT_METRICS}; with --synthetic "
         f"{SYNTHETIC_METRICS}); "
         "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
-        "relevance_mass, relevance_rank",
+        "relevance_mass, relevance_rank; Quantus's families: sparseness, complexity, effective_complexity, "
+        "top_k_intersection, attribution_localisation, auc, focus (with --mosaic), segmentation, "
+        "random_logit, smooth_mprt, efficient_mprt",
     )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")

@@ -31,11 +31,16 @@ def numpy_trapz() -> Iterator[None]:
             del np.trapz  # type: ignore[attr-defined]
 
 
-def quantus_scores(metric: Any, **call: Any) -> np.ndarray:
-    """``metric(**call)`` as a float array, Quantus's warnings silenced."""
+def quantus_call(metric: Any, **call: Any) -> Any:
+    """``metric(**call)`` with Quantus's warnings silenced and ``np.trapz`` available."""
     with warnings.catch_warnings(), numpy_trapz():
         warnings.simplefilter("ignore")
-        return np.asarray(metric(**call), dtype=np.float64)
+        return metric(**call)
 
 
-__all__ = ["PER_IMAGE", "numpy_trapz", "quantus", "quantus_scores"]
+def quantus_scores(metric: Any, **call: Any) -> np.ndarray:
+    """``metric(**call)`` as a float array."""
+    return np.asarray(quantus_call(metric, **call), dtype=np.float64)
+
+
+__all__ = ["PER_IMAGE", "numpy_trapz", "quantus", "quantus_call", "quantus_scores"]
