@@ -116,8 +116,11 @@ def top_k_hits(values: torch.Tensor, inside: torch.Tensor, k: torch.Tensor) -> t
     Values tied at the k-th largest share the remaining places proportionally — the expected count
     under random tie-breaking — so the count never depends on pixel order.
     """
-    ordered = values.sort(dim=1, descending=True).values
-    cut = ordered.gather(1, (k - 1).long().clamp(min=0)[:, None])
+    if bool((k == k[0]).all()):  # one k for all rows: the k largest alone, without a full sort
+        cut = values.topk(max(int(k[0]), 1), dim=1).values[:, -1:]
+    else:
+        ordered = values.sort(dim=1, descending=True).values
+        cut = ordered.gather(1, (k - 1).long().clamp(min=0)[:, None])
     above, at = values > cut, values == cut
     share = (k - above.sum(1)) / at.sum(1)
     return (above & inside).sum(1) + share * (at & inside).sum(1)
