@@ -9,7 +9,8 @@ auc, focus (2×2 mosaic flags). Quantus normalises per image here (``normalise_a
 The segmentation protocol has no Quantus counterpart: it is timed against the per-image scikit-learn
 oracle of its test (``jaccard_score``, ``average_precision_score``).
 
-``randomisation``: a ResNet-18 (torchvision, random weights, no BatchNorm statistics needed) at
+``randomisation``: a ResNet-18 (torchvision, random weights, BatchNorm left out: the two randomise it
+differently, see :mod:`camscope.metrics.sanity`) at
 ``--side`` px, ``--images`` images, Grad-CAM at ``layer4`` as the explanation on both sides (Quantus's
 ``explain_func``, and for Smooth MPRT ``quantus.explain``, which Quantus calls instead of it). Both sides
 spend most of their time in the same Grad-CAM calls, so these ratios measure batching, not arithmetic.
@@ -172,7 +173,8 @@ def randomisation_section(images: int, side: int, nr_samples: int, repeats: int)
     import quantus.metrics.randomisation.smooth_mprt as smooth_module
 
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    # no BatchNorm: Quantus resets it to ones and zeros (and its running statistics), camscope redraws it
+    model = torchvision.models.resnet18(weights=None, num_classes=10, norm_layer=lambda c: torch.nn.Identity()).eval()
     x = torch.randn(images, 3, side, side, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y = model(x).argmax(1).numpy()

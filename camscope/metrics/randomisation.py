@@ -132,8 +132,18 @@ def _explain(
     return torch.cat(out)
 
 
-def _classes(model: nn.Module, inputs: torch.Tensor, targets: TargetSpec, batch_size: int) -> tuple[list[int], int]:
-    """Each image's class (a class target, or the top-1 for None) and the model's number of outputs."""
+def _classes(
+    model: nn.Module, inputs: torch.Tensor, targets: TargetSpec, batch_size: int, outputs: bool = True
+) -> tuple[list[int], int | None]:
+    """Each image's class (a class target, or the top-1 for None) and the model's number of outputs.
+
+    Class indices given one per image need no forward pass unless ``outputs`` is asked for (the
+    explanations check their range anyway).
+    """
+    if not outputs and isinstance(targets, Sequence) and len(targets) == len(inputs):
+        given = [class_index(t) for t in targets]
+        if all(index is not None for index in given):
+            return [int(index) for index in given if index is not None], None
     logits = image_logits(model, inputs, batch_size)
     classes = []
     for t in resolve_targets(targets, logits):
@@ -185,7 +195,8 @@ def random_logit(
     ``randint`` seeded with ``seed`` (Quantus reseeds every batch of 64 images; equal up to 64 images).
     """
     _prepare(inputs, maps, batch_size)
-    classes, outputs = _classes(model, inputs, targets, batch_size)
+    classes, outputs = _classes(model, inputs, targets, batch_size)  # the outputs bound num_classes
+    assert outputs is not None
     num_classes = outputs if num_classes is None else num_classes
     if (
         isinstance(num_classes, bool)
@@ -233,7 +244,7 @@ def smooth_mprt(
         raise MetricInputError(f"smooth_mprt: nr_samples must be a whole number >= 1, got {nr_samples!r}")
     if not noise_magnitude >= 0:
         raise MetricInputError(f"smooth_mprt: noise_magnitude must be >= 0, got {noise_magnitude}")
-    classes, _ = _classes(model, inputs, targets, batch_size)
+    classes, _ = _classes(model, inputs, targets, batch_size, outputs=False)
     run = explainer(explain_func, explain_func_kwargs)
     given = attributions(maps, abs=abs, normalise=False).cpu().numpy()
     noise = np.random.RandomState(seed)
@@ -344,7 +355,7 @@ def efficient_mprt(
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise MetricInputError(f"efficient_mprt: n_bins must be a whole number >= 1, got {n_bins!r}")
     n_bins = int(n_bins)
-    classes, _ = _classes(model, inputs, targets, batch_size)
+    classes, _ = _classes(model, inputs, targets, batch_size, outputs=False)
     run = explainer(explain_func, explain_func_kwargs)
     steps, values = ["original"], [discrete_entropy(attributions(maps, abs=abs, normalise=False).cpu().numpy(), n_bins)]
     for name, net in _last_or_every(model, layer_order, seed, skip_layers):
