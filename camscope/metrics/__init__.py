@@ -42,7 +42,7 @@ from camscope.metrics.perturbation import (
     deletion,
     insertion,
 )
-from camscope.metrics.randomisation import RandomisationResult, efficient_mprt, random_logit, smooth_mprt
+from camscope.metrics.randomisation import RandomisationResult, efficient_mprt, mprt, random_logit, smooth_mprt
 from camscope.metrics.registry import (
     METRICS,
     Column,
@@ -91,6 +91,7 @@ __all__ = [
     "insertion",
     "load_voc_boxes",
     "metric_names",
+    "mprt",
     "pointing_game",
     "random_logit",
     "randomization_sanity",

@@ -1,5 +1,6 @@
 """Randomisation metrics of Quantus 0.6.0: does the explanation depend on the model?
 
+* :func:`mprt` — Quantus's MPRT: :func:`smooth_mprt` with one noiseless sample.
 * :func:`smooth_mprt` — Smooth MPRT (Hedström et al., "Sanity Checks Revisited: An Exploration to
   Repair the Model Parameter Randomisation Test", XAI in Action 2023): the model parameter
   randomisation test of :mod:`camscope.metrics.sanity` (Adebayo et al. 2018), with each explanation
@@ -261,6 +262,44 @@ def smooth_mprt(
     return RandomisationResult("smooth_mprt", steps, table, table[-1])
 
 
+def mprt(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec = None,
+    *,
+    explain_func: str | Callable[..., Any] | None = None,
+    explain_func_kwargs: Mapping[str, Any] | None = None,
+    layer_order: str = "top_down",
+    seed: int = 42,
+    skip_layers: bool = False,
+    abs: bool = True,
+    batch_size: int = 64,
+) -> RandomisationResult:
+    """MPRT as Quantus's ``MPRT`` computes it: :func:`smooth_mprt` with one, noiseless, sample, top-down.
+
+    (:func:`camscope.metrics.randomization_sanity` is the same cascade with camscope's own steps and
+    Spearman plus SSIM.)
+    """
+    result = smooth_mprt(
+        model,
+        inputs,
+        maps,
+        targets,
+        explain_func=explain_func,
+        explain_func_kwargs=explain_func_kwargs,
+        layer_order=layer_order,
+        seed=seed,
+        nr_samples=1,
+        noise_magnitude=0.0,
+        skip_layers=skip_layers,
+        abs=abs,
+        batch_size=batch_size,
+    )
+    result.name = "mprt"
+    return result
+
+
 def _last_or_every(model: nn.Module, layer_order: str, seed: int, last_only: bool) -> Iterator[tuple[str, nn.Module]]:
     """The randomised model after every step of the cascade, or only after the last."""
     steps = cascade_steps(model, quantus_layers(model, layer_order))
@@ -378,6 +417,13 @@ register_metric(
     [Column("random_logit", higher_is_better=False)],
     params=(*_REEXPLAIN, "num_classes", "seed", "abs", "normalise", "batch_size"),
     description="SSIM of the map with a random other class's map (Quantus RandomLogit)",
+)
+register_metric(
+    "mprt",
+    mprt,
+    [Column("mprt", higher_is_better=False)],
+    params=(*_REEXPLAIN, "layer_order", "seed", "skip_layers", "abs", "batch_size"),
+    description="Spearman of the map with the randomised model's map (Quantus MPRT)",
 )
 register_metric(
     "smooth_mprt",

@@ -18,7 +18,7 @@ from torch import nn
 
 from camscope.cli import main
 from camscope.errors import MetricInputError
-from camscope.metrics import efficient_mprt, get_metric, random_logit, smooth_mprt
+from camscope.metrics import efficient_mprt, get_metric, mprt, random_logit, smooth_mprt
 from camscope.metrics.randomisation import explainer, quantus_layers
 from tests.metrics.quantus_helpers import PER_IMAGE, quantus, quantus_call, quantus_scores
 from tests.sweep.helpers import write_config
@@ -100,6 +100,16 @@ def test_smooth_mprt_equals_quantus_draw_for_draw(setup, kwargs, monkeypatch):
     assert result.steps == list(layers)
     np.testing.assert_allclose(result.values, np.array(list(layers.values())), atol=1e-5, rtol=0)
     np.testing.assert_allclose(result.scores, list(layers.values())[-1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"layer_order": "bottom_up", "skip_layers": True}])
+def test_mprt_equals_quantus(setup, kwargs):
+    model, x, y, a, _ = setup
+    with torch.random.fork_rng():  # Quantus seeds torch's global generator
+        layers = _quantus(quantus.MPRT(disable_warnings=True, **kwargs), setup, scores=quantus_call)
+    result = mprt(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS, **kwargs)
+    assert result.steps == list(layers)
+    np.testing.assert_allclose(result.values, np.array(list(layers.values())), atol=1e-5, rtol=0)
 
 
 def test_a_map_that_ignores_the_model_fails_the_test_and_gradcam_passes(setup):

@@ -34,6 +34,7 @@ def test_model_metrics_run_batched(arch, cnn):
         "insertion": {"step": 128},
         "road": {"percentages": [30, 70]},
         "smooth_mprt": {"nr_samples": 2, "skip_layers": True},
+        "mprt": {"skip_layers": True},
     }
     for name, metric in METRICS.items():
         if metric.needs_ground_truth:
