@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
         "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
         "relevance_mass, relevance_rank; Quantus's families: sparseness, complexity, effective_complexity, "
         "top_k_intersection, attribution_localisation, auc, focus (with --mosaic), segmentation, "
-        "random_logit, smooth_mprt, efficient_mprt",
+        "random_logit, mprt, smooth_mprt, efficient_mprt",
     )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
