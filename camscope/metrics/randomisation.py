@@ -110,7 +110,7 @@ def explainer(
                 )
                 found.extend([[module_path(model, m) for m in modules], reshape])
             target, reshape = found
-        return torch.as_tensor(cls(model, target, reshape, **kwargs)(inputs, targets=list(classes)))
+        return cls(model, target, reshape, **kwargs).compute(inputs, list(classes))  # stays on the device
 
     return run_method
 
