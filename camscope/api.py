@@ -251,6 +251,8 @@ def evaluate(
     become the targets unless ``targets`` is given), or raw maps (N, H, W) at the model's input size.
     The model's own preprocessing is used, and its mean/std for metrics that work in image space.
     Localization metrics need ``ground_truth`` (boxes or masks in the model's input geometry).
+    Randomisation metrics re-explain with the explanations' own method and layers (or the
+    ``explain_func`` given).
     """
     from camscope.metrics import get_metric, shared_forwards
 
@@ -259,11 +261,13 @@ def evaluate(
     # one memo for the whole call: a label-free target's embedding is the metrics' clean forward too
     with shared_forwards(net) as memo:
         targets = request_targets(net, x, targets, embed=lambda t: memo.logits(t, len(t)))
+        made_by = None  # the explanation whose method and layers a re-explaining metric uses
         if isinstance(explanations, np.ndarray):
             maps = explanations if explanations.ndim == 3 else explanations[None]
         else:
             items = [explanations] if isinstance(explanations, Explanation) else list(explanations)
             maps = np.stack([e.map for e in items])
+            made_by = items[0]
             if targets is None and not getattr(net, "camscope_backbone", False):
                 targets = [e.target for e in items]
         if maps.shape[0] != x.shape[0]:
@@ -275,6 +279,9 @@ def evaluate(
         scores = Scores()
         for metric in chosen:
             kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
+            if metric.takes("explain_func") and "explain_func" not in kwargs and made_by is not None:
+                layers = {"layers": made_by.layers} if made_by.layers else None
+                kwargs.update(explain_func=made_by.method, explain_func_kwargs=layers)
             result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
             scores.update(result.summary())
             scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))

@@ -78,8 +78,15 @@ def test_declared_columns_are_what_the_metric_returns(name):
     x, maps = torch.randn(2, 3, 32, 32), np.random.default_rng(0).random((2, 32, 32)).astype(np.float32)
     masks = np.zeros((2, 32, 32), bool)
     masks[:, 8:20, 8:20] = True
-    kwargs = {"deletion": {"step": 128}, "insertion": {"step": 128}, "road": {"percentages": [30, 70]}}
-    result = metric(cnn, x, maps, None, ground_truth=masks, **kwargs.get(name, {}))
+    kwargs = {
+        "deletion": {"step": 128},
+        "insertion": {"step": 128},
+        "road": {"percentages": [30, 70]},
+        "smooth_mprt": {"nr_samples": 2, "skip_layers": True},
+        "mprt": {"skip_layers": True},
+    }
+    shared = metric.accepted(explain_func="gradcam")  # the metrics that re-explain the model
+    result = metric(cnn, x, maps, None, ground_truth=masks, **shared, **kwargs.get(name, {}))
     assert set(result.summary()) == {c.name for c in metric.columns}
     curves = metric.curves(result, 32 * 32)
     assert set(curves) == {c.name for c in metric.columns if c.curve}

@@ -9,7 +9,9 @@ original image. Boxes are scaled with the model's own resize and centre crop.
 
 ``--synthetic N`` scores N generated scenes instead of files (no files needed): their true object
 masks are the ground truth, mapped through the same resize and crop, and the localization metrics
-pointing and energy_pointing join the default metrics.
+pointing and energy_pointing join the default metrics. With ``--mosaic`` the scenes are 2×2 mosaics,
+two tiles of one class (``focus``): each is explained and scored for that class, its two tiles the
+ground truth.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def register(sub: Any) -> None:
         help=f"comma-separated metric names (default {DEFAULT_METRICS}; with --synthetic "
         f"{SYNTHETIC_METRICS}); "
         "deletion, insertion, avgdrop, confidence_change, road, pointing, energy_pointing, "
-        "relevance_mass, relevance_rank",
+        "relevance_mass, relevance_rank; Quantus's families: sparseness, complexity, effective_complexity, "
+        "top_k_intersection, attribution_localisation, auc, focus (with --mosaic), segmentation, "
+        "random_logit, mprt, smooth_mprt, efficient_mprt",
     )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", help="weights file or folder (default: the zoo's search path)")
@@ -72,6 +76,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--synthetic", type=int, metavar="N", help="score N generated scenes (true masks as ground truth)")
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic scenes (default 0)")
+    p.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="with --synthetic: 2x2 mosaics, two tiles of one class, explained for that class (for focus)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="forward passes per batch (default 32)")
     p.add_argument("--step", type=int, help="pixels per deletion/insertion step (default: the image width)")
     p.add_argument("--json", action="store_true", help="print JSON (with curves) instead of a table")
@@ -103,8 +112,11 @@ def run(args: argparse.Namespace) -> int:
             raise MetricInputError("--plot needs a metric with curves (deletion, insertion or road)")
     spec = get_spec(args.model)
     boxes: np.ndarray | list[np.ndarray] | None
+    if args.mosaic and args.synthetic is None:
+        raise CamscopeError("--mosaic needs --synthetic N (the number of mosaics)")
+    labels = None
     if args.synthetic is not None:
-        pictures, names, boxes = _synthetic(args.synthetic, args.seed, spec.preprocess)
+        pictures, names, boxes, labels = _synthetic(args.synthetic, args.seed, spec.preprocess, args.mosaic)
     elif args.images:
         pictures = [load_image(path) for path in args.images]
         names = [Path(p).name for p in args.images]
@@ -124,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         print(RANDOM_BANNER)
     images = [np.asarray(p) for p in pictures]
     target = parse_target(args.target, model)
+    if args.mosaic and target is None and labels is not None:
+        target = [int(label) for label in labels]  # a mosaic is about its target class, not the top-1
     results = explain(model, images, cls, target, layers=args.layer)
     assert isinstance(results, list)
     label_free = args.backbone or (args.target is not None and not args.target.isdigit())
@@ -167,8 +181,11 @@ def _named_curves(metrics: list[Any], curves: dict[str, tuple[list[float], np.nd
     return out
 
 
-def _synthetic(n: int, seed: int, preprocess: Any) -> tuple[list[Any], list[str], np.ndarray]:
-    """Generated scenes as PIL images, their names, and their true masks in the model's input space."""
+def _synthetic(
+    n: int, seed: int, preprocess: Any, mosaic: bool = False
+) -> tuple[list[Any], list[str], np.ndarray, np.ndarray]:
+    """Generated scenes (or mosaics) as PIL images, their names, their true masks in the model's input
+    space, and their classes."""
     from PIL import Image
 
     from camscope.cli.explain import synthetic_scenes
@@ -176,9 +193,9 @@ def _synthetic(n: int, seed: int, preprocess: Any) -> tuple[list[Any], list[str]
 
     if n < 1:
         raise CamscopeError(f"--synthetic needs at least 1 scene, got {n}")
-    batch, names = synthetic_scenes(n, seed)
+    batch, names = synthetic_scenes(n, seed, mosaic)
     masks = np.stack([transform_mask(m, preprocess.resize, preprocess.crop) for m in batch.masks])
-    return [Image.fromarray(image) for image in batch.images], names, masks
+    return [Image.fromarray(image) for image in batch.images], names, masks, batch.labels
 
 
 def _ground_truth(args: argparse.Namespace, pictures: list[Any], preprocess: Any) -> list[np.ndarray]:

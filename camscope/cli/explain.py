@@ -75,12 +75,14 @@ class _ListMethods(argparse.Action):
         parser.exit(0)
 
 
-def synthetic_scenes(n: int, seed: int) -> tuple[Any, list[str]]:
-    """``generate(n, seed)`` and a readable name per scene (seed, index, true class)."""
+def synthetic_scenes(n: int, seed: int, mosaic: bool = False) -> tuple[Any, list[str]]:
+    """``generate(n, seed)`` (or ``generate_mosaics``) and a readable name per scene (seed, index, class)."""
     from camscope.data import generate
+    from camscope.data.mosaic import generate_mosaics
 
-    batch = generate(n, seed=seed)
-    return batch, [f"synthetic_{seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
+    batch = generate_mosaics(n, seed) if mosaic else generate(n, seed=seed)
+    kind = "mosaic" if mosaic else "synthetic"
+    return batch, [f"{kind}_{seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
 
 
 def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str]]:

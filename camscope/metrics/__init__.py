@@ -12,7 +12,8 @@ metric declares its parameters, direction and columns (:mod:`camscope.metrics.re
 
 from __future__ import annotations
 
-from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, shared_forwards
+from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, ImageScores, shared_forwards
+from camscope.metrics.complexity import complexity, effective_complexity, sparseness
 from camscope.metrics.deletion import (
     AverageDropResult,
     ConfidenceChangeResult,
@@ -32,11 +33,16 @@ from camscope.metrics.groundtruth import (
 )
 from camscope.metrics.localization import (
     LocalizationResult,
+    attribution_localisation,
+    auc,
     energy_pointing_game,
+    focus,
     pointing_game,
     relevance_mass,
     relevance_rank,
+    top_k_intersection,
 )
+from camscope.metrics.randomisation import RandomisationResult, efficient_mprt, mprt, random_logit, smooth_mprt
 from camscope.metrics.registry import (
     METRICS,
     Column,
@@ -49,6 +55,7 @@ from camscope.metrics.registry import (
 )
 from camscope.metrics.road import RoadResult, road
 from camscope.metrics.sanity import SanityResult, randomization_sanity
+from camscope.metrics.segmentation import SegmentationResult, segmentation
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -59,29 +66,44 @@ __all__ = [
     "ConfidenceChangeResult",
     "CurveResult",
     "ForwardMemo",
+    "ImageScores",
     "LocalizationResult",
     "Metric",
+    "RandomisationResult",
     "RoadResult",
     "SanityResult",
+    "SegmentationResult",
     "VocAnnotation",
+    "attribution_localisation",
+    "auc",
     "average_drop_increase",
     "boxes_to_mask",
+    "complexity",
     "confidence_change",
     "deletion",
+    "effective_complexity",
+    "efficient_mprt",
     "energy_pointing_game",
+    "focus",
     "get_metric",
     "ground_truth_masks",
     "higher_is_better",
     "insertion",
     "load_voc_boxes",
     "metric_names",
+    "mprt",
     "pointing_game",
+    "random_logit",
     "randomization_sanity",
     "register_metric",
     "relevance_mass",
     "relevance_rank",
     "road",
+    "segmentation",
     "shared_forwards",
+    "smooth_mprt",
+    "sparseness",
+    "top_k_intersection",
     "transform_boxes",
     "transform_mask",
     "unregister_metric",

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,12 +54,19 @@ def check_inputs(inputs: torch.Tensor, maps: ArrayLike | None = None) -> torch.T
     return check_maps(maps, (inputs.shape[0], inputs.shape[2], inputs.shape[3]))
 
 
-def check_maps(maps: ArrayLike, shape: tuple[int, int, int] | None = None) -> torch.Tensor:
-    """Maps as a float32 CPU tensor (N, H, W); wrong shape or non-finite values raise MetricInputError."""
+def check_maps(
+    maps: ArrayLike,
+    shape: tuple[int, int, int] | None = None,
+    *,
+    keep_device: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Maps as a float32 (or ``dtype``) CPU tensor (N, H, W) (``keep_device``: on the device a tensor
+    is on); wrong shape or non-finite values raise MetricInputError."""
     if isinstance(maps, np.ndarray):
         tensor = torch.from_numpy(np.ascontiguousarray(maps))
     elif isinstance(maps, torch.Tensor):
-        tensor = maps.detach().cpu()
+        tensor = maps.detach() if keep_device else maps.detach().cpu()
     else:
         raise MetricInputError(f"maps must be a numpy array or a tensor, got {type(maps).__name__}")
     if tensor.ndim != 3:
@@ -68,10 +76,25 @@ def check_maps(maps: ArrayLike, shape: tuple[int, int, int] | None = None) -> to
             f"maps of shape {tuple(tensor.shape)} do not fit the input batch: expected {tuple(shape)} "
             "(one map per image, at the input's height and width)"
         )
-    tensor = tensor.float()
+    tensor = tensor.to(dtype)
     if not torch.isfinite(tensor).all():
         raise MetricInputError("maps contain NaN or infinite values")
     return tensor
+
+
+@dataclass
+class ImageScores:
+    """One score per image (N,) under the metric's column ``name``."""
+
+    name: str
+    scores: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.scores.mean())
+
+    def summary(self) -> dict[str, np.ndarray]:
+        return {self.name: self.scores.astype(np.float64)}
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -226,6 +249,22 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any
 
 def as_numpy_bool(values: Iterable[bool]) -> np.ndarray:
     return np.asarray(list(values), dtype=bool)
+
+
+def attributions(maps: ArrayLike, *, abs: bool, normalise: bool) -> torch.Tensor:
+    """Maps as float64 rows (N, H·W) on their own device, prepared as Quantus prepares explanations:
+    divided by their largest magnitude (``normalise``), then made non-negative (``abs``).
+
+    Why per map: Quantus divides by the largest magnitude of the whole batch, so an image's score would
+    depend on the other images it is scored with; on maps already scaled to a maximum of 1 (every
+    camscope map) the two agree. An all-zero map is left as it is.
+    """
+    a = check_maps(maps, keep_device=True, dtype=torch.float64)
+    a = a.reshape(len(a), -1)
+    if normalise:
+        peak = a.abs().amax(dim=1, keepdim=True)
+        a = a / torch.where(peak > 0, peak, torch.ones_like(peak))
+    return a.abs() if abs else a
 
 
 # The x axis of every curve that removes pixels in rank order (deletion, ROAD).

@@ -1,8 +1,11 @@
-"""Localization against ground truth: pointing games, relevance mass and rank accuracy.
+"""Localization against ground truth: pointing games, relevance mass and rank accuracy, and the
+localisation family of Quantus 0.6.0 (top-k intersection, attribution localisation, AUC, focus).
 
 These need no model: they compare maps (N, H, W) with ground truth given as boolean masks (N, H, W)
 or as one (K, 4) box array per image (several boxes per image are their union); see
-:mod:`camscope.metrics.groundtruth` for coordinates and VOC files.
+:mod:`camscope.metrics.groundtruth` for coordinates and VOC files. The Quantus-family metrics first
+prepare each map as Quantus does (``normalise``: divided by its largest magnitude; ``abs``), per map
+(:func:`camscope.metrics._common.attributions`), and run batched over images on the maps' device.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from camscope.core.errors import MetricInputError
-from camscope.metrics._common import ArrayLike, check_maps
+from camscope.core.errors import MetricInputError, warn
+from camscope.metrics._common import ArrayLike, ImageScores, attributions, check_maps
 from camscope.metrics.groundtruth import GroundTruth, ground_truth_masks
 from camscope.metrics.registry import Column, register_metric
+
+RATIO_EPS = 1e-9  # Quantus's guard in attribution localisation's and focus's denominators
 
 TORCHRAY_TOLERANCE = 15.0  # pixels: TorchRay's pointing-game tolerance ...
 TORCHRAY_SIDE = 224  # ... for inputs of about this side
@@ -30,19 +36,10 @@ def scaled_tolerance(side: int) -> float:
 
 
 @dataclass
-class LocalizationResult:
+class LocalizationResult(ImageScores):
     """Per-image ``scores`` (N,) in [0, 1] and their mean; ``points`` for the pointing game."""
 
-    name: str
-    scores: np.ndarray
     points: np.ndarray | None = None
-
-    @property
-    def mean(self) -> float:
-        return float(self.scores.mean())
-
-    def summary(self) -> dict[str, np.ndarray]:
-        return {self.name: self.scores.astype(np.float64)}
 
 
 def _prepare(maps: ArrayLike, ground_truth: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
@@ -107,15 +104,149 @@ def relevance_rank(maps: ArrayLike, ground_truth: GroundTruth) -> LocalizationRe
     order instead; on maps without ties at the cut the two agree.
     """
     m, gt = _prepare(maps, ground_truth)
-    scores = np.empty(len(m))
-    for i in range(len(m)):
-        values, inside = m[i].ravel(), gt[i].ravel()
-        k = int(inside.sum())
-        cut = np.partition(values, len(values) - k)[len(values) - k]
-        above, at = values > cut, values == cut
-        share = (k - above.sum()) / at.sum()
-        scores[i] = ((above & inside).sum() + share * (at & inside).sum()) / k
-    return LocalizationResult("relevance_rank", scores)
+    values = torch.from_numpy(m.reshape(len(m), -1))
+    inside = torch.from_numpy(gt.reshape(len(gt), -1))
+    k = inside.sum(1)
+    return LocalizationResult("relevance_rank", (top_k_hits(values, inside, k) / k).numpy())
+
+
+def top_k_hits(values: torch.Tensor, inside: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """How many of each row's ``k`` largest values lie ``inside`` (rows (N, P), ``k`` (N,)).
+
+    Values tied at the k-th largest share the remaining places proportionally — the expected count
+    under random tie-breaking — so the count never depends on pixel order.
+    """
+    if bool((k == k[0]).all()):  # one k for all rows: the k largest alone, without a full sort
+        cut = values.topk(max(int(k[0]), 1), dim=1).values[:, -1:]
+    else:
+        ordered = values.sort(dim=1, descending=True).values
+        cut = ordered.gather(1, (k - 1).long().clamp(min=0)[:, None])
+    above, at = values > cut, values == cut
+    share = (k - above.sum(1)) / at.sum(1)
+    return (above & inside).sum(1) + share * (at & inside).sum(1)
+
+
+def _masks_on(maps: ArrayLike, ground_truth: GroundTruth, a: torch.Tensor) -> torch.Tensor:
+    """Ground-truth masks as bool rows (N, H·W) beside the prepared attributions ``a``."""
+    n, h, w = np.shape(maps)
+    return torch.from_numpy(ground_truth_masks(ground_truth, n, h, w).reshape(n, -1)).to(a.device)
+
+
+def top_k_intersection(
+    maps: ArrayLike,
+    ground_truth: GroundTruth,
+    *,
+    k: int = 1000,
+    concept_influence: bool = False,
+    abs: bool = False,
+    normalise: bool = True,
+) -> ImageScores:
+    """Top-k intersection (Theiner et al., "Interpretable Semantic Photo Geolocation", WACV 2022).
+
+    The fraction of the ``k`` most relevant pixels inside the ground truth; with ``concept_influence``
+    divided by the ground truth's area fraction |GT| / (H·W). Ties at the k-th value are shared out
+    as in :func:`relevance_rank` (Quantus takes them in ``argsort`` order; equal on maps without ties).
+    """
+    a = attributions(maps, abs=abs, normalise=normalise)
+    pixels = a.shape[1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= pixels:
+        raise MetricInputError(
+            f"top_k_intersection: k must be a whole number in 1..{pixels} (the map's pixels), got {k!r}"
+        )
+    inside = _masks_on(maps, ground_truth, a)
+    score = top_k_hits(a, inside, torch.full((len(a),), int(k), device=a.device)) / k
+    if concept_influence:
+        score = score * pixels / inside.sum(1)
+    return ImageScores("top_k_intersection", score.cpu().numpy())
+
+
+def _inside_fraction(a: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """``Σ_{GT} a / (Σ a + 1e-9)``: the share of the attribution inside the ground truth (Quantus's guard)."""
+    return (a * inside).sum(1) / (a.sum(1) + RATIO_EPS)
+
+
+def attribution_localisation(
+    maps: ArrayLike,
+    ground_truth: GroundTruth,
+    *,
+    weighted: bool = False,
+    max_size: float = 1.0,
+    positive_attributions: bool = False,
+    abs: bool = True,
+    normalise: bool = True,
+) -> ImageScores:
+    """Attribution localisation (Kohlbrenner et al., "Towards Best Practice in Explaining Neural Network
+    Decisions with LRP", IJCNN 2020): the share of the attribution inside the ground truth.
+
+    ``weighted`` multiplies it by the ground truth's area fraction |GT| / (H·W), as Quantus does; Quantus
+    computes that fraction against ``x_batch[2:].size`` (the pixels of all but two images of its batch,
+    times the channels), which equals H·W only for three one-channel images — here it is always H·W.
+    A ground truth larger than ``max_size`` of the image is warned about. Shares above 1 (possible
+    with negative attributions, ``abs=False``) are NaN, with a warning, as in Quantus.
+    """
+    if not 0 < max_size <= 1:
+        raise MetricInputError(f"attribution_localisation: max_size must be in (0, 1], got {max_size}")
+    a = attributions(maps, abs=abs, normalise=normalise)
+    if positive_attributions:
+        a = a.clamp(min=0)
+    inside = _masks_on(maps, ground_truth, a)
+    area = inside.sum(1) / inside.shape[1]
+    large = (area > max_size).nonzero().flatten().tolist()
+    if large:
+        warn(f"attribution_localisation: the ground truth covers more than max_size={max_size} of the image", large)
+    share = _inside_fraction(a, inside)
+    broken = (share > 1).nonzero().flatten().tolist()
+    if broken:
+        warn(
+            "attribution_localisation: more attribution inside the ground truth than in total (negative "
+            "attributions); the score is NaN",
+            broken,
+        )
+        share[share > 1] = float("nan")
+    if weighted:
+        share = share * area
+    return ImageScores("attribution_localisation", share.cpu().numpy())
+
+
+def rank_auc(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Area under each row's ROC curve: the chance a positive outscores a negative, ties counting ½
+    (the Mann–Whitney statistic, equal to the trapezoidal area under ``sklearn.metrics.roc_curve``).
+
+    Average ranks come from ``searchsorted`` on the sorted rows (batched, no per-row loop). A row
+    without positives or negatives has no curve: NaN.
+    """
+    ordered = scores.sort(dim=1).values.contiguous()
+    lower = torch.searchsorted(ordered, scores.contiguous(), right=False)
+    upper = torch.searchsorted(ordered, scores.contiguous(), right=True)
+    ranks = (lower + upper + 1).double() / 2  # 1-based average rank of each value
+    n_pos = positive.sum(1).double()
+    n_neg = positive.shape[1] - n_pos
+    rank_sum = (ranks * positive).sum(1)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auc(maps: ArrayLike, ground_truth: GroundTruth, *, abs: bool = False, normalise: bool = True) -> ImageScores:
+    """AUC (Fawcett, "An introduction to ROC analysis", 2006): the map as a pixel classifier of the ground
+    truth, scored by the area under its ROC curve. A ground truth that covers the whole image has no
+    negatives: NaN, with a warning (Quantus: NaN)."""
+    a = attributions(maps, abs=abs, normalise=normalise)
+    inside = _masks_on(maps, ground_truth, a)
+    full = inside.all(1).nonzero().flatten().tolist()
+    if full:
+        warn("auc: the ground truth covers the whole image, so there is nothing to rank it against; NaN", full)
+    return ImageScores("auc", rank_auc(a, inside).cpu().numpy())
+
+
+def focus(maps: ArrayLike, ground_truth: GroundTruth, *, abs: bool = False, normalise: bool = True) -> ImageScores:
+    """Focus (Arias-Duart et al., "Focus! Rating XAI Methods and Finding Biases", FUZZ-IEEE 2022).
+
+    On a mosaic of four images, two of them of the target class: the share of the positive attribution
+    that falls on the target-class tiles. The ground truth is the mask of those tiles
+    (:func:`camscope.data.mosaic.generate_mosaics` makes such mosaics; Quantus takes the four tiles'
+    flags instead, ``custom_batch``). Quantus's ``mosaic_shape`` is unused there and not taken here.
+    """
+    a = attributions(maps, abs=abs, normalise=normalise).clamp(min=0)
+    return ImageScores("focus", _inside_fraction(a, _masks_on(maps, ground_truth, a)).cpu().numpy())
 
 
 for _name, _func, _params, _description in (
@@ -123,6 +254,20 @@ for _name, _func, _params, _description in (
     ("energy_pointing", energy_pointing_game, (), "energy inside the boxes"),
     ("relevance_mass", relevance_mass, (), "relevance mass accuracy"),
     ("relevance_rank", relevance_rank, (), "relevance rank accuracy"),
+    (
+        "top_k_intersection",
+        top_k_intersection,
+        ("k", "concept_influence", "abs", "normalise"),
+        "share of the k most relevant pixels inside the ground truth (Quantus TopKIntersection)",
+    ),
+    (
+        "attribution_localisation",
+        attribution_localisation,
+        ("weighted", "max_size", "positive_attributions", "abs", "normalise"),
+        "share of the attribution inside the ground truth (Quantus AttributionLocalisation)",
+    ),
+    ("auc", auc, ("abs", "normalise"), "ROC AUC of the map against the ground truth (Quantus AUC)"),
+    ("focus", focus, ("abs", "normalise"), "share of positive attribution on the target tiles of a mosaic"),
 ):
     register_metric(
         _name, _func, [Column(_name, True)], params=_params, needs_ground_truth=True, description=_description

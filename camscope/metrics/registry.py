@@ -23,6 +23,7 @@ from camscope.core.registry import Registry
 #: Positional inputs of a model-based metric, and of a ground-truth (localization) metric.
 MODEL_INPUTS = ("model", "inputs", "maps", "targets")
 GROUND_TRUTH_INPUTS = ("maps", "ground_truth")
+MAP_INPUTS = ("maps",)  # metrics of the maps alone (complexity)
 IMAGE_STATS = ("mean", "std")
 
 #: Curves of one result keyed by column: (x values, curves (N, K)).
@@ -43,7 +44,8 @@ class Column:
 class Metric:
     """A registered metric with one calling convention for the CLI and sweeps.
 
-    ``metric(model, inputs, maps, targets, ground_truth=..., **kwargs)`` returns the metric's result,
+    ``metric(model, inputs, maps, targets, ground_truth=..., **kwargs)`` returns the metric's result
+    (a ``maps_only`` metric is handed the maps alone, a ground-truth metric the maps and ground truth),
     whose ``summary()`` maps column names to per-image values (N,); results of metrics with curves
     also have ``curve_points(pixels)`` (see :meth:`curves`).
     """
@@ -55,6 +57,14 @@ class Metric:
     needs_ground_truth: bool = False
     image_stats: bool = False  # takes the model's normalisation as ``mean`` / ``std``
     description: str = ""
+    maps_only: bool = False  # a property of the maps alone: no model, inputs or targets
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The positional inputs its function takes."""
+        if self.needs_ground_truth:
+            return GROUND_TRUTH_INPUTS
+        return MAP_INPUTS if self.maps_only else MODEL_INPUTS
 
     @property
     def has_curves(self) -> bool:
@@ -82,6 +92,8 @@ class Metric:
             if ground_truth is None:
                 raise MetricInputError(f"metric {self.name!r} needs ground truth (boxes or masks)")
             return self.func(maps, ground_truth, **kwargs)
+        if self.maps_only:
+            return self.func(maps, **kwargs)
         return self.func(model, inputs, maps, targets, **kwargs)
 
     def curves(self, result: Any, pixels: int) -> CurvePoints:
@@ -103,14 +115,15 @@ def register_metric(
     image_stats: bool = False,
     description: str = "",
     aliases: Sequence[str] = (),
+    maps_only: bool = False,
 ) -> Metric:
     """Register ``func`` as metric ``name``; a taken name, alias or column raises ``NameTakenError``.
 
     ``func`` is called ``func(model, inputs, maps, targets, **kw)``, or ``func(maps, ground_truth,
-    **kw)`` with ``needs_ground_truth``; its keyword parameters must be exactly ``params`` (plus
-    ``mean``/``std`` with ``image_stats``) — checked here, once.
+    **kw)`` with ``needs_ground_truth``, ``func(maps, **kw)`` with ``maps_only``; its keyword
+    parameters must be exactly ``params`` (plus ``mean``/``std`` with ``image_stats``) — checked here, once.
     """
-    metric = Metric(name, func, tuple(columns), tuple(params), needs_ground_truth, image_stats, description)
+    metric = Metric(name, func, tuple(columns), tuple(params), needs_ground_truth, image_stats, description, maps_only)
     _check_declaration(metric)
     from camscope.core.errors import NameTakenError
 
@@ -131,8 +144,7 @@ def unregister_metric(name: str) -> None:
 
 
 def _check_declaration(metric: Metric) -> None:
-    inputs = GROUND_TRUTH_INPUTS if metric.needs_ground_truth else MODEL_INPUTS
-    keywords = [p for p in inspect.signature(metric.func).parameters if p not in inputs]
+    keywords = [p for p in inspect.signature(metric.func).parameters if p not in metric.inputs]
     declared = [*metric.params, *(IMAGE_STATS if metric.image_stats else ())]
     if sorted(keywords) != sorted(declared):
         raise TypeError(

@@ -18,7 +18,7 @@ is drawn from ``N(0, σ²)`` with σ its own standard deviation (its mean magnit
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,8 +90,15 @@ def cascade_steps(model: nn.Module, layers: Sequence[str] | None = None) -> list
     return steps
 
 
-def randomize_parameters(model: nn.Module, names: Sequence[str], generator: torch.Generator) -> None:
-    """Randomize the named parameters of ``model`` in place (see the module doc for how)."""
+def randomize_parameters(
+    model: nn.Module, names: Sequence[str], generator: torch.Generator, module_seed: int | None = None
+) -> None:
+    """Randomize the named parameters of ``model`` in place (see the module doc for how).
+
+    Each ``reset_parameters`` runs under its own seed, drawn from ``generator`` — or ``module_seed``
+    for every module, as Quantus seeds each layer's reset (``torch.manual_seed(seed + 1)``), so the
+    two can be compared draw for draw.
+    """
     params = dict(model.named_parameters())
     wanted = set(names)
     old = {n: params[n].detach().clone() for n in names}
@@ -100,6 +107,7 @@ def randomize_parameters(model: nn.Module, names: Sequence[str], generator: torc
             own = [f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters()]
             if own and hasattr(module, "reset_parameters") and set(own) <= wanted:
                 seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+                seed = seed if module_seed is None else module_seed
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed)
                     module.reset_parameters()
@@ -129,11 +137,8 @@ def randomization_sanity(
     """
     steps = cascade_steps(model, layers)
     baseline = check_maps(np.asarray(explain(model))).numpy().astype(np.float64)
-    work = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
     spearman, ssims = [], []
-    for _, names in steps:
-        randomize_parameters(work, names, generator)
+    for _, work in cascade(model, steps, seed):
         maps = check_maps(np.asarray(explain(work)), baseline.shape).numpy().astype(np.float64)
         spearman.append(spearman_rank(baseline, maps))
         ssims.append(ssim(baseline, maps))
@@ -144,6 +149,19 @@ def randomization_sanity(
         baseline=baseline,
         threshold=threshold,
     )
+
+
+def cascade(
+    model: nn.Module, steps: Sequence[tuple[str, Sequence[str]]], seed: int, module_seed: int | None = None
+) -> Iterator[tuple[str, nn.Module]]:
+    """The cascading randomization itself: one deep copy of ``model``, randomized step by step
+    (cumulatively, in the order of ``steps``); yields (step name, the copy) after each step. The copy
+    is the same object each time — explain it before asking for the next step."""
+    work = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    for name, names in steps:
+        randomize_parameters(work, names, generator, module_seed)
+        yield name, work
 
 
 def spearman_rank(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -164,23 +182,28 @@ def spearman_rank(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, win_size: int = 7) -> np.ndarray:
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float | np.ndarray = 1.0, win_size: int = 7) -> np.ndarray:
     """Mean structural similarity of each pair of maps (N,), as ``skimage.metrics.structural_similarity``
     with its defaults (7×7 uniform window, K1 = 0.01, K2 = 0.03, sample covariance, the mean over the
-    positions whose window lies inside the image) and ``data_range=1`` for maps in [0, 1]."""
+    positions whose window lies inside the image) and ``data_range=1`` for maps in [0, 1]. Rows (N, L)
+    are compared as 1-D signals (a window of 7), as Quantus's ``ssim`` compares flattened maps;
+    ``data_range`` may be one value per pair."""
     x = torch.as_tensor(a, dtype=torch.float64)[:, None]
     y = torch.as_tensor(b, dtype=torch.float64)[:, None]
-    win = min(win_size, x.shape[-1], x.shape[-2])
+    dims = x.ndim - 2
+    win = min(win_size, *x.shape[2:])
     win -= 1 - win % 2  # odd
 
     def pool(t: torch.Tensor) -> torch.Tensor:
-        return nn.functional.avg_pool2d(t, win, stride=1)
+        return nn.functional.avg_pool2d(t, win, stride=1) if dims == 2 else nn.functional.avg_pool1d(t, win, stride=1)
 
     ux, uy = pool(x), pool(y)
-    cov_norm = win * win / (win * win - 1) if win > 1 else 1.0
+    points = win**dims
+    cov_norm = points / (points - 1) if points > 1 else 1.0
     vx = cov_norm * (pool(x * x) - ux * ux)
     vy = cov_norm * (pool(y * y) - uy * uy)
     vxy = cov_norm * (pool(x * y) - ux * uy)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    span = torch.as_tensor(data_range, dtype=torch.float64).reshape(-1, *([1] * (dims + 1)))
+    c1, c2 = (0.01 * span) ** 2, (0.03 * span) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3)).numpy()
+    return s.mean(dim=tuple(range(1, s.ndim))).numpy()

@@ -20,7 +20,8 @@ The file (see ``examples/*.toml``)::
     report_images = 6                 # images whose overlays the report shows
 
     [images]
-    source = "synthetic:32"           # a folder, a glob ("imgs/*.jpg"), a list of files, or synthetic:N
+    source = "synthetic:32"           # a folder, a glob ("imgs/*.jpg"), a list of files, synthetic:N, or
+                                      # mosaic:N (2x2 mosaics of synthetic scenes, for the focus metric)
     seed = 0                          # synthetic only
     size = 64                         # synthetic only
     annotations = "annotations/"      # optional: <stem>.xml (Pascal VOC boxes) or <stem>.png (mask)
@@ -110,6 +111,7 @@ class ImageSource:
     seed: int = 0
     size: int = 64
     annotations: str | None = None
+    mosaic: bool = False  # the synthetic images are 2x2 mosaics (camscope.data.mosaic)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ class SweepConfig:
             "models": [asdict(m) for m in self.models],
             "methods": self.methods,
             "metrics": self.metrics,
-            "images": asdict(self.images),
+            # without mosaics the fingerprint is the one written before mosaics existed: old runs resume
+            "images": {k: v for k, v in asdict(self.images).items() if k != "mosaic" or v},
             "targets": self.targets,
             "shard_size": self.shard_size,
             "report_images": self.report_images,
@@ -274,11 +277,11 @@ def _check_images(section: Any, base: Path, problems: list[str]) -> ImageSource:
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         problems.append(f"[images] limit must be a positive integer, got {limit!r}")
         limit = None
-    if isinstance(source, str) and source.startswith("synthetic:"):
-        count = source.partition(":")[2]
+    if isinstance(source, str) and source.startswith(("synthetic:", "mosaic:")):
+        kind, _, count = source.partition(":")
         seed, size = section.get("seed", 0), section.get("size", 64)
         if not count.isdigit() or int(count) < 1:
-            problems.append(f"[images] source {source!r}: write synthetic:N with N a positive integer")
+            problems.append(f"[images] source {source!r}: write {kind}:N with N a positive integer")
             count = "1"
         if not isinstance(seed, int) or seed < 0:
             problems.append(f"[images] seed must be an integer >= 0, got {seed!r}")
@@ -286,8 +289,11 @@ def _check_images(section: Any, base: Path, problems: list[str]) -> ImageSource:
         if not isinstance(size, int) or size < 32:
             problems.append(f"[images] size must be an integer >= 32, got {size!r}")
             size = 64
+        if kind == "mosaic" and (size < 64 or size % 2):
+            problems.append(f"[images] size of mosaics must be an even integer >= 64 (tiles of >= 32), got {size!r}")
+            size = 64
         n = min(int(count), limit) if limit else int(count)
-        return ImageSource(synthetic=n, seed=seed, size=size, annotations=ann_dir)
+        return ImageSource(synthetic=n, seed=seed, size=size, annotations=ann_dir, mosaic=kind == "mosaic")
     paths, root = _image_files(source, base, problems)
     if limit:
         paths = paths[:limit]

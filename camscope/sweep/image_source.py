@@ -31,7 +31,8 @@ class LoadedImage:
 def image_ids(source: ImageSource) -> list[str]:
     """One stable id per image, in sweep order: the path relative to the folder, or the synthetic index."""
     if source.synthetic:
-        return [f"synthetic-{source.seed}-{i:05d}" for i in range(source.synthetic)]
+        kind = "mosaic" if source.mosaic else "synthetic"
+        return [f"{kind}-{source.seed}-{i:05d}" for i in range(source.synthetic)]
     root = Path(source.root) if source.root else None
     out = []
     for p in source.paths:
@@ -52,8 +53,10 @@ class ImageReader:
         if self.source.synthetic:
             if self._synthetic is None:
                 from camscope.data import generate
+                from camscope.data.mosaic import generate_mosaics
 
-                self._synthetic = generate(self.source.synthetic, self.source.seed, self.source.size)
+                make = generate_mosaics if self.source.mosaic else generate
+                self._synthetic = make(self.source.synthetic, self.source.seed, self.source.size)
             batch = self._synthetic
             return LoadedImage(batch.images[index], int(batch.labels[index]), batch.masks[index])
         from camscope.data import load_image_array

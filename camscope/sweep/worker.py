@@ -233,7 +233,8 @@ class TaskWorker:
 
         with shared_forwards(pm.model, shard.forwards):  # clean and substrate forwards: once per shard
             for name, params in self.config.metrics.items():
-                for j, metric, value, curve_x, curve in self._metric_rows(pm, shard, maps, name, params):
+                scored = self._metric_rows(pm, shard, maps, name, params, task.method)
+                for j, metric, value, curve_x, curve in scored:
                     rows.append({**base[j], "metric": metric, "value": value, "curve_x": curve_x, "curve": curve})
         if not self.config.metrics:
             rows.extend({**b, "metric": None, "value": None} for b in base)
@@ -303,7 +304,13 @@ class TaskWorker:
         return build_cams(pm.model, [cls], pm.layers, pm.reshape, {cls: params})[0]
 
     def _metric_rows(
-        self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
+        self,
+        pm: PreparedModel,
+        shard: PreparedShard,
+        maps: np.ndarray,
+        name: str,
+        params: dict[str, Any],
+        method: str,
     ) -> list[tuple[int, str, float, list[float] | None, list[float] | None]]:
         """(image position in shard.ok, metric column, value, curve x, curve) for one configured metric."""
         from camscope.metrics import get_metric
@@ -311,6 +318,8 @@ class TaskWorker:
         metric = get_metric(name)
         assert shard.x is not None
         kwargs = {**metric.accepted(batch_size=self.config.metric_batch_size), **params}
+        if metric.takes("explain_func") and "explain_func" not in kwargs:  # re-explains with the task's method
+            kwargs.update(explain_func=method, explain_func_kwargs=self._reexplain(pm, method))
         kwargs.update(metric.accepted(mean=pm.spec.mean, std=pm.spec.std))
         if metric.needs_ground_truth:
             keep = [j for j, m in enumerate(shard.masks) if m is not None]
@@ -338,6 +347,16 @@ class TaskWorker:
                     )
                 )
         return out
+
+    def _reexplain(self, pm: PreparedModel, method: str) -> dict[str, Any]:
+        """How a randomisation metric re-explains: the task's method with its parameters, on its layers."""
+        from camscope.core.layer_paths import module_path
+        from camscope.methods import get_method
+
+        params = {k: v for k, v in self.config.methods.get(method, {}).items() if k != "progress"}
+        if get_method(method).takes_layers:
+            params["layers"] = [module_path(pm.model, layer) for layer in pm.layers]
+        return params
 
     # ------------------------------------------------------------------ rows
     def _identity(self, task: Task, pos: int, pm: PreparedModel | None) -> dict[str, Any]:

@@ -29,9 +29,16 @@ def test_model_metrics_run_batched(arch, cnn):
         model = cnn
     torch.manual_seed(0)
     x, maps = torch.randn(2, 3, 32, 32), np.random.rand(2, 32, 32).astype(np.float32)
-    kwargs = {"deletion": {"step": 128}, "insertion": {"step": 128}, "road": {"percentages": [30, 70]}}
+    kwargs = {
+        "deletion": {"step": 128},
+        "insertion": {"step": 128},
+        "road": {"percentages": [30, 70]},
+        "smooth_mprt": {"nr_samples": 2, "skip_layers": True},
+        "mprt": {"skip_layers": True},
+    }
     for name, metric in METRICS.items():
         if metric.needs_ground_truth:
             continue
-        summary = metric(model, x, maps, None, batch_size=3, **kwargs.get(name, {})).summary()
+        shared = metric.accepted(batch_size=3, explain_func="gradcam")
+        summary = metric(model, x, maps, None, **shared, **kwargs.get(name, {})).summary()
         assert summary and all(v.shape == (2,) and np.isfinite(v).all() for v in summary.values()), name
