@@ -97,6 +97,18 @@ def _start(args: list[str], env: dict[str, str], temp_dir: Path, name: str) -> s
     )
 
 
+def _wait_started(log: Path, proc: subprocess.Popen, timeout: float) -> None:
+    """Wait until ``ray start`` says its node runs (cheaper than a probing driver)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Ray runtime started" in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"ray start failed: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    raise TimeoutError(f"ray start did not finish in {timeout:.0f} s")
+
+
 def _wait_nodes(address: str, n: int, env: dict[str, str], timeout: float) -> None:
     """Wait until the cluster at ``address`` has ``n`` alive nodes (checked from a short-lived driver)."""
     probe = (
@@ -176,7 +188,7 @@ def two_node_cluster(timeout: float = 60) -> Iterator[Cluster]:
     ]
     procs = [_start(head_args, {**node_env, **_HEALTH}, temp_dir, "head")]
     try:
-        _wait_nodes(address, 1, env, timeout)
+        _wait_started(temp_dir / "head.log", procs[0], timeout)
         procs.append(_start(worker_args, node_env, temp_dir, "worker"))
         _wait_nodes(address, 2, env, timeout)
         yield Cluster(address, procs[0], procs[1], temp_dir)
