@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from camscope.errors import CamscopeError
 from camscope.sweep.config import SweepConfig
+from camscope.sweep.schema import TaskOutput
 from camscope.sweep.tasks import Task
-from camscope.sweep.worker import TaskOutput
 
 #: Engine name → "module:class"; a new engine is a module here and one line in this table. Classes are
 #: imported on use, so Ray is loaded only by a sweep that asks for it.

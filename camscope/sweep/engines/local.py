@@ -13,8 +13,9 @@ from typing import Any
 import torch
 
 from camscope.sweep.config import SweepConfig
+from camscope.sweep.schema import TaskOutput
 from camscope.sweep.tasks import Task
-from camscope.sweep.worker import TaskOutput, TaskWorker
+from camscope.sweep.worker import TaskWorker
 
 
 class LocalEngine:

@@ -40,8 +40,9 @@ from typing import Any, TextIO
 from camscope.errors import CamscopeError
 from camscope.sweep.config import SweepConfig
 from camscope.sweep.images import image_ids
+from camscope.sweep.schema import TaskOutput
 from camscope.sweep.tasks import Task
-from camscope.sweep.worker import TaskOutput, TaskWorker, failed_output
+from camscope.sweep.worker import TaskWorker, failed_output
 
 #: seconds to reach a cluster (``--connect-timeout``)
 DEFAULT_CONNECT_TIMEOUT = 30.0
@@ -104,7 +105,7 @@ class RayEngine:
             import ray
         except ImportError:
             raise CamscopeError("the ray engine needs Ray: pip install 'camscope[ray]'") from None
-        self.ray = ray
+        self.ray: Any = ray  # typed loosely: Ray's API is untyped
         self.config = config
         self.out = out or sys.stderr
         self._ids: list[str] | None = None
@@ -113,8 +114,8 @@ class RayEngine:
             connect(ray, address, num_cpus, DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
         self._restore_printer = _quiet_raylet_tails()
         try:
-            resources = ray.cluster_resources()
-            self._known_nodes = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
+            resources = self.ray.cluster_resources()
+            self._known_nodes = {n["NodeID"]: n for n in self.ray.nodes() if n.get("Alive")}
         except Exception as exc:
             self.close()
             raise RayConnectError(f"the Ray cluster does not answer: {_first_line(exc)}") from None
@@ -139,7 +140,7 @@ class RayEngine:
         options: dict[str, Any] = {"num_cpus": self.cpus_per_actor, "max_restarts": 0, "max_task_retries": 0}
         if self.gpus:
             options["num_gpus"] = 1
-        actor = self._actor_cls.options(**options).remote(self.config, self.threads)
+        actor: Any = self._actor_cls.options(**options).remote(self.config, self.threads)
         actor.plan.remote(tasks)  # before its runs: an actor runs its calls in order
         return _Running(actor, [(actor.run.remote(task), task) for task in tasks])
 
@@ -559,7 +560,7 @@ def _descendants(pid: int) -> dict[int, bytes]:
 
 
 def _chain_text(exc: BaseException) -> str:
-    parts = []
+    parts: list[str] = []
     seen: BaseException | None = exc
     while seen is not None and len(parts) < 10:
         parts.append(f"{type(seen).__name__}: {seen}")
