@@ -296,9 +296,9 @@ def connect(ray: Any, address: str | None, num_cpus: int | None, timeout: float)
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if target is None:
         # "local" (not None): Ray would otherwise join any cluster it finds through RAY_ADDRESS or its
-        # cluster file, and then refuse num_cpus. In this thread: the instance's processes die with the
-        # thread that started them (Linux's parent-death signal); starting them is Python code that
-        # Ctrl-C interrupts.
+        # cluster file, and then refuse num_cpus. In the calling thread, not a helper thread as for a join:
+        # the instance's processes die with the thread that started them (Linux's parent-death signal);
+        # starting them is Python code, which Ctrl-C interrupts.
         kwargs.update(address="local", num_cpus=num_cpus)
         on_term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         try:
