@@ -56,9 +56,11 @@ class Cluster:
         """The PID of the raylet of ``node`` (a ``ray start --block`` process), if it is running."""
         return next((pid for pid in descendants(node.pid) if _read(pid, "comm").strip() == "raylet"), None)
 
-    def actors(self, node: subprocess.Popen) -> list[int]:
-        """PIDs of the camscope model actors running on ``node``."""
-        return [pid for pid in descendants(node.pid) if "_ModelActor" in _read(pid, "cmdline")]
+    def actors(self, node: subprocess.Popen, busy: bool = False) -> list[int]:
+        """PIDs of the camscope model actors on ``node``; ``busy``: only those running a task now (Ray
+        titles an actor's process after the method it runs)."""
+        title = "_ModelActor.run" if busy else "_ModelActor"
+        return [pid for pid in descendants(node.pid) if title in _read(pid, "cmdline")]
 
 
 def _read(pid: int, name: str) -> str:

@@ -236,17 +236,15 @@ def test_a_lost_worker_node_costs_only_time(reference, tmp_path: Path) -> None:
         sweep.started()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and sweep.proc.poll() is None:
-            if cluster.actors(cluster.worker) and store.parts.is_dir() and store.done():
+            if cluster.actors(cluster.worker, busy=True):  # mid-task: its model's tasks are unfinished
                 break
             time.sleep(0.05)
         raylet = cluster.raylet(cluster.worker)
         assert raylet is not None and sweep.proc.poll() is None, sweep.text()
-        done_before = len(store.done())
         os.kill(raylet, signal.SIGKILL)
         sweep.finish(timeout=180)
     out = sweep.text()
     assert sweep.proc.returncode == 0, out
-    assert done_before < 8, "the kill came after the sweep"
     assert "ray: lost node" in out and "run again on another worker" in out, out
     assert "Traceback" not in out and "Raylet is terminated" not in out and "The node with node id" not in out, out
     assert_same_results(store.read(), ref_table)
