@@ -138,7 +138,13 @@ def main() -> None:
         import ray
 
         t = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(
+            address="local",  # a private instance: never a cluster that happens to run on the machine
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
         ray_start = time.perf_counter() - t
         report("ray engine", engine_run(config, "ray")[0], None)
         ray.shutdown()

@@ -7,6 +7,7 @@ Parquet file exists) and only the others are given to the engine. A folder that 
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -62,19 +63,30 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or continue, with ``resume``) ``config`` on ``engine``; ``fresh`` drops earlier results of it.
 
+    ``engine_options`` go to the engine: ``threads`` (torch threads per task, both engines), and for Ray
+    ``address``, ``num_cpus``, ``connect_timeout`` (see :mod:`camscope.sweep.engines.ray`).
+
     The results folder is locked for the whole run: a second sweep on it fails at once with
     :class:`~camscope.sweep.store.StoreLockedError` saying who holds it.
     """
     out = out or sys.stdout
     store = ResultsStore(config.output)
-    with store.lock() as lock:
-        if lock.took_over:
-            print(
-                f"taking over the lock of {config.output}: its holder (process {lock.took_over.get('pid')}) "
-                "is no longer running",
-                file=out,
-            )
-        return _run_locked(config, store, engine, resume, fresh, progress, out, engine_options)
+    new_folder = not store.root.exists()
+    try:
+        with store.lock() as lock:
+            if lock.took_over:
+                print(
+                    f"taking over the lock of {config.output}: its holder (process {lock.took_over.get('pid')}) "
+                    "is no longer running",
+                    file=out,
+                )
+            return _run_locked(config, store, engine, resume, fresh, progress, out, engine_options)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a sweep that never started leaves no folder behind
+            if new_folder and [p.name for p in store.root.iterdir()] == [LOCK_FILE]:
+                (store.root / LOCK_FILE).unlink()
+                store.root.rmdir()
+        raise
 
 
 def _run_locked(
@@ -91,7 +103,7 @@ def _run_locked(
     tasks = make_tasks(config, len(image_ids(config.images)))
     done = _check_store(store, config, config_hash, resume, fresh, out)
     todo = [t for t in tasks if t.id not in done]
-    runner = make_engine(engine, config, **engine_options)
+    runner = make_engine(engine, config, out=out, **engine_options)
     meta: dict[str, Any] = {
         "config": config.to_dict(),
         "config_hash": config_hash,

@@ -360,23 +360,37 @@ class TaskWorker:
 
     # ------------------------------------------------------------------ rows
     def _identity(self, task: Task, pos: int, pm: PreparedModel | None) -> dict[str, Any]:
-        index = task.indices[pos]
-        spec = pm.spec if pm is not None else None
-        return {
-            "task": task.id,
-            "image_id": self.ids[index],
-            "image_index": index,
-            "model": task.model,
-            "family": getattr(spec, "family", None),
-            "training": getattr(spec, "training", None),
-            "ssl_method": getattr(spec, "ssl_method", None),
-            "kind": pm.kind if pm is not None else None,
-            "random_weights": self.config.model(task.model).random_weights,
-            "method": task.method,
-        }
+        return _identity(self.config, self.ids, task, pos, pm)
 
     def _failed_row(self, task: Task, pos: int, reason: str, pm: PreparedModel | None) -> dict[str, Any]:
         return {**self._identity(task, pos, pm), "status": "failed", "error": reason}
+
+
+def _identity(config: SweepConfig, ids: list[str], task: Task, pos: int, pm: PreparedModel | None) -> dict[str, Any]:
+    index = task.indices[pos]
+    spec = pm.spec if pm is not None else None
+    return {
+        "task": task.id,
+        "image_id": ids[index],
+        "image_index": index,
+        "model": task.model,
+        "family": getattr(spec, "family", None),
+        "training": getattr(spec, "training", None),
+        "ssl_method": getattr(spec, "ssl_method", None),
+        "kind": pm.kind if pm is not None else None,
+        "random_weights": config.model(task.model).random_weights,
+        "method": task.method,
+    }
+
+
+def failed_output(config: SweepConfig, ids: list[str], task: Task, reason: str) -> TaskOutput:
+    """``task`` recorded as failed for every image, with ``reason``: what an engine stores for a task it
+    could not get computed (its worker lost too often), so the sweep finishes and says which."""
+    rows = [
+        {**_identity(config, ids, task, pos, None), "status": "failed", "error": reason}
+        for pos in range(len(task.indices))
+    ]
+    return TaskOutput(task, pa.Table.from_pylist(rows, schema=SCHEMA), {}, 0.0, len(task.indices))
 
 
 def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> np.ndarray | None:
