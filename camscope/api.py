@@ -8,17 +8,18 @@ saw it (after resize and crop), so overlays line up.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from camscope.capture import model_device
+from camscope.capture import model_device, model_lock
 from camscope.errors import CamscopeWarning, InputError
 from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
@@ -87,6 +88,24 @@ def _stamp_random_weights(picture: np.ndarray) -> np.ndarray:
     return marked
 
 
+_Call = TypeVar("_Call", bound=Callable[..., Any])
+
+
+def _locked(func: _Call) -> _Call:
+    """Hold the model's lock (:func:`camscope.capture.model_lock`) for the whole call: several threads
+    may share one model, and each gets exactly the result of a call made alone (a name loads a model
+    of the call's own, which needs no lock)."""
+
+    @functools.wraps(func)
+    def call(model: nn.Module | str, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(model, nn.Module):
+            with model_lock(model):
+                return func(model, *args, **kwargs)
+        return func(model, *args, **kwargs)
+
+    return cast(_Call, call)
+
+
 def _as_model(model: nn.Module | str) -> tuple[nn.Module, str]:
     if isinstance(model, str):
         from camscope.models import load_model
@@ -126,6 +145,7 @@ def denormalize(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float
     return image.permute(1, 2, 0).cpu().numpy()
 
 
+@_locked
 def explain(
     model: nn.Module | str,
     images: ImageInput | Sequence[ImageInput],
@@ -246,6 +266,7 @@ def _replay(caught: list[warnings.WarningMessage], n: int) -> list[list[str]]:
     return flags
 
 
+@_locked
 def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
     """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
     net, _, _, x, _, _ = _model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])
@@ -253,6 +274,7 @@ def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> 
         return model_logits(net(x)).clone()
 
 
+@_locked
 def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarray, np.ndarray]:
     """Every head's class-token attention of the last block for one image — DINO's per-head picture.
 
@@ -319,6 +341,7 @@ class Scores(dict[str, np.ndarray]):
         self.curves: dict[str, tuple[list[float], np.ndarray]] = {}
 
 
+@_locked
 def evaluate(
     model: nn.Module | str,
     images: ImageInput | Sequence[ImageInput],

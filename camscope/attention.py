@@ -35,7 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from camscope.capture import module_path
+from camscope.capture import model_lock, module_path
 from camscope.errors import LayerError
 
 #: Methods that work on any model with a spatial feature map, named in the error for models without
@@ -174,6 +174,8 @@ class AttentionCapture:
         self._fused: list[tuple[nn.Module, bool]] = []
 
     def __enter__(self) -> AttentionCapture:
+        self._lock = model_lock(self.model)
+        self._lock.acquire()
         try:
             for index, layer in enumerate(self.layers):
                 if hasattr(layer.module, "fused_attn"):
@@ -192,6 +194,7 @@ class AttentionCapture:
         for module, flag in reversed(self._fused):
             module.fused_attn = flag
         self._fused.clear()
+        self._lock.release()
 
     def _hook(self, index: int) -> Any:
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
@@ -219,11 +222,12 @@ class AttentionCapture:
 def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
     """Every ``fused_attn`` flag of ``model`` off while active, then restored: for double backward
     (Hessian-vector products), which fused SDPA kernels do not support."""
-    saved = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
-    try:
-        for module, _ in saved:
-            module.fused_attn = False
-        yield model
-    finally:
-        for module, flag in saved:
-            module.fused_attn = flag
+    with model_lock(model):
+        saved = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+        try:
+            for module, _ in saved:
+                module.fused_attn = False
+            yield model
+        finally:
+            for module, flag in saved:
+                module.fused_attn = flag
