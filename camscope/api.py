@@ -43,7 +43,7 @@ class Explanation:
     random_weights: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # CamscopeWarnings about this image's map
-    original: np.ndarray | None = None  # uint8 (H0, W0, 3): the image as given, before resize and crop
+    original: np.ndarray | None = None  # uint8 (H0, W0, 3): the image as given (at most MAX_OVERLAY_PIXELS)
     geometry: tuple[Any, Any] | None = None  # (resize, crop) of the model's preprocessing
 
     def original_map(self) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +119,6 @@ def _model_and_batch(
 ) -> tuple[nn.Module, str, Any, torch.Tensor, bool, list[np.ndarray]]:
     """The model, its name and spec, the images as one preprocessed batch on the model's device, whether
     one image was given, and the images as uint8 arrays (for overlays on the original)."""
-    from camscope.data.images import as_rgb_array
     from camscope.models import get_spec
 
     net, name = _as_model(model)
@@ -128,9 +127,36 @@ def _model_and_batch(
     batch_images = [images] if single else list(images)
     if not batch_images:
         raise InputError("no images given")
-    pictures = [as_rgb_array(img) for img in batch_images]  # paths go through the one image loader
-    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
+    inputs, pictures = [], []
+    for index, image in enumerate(batch_images):
+        tensor, picture = _input_and_picture(spec, image, index)
+        inputs.append(tensor)
+        pictures.append(picture)
+    x = torch.stack(inputs).to(model_device(net))
     return net, name, spec, x, single, pictures
+
+
+#: the most pixels of the picture an explanation keeps for overlays on the original (6000×6000): an
+#: overlay costs ~20 bytes per pixel to draw, so a larger image is drawn downscaled, with a warning
+MAX_OVERLAY_PIXELS = 36_000_000
+
+
+def _input_and_picture(spec: Any, image: ImageInput, index: int) -> tuple[torch.Tensor, np.ndarray]:
+    """The model's input from the image at full resolution (through the one image loader), and the
+    picture kept for overlays, at most :data:`MAX_OVERLAY_PIXELS`; the full image is dropped here."""
+    from camscope.data.images import as_rgb_image, limit_pixels
+    from camscope.errors import warn
+
+    full = as_rgb_image(image)
+    tensor = spec.preprocess(full)
+    picture, scaled = limit_pixels(full, MAX_OVERLAY_PIXELS)
+    if scaled:
+        label = f"image {image}" if isinstance(image, (str, Path)) else f"image {index}"
+        warn(
+            f"{label} is {full.width}x{full.height} px: its overlay is drawn at "
+            f"{picture.shape[1]}x{picture.shape[0]} px to bound memory (the model's input is unchanged)"
+        )
+    return tensor, picture
 
 
 def _class_name(names: Sequence[str] | None, index: int) -> str:

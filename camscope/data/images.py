@@ -51,7 +51,8 @@ def load_image(path: str | os.PathLike) -> Image.Image:
             with Image.open(file) as img:
                 img.load()  # force the full decode: truncation shows up here
                 _warn_float_range(img, file)
-                picture = to_rgb(ImageOps.exif_transpose(img), name=f"image {file}")
+                ImageOps.exif_transpose(img, in_place=True)  # in place: a large image is never copied
+                picture = to_rgb(img, name=f"image {file}")
     except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ... on corrupt data
         raise ImageLoadError(f"cannot load image {file}: {_decode_problem(exc)}") from None
     for record in caught:  # Pillow's multi-line bomb warning becomes ours; anything else passes through
@@ -98,6 +99,33 @@ def as_rgb_array(image: ImageLike) -> np.ndarray:
     raise ImageLoadError(f"expected an image path, PIL image or numpy array, got {type(image).__name__}")
 
 
+def as_rgb_image(image: ImageLike) -> Image.Image:
+    """Like :func:`as_rgb_array`, as an RGB PIL image (possibly ``image`` itself, never to be modified).
+
+    Why: a PIL image holds a large picture once, where the array route copies it twice more; the model's
+    preprocessing reads it directly and :func:`limit_pixels` shrinks it, so memory stays bounded.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return Image.fromarray(_array_to_rgb(image))
+    raise ImageLoadError(f"expected an image path, PIL image or numpy array, got {type(image).__name__}")
+
+
+def limit_pixels(image: Image.Image, max_pixels: int) -> tuple[np.ndarray, bool]:
+    """An RGB PIL image as a uint8 (H, W, 3) array of at most ``max_pixels`` pixels (aspect ratio kept),
+    and whether it was downscaled (callers say so)."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return np.array(image, dtype=np.uint8), False
+    scale = (max_pixels / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.array(small, dtype=np.uint8), True
+
+
 def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
     """Downscale a uint8 (H, W, 3) image so its longer side is at most ``max_side`` (aspect ratio kept).
 
@@ -114,9 +142,9 @@ def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
 
 def to_rgb(img: Image.Image, name: str = "the image") -> Image.Image:
     """Convert a PIL image of any mode to RGB by the module's rules (alpha on white, 16-bit scaled);
-    ``name`` says which image in a warning."""
+    ``name`` says which image in a warning. An RGB image is returned as it is, not copied."""
     if img.mode == "RGB":
-        return img.copy()
+        return img
     if img.mode in _SIXTEEN_BIT_MODES or img.mode in ("F", "I"):
         return _high_depth_to_rgb(img, name)
     if img.mode == "P":
