@@ -165,8 +165,29 @@ def _check_file(file: Path) -> None:
         raise ImageLoadError(f"cannot load image {file}: no such file")
     if file.is_dir():
         raise ImageLoadError(f"cannot load image {file}: is a directory, not an image file")
+    special = special_file(file)
+    if special:
+        raise ImageLoadError(f"cannot load image {file}: {special}")
     if file.stat().st_size == 0:
         raise ImageLoadError(f"cannot load image {file}: the file is empty")
+
+
+def special_file(path: Path) -> str | None:
+    """What an existing path that is not a regular file or folder is, as the end of an error message, or None.
+
+    Why: a FIFO or a device (``/dev/zero``) reports size 0 (it is not "empty"), and reading it may block
+    forever or never end.
+    """
+    if not path.exists() or path.is_dir() or path.is_file():
+        return None
+    kind = (
+        "a named pipe (FIFO)"
+        if path.is_fifo()
+        else "a device"
+        if path.is_char_device() or path.is_block_device()
+        else "a socket or other special file"
+    )
+    return f"is {kind}, not a regular file: save the data to a file first"
 
 
 def _decode_problem(exc: Exception) -> str:
