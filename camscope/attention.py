@@ -222,12 +222,14 @@ class AttentionCapture:
 def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
     """Every ``fused_attn`` flag of ``model`` off while active, then restored: for double backward
     (Hessian-vector products), which fused SDPA kernels do not support."""
-    with model_lock(model):
-        saved = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
-        try:
-            for module, _ in saved:
-                module.fused_attn = False
-            yield model
-        finally:
-            for module, flag in saved:
-                module.fused_attn = flag
+    lock = model_lock(model)
+    lock.acquire()
+    saved = [(m, m.fused_attn) for m in model.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+    try:
+        for module, _ in saved:
+            module.fused_attn = False
+        yield model
+    finally:
+        for module, flag in saved:
+            module.fused_attn = flag
+        lock.release()

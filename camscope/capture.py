@@ -69,19 +69,21 @@ def eval_mode(model: nn.Module, hooks: Iterable[tuple[nn.Module, ForwardHook]] =
     in eval inside a model in train mode stays in eval). Everything that calls a model it was handed
     runs inside this, holding the model's lock (:func:`model_lock`) throughout.
     """
-    with model_lock(model):
-        modes = [(m, m.training) for m in model.modules()]
-        handles = []
-        try:
-            for module, hook in hooks:
-                handles.append(module.register_forward_hook(hook))
-            model.eval()
-            yield model
-        finally:
-            for handle in handles:
-                handle.remove()
-            for module, training in modes:
-                module.training = training
+    lock = model_lock(model)
+    lock.acquire()
+    modes = [(m, m.training) for m in model.modules()]
+    handles = []
+    try:
+        for module, hook in hooks:
+            handles.append(module.register_forward_hook(hook))
+        model.eval()
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes:
+            module.training = training
+        lock.release()
 
 
 def to_grid(output: torch.Tensor, reshape_transform: ReshapeTransform | None, layer_name: str) -> torch.Tensor:
