@@ -26,6 +26,7 @@ from camscope.pipeline import (
     MethodMaps,
     build_cams,
     cam_layers,
+    locked,
     method_classes,
     method_params,
     model_and_batch,
@@ -50,7 +51,7 @@ class Explanation:
     random_weights: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # CamscopeWarnings about this image's map
-    original: np.ndarray | None = None  # uint8 (H0, W0, 3): the image as given, before resize and crop
+    original: np.ndarray | None = None  # uint8 (H0, W0, 3): the image as given (at most pipeline.MAX_OVERLAY_PIXELS)
     geometry: tuple[Any, Any] | None = None  # (resize, crop) of the model's preprocessing
 
     def original_map(self) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +108,7 @@ def denormalize(tensor: torch.Tensor, mean: Sequence[float], std: Sequence[float
     return image.permute(1, 2, 0).cpu().numpy()
 
 
+@locked
 def explain(
     model: nn.Module | str,
     images: ImageInput | Sequence[ImageInput],
@@ -195,6 +197,7 @@ def _replay(computed: MethodMaps, n: int) -> list[list[str]]:
     return computed.flags(n)
 
 
+@locked
 def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarray, np.ndarray]:
     """Every head's class-token attention of the last block for one image — DINO's per-head picture.
 
@@ -234,6 +237,7 @@ class Scores(dict[str, np.ndarray]):
         self.curves: dict[str, tuple[list[float], np.ndarray]] = {}
 
 
+@locked
 def evaluate(
     model: nn.Module | str,
     images: ImageInput | Sequence[ImageInput],

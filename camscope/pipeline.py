@@ -14,16 +14,18 @@ layer is read, how methods share a pass or which image a warning belongs to is d
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from camscope.core.capture import model_device
+from camscope.core.capture import model_device, model_lock
 from camscope.core.errors import CamscopeWarning, InputError
 from camscope.core.targets import TargetSpec, model_logits, own_embedding_targets
 from camscope.methods import get_method
@@ -31,6 +33,7 @@ from camscope.methods.base import BaseCAM
 from camscope.methods.shared import compute_many
 
 MethodSpec = str | type[BaseCAM]
+_Call = TypeVar("_Call", bound=Callable[..., Any])
 ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
 
 
@@ -56,9 +59,23 @@ class Batch:
     loader_warnings: list[list[str]]  # per image: what the image loader warned about (shown, and kept here)
 
 
+def locked(func: _Call) -> _Call:
+    """Hold the model's lock (:func:`camscope.core.capture.model_lock`) for the whole call: several threads
+    may share one model, and each gets exactly the result of a call made alone (a name loads a model
+    of the call's own, which needs no lock)."""
+
+    @functools.wraps(func)
+    def call(model: nn.Module | str, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(model, nn.Module):
+            with model_lock(model):
+                return func(model, *args, **kwargs)
+        return func(model, *args, **kwargs)
+
+    return cast(_Call, call)
+
+
 def model_and_batch(model: nn.Module | str, images: Any) -> Batch:
     """The model, its spec and the images as one preprocessed batch; paths go through the one image loader."""
-    from camscope.data.images import as_rgb_array
     from camscope.models import get_spec
 
     net, name = as_model(model)
@@ -67,18 +84,44 @@ def model_and_batch(model: nn.Module | str, images: Any) -> Batch:
     batch_images = [images] if single else list(images)
     if not batch_images:
         raise InputError("no images given")
-    pictures, loaded = [], []
-    for image in batch_images:
+    inputs, pictures, loaded = [], [], []
+    for index, image in enumerate(batch_images):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CamscopeWarning)
-            pictures.append(as_rgb_array(image))
+            tensor, picture = _input_and_picture(spec, image, index)
         for record in caught:
             warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+        inputs.append(tensor)
+        pictures.append(picture)
         loaded.append(recorded_texts(caught))
-    x = torch.stack([spec.preprocess(p) for p in pictures]).to(model_device(net))
+    x = torch.stack(inputs).to(model_device(net))
     return Batch(net, name, spec, x, single, pictures, loaded)
 
 
+#: the most pixels of the picture an explanation keeps for overlays on the original (6000×6000): an
+#: overlay costs ~20 bytes per pixel to draw, so a larger image is drawn downscaled, with a warning
+MAX_OVERLAY_PIXELS = 36_000_000
+
+
+def _input_and_picture(spec: Any, image: ImageInput, index: int) -> tuple[torch.Tensor, np.ndarray]:
+    """The model's input from the image at full resolution (through the one image loader), and the
+    picture kept for overlays, at most :data:`MAX_OVERLAY_PIXELS`; the full image is dropped here."""
+    from camscope.core.errors import warn
+    from camscope.data.images import as_rgb_image, limit_pixels
+
+    full = as_rgb_image(image)
+    tensor = spec.preprocess(full)
+    picture, scaled = limit_pixels(full, MAX_OVERLAY_PIXELS)
+    if scaled:
+        label = f"image {image}" if isinstance(image, (str, Path)) else f"image {index}"
+        warn(
+            f"{label} is {full.width}x{full.height} px: its overlay is drawn at "
+            f"{picture.shape[1]}x{picture.shape[0]} px to bound memory (the model's input is unchanged)"
+        )
+    return tensor, picture
+
+
+@locked
 def embed(model: nn.Module | str, images: ImageInput | Sequence[ImageInput]) -> torch.Tensor:
     """The model's output for images (an embedding for ``load_model(name, head=False)``), (N, D)."""
     batch = model_and_batch(model, images if isinstance(images, (list, tuple)) else [images])

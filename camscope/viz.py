@@ -34,9 +34,22 @@ def overlay(image: ImageLike, cam: np.ndarray, alpha: float = 0.5, colormap: str
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     pixels = as_rgb_array(image)
-    heat = colorize(resize_map(cam, pixels.shape[:2]), colormap)
-    blended = (1.0 - alpha) * pixels.astype(np.float32) + alpha * heat.astype(np.float32)
-    return np.rint(blended).astype(np.uint8)
+    values = resize_map(cam, pixels.shape[:2])
+    lut = _lookup_table(colormap)
+    out = np.empty_like(pixels)
+    for rows in _row_blocks(pixels.shape):  # a block at a time: a large image's floats never exist at once
+        heat = lut[_lut_index(values[rows], len(lut))].astype(np.float32)
+        out[rows] = np.rint((1.0 - alpha) * pixels[rows].astype(np.float32) + alpha * heat)
+    return out
+
+
+#: pixels processed at once when drawing: bounds the float temporaries of a large overlay (~40 MB)
+_BLOCK_PIXELS = 1 << 20
+
+
+def _row_blocks(shape: tuple[int, ...]) -> list[slice]:
+    step = max(1, _BLOCK_PIXELS // max(1, shape[1]))
+    return [slice(start, start + step) for start in range(0, shape[0], step)]
 
 
 def mark_outside(picture: ImageLike, inside: np.ndarray, dim: float = 0.35) -> np.ndarray:
@@ -48,8 +61,11 @@ def mark_outside(picture: ImageLike, inside: np.ndarray, dim: float = 0.35) -> n
         raise MetricInputError(f"region of shape {region.shape} for an image of shape {pixels.shape[:2]}")
     if region.all():
         return pixels
-    grey = pixels.mean(axis=2, keepdims=True)
-    pixels[~region] = np.rint(dim * grey[~region]).astype(np.uint8)
+    for rows in _row_blocks(pixels.shape):
+        block, outside = pixels[rows], ~region[rows]
+        if outside.any():
+            grey = block.mean(axis=2, keepdims=True)
+            block[outside] = np.rint(dim * grey[outside]).astype(np.uint8)
     return draw_contour(pixels, region, colour=(255, 255, 255))
 
 
@@ -71,8 +87,24 @@ def draw_contour(picture: ImageLike, mask: np.ndarray, colour: tuple[int, int, i
 def colorize(cam: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map a float (H, W) map in [0, 1] to uint8 RGB with a matplotlib colour map."""
     values = _check_map(cam)
-    colours: np.ndarray = _colormap(colormap)(np.clip(values, 0.0, 1.0))[..., :3]
-    return (colours * 255.0 + 0.5).astype(np.uint8)
+    lut = _lookup_table(colormap)
+    colours: np.ndarray = lut[_lut_index(values, len(lut))]
+    return colours
+
+
+def _lookup_table(colormap: str) -> np.ndarray:
+    """The colour map's entries as uint8 RGB (N, 3): indexing it is matplotlib's own lookup, without its
+    float64 RGBA array of 32 bytes per pixel."""
+    cmap = _colormap(colormap)
+    entries: np.ndarray = cmap(np.arange(cmap.N))[:, :3]
+    return (entries * 255.0 + 0.5).astype(np.uint8)
+
+
+def _lut_index(values: np.ndarray, n: int) -> np.ndarray:
+    """Entry of each value in [0, 1] (clipped), as matplotlib's ``Colormap.__call__`` computes it."""
+    scaled = np.clip(values, 0.0, 1.0) * np.float32(n)
+    index: np.ndarray = np.minimum(scaled.astype(np.intp), n - 1)
+    return index
 
 
 def resize_map(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

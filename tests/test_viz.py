@@ -48,6 +48,28 @@ def test_overlay_blends_image_and_colormap() -> None:
     np.testing.assert_array_equal(overlay(image, cam, alpha=1.0), colorize(cam))
 
 
+@pytest.mark.parametrize("name", ["jet", "viridis", "gray", "tab10"])
+def test_colorize_is_matplotlibs_lookup_exactly(name: str) -> None:
+    """The lookup table (no float64 RGBA per pixel) gives matplotlib's colours, bin edges included."""
+    cmap = matplotlib.colormaps[name]
+    edges = np.arange(cmap.N + 1, dtype=np.float32) / cmap.N
+    values = np.concatenate([np.random.default_rng(2).random(997, dtype=np.float32), edges, [-0.5, 1.5]])
+    grid = values.astype(np.float32)[None, :]
+    expected = (cmap(np.clip(grid, 0.0, 1.0))[..., :3] * 255.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(colorize(grid, name), expected)
+
+
+def test_overlay_of_a_large_image_is_drawn_in_blocks_with_the_same_pixels(monkeypatch) -> None:
+    import camscope.viz as viz
+
+    image, cam = _image(300, 257), np.random.default_rng(3).random((7, 9)).astype(np.float32)
+    whole = overlay(image, cam, alpha=0.4)
+    monkeypatch.setattr(viz, "_BLOCK_PIXELS", 1000)  # ~4 rows a block, the last one partial
+    np.testing.assert_array_equal(overlay(image, cam, alpha=0.4), whole)
+    heat = colorize(resize_map(cam, (300, 257))).astype(np.float32)
+    np.testing.assert_array_equal(whole, np.rint(0.6 * image.astype(np.float32) + 0.4 * heat).astype(np.uint8))
+
+
 def test_overlay_resizes_a_small_cam_to_the_image() -> None:
     out = overlay(_image(56, 80), _ramp(), alpha=1.0, colormap="gray")
     assert out.shape == (56, 80, 3)

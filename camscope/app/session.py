@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -48,7 +49,8 @@ MAX_SIDE = 1024  # longer side of an uploaded image above which it is downscaled
 CURVE_STEPS = 32  # deletion / insertion steps per curve: a bounded cost whatever the input size
 SCORE_METRICS = ("deletion", "insertion")
 SCENE_METRICS = ("pointing", "energy_pointing")  # need the true mask: generated scenes only
-CACHE_SIZE = 256
+CACHE_SIZE = 256  # cells and head pictures kept at most …
+CACHE_BYTES = 256 * 2**20  # … and their arrays' bytes at most (an uploaded image's cell holds ~4 MB)
 NO_HEADS = "no class-token attention (a CNN or Swin): no per-head picture"
 TABLE_COLUMNS = ("model", "method", "target", "class", "deletion_auc", "insertion_auc", "pointing", "energy_pointing")
 
@@ -117,12 +119,15 @@ class Explorer:
         max_side: int = MAX_SIDE,
         curve_steps: int = CURVE_STEPS,
         cache_size: int = CACHE_SIZE,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.weights = weights
         self.device = resolve_device(device)
         self.max_side = max_side
         self.curve_steps = curve_steps
         self.cache_size = cache_size
+        self.cache_bytes = cache_bytes
+        self._sizes: dict[tuple[str, ...], int] = {}  # bytes of each cached item
         self._models: dict[tuple[str, bool], nn.Module] = {}  # (name, backbone)
         self._locks: dict[tuple[str, bool], threading.Lock] = {}
         self._cache: OrderedDict[tuple[str, ...], Cell | Heads] = OrderedDict()
@@ -286,8 +291,15 @@ class Explorer:
     def _remember(self, key: tuple[str, ...], item: Cell | Heads) -> None:
         with self._guard:
             self._cache[key] = item
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self._sizes[key] = footprint(item)
+            while len(self._cache) > self.cache_size or (len(self._cache) > 1 and self.cached_bytes > self.cache_bytes):
+                oldest, _ = self._cache.popitem(last=False)
+                del self._sizes[oldest]
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the cache holds, in bytes of its arrays (bounded by ``cache_bytes``, the newest item kept)."""
+        return sum(self._sizes.values())
 
     def _compute(self, cell: Cell, net: nn.Module, method: str, picture: Picture, reference: Picture | None) -> None:
         from camscope.metrics import transform_mask
@@ -370,6 +382,18 @@ class Explorer:
         if out.error is None:
             self._remember(key, out)
         return out
+
+
+def footprint(item: Cell | Heads) -> int:
+    """Bytes of the arrays a cached cell or head picture holds (the rest is small)."""
+    arrays: list[Any] = []
+    if isinstance(item, Heads):
+        arrays.append(item.picture)
+    else:
+        if item.explanation is not None:
+            arrays += [item.explanation.map, item.explanation.image, item.explanation.original]
+        arrays += [a for pair in item.curves.values() for a in pair]
+    return 1024 + sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
 
 def _guarded(compute: Callable[[], None], what: str) -> str | None:

@@ -2,13 +2,21 @@
 
 Offline by construction: Gradio's analytics and version check are off (set before gradio is imported),
 the Hugging Face hub is told it is offline, the theme uses system fonts (no Google Fonts request) and
-server-side rendering (a Node process) is off. Every handler turns a user error into a message on the page.
+server-side rendering (a Node process) is off; a request naming a URL as an uploaded file is refused,
+never fetched. Every handler turns a user error into a message on the page. Files stay in the app's own
+temporary folders, removed when it exits: Gradio's (uploads and its cache, unless ``GRADIO_TEMP_DIR`` is
+set), old files deleted as the app runs, and the downloads, of which the last few runs are kept.
 The work itself is :class:`camscope.app.session.Explorer`'s.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+
+if not os.environ.get("GRADIO_TEMP_DIR"):  # uploads and Gradio's cache: not its shared /tmp/gradio
+    _GRADIO_FILES = tempfile.TemporaryDirectory(prefix="camscope_app_gradio_")  # removed at exit
+    os.environ["GRADIO_TEMP_DIR"] = _GRADIO_FILES.name
 
 for _name, _value in (
     ("GRADIO_ANALYTICS_ENABLED", "False"),
@@ -19,12 +27,15 @@ for _name, _value in (
 ):
     os.environ[_name] = _value
 
-import tempfile  # noqa: E402
+import shutil  # noqa: E402
+import threading  # noqa: E402
+from collections import deque  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from gradio_client import utils as client_utils  # noqa: E402
 
 from camscope.api import VIEWS  # noqa: E402
 from camscope.app.session import (  # noqa: E402
@@ -47,6 +58,65 @@ THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], fon
 CSS = "#status p {font-size: 1.05em} #grid img {image-rendering: pixelated}"
 
 
+#: Gradio deletes the files of this app older than an hour, every ten minutes (and all of them on exit)
+DELETE_CACHE = (600, 3600)
+#: runs whose download files are kept (Gradio has copied each run's into its cache as it answered)
+KEEP_RUNS = 8
+
+
+def _refuse_url(url_or_file_path: str | Path | None) -> None:
+    if url_or_file_path is not None and client_utils.is_http_url_like(str(url_or_file_path)):
+        raise gr.Error("only uploaded files are accepted, not URLs: the app fetches nothing", print_exception=False)
+
+
+def upload_only(box: gr.File) -> gr.File:
+    """``box`` taking uploads only: a request naming a URL as its file is refused, never fetched (Gradio
+    downloads such a URL: an outbound request that a local page must never cause).
+
+    The component's own cache methods are wrapped: a subclass of a Gradio component would make Gradio write
+    a ``.pyi`` file beside this module when the class is defined.
+    """
+    move, async_move = box.move_resource_to_block_cache, box.async_move_resource_to_block_cache
+
+    def refusing(url_or_file_path: str | Path | None) -> str | None:
+        _refuse_url(url_or_file_path)
+        return move(url_or_file_path)
+
+    async def async_refusing(url_or_file_path: str | Path | None) -> str | None:
+        _refuse_url(url_or_file_path)
+        return await async_move(url_or_file_path)
+
+    box.move_resource_to_block_cache = refusing  # type: ignore[method-assign]
+    box.async_move_resource_to_block_cache = async_refusing  # type: ignore[method-assign]
+    return box
+
+
+class Downloads:
+    """One folder per run for its download files, inside one folder of the app's (removed at exit); only
+    the last ``keep`` runs' folders are kept, so a long-lived server leaves no trail."""
+
+    def __init__(self, keep: int = KEEP_RUNS) -> None:
+        self.keep = keep
+        self._root = tempfile.TemporaryDirectory(prefix="camscope_app_")
+        self._runs: deque[Path] = deque()
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        return Path(self._root.name)
+
+    def folder(self) -> Path:
+        with self._lock:
+            path = Path(tempfile.mkdtemp(prefix="run_", dir=self._root.name))
+            self._runs.append(path)
+            while len(self._runs) > self.keep:
+                shutil.rmtree(self._runs.popleft(), ignore_errors=True)
+        return path
+
+    def close(self) -> None:
+        self._root.cleanup()
+
+
 def _preview(picture: Picture | None) -> np.ndarray | None:
     if picture is None:
         return None
@@ -63,8 +133,10 @@ def _heads_update(heads: list[Heads]) -> Any:
     return gr.update(value=pictures or None, visible=bool(heads))
 
 
-def build_app(explorer: Explorer) -> gr.Blocks:
-    """The page, wired to ``explorer``; handlers are closures so several apps can live in one process."""
+def build_app(explorer: Explorer, downloads: Downloads | None = None) -> gr.Blocks:
+    """The page, wired to ``explorer``; handlers are closures so several apps can live in one process.
+    ``downloads``: where each run's grid PNG and scores CSV go (default: a folder of this app's)."""
+    downloads = downloads or Downloads()
     choices = explorer.model_choices()
     ready = [c.name for c in choices if c.ready]
     missing = [c for c in choices if not c.ready]
@@ -162,7 +234,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         files: Any = gr.skip()
         labels: Any = gr.skip()
         if final:
-            folder = Path(tempfile.mkdtemp(prefix="camscope_app_"))
+            folder = downloads.folder()
             files = [str(save_png(grid, folder / "camscope_grid.png")), str(write_csv(cells, folder / "camscope.csv"))]
             labels = gr.update(choices=top_class_labels(cells), value=None)
         return (
@@ -175,7 +247,7 @@ def build_app(explorer: Explorer) -> gr.Blocks:
             _heads_update(heads) if final else gr.skip(),
         )
 
-    with gr.Blocks(title="camscope explorer", analytics_enabled=False) as app:
+    with gr.Blocks(title="camscope explorer", analytics_enabled=False, delete_cache=DELETE_CACHE) as app:
         picture_state = gr.State(first_scene)
         reference_state = gr.State(None)
         gr.Markdown("## camscope explorer — what do the models look at?")
@@ -194,17 +266,17 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                     with gr.Row():
                         seed = gr.Number(0, label="scene seed", precision=0, minimum=0)
                         scene_button = gr.Button("generate scene", elem_id="scene")
-                    upload_box = gr.File(label="or upload an image", file_count="single", elem_id="upload")
+                    upload_box = upload_only(gr.File(label="or upload an image", file_count="single", elem_id="upload"))
                 target = gr.Textbox(label="target class (name or index; empty: each model's top-1)", elem_id="target")
                 with gr.Group():
                     label_free = gr.Checkbox(
                         False, label="label-free: explain each model's embedding (backbone, no classifier)",
                         elem_id="label_free",
                     )  # fmt: skip
-                    reference_box = gr.File(
+                    reference_box = upload_only(gr.File(
                         label="label-free reference image (optional; empty: each image's own embedding)",
                         file_count="single", elem_id="reference",
-                    )  # fmt: skip
+                    ))  # fmt: skip
                 view = gr.Radio(list(VIEWS), value="original", label="draw the map over")
                 show_curves = gr.Checkbox(False, label="deletion / insertion curves")
                 show_heads = gr.Checkbox(False, label="attention heads of token models", elem_id="show_heads")

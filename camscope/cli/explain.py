@@ -97,8 +97,11 @@ def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
         raise CamscopeError("give at least one IMAGE, or --synthetic N")
     from camscope.data import load_image
 
-    # decode every file before any model is built: a bad file fails fast, with its name
-    return [load_image(p) for p in args.images], unique_stems(args.images)
+    # decode every file before any model is built: a bad file fails fast, with its name; explain decodes
+    # it again, so that several large images are never held at full resolution at once
+    for path in args.images:
+        load_image(path)
+    return list(args.images), unique_stems(args.images)
 
 
 def _output_paths(out: str, stems: list[str], model: str, method: str) -> list[Path]:

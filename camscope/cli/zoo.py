@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from camscope.models import ModelSpec, get_spec, list_models, locate_weights
-from camscope.models.weights import ENV_VAR, Location, default_destination
+from camscope.models.weights import ENV_VAR, Location, default_destination, how_to_get
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,7 +92,7 @@ def _missing_section(entries: list[tuple[ModelSpec, list[Location]]]) -> str:
         for loc in locations:
             if not loc.found:
                 lines.append(f"  {spec.name}: {loc.file.filename} ({loc.file.role})")
-                lines.append(f"      download {loc.file.url or '(no public URL)'}")
+                lines.append(f"      {how_to_get(loc.file)}")
                 lines.append(f"      save as  {_expected_path(loc)}")
     if not lines:
         return ""
@@ -126,7 +126,7 @@ def _detail(spec: ModelSpec, locations: list[Location]) -> str:
         if loc.found:
             lines.append(f"      found ({loc.where}): {loc.path}")
         else:
-            lines.append(f"      MISSING: download {loc.file.url or '(no public URL)'}")
+            lines.append(f"      MISSING: {how_to_get(loc.file)}")
             lines.append(f"               save as  {_expected_path(loc)}")
         if loc.file.convert:
             lines.append(f"      conversion: {' → '.join(repr(step) for step in loc.file.convert)}")

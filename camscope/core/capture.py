@@ -7,6 +7,8 @@ restored on exit, and ``requires_grad`` flags are never touched.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +24,7 @@ __all__ = [
     "ReshapeTransform",
     "eval_mode",
     "model_device",
+    "model_lock",
     "module_path",
     "resolve_layers",
     "to_grid",
@@ -40,14 +43,34 @@ def model_device(model: nn.Module) -> torch.device:
 
 ForwardHook = Callable[[nn.Module, Any, Any], Any]
 
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The model's own re-entrant lock: held by every camscope call that runs the model.
+
+    Why: hooks, the train/eval flags and ``fused_attn`` are state of the shared modules, so two threads
+    running one model at once would read each other's activations and restore each other's flags.
+    Calls on one model are serialised (a thread's nested calls re-enter); different models run in
+    parallel. The lock lives beside the model (a weak map), never on it, so models still pickle.
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
 
 @contextmanager
 def eval_mode(model: nn.Module, hooks: Iterable[tuple[nn.Module, ForwardHook]] = ()) -> Iterator[nn.Module]:
     """Run in eval mode with ``hooks`` (module, forward hook) in place; on exit, even on an exception,
     remove the hooks and restore each module's own training flag (not just the root's: a BatchNorm kept
     in eval inside a model in train mode stays in eval). Everything that calls a model it was handed
-    runs inside this.
+    runs inside this, holding the model's lock (:func:`model_lock`) throughout.
     """
+    lock = model_lock(model)
+    lock.acquire()
     modes = [(m, m.training) for m in model.modules()]
     handles = []
     try:
@@ -60,6 +83,7 @@ def eval_mode(model: nn.Module, hooks: Iterable[tuple[nn.Module, ForwardHook]] =
             handle.remove()
         for module, training in modes:
             module.training = training
+        lock.release()
 
 
 def to_grid(output: torch.Tensor, reshape_transform: ReshapeTransform | None, layer_name: str) -> torch.Tensor:
@@ -96,7 +120,8 @@ class LayerCapture:
     operations downstream (``out += identity``, ``ReLU(inplace=True)``) can neither change the recorded
     values nor make autograd differentiate with respect to a modified version. When ``need_grad`` is
     set and an output does not require grad (frozen model), the recorded tensor is made a leaf that
-    does, so gradients exist at the layer whatever the caller's ``requires_grad`` flags are.
+    does, so gradients exist at the layer whatever the caller's ``requires_grad`` flags are. The
+    model's lock (:func:`model_lock`) is held while active.
     """
 
     def __init__(
@@ -115,14 +140,21 @@ class LayerCapture:
         self._replacements: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}
 
     def __enter__(self) -> LayerCapture:
-        for index, layer in enumerate(self.layers):
-            self._handles.append(layer.register_forward_hook(self._make_hook(index)))
+        self._lock = model_lock(self.model)
+        self._lock.acquire()
+        try:
+            for index, layer in enumerate(self.layers):
+                self._handles.append(layer.register_forward_hook(self._make_hook(index)))
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._lock.release()
 
     def _make_hook(self, index: int) -> Callable[..., torch.Tensor]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:

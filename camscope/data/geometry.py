@@ -79,8 +79,13 @@ def map_to_original(
     ys = (np.arange(height) + 0.5) * (rh / height) - top
     xs = (np.arange(width) + 0.5) * (rw / width) - left
     inside = ((ys >= 0) & (ys < ch))[:, None] & ((xs >= 0) & (xs < cw))[None, :]
-    mapped = _linear(_linear(values, ys - 0.5, axis=0), xs - 0.5, axis=1)
-    return np.where(inside, mapped, 0.0).astype(np.float32), inside
+    columns = _linear(values, ys - 0.5, axis=0)  # (height, cw): small
+    mapped = np.empty((height, width), dtype=np.float32)
+    step = max(1, (1 << 20) // max(1, width))  # rows at a time: a large image's temporaries stay small
+    for start in range(0, height, step):
+        rows = slice(start, start + step)
+        mapped[rows] = np.where(inside[rows], _linear(columns[rows], xs - 0.5, axis=1), 0.0)
+    return mapped, inside
 
 
 def _linear(values: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:

@@ -10,9 +10,12 @@ Conversion rules:
 * transparency (RGBA, LA, palette with a transparent colour) is composited on **white**. Dropping the
   alpha channel would expose whatever colour the encoder left under transparent pixels (often black or
   garbage); white is what image viewers and browsers show, so the model sees what the user saw.
-* 16-bit samples (modes ``I;16*`` and ``I``, which Pillow uses for 16-bit PNG/TIFF) are scaled by
-  255/65535, so full white stays full white. 32-bit float (mode ``F``) is read as [0, 1] when it lies
-  there, else clipped to [0, 255].
+* 16-bit samples (modes ``I;16*``, which Pillow uses for 16-bit PNG/TIFF) are scaled by 255/65535, so
+  full white stays full white. 32-bit integers (mode ``I``: 32-bit TIFFs, ``convert("I")``) are read by
+  the range their values really use: within 0..255 as 8-bit (dividing them by 257 would give a black
+  image), within 0..65535 as 16-bit, anything wider stretched from its own minimum and maximum to 0..255
+  with a warning (clipping it at 65535 would turn most of it white). 32-bit float (mode ``F``) is read
+  as [0, 1] when it lies there, else clipped to [0, 255].
 * EXIF orientation is applied, then the tag is gone: pixels are stored upright.
 * multi-frame files (GIF, TIFF stacks) give their first frame.
 """
@@ -31,7 +34,7 @@ from camscope.core.errors import ImageLoadError, warn
 ImageLike = np.ndarray | Image.Image | str | os.PathLike[str]
 
 _WHITE = (255, 255, 255)
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
@@ -48,7 +51,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
             with Image.open(file) as img:
                 img.load()  # force the full decode: truncation shows up here
                 _warn_float_range(img, file)
-                picture = to_rgb(ImageOps.exif_transpose(img))
+                ImageOps.exif_transpose(img, in_place=True)  # in place: a large image is never copied
+                picture = to_rgb(img, name=f"image {file}")
     except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ... on corrupt data
         raise ImageLoadError(f"cannot load image {file}: {_decode_problem(exc)}") from None
     for record in caught:  # Pillow's multi-line bomb warning becomes ours; anything else passes through
@@ -95,6 +99,33 @@ def as_rgb_array(image: ImageLike) -> np.ndarray:
     raise ImageLoadError(f"expected an image path, PIL image or numpy array, got {type(image).__name__}")
 
 
+def as_rgb_image(image: ImageLike) -> Image.Image:
+    """Like :func:`as_rgb_array`, as an RGB PIL image (possibly ``image`` itself, never to be modified).
+
+    Why: a PIL image holds a large picture once, where the array route copies it twice more; the model's
+    preprocessing reads it directly and :func:`limit_pixels` shrinks it, so memory stays bounded.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    if isinstance(image, np.ndarray):
+        return Image.fromarray(_array_to_rgb(image))
+    raise ImageLoadError(f"expected an image path, PIL image or numpy array, got {type(image).__name__}")
+
+
+def limit_pixels(image: Image.Image, max_pixels: int) -> tuple[np.ndarray, bool]:
+    """An RGB PIL image as a uint8 (H, W, 3) array of at most ``max_pixels`` pixels (aspect ratio kept),
+    and whether it was downscaled (callers say so)."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return np.array(image, dtype=np.uint8), False
+    scale = (max_pixels / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.array(small, dtype=np.uint8), True
+
+
 def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
     """Downscale a uint8 (H, W, 3) image so its longer side is at most ``max_side`` (aspect ratio kept).
 
@@ -109,12 +140,13 @@ def limit_size(image: np.ndarray, max_side: int) -> tuple[np.ndarray, bool]:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8), True
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert a PIL image of any mode to RGB by the module's rules (alpha on white, 16-bit scaled)."""
+def to_rgb(img: Image.Image, name: str = "the image") -> Image.Image:
+    """Convert a PIL image of any mode to RGB by the module's rules (alpha on white, 16-bit scaled);
+    ``name`` says which image in a warning. An RGB image is returned as it is, not copied."""
     if img.mode == "RGB":
-        return img.copy()
-    if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
-        return _high_depth_to_rgb(img)
+        return img
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode in ("F", "I"):
+        return _high_depth_to_rgb(img, name)
     if img.mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
     elif img.mode == "PA":
@@ -133,8 +165,29 @@ def _check_file(file: Path) -> None:
         raise ImageLoadError(f"cannot load image {file}: no such file")
     if file.is_dir():
         raise ImageLoadError(f"cannot load image {file}: is a directory, not an image file")
+    special = special_file(file)
+    if special:
+        raise ImageLoadError(f"cannot load image {file}: {special}")
     if file.stat().st_size == 0:
         raise ImageLoadError(f"cannot load image {file}: the file is empty")
+
+
+def special_file(path: Path) -> str | None:
+    """What an existing path that is not a regular file or folder is, as the end of an error message, or None.
+
+    Why: a FIFO or a device (``/dev/zero``) reports size 0 (it is not "empty"), and reading it may block
+    forever or never end.
+    """
+    if not path.exists() or path.is_dir() or path.is_file():
+        return None
+    kind = (
+        "a named pipe (FIFO)"
+        if path.is_fifo()
+        else "a device"
+        if path.is_char_device() or path.is_block_device()
+        else "a socket or other special file"
+    )
+    return f"is {kind}, not a regular file: save the data to a file first"
 
 
 def _decode_problem(exc: Exception) -> str:
@@ -156,10 +209,30 @@ def _composite_on_white(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
+def _high_depth_to_rgb(img: Image.Image, name: str) -> Image.Image:
     values = np.asarray(img)
-    gray = _float_to_uint8(values) if img.mode == "F" else _sixteen_bit_to_uint8(values)
+    if img.mode == "F":
+        gray = _float_to_uint8(values)
+    elif img.mode == "I":
+        gray = _int32_to_uint8(values, name)
+    else:
+        gray = _sixteen_bit_to_uint8(values)
     return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), mode="RGB")
+
+
+def _int32_to_uint8(values: np.ndarray, name: str) -> np.ndarray:
+    """32-bit integer samples by the range they use (see the module's rules)."""
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if low >= 0 and high <= 255:
+        return values.astype(np.uint8)
+    if low >= 0 and high <= 65535:
+        return _sixteen_bit_to_uint8(values)
+    warn(
+        f"{name} is a 32-bit integer image with values in [{low}, {high}], beyond 16 bits: "
+        f"stretched from [{low}, {high}] to 0..255; convert it to 8 or 16 bits to choose the range yourself"
+    )
+    span = max(high - low, 1)
+    return np.rint((values.astype(np.float64) - low) * (255.0 / span)).astype(np.uint8)
 
 
 def _sixteen_bit_to_uint8(values: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from camscope.core.capture import model_lock
 from camscope.core.errors import LayerError
 from camscope.core.layer_paths import module_path
 
@@ -174,6 +175,8 @@ class AttentionCapture:
         self._fused: list[tuple[Any, bool]] = []
 
     def __enter__(self) -> AttentionCapture:
+        self._lock = model_lock(self.model)
+        self._lock.acquire()
         try:
             for index, layer in enumerate(self.layers):
                 if hasattr(layer.module, "fused_attn"):
@@ -192,6 +195,7 @@ class AttentionCapture:
         for module, flag in reversed(self._fused):
             module.fused_attn = flag
         self._fused.clear()
+        self._lock.release()
 
     def _hook(self, index: int) -> Any:
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
@@ -219,6 +223,8 @@ class AttentionCapture:
 def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
     """Every ``fused_attn`` flag of ``model`` off while active, then restored: for double backward
     (Hessian-vector products), which fused SDPA kernels do not support."""
+    lock = model_lock(model)
+    lock.acquire()
     modules: list[Any] = list(model.modules())  # timm's attention modules: fused_attn is not in nn.Module's type
     saved = [(m, bool(m.fused_attn)) for m in modules if isinstance(getattr(m, "fused_attn", None), bool)]
     try:
@@ -228,3 +234,4 @@ def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, flag in saved:
             module.fused_attn = flag
+        lock.release()

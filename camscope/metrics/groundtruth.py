@@ -47,6 +47,7 @@ def load_voc_boxes(path: str | Path, names: Sequence[str] | None = None) -> VocA
     Anything malformed (not XML, missing or non-numeric sizes and coordinates, boxes outside the
     image) is a :class:`MetricInputError` naming the file.
     """
+    _check_regular(path, "the VOC annotation")
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
@@ -85,13 +86,24 @@ def voc_boxes_for_image(path: str | Path, image_size: tuple[int, int], image: st
             f"{path} is for a {ann.width}x{ann.height} image, but {image} is {image_size[0]}x{image_size[1]}: "
             "is it the annotation of this image?"
         )
+    if len(ann.boxes) == 0:
+        raise MetricInputError(f"the VOC annotation {path} has no <object>: there is no box to score {image} against")
     return ann.boxes
+
+
+def _check_regular(path: str | Path, what: str) -> None:
+    from camscope.data.images import special_file
+
+    special = special_file(Path(path))
+    if special:
+        raise MetricInputError(f"cannot read {what} {path}: it {special}")
 
 
 def load_boxes_json(path: str | Path) -> dict[str, np.ndarray]:
     """Read ``{"image name or stem": [[x0, y0, x1, y1], ...]}``; every entry checked, the file named in errors."""
     import json
 
+    _check_regular(path, "boxes")
     try:
         table = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from camscope.core.capture import model_lock
 from camscope.core.errors import MetricInputError
 from camscope.core.registry import Registry
 
@@ -92,9 +93,10 @@ class Metric:
             if ground_truth is None:
                 raise MetricInputError(f"metric {self.name!r} needs ground truth (boxes or masks)")
             return self.func(maps, ground_truth, **kwargs)
-        if self.maps_only:
-            return self.func(maps, **kwargs)
-        return self.func(model, inputs, maps, targets, **kwargs)
+        with model_lock(model):  # another thread's hooks on this model must not see these passes
+            if self.maps_only:
+                return self.func(maps, **kwargs)
+            return self.func(model, inputs, maps, targets, **kwargs)
 
     def curves(self, result: Any, pixels: int) -> CurvePoints:
         """The result's curves keyed by column, x in [0, 1] (``pixels``: pixels per image)."""

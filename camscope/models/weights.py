@@ -135,15 +135,30 @@ def download(file: WeightsFile) -> Path:
     return destination
 
 
+def how_to_get(file: WeightsFile) -> str:
+    """Where a missing file comes from, as an instruction: its download URL, the copy shipped in the
+    package (the minis), its Hugging Face repository, or that none is known."""
+    if file.url:
+        return f"download {file.url}"
+    if file.packaged:
+        return f"copy {PACKAGED_DIR / file.filename} (shipped with camscope)"
+    if file.hf_repo:
+        return f"download {file.hf_filename} of the Hugging Face repository {file.hf_repo}"
+    return "no public download is known"
+
+
 def missing_message(model_name: str, missing: list[Location]) -> str:
     """One actionable message for every missing file of ``model_name``."""
-    files = "; ".join(f"{loc.file.filename} from {loc.file.url or '(no public URL)'}" for loc in missing)
+    files = "; ".join(
+        f"{loc.file.filename} from {loc.file.url}" if loc.file.url else f"{loc.file.filename} ({how_to_get(loc.file)})"
+        for loc in missing
+    )
     explicit = [loc for loc in missing if loc.where.startswith("given")]
     if explicit:
         place = str(explicit[0].searched[0].parent)
-        return f"{model_name}: weights not found in {place}: download {files} into that folder"
+        return f"{model_name}: weights not found in {place}: get {files} into that folder"
     return (
-        f"{model_name}: weights not found: download {files} and put "
-        f"{'it' if len(missing) == 1 else 'them'} in {default_destination()} "
-        f"(or set ${ENV_VAR} / pass --weights DIR); random_weights=True runs without them"
+        f"{model_name}: weights not found: get {files} and put {'it' if len(missing) == 1 else 'them'} in "
+        f"{default_destination()} (or set ${ENV_VAR} / pass --weights DIR); --random-weights "
+        "(random_weights=True in Python) runs without them, for wiring tests only"
     )

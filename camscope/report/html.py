@@ -90,6 +90,12 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
         damaged.append(str(part.relative_to(store.root)))
     if skipped:
         warn(f"skipped {len(skipped)} unreadable part file(s) in {store.root / 'parts'}; rerun the sweep with --resume")
+    missing = missing_tasks(store, meta)
+    if missing:
+        warn(
+            f"{missing} of {meta['tasks']} task(s) of this sweep have no results in {store.parts} "
+            "(not run yet, interrupted, or deleted): the report lacks them; run the sweep again with --resume"
+        )
     out = Path(output) if output else store.root / "report.html"
     page = render(store, meta, table, damaged)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +103,14 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def missing_tasks(store: ResultsStore, meta: dict[str, Any]) -> int:
+    """How many of the sweep's tasks (``run.json``'s count) have no part file, readable or not."""
+    expected = meta.get("tasks")
+    if not isinstance(expected, int) or isinstance(expected, bool):
+        return 0
+    return max(0, expected - len(store.done()))
 
 
 def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: list[str] | None = None) -> str:
@@ -113,7 +127,7 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
         ("curves", "Deletion and insertion curves", _curves(ok, models, methods)),
         ("grid", "What the models look at", _grid(stored, models, methods)),
         ("heads", "Attention heads of the token models", _heads(stored, models)),
-        ("failures", "Failures", _failures(table)),
+        ("failures", "Failures", _failures(table, missing_tasks(store, meta), meta.get("tasks"))),
         ("warnings", "Warnings", _warning_rows(ok)),
         ("metadata", "Run metadata", _metadata(meta, table)),
     ]
@@ -132,7 +146,7 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
 <h1>camscope report</h1>
 <p class="muted">{html.escape(str(store.root))} · config {html.escape(str(meta.get("config_hash")))}</p>
 <p>{html.escape(lead)}</p>
-{_warnings(meta, table, damaged)}
+{_warnings(meta, table, damaged, missing_tasks(store, meta))}
 <nav>{nav}</nav>
 {body}
 <script>{SELF_CHECK}</script>
@@ -149,8 +163,14 @@ def _random_weights(meta: dict[str, Any], table: pa.Table) -> list[str]:
     return list(dict.fromkeys([*(meta.get("random_weights") or []), *from_rows]))
 
 
-def _warnings(meta: dict[str, Any], table: pa.Table, damaged: list[str]) -> str:
+def _warnings(meta: dict[str, Any], table: pa.Table, damaged: list[str], missing: int = 0) -> str:
     parts = []
+    if missing:
+        parts.append(
+            f'<div class="warn" data-missing-tasks="{missing}"><strong>{missing} of {meta.get("tasks")} task(s) '
+            "have no results</strong> (not run yet, interrupted, or their parts deleted): this report lacks them; "
+            "<code>camscope sweep CONFIG --resume</code> computes them.</div>"
+        )
     random = _random_weights(meta, table)
     if random:
         parts.append(
@@ -414,12 +434,14 @@ def _heads(stored: _Stored, models: list[str]) -> str:
     return "\n".join(out)
 
 
-def _failures(table: pa.Table) -> str:
+def _failures(table: pa.Table, missing: int = 0, tasks: Any = None) -> str:
     fails = failures(table)
+    lacking = f"<p>{missing} of {html.escape(str(tasks))} task(s) have no results (never computed, or deleted).</p>"
     if not fails:
-        return "<p>None: every image of every task was computed.</p>"
+        return lacking if missing else "<p>None: every image of every task was computed.</p>"
     rows = "".join(_text_row(f.image_id, f.model, f.method, f.error) for f in fails)
-    return f"<table><tr><th>image</th><th>model</th><th>method</th><th>reason</th></tr>{rows}</table>"
+    table_html = f"<table><tr><th>image</th><th>model</th><th>method</th><th>reason</th></tr>{rows}</table>"
+    return (lacking if missing else "") + table_html
 
 
 def _metadata(meta: dict[str, Any], table: pa.Table) -> str:

@@ -93,3 +93,43 @@ def test_images_together_with_synthetic_refused(run_cli, image: Path, tmp_path: 
 
 def test_synthetic_zero_refused(run_cli) -> None:
     assert_one_line_error(run_cli("explain", "--synthetic", 0, *CNN), "at least 1")
+
+
+def _int32_tiff(path: Path, values: np.ndarray) -> Path:
+    img = Image.fromarray(values.astype(np.int32))
+    assert img.mode == "I"
+    img.save(path)
+    return path
+
+
+def test_int32_tiff_with_eight_bit_values_is_not_black(tmp_path: Path) -> None:
+    """0..255 in a 32-bit container (``convert("I")``) was divided by 257: the model saw black."""
+    from camscope.data.images import as_rgb_array, load_image_array
+
+    values = np.arange(40 * 48).reshape(40, 48) % 256
+    out = load_image_array(_int32_tiff(tmp_path / "eight.tif", values))
+    np.testing.assert_array_equal(out[..., 0], values)
+    gray = Image.fromarray(values.astype(np.uint8)).convert("I")
+    np.testing.assert_array_equal(as_rgb_array(gray)[..., 1], values)
+
+
+def test_int32_tiff_beyond_sixteen_bits_is_stretched_with_a_warning(run_cli, tmp_path: Path) -> None:
+    """Values above 65535 were clipped without a word (most of the image white)."""
+    from camscope.data.images import load_image_array
+
+    values = np.linspace(0, 4_000_000, 40 * 48).reshape(40, 48)
+    path = _int32_tiff(tmp_path / "wide.tif", values)
+    with pytest.warns(UserWarning, match=r"wide\.tif.*\[0, 4000000\].*stretched"):
+        out = load_image_array(path)
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
+    assert 100 < int(np.median(out[..., 0])) < 155  # a ramp stays a ramp, not clipped to white
+    run = run_cli("explain", path, *CNN, "--out", tmp_path / "out")
+    assert run.code == 0, run.err
+    [line] = [w for w in warning_lines(run) if "wide.tif" in w]
+    assert "32-bit" in line and "stretched" in line
+
+
+def test_int32_tiff_in_sixteen_bit_range_is_silent(run_cli, tmp_path: Path) -> None:
+    path = _int32_tiff(tmp_path / "deep.tif", np.linspace(0, 65535, 40 * 48).reshape(40, 48))
+    run = run_cli("explain", path, *CNN, "--out", tmp_path / "out")
+    assert run.code == 0 and not [w for w in warning_lines(run) if "deep.tif" in w], run.err

@@ -124,6 +124,32 @@ def test_report_with_damaged_run_json(run_cli, finished) -> None:
     assert "RANDOM WEIGHTS" in page  # known from the rows even without the metadata
 
 
+@pytest.mark.parametrize("removed", ["all", "one"])
+def test_report_says_which_tasks_have_no_results(run_cli, finished, removed: str) -> None:
+    """A store whose parts are gone was reported as "every image of every task was computed"."""
+    _, store = finished
+    parts = sorted(store.parts.glob("*.parquet"))
+    tasks = store.metadata()["tasks"]
+    assert len(parts) == tasks == 2
+    for part in parts if removed == "all" else parts[:1]:
+        part.unlink()
+    gone = len(parts) if removed == "all" else 1
+    run = run_cli("report", store.root)
+    assert run.code == 0, run.err
+    [line] = [w for w in warning_lines(run) if "no results" in w]
+    assert f"{gone} of {tasks} task(s)" in line and "--resume" in line
+    page = (store.root / "report.html").read_text()
+    assert f'data-missing-tasks="{gone}"' in page
+    assert "every image of every task was computed" not in page
+
+
+def test_report_of_a_complete_store_misses_nothing(run_cli, finished) -> None:
+    _, store = finished
+    run = run_cli("report", store.root)
+    assert run.code == 0 and not [w for w in warning_lines(run) if "no results" in w]
+    assert "every image of every task was computed" in (store.root / "report.html").read_text()
+
+
 def test_other_config_in_folder_refused(run_cli, finished, tmp_path: Path) -> None:
     _, store = finished
     other = _config(tmp_path / "other", methods=["eigencam"])
