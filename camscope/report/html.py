@@ -65,8 +65,14 @@ window.addEventListener('load', function () {
 """
 
 
-def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
+def build_report(
+    results: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    metaeval: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write the HTML report of a results folder (default ``RESULTS/report.html``); returns its path.
+
+    ``metaeval``: a ``camscope metaeval`` output folder, shown as the report's meta-evaluation section.
 
     A damaged store still gets its report: unreadable parts, maps files or ``run.json`` are skipped,
     each with a :class:`~camscope.errors.CamscopeWarning` and a count on the page
@@ -91,7 +97,7 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
     if skipped:
         warn(f"skipped {len(skipped)} unreadable part file(s) in {store.root / 'parts'}; rerun the sweep with --resume")
     out = Path(output) if output else store.root / "report.html"
-    page = render(store, meta, table, damaged)
+    page = render(store, meta, table, damaged, metaeval)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -99,7 +105,13 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
     return out
 
 
-def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: list[str] | None = None) -> str:
+def render(
+    store: ResultsStore,
+    meta: dict[str, Any],
+    table: pa.Table,
+    damaged: list[str] | None = None,
+    metaeval: str | os.PathLike[str] | None = None,
+) -> str:
     damaged = damaged if damaged is not None else []
     ok = table.filter(pc.equal(table["status"], "ok"))
     models = _ordered(ok, "model", meta.get("models", []))
@@ -117,6 +129,12 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
         ("warnings", "Warnings", _warning_rows(ok)),
         ("metadata", "Run metadata", _metadata(meta, table)),
     ]
+    if metaeval is not None:
+        from camscope.report.metaeval import metaeval_section
+
+        sections.insert(
+            3, ("metaeval", "Meta-evaluation: which metric to trust, at what cost", metaeval_section(metaeval))
+        )
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2 id="{key}">{html.escape(title)}</h2>\n{content}' for key, title, content in sections)
     n_images = len(set(ok["image_id"].to_pylist()))
