@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.summary_only:
         run_metaeval(config, args.out, fresh=args.fresh, progress=not args.no_progress)
     table, meta, seconds = read_rows(args.out)
-    summary = summarize(table, meta["settings"], seconds)
+    summary = summarize(table, meta["settings"], seconds, meta["cpu_seconds"])
     written = write_outputs(summary, args.out)
     print(table_markdown(summary))
     for path in written:

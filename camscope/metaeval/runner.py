@@ -361,17 +361,20 @@ def run_metaeval(config: MetaevalConfig, out: str | Path, *, fresh: bool = False
             bar.set_postfix_str(f"{model} images {start}-{min(start + config.shard_size, config.images) - 1}")
             if runner is None or runner.name != model:
                 runner = TaskRunner(config, model)
-            begin = time.perf_counter()
+            begin, cpu = time.perf_counter(), time.process_time()
             rows = runner.run(shard(data, start, start + config.shard_size))
+            # wall and CPU seconds: on a shared machine the wall time says more about the neighbours
+            stamps = {"seconds": time.perf_counter() - begin, "cpu_seconds": time.process_time() - cpu}
             table = pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
-                {b"hash": config.hash().encode(), b"seconds": f"{time.perf_counter() - begin:.3f}".encode()}
+                {b"hash": config.hash().encode(), **{k.encode(): f"{v:.3f}".encode() for k, v in stamps.items()}}
             )
             atomic_write(_part_path(out, model, k), lambda p, t=table: pq.write_table(t, p, compression="zstd"))
     return out
 
 
 def read_rows(out: str | Path) -> tuple[pa.Table, dict[str, Any], float]:
-    """(every stored row, the run's settings, the seconds its parts took to compute) of a metaeval folder."""
+    """(every stored row, the run's metadata, the wall seconds its parts took) of a metaeval folder; the
+    metadata's ``cpu_seconds`` sums the CPU time of the parts that recorded it (None if none did)."""
     out = Path(out)
     meta_path = out / RUN_FILE
     if not meta_path.is_file():
@@ -380,14 +383,17 @@ def read_rows(out: str | Path) -> tuple[pa.Table, dict[str, Any], float]:
     parts = sorted((out / "parts").glob("*.parquet"))
     if not parts:
         raise InputError(f"{out} holds no finished part yet")
-    tables, seconds = [], 0.0
+    tables, seconds, cpu = [], 0.0, []
     for part in parts:
         table = pq.read_table(part)
         stored = table.schema.metadata or {}
         if stored.get(b"hash", b"").decode() != meta["hash"]:
             continue  # a part from other settings (left by an interrupted --fresh): not this run's
         seconds += float(stored.get(b"seconds", b"0"))
+        if b"cpu_seconds" in stored:
+            cpu.append(float(stored[b"cpu_seconds"]))
         tables.append(table.replace_schema_metadata(None))
     if not tables:
         raise InputError(f"{out} holds no part of its own settings")
+    meta["cpu_seconds"] = sum(cpu) if cpu and len(cpu) == len(tables) else None
     return pa.concat_tables(tables), meta, seconds

@@ -78,10 +78,11 @@ class Summary:
     models: list[str]
     methods: dict[str, list[str]]  # per model: the maps ranked (methods and references)
     columns: list[ColumnResult]
-    compute_seconds: float
+    compute_seconds: float  # wall seconds of the parts
     images: dict[str, int]
     flipped: dict[str, dict[str, int]]  # model -> condition -> images whose prediction flipped
     evidence_drop: dict[str, float]  # model -> median drop of the true class's probability without the object
+    cpu_seconds: float | None = None  # CPU seconds of the parts (None: not recorded by every part)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, default=_jsonable)
@@ -183,11 +184,14 @@ def _model_result(model: str, block: _Block, resamples: int) -> ModelResult:
     )
 
 
-def summarize(table: pa.Table, settings: dict[str, Any], compute_seconds: float = 0.0) -> Summary:
+def summarize(
+    table: pa.Table, settings: dict[str, Any], compute_seconds: float = 0.0, cpu_seconds: float | None = None
+) -> Summary:
     """The summary of a meta-evaluation's rows (see :func:`camscope.metaeval.runner.read_rows`)."""
     resamples = int(settings.get("bootstrap", 1000))
     blocks, image_ids = _blocks(table)
-    models = list(dict.fromkeys(table.column("model").to_pylist()))
+    present = set(table.column("model").to_pylist())
+    models = [m for m in settings.get("models", []) if m in present] + sorted(present - set(settings.get("models", [])))
     column_names = list(dict.fromkeys(table.column("column").to_pylist()))
     metric_of = dict(zip(table.column("column").to_pylist(), table.column("metric").to_pylist()))
     status = np.asarray(table.column("status").to_pylist(), dtype=object)
@@ -235,6 +239,7 @@ def summarize(table: pa.Table, settings: dict[str, Any], compute_seconds: float 
         images={m: len(blocks[(m, column_names[0])].images) for m in models if (m, column_names[0]) in blocks},
         flipped=_flipped(table),
         evidence_drop=_evidence(table),
+        cpu_seconds=cpu_seconds,
     )
     for result in results:
         result.finding = finding(result, summary)
@@ -257,7 +262,7 @@ def _evidence(table: pa.Table) -> dict[str, float]:
     drops: dict[str, dict[int, float]] = {}
     for row in table.select(["model", "image_index", "evidence_drop"]).to_pylist():
         drops.setdefault(row["model"], {})[row["image_index"]] = row["evidence_drop"]
-    return {m: float(np.median(list(v.values()))) for m, v in drops.items()}
+    return {m: float(np.median([d for d in v.values() if d is not None] or [np.nan])) for m, v in drops.items()}
 
 
 # --------------------------------------------------------------------------- words
@@ -329,7 +334,8 @@ def table_markdown(summary: Summary) -> str:
     return "\n".join(lines)
 
 
-def settings_sentence(summary: Summary) -> str:
+def settings_sentence(summary: Summary, note: str = "") -> str:
+    """What was run, in one sentence (``note``: where the timings were taken, e.g. a shared machine)."""
     s = summary.settings
     images = sorted(set(summary.images.values()))
     maps = sorted({len(v) for v in summary.methods.values()})
@@ -342,7 +348,9 @@ def settings_sentence(summary: Summary) -> str:
         f"(σ {s['input_noise']} pixel, {s['model_noise']} weight), disruption: map cells of {s['disrupt_cell']} px "
         f"shuffled; {s['bootstrap']} bootstrap resamples over images; metric settings "
         f"{json.dumps(s['metric_params'], separators=(',', ':'))}; {flipped} image·condition(s) flipped by a minor "
-        f"perturbation (flagged, left out); computed in {summary.compute_seconds / 60:.1f} min."
+        f"perturbation (flagged, left out); computed in {summary.compute_seconds / 60:.1f} min"
+        + ("" if summary.cpu_seconds is None else f" ({summary.cpu_seconds / 60:.1f} CPU-min)")
+        + (f" ({note})." if note else ".")
     )
 
 

@@ -48,7 +48,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, torch_threads) -> Path:
 def test_rows_cover_every_condition_map_image_and_column(tiny):
     table, meta, seconds = read_rows(tiny)
     rows = table.to_pylist()
-    assert meta["settings"]["metrics"] == ["deletion", "energy_pointing"] and seconds > 0
+    assert meta["settings"]["metrics"] == ["deletion", "energy_pointing"] and seconds > 0 and meta["cpu_seconds"] > 0
     keys = {(r["condition"], r["method"], r["image_index"], r["column"]) for r in rows}
     conditions = ("clean", "input", "model", "disrupted")
     maps = ("gradcam", "randomcam", "oracle", "inverse")
