@@ -113,6 +113,11 @@ def render(
     metaeval: str | os.PathLike[str] | None = None,
 ) -> str:
     damaged = damaged if damaged is not None else []
+    extra: tuple[str, str, str] | None = None
+    if metaeval is not None:  # first: a folder that is not a meta-evaluation fails before the heavy sections
+        from camscope.report.metaeval import metaeval_section
+
+        extra = ("metaeval", "Meta-evaluation: which metric to trust, at what cost", metaeval_section(metaeval))
     ok = table.filter(pc.equal(table["status"], "ok"))
     models = _ordered(ok, "model", meta.get("models", []))
     methods = _ordered(ok, "method", meta.get("methods", []))
@@ -129,12 +134,8 @@ def render(
         ("warnings", "Warnings", _warning_rows(ok)),
         ("metadata", "Run metadata", _metadata(meta, table)),
     ]
-    if metaeval is not None:
-        from camscope.report.metaeval import metaeval_section
-
-        sections.insert(
-            3, ("metaeval", "Meta-evaluation: which metric to trust, at what cost", metaeval_section(metaeval))
-        )
+    if extra is not None:
+        sections.insert(3, extra)
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2 id="{key}">{html.escape(title)}</h2>\n{content}' for key, title, content in sections)
     n_images = len(set(ok["image_id"].to_pylist()))

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-import pyarrow as pa
 import pytest
 
 from benchmarks.metaeval_readme import BEGIN, END, README, block_markdown, write_readme
-from camscope.metaeval.runner import SCHEMA
 from camscope.metaeval.summary import HEADER, summarize
 from camscope.metrics import get_metric, metric_names
+from tests.metaeval.helpers import SETTINGS, fake_rows
 
 ROW = re.compile(r"^\| (\S+) \| ([↑↓]) \| (.+?) \| (\d+)/(\d+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$")
 TAU = re.compile(r"^([+-]\d\.\d\d) \[([+-]\d\.\d\d), ([+-]\d\.\d\d)\]$")
@@ -58,51 +56,8 @@ def check_block(block: str) -> list[str]:
     return problems
 
 
-def _rows() -> pa.Table:
-    """Rows of a made-up run: 1 model, 5 images, 4 maps, two columns (one is the known answer itself)."""
-    rng = np.random.default_rng(0)
-    truth = {"oracle": 1.0, "gradcam": 0.6, "randomcam": 0.2, "inverse": 0.0}
-    rows = []
-    for condition in ("clean", "input", "disrupted"):
-        for method, energy in truth.items():
-            for i in range(5):
-                g = energy if condition != "disrupted" else rng.uniform()
-                for metric, column, value in (
-                    ("energy_pointing", "energy_pointing", g),
-                    ("deletion", "deletion_auc", 1 - g + rng.normal(0, 0.1)),
-                ):
-                    rows.append(
-                        {
-                            "model": "mini_resnet",
-                            "image_index": i,
-                            "method": method,
-                            "condition": condition,
-                            "metric": metric,
-                            "column": column,
-                            "value": value,
-                            "gt_energy": g,
-                            "status": "ok",
-                            "label": 0,
-                            "predicted": 0,
-                            "seconds": 0.001,
-                            "forwards": 2.0,
-                        }
-                    )
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
-
-
 def test_the_scripts_block_passes_the_check():
-    settings = {
-        "seed": 11,
-        "metrics": ["deletion", "energy_pointing"],
-        "perturbations": ["input"],
-        "input_noise": 0.01,
-        "model_noise": 0.01,
-        "disrupt_cell": 8,
-        "bootstrap": 100,
-        "metric_params": {},
-    }
-    summary = summarize(_rows(), settings, 12.0)
+    summary = summarize(fake_rows(), SETTINGS, 12.0)
     block = block_markdown(summary, "test")
     assert check_block(block) == []
     assert "| deletion_auc | ↓ |" in block and "1 (is the known answer)" in block
