@@ -117,11 +117,12 @@ def preset(name: str, models: tuple[str, ...] | None = None) -> MetaevalConfig:
     if name == "quick":
         return MetaevalConfig(
             models=models or ("mini_resnet",),
-            images=8,
-            shard_size=8,
+            images=4,
+            shard_size=4,
             methods=("gradcam", "layercam", "randomcam"),
+            perturbations=("input",),
             metric_params={"deletion": {"step": 1024}, "insertion": {"step": 1024}, "road": {"percentages": (50,)}},
-            bootstrap=200,
+            bootstrap=100,
         )
     raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 
