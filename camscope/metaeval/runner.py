@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from camscope.errors import CamscopeWarning, InputError
+from camscope.errors import CamscopeWarning, InputError, MetricInputError
 from camscope.metaeval.config import MetaevalConfig
 from camscope.metaeval.perturb import noisy_inputs, noisy_model, reference_maps, shuffle_cells
 
@@ -303,14 +303,18 @@ class TaskRunner:
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             warnings.warn(CamscopeWarning(f"metaeval: {name} could not run on {self.name} ({reason})"), stacklevel=2)
             nan = np.full(n * m, np.nan)
-            bad = "skipped" if isinstance(exc, (InputError, TypeError)) or "MetricInputError" in reason else "failed"
+            # refused input (ground truth it cannot have, a parameter it lacks): skipped; anything else: failed
+            bad = "skipped" if isinstance(exc, (MetricInputError, InputError, TypeError)) else "failed"
             return [(col.name, nan, [bad] * (n * m), [reason] * (n * m), np.nan, np.nan) for col in metric.columns]
         out = []
         for column in metric.columns:
             values = np.full(n * m, np.nan)
             if column.name in summary:
                 values[keep] = np.asarray(summary[column.name], dtype=np.float64)
-            out.append((column.name, values, status, flag, seconds, forwards))
+                out.append((column.name, values, status, flag, seconds, forwards))
+            else:  # a declared column this call did not produce (e.g. one ROAD order only)
+                missing = "the metric returned no value for this column"
+                out.append((column.name, values, ["skipped"] * (n * m), [missing] * (n * m), seconds, forwards))
         return out
 
 

@@ -97,18 +97,23 @@ def test_summary_outputs_and_known_answer(tiny):
     assert "deletion_auc" in html and "data:image/png;base64" in html
 
 
-def test_a_prediction_flipped_by_the_minor_perturbation_is_flagged_and_warned(tmp_path, torch_threads):
-    config = MetaevalConfig(**{**TINY.__dict__, "images": 2, "metrics": ("energy_pointing",), "input_noise": 2.0})
+@pytest.mark.parametrize(("setting", "condition"), [("input_noise", "input"), ("model_noise", "model")])
+def test_a_prediction_flipped_by_the_minor_perturbation_is_flagged_and_warned(
+    tmp_path, torch_threads, setting, condition
+):
+    """A "minor" perturbation too large for the model: its flipped images are flagged, warned and left out."""
+    config = MetaevalConfig(**{**TINY.__dict__, "images": 2, "metrics": ("energy_pointing",), setting: 3.0})
     with torch_threads(1):
         caught = _run(config, tmp_path)
-    assert any("flipped the prediction" in str(w.message) for w in caught)
+    assert any(f"the {condition!r} perturbation flipped the prediction" in str(w.message) for w in caught)
     table, meta, _ = read_rows(tmp_path)
     rows = table.to_pylist()
     flipped = [r for r in rows if r["flag"] == FLIPPED]
-    assert flipped and {r["condition"] for r in flipped} == {"input"}
-    assert all(r["predicted"] != r["label"] or r["condition"] == "input" for r in flipped)
+    assert flipped and {r["condition"] for r in flipped} == {condition}
+    clean = {r["image_index"]: r["predicted"] for r in rows if r["condition"] == "clean"}
+    assert all(r["predicted"] != clean[r["image_index"]] for r in flipped)
     summary = summarize(table, meta["settings"])
-    assert summary.flipped["mini_resnet"]["input"] >= 1
+    assert summary.flipped["mini_resnet"][condition] == len({r["image_index"] for r in flipped})
 
 
 def _refuses(maps, ground_truth):
