@@ -56,6 +56,8 @@ class MetaevalConfig:
             raise InputError(f"a meta-evaluation needs at least 2 images, got {self.images}")
         if self.shard_size < 1:
             raise InputError(f"shard_size must be >= 1, got {self.shard_size}")
+        if self.bootstrap < 10:
+            raise InputError(f"bootstrap needs at least 10 resamples for an interval, got {self.bootstrap}")
         unknown = set(self.perturbations) - set(PERTURBATIONS)
         if unknown:
             raise InputError(f"unknown perturbation(s) {sorted(unknown)}; choose from {list(PERTURBATIONS)}")

@@ -340,6 +340,13 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
     images = sorted(set(summary.images.values()))
     maps = sorted({len(v) for v in summary.methods.values()})
     flipped = sum(sum(v.values()) for v in summary.flipped.values())
+    drops = [v for v in summary.evidence_drop.values() if np.isfinite(v)]
+    evidence = (
+        f"; removing the object (the generator's counterfactual) drops the true class's probability by a median "
+        f"{min(drops):.2f}–{max(drops):.2f} across models, so the object is the evidence the known answer assumes"
+        if drops
+        else ""
+    )
     return (
         f"{len(summary.models)} mini model(s) × {'/'.join(map(str, maps))} maps (every registered method that "
         f"applies, RandomCAM, the true mask and its inverse) × {'/'.join(map(str, images))} generated scenes "
@@ -348,7 +355,7 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
         f"(σ {s['input_noise']} pixel, {s['model_noise']} weight), disruption: map cells of {s['disrupt_cell']} px "
         f"shuffled; {s['bootstrap']} bootstrap resamples over images; metric settings "
         f"{json.dumps(s['metric_params'], separators=(',', ':'))}; {flipped} image·condition(s) flipped by a minor "
-        f"perturbation (flagged, left out); computed in {summary.compute_seconds / 60:.1f} min"
+        f"perturbation (flagged, left out){evidence}; computed in {summary.compute_seconds / 60:.1f} min"
         + ("" if summary.cpu_seconds is None else f" ({summary.cpu_seconds / 60:.1f} CPU-min)")
         + (f" ({note})." if note else ".")
     )

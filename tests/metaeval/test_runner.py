@@ -174,3 +174,16 @@ def test_cli_runs_and_refuses_an_unknown_metric(tmp_path, capsys):
     assert pq.read_table(next((out / "parts").glob("*.parquet"))).num_rows > 0
     assert main([*args, "--metrics", "nosuchmetric", "--out", str(tmp_path / "x")]) == 2
     assert "nosuchmetric" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--images", "1"], "at least 2 images"), (["--bootstrap", "3"], "at least 10")],
+)
+def test_cli_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
+    from camscope.cli import main
+
+    assert main(["metaeval", "--out", str(tmp_path / "x"), *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x" / "parts").exists()
