@@ -2,8 +2,8 @@
 
 Why a script: the numbers between ``<!-- metaeval:begin … -->`` and ``<!-- metaeval:end -->`` are this
 script's output, never typed by hand. It summarises the folder's parts (computing nothing new unless
-``--run`` asks for it), writes the folder's table, plot and findings, and rewrites the README block:
-what was run, the table, and one finding per metric column.
+``--run`` asks for it), writes the folder's table, plot and findings (copied to ``benchmarks/results/``),
+and rewrites the README block: what was run, the table, the plot, and one finding per metric column.
 
     camscope metaeval --preset reduced --out mini_runs/metaeval_reduced   # compute (resumable)
     python benchmarks/metaeval_readme.py mini_runs/metaeval_reduced        # summarise + README block
@@ -18,6 +18,7 @@ from pathlib import Path
 from camscope.metaeval.summary import Summary, findings_markdown, settings_sentence, table_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # metaeval.md and metaeval.png are copied here
 BEGIN, END = "<!-- metaeval:begin (written by benchmarks/metaeval_readme.py) -->", "<!-- metaeval:end -->"
 
 
@@ -29,6 +30,9 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
             f"*What was run* (`{source}`): {settings_sentence(summary, note)}",
             "",
             table_markdown(summary),
+            "",
+            "![agreement with the known answer per metric and model, and trust against cost]"
+            "(benchmarks/results/metaeval.png)",
             "",
             "<details><summary>Findings per metric column</summary>",
             "",
@@ -62,7 +66,9 @@ def main() -> int:
         run_metaeval(preset(args.run), args.folder)
     table, meta, seconds = read_rows(args.folder)
     summary = summarize(table, meta["settings"], seconds, meta["cpu_seconds"])
-    write_outputs(summary, args.folder)
+    for path in write_outputs(summary, args.folder):
+        if path.suffix in (".md", ".png"):
+            (RESULTS_DIR / path.name).write_bytes(path.read_bytes())
     source = f"camscope metaeval, settings hash {meta['hash']}"
     write_readme(block_markdown(summary, source, args.note), args.readme)
     print(table_markdown(summary))
