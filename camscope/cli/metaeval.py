@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("metaeval", help="meta-evaluate every registered metric on the mini zoo", description=__doc__)
     p.add_argument("--out", default="camscope_metaeval", help="folder for parts and outputs")
     p.add_argument("--preset", choices=PRESETS, default="full", help="full (default), reduced or quick")
-    p.add_argument("--quick", action="store_true", help="the quick preset: 1 model, 4 images, 3 methods, input noise only (seconds)")
+    p.add_argument("--quick", action="store_true", help="the quick preset: 1 model, 4 images, 3 methods (seconds)")
     p.add_argument("--models", help="comma-separated zoo models (default: the preset's)")
     p.add_argument("--methods", help="comma-separated methods (default: every registered one that applies)")
     p.add_argument("--metrics", help="comma-separated metrics (default: every registered one)")

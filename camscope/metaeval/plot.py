@@ -57,7 +57,7 @@ def plot_png(summary: Summary) -> bytes:
             ax.errorbar(
                 [result.seconds * 1000],
                 [result.tau.value],
-                yerr=[[result.tau.value - result.tau.low], [result.tau.high - result.tau.value]],
+                yerr=[[max(result.tau.value - result.tau.low, 0.0)], [max(result.tau.high - result.tau.value, 0.0)]],
                 fmt="s",
                 ms=4,
                 capsize=2,

@@ -99,9 +99,10 @@ def counting_forwards(model: nn.Module) -> Iterator[list[int]]:
 
 
 def applicable_cams(model: nn.Module, spec: Any, methods: tuple[str, ...]) -> dict[str, Any]:
-    """The constructed method objects that apply to ``model``: attention methods on a model without token
-    attention are left out (they do not apply); any other construction failure is a warning."""
+    """The constructed method objects that apply to ``model``: a method refusing the architecture at construction
+    (attention methods on a CNN, LeGrad on class-attention blocks) is left out; any other failure is a warning."""
     from camscope.attention import AttentionUnavailableError
+    from camscope.errors import LayerError
     from camscope.methods import get_method
 
     layers, reshape = spec.cam_layers(model)
@@ -111,7 +112,7 @@ def applicable_cams(model: nn.Module, spec: Any, methods: tuple[str, ...]) -> di
         params = {"progress": False} if "progress" in cls.params else {}
         try:
             cams[name] = cls(model, layers, reshape, **params) if cls.takes_layers else cls(model, None, None, **params)
-        except AttentionUnavailableError:
+        except (AttentionUnavailableError, LayerError):
             continue
         except Exception as exc:
             warnings.warn(CamscopeWarning(f"metaeval: {name} cannot run on this model ({exc})"), stacklevel=2)
