@@ -20,7 +20,17 @@ from typing import Any, NoReturn
 from camscope.core.errors import CamscopeError, CamscopeWarning
 
 # Subcommand modules, in the order `camscope --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "evaluate", "zoo", "train_mini", "sweep", "report", "app")
+SUBCOMMANDS: tuple[str, ...] = (
+    "demo",
+    "explain",
+    "evaluate",
+    "zoo",
+    "train_mini",
+    "sweep",
+    "report",
+    "metaeval",
+    "app",
+)
 
 
 class _Parser(argparse.ArgumentParser):

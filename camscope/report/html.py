@@ -65,8 +65,14 @@ window.addEventListener('load', function () {
 """
 
 
-def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
+def build_report(
+    results: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    metaeval: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write the HTML report of a results folder (default ``RESULTS/report.html``); returns its path.
+
+    ``metaeval``: a ``camscope metaeval`` output folder, shown as the report's meta-evaluation section.
 
     A damaged store still gets its report: unreadable parts, maps files or ``run.json`` are skipped,
     each with a :class:`~camscope.core.errors.CamscopeWarning` and a count on the page
@@ -97,7 +103,7 @@ def build_report(results: str | os.PathLike[str], output: str | os.PathLike[str]
             "(not run yet, interrupted, or deleted): the report lacks them; run the sweep again with --resume"
         )
     out = Path(output) if output else store.root / "report.html"
-    page = render(store, meta, table, damaged)
+    page = render(store, meta, table, damaged, metaeval)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -113,8 +119,19 @@ def missing_tasks(store: ResultsStore, meta: dict[str, Any]) -> int:
     return max(0, expected - len(store.done()))
 
 
-def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: list[str] | None = None) -> str:
+def render(
+    store: ResultsStore,
+    meta: dict[str, Any],
+    table: pa.Table,
+    damaged: list[str] | None = None,
+    metaeval: str | os.PathLike[str] | None = None,
+) -> str:
     damaged = damaged if damaged is not None else []
+    extra: tuple[str, str, str] | None = None
+    if metaeval is not None:  # first: a folder that is not a meta-evaluation fails before the heavy sections
+        from camscope.report.metaeval import metaeval_section
+
+        extra = ("metaeval", "Meta-evaluation: which metric to trust, at what cost", metaeval_section(Path(metaeval)))
     ok = table.filter(pc.equal(table["status"], "ok"))
     models = _ordered(ok, "model", meta.get("models", []))
     methods = _ordered(ok, "method", meta.get("methods", []))
@@ -131,6 +148,8 @@ def render(store: ResultsStore, meta: dict[str, Any], table: pa.Table, damaged: 
         ("warnings", "Warnings", _warning_rows(ok)),
         ("metadata", "Run metadata", _metadata(meta, table)),
     ]
+    if extra is not None:
+        sections.insert(3, extra)
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2 id="{key}">{html.escape(title)}</h2>\n{content}' for key, title, content in sections)
     n_images = len(set(ok["image_id"].to_pylist()))

@@ -1,0 +1,404 @@
+"""Run the meta-evaluation: every model × shard of generated scenes → one Parquet part of scored rows.
+
+A task (one model, one shard of images) computes the maps of every method and the reference maps under
+each condition — clean, each minor perturbation, the disrupted maps — then calls every metric *through
+the registry* on all maps at once (inputs repeated per map, so its forwards batch across maps), counting
+the model's forwards and the seconds per image and map: the cost a user pays for the metric. Each finished
+task is written atomically (the sweep's :func:`~camscope.sweep.store.atomic_write`, the part being the
+commit marker) under the sweep's folder lock, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+
+from camscope.core.errors import CamscopeWarning, InputError, MetricInputError
+from camscope.metaeval.config import MetaevalConfig
+from camscope.metaeval.perturb import noisy_inputs, noisy_model, reference_maps, shuffle_cells
+
+CLEAN, DISRUPTED = "clean", "disrupted"
+FLIPPED = "prediction flipped"
+NO_GROUND_TRUTH = "no ground truth"
+RUN_FILE = "metaeval.json"
+
+SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("image_index", pa.int64()),
+        ("method", pa.string()),
+        ("condition", pa.string()),  # clean, input, model (minor perturbations) or disrupted
+        ("metric", pa.string()),  # the registered metric
+        ("column", pa.string()),  # one of its declared output columns
+        ("value", pa.float64()),  # NaN when status is not "ok"
+        ("gt_energy", pa.float64()),  # the map's energy inside the true object: the known answer
+        ("status", pa.string()),  # ok, skipped (the metric cannot run on this input) or failed
+        ("flag", pa.string()),  # why a row must not be read as a plain number (a flipped prediction…)
+        ("label", pa.int64()),
+        ("predicted", pa.int64()),  # under this condition
+        ("evidence_drop", pa.float64()),  # target probability on the scene minus on its object-free twin
+        ("seconds", pa.float64()),  # the metric call's seconds per image and map
+        ("forwards", pa.float64()),  # its model forwards per image and map
+    ]
+)
+
+
+@dataclass
+class Scenes:
+    """One shard of generated scenes: uint8 images, their object-free twins, labels and masks."""
+
+    indices: np.ndarray
+    images: np.ndarray
+    counterfactual: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+
+
+def scenes(config: MetaevalConfig) -> Scenes:
+    from camscope.data.synthetic import generate
+
+    data = generate(config.images, config.seed, counterfactual=True)
+    assert data.counterfactual is not None
+    return Scenes(np.arange(len(data)), data.images, data.counterfactual, data.labels, data.masks)
+
+
+def shard(data: Scenes, start: int, stop: int) -> Scenes:
+    s = slice(start, stop)
+    return Scenes(data.indices[s], data.images[s], data.counterfactual[s], data.labels[s], data.masks[s])
+
+
+@contextmanager
+def counting_forwards(model: nn.Module) -> Iterator[list[int]]:
+    """Counts the rows (images) of every forward call of ``model`` in the block: ``counter[0]``."""
+    counter = [0]
+
+    def hook(_: nn.Module, args: tuple[Any, ...]) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            counter[0] += int(args[0].shape[0])
+
+    handle = model.register_forward_pre_hook(hook)
+    try:
+        yield counter
+    finally:
+        handle.remove()
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def applicable_cams(model: nn.Module, spec: Any, methods: tuple[str, ...]) -> dict[str, Any]:
+    """The constructed method objects that apply to ``model``: a method refusing the architecture at construction
+    (attention methods on a CNN, LeGrad on class-attention blocks) is left out; any other failure is a warning."""
+    from camscope.core.errors import LayerError
+    from camscope.methods import get_method
+    from camscope.methods.attention_capture import AttentionUnavailableError
+
+    layers, reshape = spec.cam_layers(model)
+    cams: dict[str, Any] = {}
+    for name in methods:
+        cls: Any = get_method(name)  # constructed as the sweep worker does: layers None where it picks its own
+        params = {"progress": False} if "progress" in cls.params else {}
+        try:
+            cams[name] = cls(model, layers, reshape, **params) if cls.takes_layers else cls(model, None, None, **params)
+        except (AttentionUnavailableError, LayerError):
+            continue
+        except Exception as exc:
+            warnings.warn(CamscopeWarning(f"metaeval: {name} cannot run on this model ({exc})"), stacklevel=2)
+    return cams
+
+
+def method_maps(cams: dict[str, Any], x: torch.Tensor, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Maps (N, H, W) of each method explaining the true class, one shared pass per group of methods."""
+    from camscope.methods.attention_capture import AttentionUnavailableError
+    from camscope.methods.shared import compute_many
+
+    names = list(cams)
+    targets = [int(c) for c in labels]
+    try:
+        maps = compute_many([cams[n] for n in names], x, targets)
+        return {n: m.detach().float().cpu().numpy() for n, m in zip(names, maps)}
+    except Exception:
+        out = {}
+        for name in names:
+            try:
+                out[name] = cams[name](x, targets=targets)
+            except AttentionUnavailableError:
+                continue
+            except Exception as exc:
+                warnings.warn(CamscopeWarning(f"metaeval: {name} failed ({exc})"), stacklevel=2)
+        return {n: np.asarray(m, dtype=np.float32) for n, m in out.items()}
+
+
+# --------------------------------------------------------------------------- one task
+
+
+@dataclass
+class Condition:
+    """What the metrics see in one condition: the model, the inputs, the maps, who flipped."""
+
+    name: str
+    model: nn.Module
+    x: torch.Tensor
+    maps: dict[str, np.ndarray]
+    predicted: np.ndarray
+    flipped: np.ndarray  # bool (N,)
+
+
+class TaskRunner:
+    """Scores one model's shards (keeps the model, its perturbed twin and its methods)."""
+
+    def __init__(self, config: MetaevalConfig, name: str) -> None:
+        from camscope.models import get_spec, load_model
+
+        self.config = config
+        self.name = name
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CamscopeWarning)
+            self.model = load_model(name).eval()
+        self.spec = get_spec(name)
+        self.methods = config.resolved_methods()
+        self.metrics = config.resolved_metrics()
+        self._twin: nn.Module | None = None
+
+    def twin(self) -> nn.Module:
+        if self._twin is None:
+            self._twin = noisy_model(self.model, self.config.model_noise, self.config.seed)
+        return self._twin
+
+    def predictions(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        from camscope.metrics._common import forward_logits
+
+        return torch.softmax(forward_logits(model, x, self.config.batch_size).float(), dim=-1)
+
+    def condition(self, name: str, model: nn.Module, x: torch.Tensor, data: Scenes, clean: np.ndarray) -> Condition:
+        cams = applicable_cams(model, self.spec, self.methods)
+        maps = {**method_maps(cams, x, data.labels), **reference_maps(data.masks)}
+        predicted = self.predictions(model, x).argmax(-1).numpy()
+        return Condition(name, model, x, maps, predicted, predicted != clean)
+
+    def run(self, data: Scenes) -> list[dict[str, Any]]:
+        from camscope.data.synthetic import to_input
+
+        mean, std = tuple(self.spec.mean), tuple(self.spec.std)
+        x = to_input(data.images, mean, std)
+        probs = self.predictions(self.model, x)
+        predicted = probs.argmax(-1).numpy()
+        labels = torch.as_tensor(data.labels)
+        p_true = probs[torch.arange(len(labels)), labels].numpy()
+        p_cf = self.predictions(self.model, to_input(data.counterfactual, mean, std))
+        evidence = p_true - p_cf[torch.arange(len(labels)), labels].numpy()
+
+        clean = self.condition(CLEAN, self.model, x, data, predicted)
+        conditions = [clean]
+        if "input" in self.config.perturbations:
+            noisy = noisy_inputs(x, self.config.input_noise, std, self.config.seed + int(data.indices[0]))
+            conditions.append(self.condition("input", self.model, noisy, data, predicted))
+        if "model" in self.config.perturbations:
+            conditions.append(self.condition("model", self.twin(), x, data, predicted))
+        seed = self.config.seed + int(data.indices[0])
+        disrupted = {k: shuffle_cells(v, self.config.disrupt_cell, seed) for k, v in clean.maps.items()}
+        conditions.append(Condition(DISRUPTED, self.model, x, disrupted, predicted, np.zeros(len(x), bool)))
+        for c in conditions:
+            if c.flipped.any():
+                warnings.warn(
+                    CamscopeWarning(
+                        f"metaeval: the {c.name!r} perturbation flipped the prediction of {int(c.flipped.sum())} of "
+                        f"{len(c.flipped)} image(s) on {self.name}; their rows are flagged {FLIPPED!r} and left "
+                        "out of noise resilience"
+                    ),
+                    stacklevel=2,
+                )
+
+        rows: list[dict[str, Any]] = []
+        for c in conditions:
+            methods = [m for m in clean.maps if m in c.maps]  # a method that failed under a perturbation drops out
+            gt = self._energy(c, methods, data.masks)
+            base = {"model": self.name, "condition": c.name}
+            for metric in self.metrics:
+                for column, values, status, flag, seconds, forwards in self._score(metric, c, methods, data):
+                    for k, method in enumerate(methods):
+                        for i in range(len(data.indices)):
+                            j = k * len(data.indices) + i
+                            rows.append(
+                                {
+                                    **base,
+                                    "image_index": int(data.indices[i]),
+                                    "method": method,
+                                    "metric": metric,
+                                    "column": column,
+                                    "value": float(values[j]),
+                                    "gt_energy": float(gt[j]),
+                                    "status": status[j],
+                                    "flag": FLIPPED if c.flipped[i] else flag[j],
+                                    "label": int(data.labels[i]),
+                                    "predicted": int(c.predicted[i]),
+                                    "evidence_drop": float(evidence[i]),
+                                    "seconds": seconds,
+                                    "forwards": forwards,
+                                }
+                            )
+        return rows
+
+    @staticmethod
+    def _energy(c: Condition, methods: list[str], masks: np.ndarray) -> np.ndarray:
+        """Each map's energy inside the true object (NaN where the mask is empty: no known answer)."""
+        from camscope.metrics.localization import relevance_mass
+
+        maps = np.concatenate([c.maps[m] for m in methods])
+        truth = np.concatenate([masks] * len(methods))
+        has = truth.reshape(len(truth), -1).any(axis=1)
+        energy = np.full(len(truth), np.nan)
+        if has.any():
+            energy[has] = relevance_mass(maps[has], truth[has]).scores
+        return energy
+
+    def _score(
+        self, name: str, c: Condition, methods: list[str], data: Scenes
+    ) -> list[tuple[str, np.ndarray, list[str], list[str | None], float, float]]:
+        """(column, values (maps·images), status, flag, seconds and forwards per image·map) per column."""
+        from camscope.metrics import get_metric
+
+        metric = get_metric(name)
+        n, m = len(data.indices), len(methods)
+        has_truth = data.masks.reshape(n, -1).any(axis=1)
+        keep = np.tile(has_truth, m) if metric.needs_ground_truth else np.ones(n * m, bool)
+        status: list[str] = ["ok"] * (n * m)
+        flag: list[str | None] = [None] * (n * m)
+        if metric.needs_ground_truth and not has_truth.all():
+            warnings.warn(
+                CamscopeWarning(
+                    f"metaeval: {name} needs ground truth, but {int((~has_truth).sum())} image(s) have an empty "
+                    f"object mask; their rows are flagged {NO_GROUND_TRUTH!r}"
+                ),
+                stacklevel=2,
+            )
+            for j in np.flatnonzero(~keep):
+                status[j], flag[j] = "skipped", NO_GROUND_TRUTH
+        maps = np.concatenate([c.maps[k] for k in methods])[keep]
+        x = c.x.repeat(m, 1, 1, 1)[torch.as_tensor(keep)]
+        targets = [int(t) for t in np.tile(data.labels, m)[keep]]
+        truth = np.concatenate([data.masks] * m)[keep] if metric.needs_ground_truth else None
+        kwargs = {
+            **metric.accepted(batch_size=self.config.batch_size, mean=self.spec.mean, std=self.spec.std),
+            **self.config.metric_params.get(name, {}),
+        }
+        start = time.perf_counter()
+        try:
+            with counting_forwards(c.model) as count:
+                result = metric(c.model, x, maps, targets, ground_truth=truth, **kwargs) if len(maps) else None
+            seconds, forwards = (time.perf_counter() - start) / max(1, len(maps)), count[0] / max(1, len(maps))
+            summary = result.summary() if result is not None else {}
+        except Exception as exc:
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            warnings.warn(CamscopeWarning(f"metaeval: {name} could not run on {self.name} ({reason})"), stacklevel=2)
+            nan = np.full(n * m, np.nan)
+            # refused input (ground truth it cannot have, a parameter it lacks): skipped; anything else: failed
+            bad = "skipped" if isinstance(exc, (MetricInputError, InputError, TypeError)) else "failed"
+            return [(col.name, nan, [bad] * (n * m), [reason] * (n * m), np.nan, np.nan) for col in metric.columns]
+        out = []
+        for column in metric.columns:
+            values = np.full(n * m, np.nan)
+            if column.name in summary:
+                values[keep] = np.asarray(summary[column.name], dtype=np.float64)
+                out.append((column.name, values, status, flag, seconds, forwards))
+            else:  # a declared column this call did not produce (e.g. one ROAD order only)
+                missing = "the metric returned no value for this column"
+                out.append((column.name, values, ["skipped"] * (n * m), [missing] * (n * m), seconds, forwards))
+        return out
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _part_path(out: Path, model: str, shard_index: int) -> Path:
+    return out / "parts" / f"{model}__{shard_index:04d}.parquet"
+
+
+def run_metaeval(config: MetaevalConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
+    """Compute every missing (model, shard) part of ``config`` under ``out``; returns ``out``.
+
+    A folder written with other settings is an error (``fresh=True`` clears its parts first); the parts of
+    the same settings are kept, so an interrupted run continues where it stopped.
+    """
+    from tqdm.auto import tqdm
+
+    from camscope.sweep.store import StoreLock, atomic_write
+
+    out = Path(out)
+    meta_path = out / RUN_FILE
+    settings = config.as_dict()
+    with StoreLock(out):
+        if meta_path.is_file():
+            stored = json.loads(meta_path.read_text())
+            if stored.get("hash") != config.hash() and not fresh:
+                raise InputError(
+                    f"{out} holds a meta-evaluation with other settings (hash {stored.get('hash')}, now "
+                    f"{config.hash()}): use --fresh to replace it, or another --out"
+                )
+        if fresh:
+            for part in (out / "parts").glob("*.parquet") if (out / "parts").is_dir() else []:
+                part.unlink()
+        meta = {"hash": config.hash(), "settings": settings, "torch_threads": torch.get_num_threads()}
+        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+        data = scenes(config)
+        starts = list(range(0, config.images, config.shard_size))
+        todo = [
+            (model, k, start)
+            for model in config.models
+            for k, start in enumerate(starts)
+            if not _part_path(out, model, k).is_file()
+        ]
+        runner: TaskRunner | None = None
+        bar = tqdm(todo, desc="metaeval", unit="task", disable=None if progress else True)
+        for model, k, start in bar:
+            bar.set_postfix_str(f"{model} images {start}-{min(start + config.shard_size, config.images) - 1}")
+            if runner is None or runner.name != model:
+                runner = TaskRunner(config, model)
+            begin, cpu = time.perf_counter(), time.process_time()
+            rows = runner.run(shard(data, start, start + config.shard_size))
+            # wall and CPU seconds: on a shared machine the wall time says more about the neighbours
+            stamps = {"seconds": time.perf_counter() - begin, "cpu_seconds": time.process_time() - cpu}
+            table = pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
+                {b"hash": config.hash().encode(), **{k.encode(): f"{v:.3f}".encode() for k, v in stamps.items()}}
+            )
+            atomic_write(_part_path(out, model, k), lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+    return out
+
+
+def read_rows(out: str | Path) -> tuple[pa.Table, dict[str, Any], float]:
+    """(every stored row, the run's metadata, the wall seconds its parts took) of a metaeval folder; the
+    metadata's ``cpu_seconds`` sums the CPU time of the parts that recorded it (None if none did)."""
+    out = Path(out)
+    meta_path = out / RUN_FILE
+    if not meta_path.is_file():
+        raise InputError(f"{out} is not a meta-evaluation folder (no {RUN_FILE}); run `camscope metaeval` first")
+    meta = json.loads(meta_path.read_text())
+    parts = sorted((out / "parts").glob("*.parquet"))
+    if not parts:
+        raise InputError(f"{out} holds no finished part yet")
+    tables, seconds, cpu = [], 0.0, []
+    for part in parts:
+        table = pq.read_table(part)
+        stored = table.schema.metadata or {}
+        if stored.get(b"hash", b"").decode() != meta["hash"]:
+            continue  # a part from other settings (left by an interrupted --fresh): not this run's
+        seconds += float(stored.get(b"seconds", b"0"))
+        if b"cpu_seconds" in stored:
+            cpu.append(float(stored[b"cpu_seconds"]))
+        tables.append(table.replace_schema_metadata(None))
+    if not tables:
+        raise InputError(f"{out} holds no part of its own settings")
+    meta["cpu_seconds"] = sum(cpu) if cpu and len(cpu) == len(tables) else None
+    return pa.concat_tables(tables), meta, seconds

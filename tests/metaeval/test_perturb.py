@@ -1,0 +1,44 @@
+"""Reference maps and perturbations: exact on tiny arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from camscope.metaeval.perturb import INVERSE, ORACLE, noisy_inputs, noisy_model, reference_maps, shuffle_cells
+
+
+def test_reference_maps_are_the_mask_and_its_complement():
+    mask = np.zeros((2, 4, 4), bool)
+    mask[0, 1:3, 1:3] = True
+    maps = reference_maps(mask)
+    assert maps[ORACLE].dtype == np.float32 and (maps[ORACLE] == mask).all()
+    assert (maps[INVERSE] == 1 - mask).all()
+
+
+def test_shuffle_cells_permutes_whole_cells_and_keeps_the_remainder():
+    maps = np.arange(2 * 9 * 9, dtype=np.float32).reshape(2, 9, 9)
+    out = shuffle_cells(maps, 4, seed=3)
+    assert not np.array_equal(out, maps)
+    assert np.array_equal(out[:, 8, :], maps[:, 8, :]) and np.array_equal(out[:, :, 8], maps[:, :, 8])
+    for i in range(2):
+        cells = {maps[i, r : r + 4, c : c + 4].tobytes() for r in (0, 4) for c in (0, 4)}
+        moved = {out[i, r : r + 4, c : c + 4].tobytes() for r in (0, 4) for c in (0, 4)}
+        assert cells == moved  # the same cells, elsewhere
+    assert np.array_equal(out, shuffle_cells(maps, 4, seed=3))
+    assert np.array_equal(shuffle_cells(maps, 9, seed=3), maps)  # one cell: nothing to permute
+
+
+def test_noisy_model_leaves_the_original_alone_and_noisy_inputs_scale_by_std():
+    model = nn.Linear(3, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    twin = noisy_model(model, 0.1, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert not torch.equal(twin.weight, model.weight)
+    ratio = (twin.weight / model.weight).detach()
+    assert float((ratio - 1).abs().max()) < 0.6
+    x = torch.zeros(1, 3, 2, 2)
+    assert torch.equal(noisy_inputs(x, 0.0, (0.5, 0.5, 0.5), seed=1), x)
+    a, b = noisy_inputs(x, 0.1, (1.0, 1.0, 1.0), 1), noisy_inputs(x, 0.1, (0.5, 0.5, 0.5), 1)
+    assert torch.allclose(b, 2 * a)

@@ -1,0 +1,82 @@
+"""The README's meta-evaluation block is the script's output: its format, and its numbers consistent with
+each other and with the metric registry."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from benchmarks.metaeval_readme import BEGIN, END, README, block_markdown, write_readme
+from camscope.metaeval.summary import HEADER, summarize
+from camscope.metrics import get_metric, metric_names
+from tests.metaeval.helpers import SETTINGS, fake_rows
+
+ROW = re.compile(r"^\| (\S+) \| ([↑↓]) \| (.+?) \| (\d+)/(\d+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$")
+TAU = re.compile(r"^([+-]\d\.\d\d) \[([+-]\d\.\d\d), ([+-]\d\.\d\d)\]$")
+
+
+def check_block(block: str) -> list[str]:
+    """What is wrong with a block (empty: nothing)."""
+    problems = []
+    lines = block.splitlines()
+    if lines[0] != BEGIN or lines[-1] != END:
+        problems.append("markers")
+    models = re.search(r"(\d+) mini model\(s\)", block)
+    if not lines[1].startswith("*What was run*") or models is None:
+        return [*problems, "no settings sentence"]
+    if HEADER not in lines:
+        return [*problems, "no table header"]
+    start = lines.index(HEADER) + 2
+    rows = [line for line in lines[start:] if line.startswith("| ")]
+    declared = {c.name: c for name in metric_names() for c in get_metric(name).columns}
+    for line in rows:
+        match = ROW.match(line)
+        if match is None:
+            problems.append(f"row format: {line}")
+            continue
+        column, arrow, tau, passed, known = match.group(1, 2, 3, 4, 5)
+        if column not in declared:
+            problems.append(f"{column} is no registered metric's column")
+        elif arrow != ("↑" if declared[column].higher_is_better else "↓"):
+            problems.append(f"{column}: direction {arrow} is not the declared one")
+        if tau != "1 (is the known answer)":
+            found = TAU.match(tau)
+            values = [float(v) for v in found.groups()] if found else []
+            if not values or not (-1 <= values[1] <= values[2] <= 1 and -1 <= values[0] <= 1):
+                problems.append(f"{column}: τ cell {tau!r}")
+        if int(passed) > int(known) or int(known) > int(models.group(1)):
+            problems.append(f"{column}: discrimination {passed}/{known} with {models.group(1)} models")
+        for cell in match.group(6, 7):
+            if cell != "n/a" and not 0 <= float(cell) <= 1:
+                problems.append(f"{column}: consistency {cell} outside [0, 1]")
+    findings = re.findall(r"^- \*\*(\S+)\*\*", block, re.M)
+    if findings != [ROW.match(r).group(1) for r in rows if ROW.match(r)]:
+        problems.append("the findings do not follow the table's rows")
+    return problems
+
+
+def test_the_scripts_block_passes_the_check():
+    summary = summarize(fake_rows(), SETTINGS, 12.0)
+    block = block_markdown(summary, "test")
+    assert check_block(block) == []
+    assert "| deletion_auc | ↓ |" in block and "1 (is the known answer)" in block
+    broken = block.replace("| deletion_auc | ↓ |", "| deletion_auc | ↑ |")
+    assert any("direction" in p for p in check_block(broken))
+
+
+def test_readme_block_is_the_scripts_format():
+    text = README.read_text()
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    block = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert check_block(block) == [], "README block malformed: run python benchmarks/metaeval_readme.py FOLDER"
+
+
+def test_write_readme_replaces_only_the_marked_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{BEGIN}\nold\n{END}\nafter\n")
+    write_readme(f"{BEGIN}\nnew\n{END}", readme)
+    assert readme.read_text() == f"before\n{BEGIN}\nnew\n{END}\nafter\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="no"):
+        write_readme(f"{BEGIN}\nnew\n{END}", readme)

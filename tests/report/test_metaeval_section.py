@@ -1,0 +1,21 @@
+"""The report's meta-evaluation section, from a metaeval folder (made-up rows: no model runs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from camscope.core.errors import InputError
+from camscope.metaeval.summary import summarize, write_outputs
+from camscope.report import build_report
+from tests.metaeval.helpers import SETTINGS, fake_rows
+
+
+def test_report_shows_the_metaeval_section_when_given_a_folder(results, tmp_path):
+    folder = tmp_path / "metaeval"
+    write_outputs(summarize(fake_rows(), SETTINGS, 60.0), folder)
+    page = build_report(results, tmp_path / "with.html", metaeval=folder).read_text()
+    assert 'id="metaeval"' in page and "deletion_auc" in page and "1 (is the known answer)" in page
+    plain = build_report(results, tmp_path / "without.html").read_text()
+    assert 'id="metaeval"' not in plain
+    with pytest.raises(InputError, match="camscope metaeval"):
+        build_report(results, tmp_path / "x.html", metaeval=tmp_path / "empty")
