@@ -279,3 +279,31 @@ class FinerWeightedTarget:
 
     def __repr__(self) -> str:
         return f"FinerWeightedTarget({self.category}, {self.comparison_categories}, alpha={self.alpha})"
+
+
+# ---------------------------------------------------------------------------- pytorch-grad-cam's other targets
+class BinaryClassifierOutputTarget:
+    """A one-logit binary classifier: the logit for ``category`` 1, its negative for 0."""
+
+    def __init__(self, category: int) -> None:
+        self.category = category
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return model_output * (1 if self.category == 1 else -1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.category})"
+
+
+class SoftmaxOutputTarget:
+    """Every class's softmax probability (a vector: for metrics that score all classes, not for a CAM)."""
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model_output, dim=-1)
+
+
+class RawScoresOutputTarget:
+    """The raw output itself (a vector: for metrics that score all classes, not for a CAM)."""
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return model_output

@@ -11,9 +11,11 @@ from camscope.methods.gradient import (
     GradCAMPlusPlus,
     HiResCAM,
     LayerCAM,
+    SegEigenCAM,
     XGradCAM,
 )
 from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
+from camscope.methods.meta import SESS, FinerCAM, RefineCAM
 from camscope.methods.newer import FEM, KPCACAM, ShapleyCAM
 from camscope.methods.perturbation import AblationCAM, ScoreCAM
 from camscope.methods.registry import get_method, method_names, register_method
@@ -23,6 +25,7 @@ __all__ = [
     "FEM",
     "KPCACAM",
     "RELAX",
+    "SESS",
     "AblationCAM",
     "AttentionMap",
     "AttentionRollout",
@@ -30,6 +33,7 @@ __all__ = [
     "CamState",
     "EigenCAM",
     "EigenGradCAM",
+    "FinerCAM",
     "FullGrad",
     "GradCAM",
     "GradCAMElementWise",
@@ -41,7 +45,9 @@ __all__ = [
     "LayerState",
     "LeGrad",
     "RandomCAM",
+    "RefineCAM",
     "ScoreCAM",
+    "SegEigenCAM",
     "ShapleyCAM",
     "XGradCAM",
     "deprocess_image",
