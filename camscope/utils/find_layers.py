@@ -1,8 +1,8 @@
 """``pytorch_grad_cam.utils.find_layers`` under camscope's name.
 
-walk a model's module tree to find or replace layers.  camscope's methods take layers as modules or dotted paths
-(``"layer4.1"``, resolved with near-match hints); these functions are for code that collects layers by type or
-predicate, or swaps modules.
+Walk a model's module tree to find or replace layers. camscope's methods take layers as modules or dotted
+paths (``"layer4.1"``, resolved with near-match hints); these functions are for code that collects layers
+by type or predicate, or swaps modules.
 """
 
 from __future__ import annotations
