@@ -128,7 +128,7 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
             if index is None:
                 raise _bad_target(entry)
             entry = ClassifierOutputTarget(index)
-        category = getattr(entry, "category", None)
+        category = getattr(entry, "category", None) if getattr(entry, "category_is_class", True) else None
         if isinstance(category, int) and not 0 <= category < num_classes:
             raise TargetError(
                 f"target class {category} is out of range: the model has {num_classes} classes (0..{num_classes - 1})"
@@ -284,6 +284,8 @@ class FinerWeightedTarget:
 # ---------------------------------------------------------------------------- pytorch-grad-cam's other targets
 class BinaryClassifierOutputTarget:
     """A one-logit binary classifier: the logit for ``category`` 1, its negative for 0."""
+
+    category_is_class = False  # ``category`` is the label (0 or 1), not an output index
 
     def __init__(self, category: int) -> None:
         self.category = category

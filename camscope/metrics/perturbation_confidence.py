@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from camscope.errors import MetricInputError
-from camscope.metrics._common import resolve, score_batches
-from camscope.targets import TargetSpec, target_scores
+from camscope.metrics._common import forward_logits, resolve
+from camscope.targets import Target, TargetSpec
 
 Perturbation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Imputer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -84,13 +84,15 @@ class PerturbationConfidenceMetric:
         batch_size = max(1, input_tensor.shape[0])
         resolved, logits = resolve(model, input_tensor, targets, batch_size, probability=False)
         perturbed = self.perturb(input_tensor, maps)
-
-        def build(chunk: Sequence[int]) -> tuple[torch.Tensor, Sequence[int]]:
-            return perturbed[chunk[0] : chunk[-1] + 1], chunk
-
-        after = np.float32(score_batches(model, resolved, range(len(maps)), build, batch_size))
-        result = after - target_scores(resolved, logits).cpu().numpy().astype(np.float32) if return_diff else after
+        after = _scores(resolved, forward_logits(model, perturbed, batch_size))
+        result = after - _scores(resolved, logits) if return_diff else after
         return (result, perturbed) if return_visualization else result
+
+
+def _scores(targets: Sequence[Target], logits: torch.Tensor) -> np.ndarray:
+    """Each image's target on its output row, float32; a target may return a vector (all classes' scores)."""
+    with torch.inference_mode():
+        return np.float32([torch.as_tensor(t(row)).detach().cpu().numpy() for t, row in zip(targets, logits)])
 
 
 class RemoveMostRelevantFirst:
