@@ -61,12 +61,26 @@ DIFFERENCES: dict[str, str] = {
     ),
     "pytorch_grad_cam.metrics.road.ROADCombined": "one target for a batch scores every image (the peer: image 0 only)",
     "pytorch_grad_cam.metrics.perturbation_confidence.PerturbationConfidenceMetric": (
-        "one target for a batch scores every image (the peer: image 0 only)"
+        "one target for a batch scores every image (the peer: image 0 only); a target may return a vector"
     ),
     "pytorch_grad_cam.utils.reshape_transforms.vit_reshape_transform": (
         "a square patch grid of another size is accepted (the peer: height, width must match)"
     ),
+    "pytorch_grad_cam.ablation_cam_multilayer.AblationCAM": "camscope's AblationCAM (several layers supported)",
+    "pytorch_grad_cam.ablation_cam_multilayer.AblationLayer": "zeroes the channel (the peer: `min − 1e5` if min ≠ 0)",
 }
+_ONE_TARGET = "one target for a batch scores every image (the peer: image 0 only)"
+for _name in (
+    "cam_mult_image.CamMultImageConfidenceChange",
+    "cam_mult_image.DropInConfidence",
+    "cam_mult_image.IncreaseInConfidence",
+    "road.ROADMostRelevantFirst",
+    "road.ROADLeastRelevantFirst",
+    "road.ROADMostRelevantFirstAverage",
+    "road.ROADLeastRelevantFirstAverage",
+    "arcc.ARCC",
+):
+    DIFFERENCES[f"pytorch_grad_cam.metrics.{_name}"] = _ONE_TARGET
 
 
 # ---------------------------------------------------------------------------- numpy views of the engine
@@ -81,7 +95,7 @@ def scale_cam_image(cam: Any, target_size: Sequence[int] | None = None) -> np.nd
     if maps.ndim == 3:
         return resize_maps(scaled, (int(target_size[1]), int(target_size[0]))).numpy()
     zoomed = [zoom(image, [t / s for s, t in zip(image.shape, list(target_size)[::-1])]) for image in scaled.numpy()]
-    return np.float32(zoomed)
+    return np.asarray(zoomed, dtype=np.float32)
 
 
 def scale_accross_batch_and_channels(tensor: Any, target_size: Sequence[int]) -> np.ndarray:
@@ -146,7 +160,7 @@ class ActivationsAndGradients:
             def store(grad: torch.Tensor) -> None:
                 self.gradients = [self._view(grad), *self.gradients]  # backward runs the layers in reverse
 
-            output.register_hook(store)
+            output.register_hook(store)  # type: ignore[no-untyped-call]
 
     def __call__(self, x: torch.Tensor) -> Any:
         self.activations, self.gradients = [], []

@@ -254,7 +254,8 @@ class SESS(_MetaMethod):
                 if self.use_softmax_scores:
                     outputs = torch.softmax(outputs, dim=-1)
                 scores.append(repeated_target_scores(target, outputs).float().cpu().numpy())
-        return np.maximum(np.concatenate(scores), 0).astype(np.float32)
+        weights: np.ndarray = np.maximum(np.concatenate(scores), 0).astype(np.float32)
+        return weights
 
 
 def window_starts(length: int, step_size: int, window_size: int) -> list[int]:

@@ -25,4 +25,5 @@ def sobel_cam(img: np.ndarray) -> np.ndarray:
     grey = ((9798 * rgb[..., 0] + 19235 * rgb[..., 1] + 3735 * rgb[..., 2] + (1 << 14)) >> 15).astype(np.float64)
     grad_x = np.clip(np.abs(correlate(grey, _SOBEL_X, mode="mirror")), 0, 255)
     grad_y = np.clip(np.abs(correlate(grey, _SOBEL_X.T, mode="mirror")), 0, 255)
-    return np.clip(np.rint(0.5 * grad_x + 0.5 * grad_y), 0, 255).astype(np.uint8)
+    edges: np.ndarray = np.clip(np.rint(0.5 * grad_x + 0.5 * grad_y), 0, 255).astype(np.uint8)
+    return edges

@@ -92,7 +92,8 @@ class PerturbationConfidenceMetric:
 def _scores(targets: Sequence[Target], logits: torch.Tensor) -> np.ndarray:
     """Each image's target on its output row, float32; a target may return a vector (all classes' scores)."""
     with torch.inference_mode():
-        return np.float32([torch.as_tensor(t(row)).detach().cpu().numpy() for t, row in zip(targets, logits)])
+        rows = [torch.as_tensor(t(row)).detach().cpu().numpy() for t, row in zip(targets, logits)]
+    return np.asarray(rows, dtype=np.float32)
 
 
 class RemoveMostRelevantFirst:
@@ -129,5 +130,5 @@ class AveragerAcrossThresholds:
 
     def __call__(self, input_tensor: torch.Tensor, cams: Any, targets: TargetSpec, model: nn.Module) -> np.ndarray:
         scores = [self.imputer(p)(input_tensor, cams, targets, model) for p in self.percentiles]
-        averaged: np.ndarray = np.mean(np.float32(scores), axis=0)
+        averaged: np.ndarray = np.asarray(scores, dtype=np.float32).mean(axis=0)
         return averaged

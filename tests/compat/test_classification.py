@@ -27,7 +27,10 @@ with GradCAM(model=model, target_layers=target_layers) as cam:
 def test_readme_quick_start():
     peer, ours = migrate(README, make_model=resnet18, rgb_img=scene())
     assert_same(
-        peer, ours, ["input_tensor", "grayscale_cam", "visualization", "model_outputs"], colored={"visualization": "grayscale_cam"}
+        peer,
+        ours,
+        ["input_tensor", "grayscale_cam", "visualization", "model_outputs"],
+        colored={"visualization": "grayscale_cam"},
     )
     assert ours["visualization"].dtype == np.uint8 and ours["grayscale_cam"].max() == pytest.approx(1.0)
 
@@ -61,7 +64,8 @@ with methods[method](model=model, target_layers=target_layers) as cam:
     if method == "finercam":
         grayscale_cam = cam(input_tensor=input_tensor, targets=targets, eigen_smooth=eigen_smooth)
     else:
-        grayscale_cam = cam(input_tensor=input_tensor, targets=targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        grayscale_cam = cam(input_tensor=input_tensor, targets=targets, aug_smooth=aug_smooth,
+                            eigen_smooth=eigen_smooth)
     grayscale_cam = grayscale_cam[0, :]
     cam_image = show_cam_on_image(rgb_img, grayscale_cam, use_rgb=True)
     cam_image = cv2.cvtColor(cam_image, cv2.COLOR_RGB2BGR)
@@ -89,7 +93,12 @@ def test_cam_py_every_method(method):
 def test_cam_py_principal_component_methods(method, eigen_smooth, sign_corrected_peer):
     """Deliberate difference: camscope orients the principal component (see the fixture)."""
     peer, ours = migrate(
-        CAM_PY, make_model=resnet18, rgb_img=scene(), method=method, aug_smooth=False, eigen_smooth=eigen_smooth,
+        CAM_PY,
+        make_model=resnet18,
+        rgb_img=scene(),
+        method=method,
+        aug_smooth=False,
+        eigen_smooth=eigen_smooth,
         guided=False,
     )
     assert_same(peer, ours, ["grayscale_cam", "cam_image"], colored={"cam_image": "grayscale_cam"})

@@ -124,4 +124,6 @@ def test_pixel_attribution_for_embeddings():
         EMBEDDINGS, make_model=resnet18, rgb_img=scene(seed=0), car_img=scene(seed=1), cloud_img=scene(seed=2)
     )
     names = ["car_grayscale_cam", "car_cam_image", "cloud_grayscale_cam", "cloud_cam_image"]
-    assert_same(peer, ours, names, colored={"car_cam_image": "car_grayscale_cam", "cloud_cam_image": "cloud_grayscale_cam"})
+    assert_same(
+        peer, ours, names, colored={"car_cam_image": "car_grayscale_cam", "cloud_cam_image": "cloud_grayscale_cam"}
+    )

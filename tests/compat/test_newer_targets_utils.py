@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.compat.helpers import OURS, PEER, assert_same, migrate, resnet18, run, scene
 
@@ -142,7 +141,12 @@ def test_utilities():
 
 def test_refine_cam_with_statement():
     """Deliberate difference: the peer's RefineCAM has no context-manager protocol; camscope's has one."""
-    script = "from pytorch_grad_cam import RefineCAM\nmodel = make_model()\nwith RefineCAM(model, [model.layer4]):\n    pass\n"
+    script = """
+from pytorch_grad_cam import RefineCAM
+model = make_model()
+with RefineCAM(model, [model.layer4]):
+    pass
+"""
     given = dict(make_model=resnet18)
     with pytest.raises(TypeError):
         run(script, PEER, given)
