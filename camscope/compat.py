@@ -26,7 +26,8 @@ PEER = "pytorch-grad-cam 1.5.7"
 #: Peer name (its dotted path) → how camscope's counterpart differs, on purpose. Names not listed behave the same.
 DIFFERENCES: dict[str, str] = {
     "pytorch_grad_cam.base_cam.BaseCAM": (
-        "one target for a batch is broadcast (the peer explains image 0 only); train/eval mode and hooks restored; "
+        "`[target]` for a batch of several images is an error (the peer explains image 0 only), a bare target "
+        "applies to every image; train/eval mode and hooks restored; "
         "subclasses implement `channel_weights`/`layer_map` (torch), not `get_cam_weights` (numpy)"
     ),
     "pytorch_grad_cam.eigen_cam.EigenCAM": "principal component's sign fixed (largest absolute value positive)",
@@ -59,9 +60,8 @@ DIFFERENCES: dict[str, str] = {
     "pytorch_grad_cam.feature_factorization.deep_feature_factorization.run_dff_on_image": (
         "`reshape_transform` defaults to None (the peer's default is a typing object it then calls)"
     ),
-    "pytorch_grad_cam.metrics.road.ROADCombined": "one target for a batch scores every image (the peer: image 0 only)",
     "pytorch_grad_cam.metrics.perturbation_confidence.PerturbationConfidenceMetric": (
-        "one target for a batch scores every image (the peer: image 0 only); a target may return a vector"
+        "`[target]` for a batch of several images is an error (the peer scores image 0 only)"
     ),
     "pytorch_grad_cam.utils.reshape_transforms.vit_reshape_transform": (
         "a square patch grid of another size is accepted (the peer: height, width must match)"
@@ -69,7 +69,7 @@ DIFFERENCES: dict[str, str] = {
     "pytorch_grad_cam.ablation_cam_multilayer.AblationCAM": "camscope's AblationCAM (several layers supported)",
     "pytorch_grad_cam.ablation_cam_multilayer.AblationLayer": "zeroes the channel (the peer: `min − 1e5` if min ≠ 0)",
 }
-_ONE_TARGET = "one target for a batch scores every image (the peer: image 0 only)"
+_ONE_TARGET = "`[target]` for a batch of several images is an error (the peer scores image 0 only)"
 for _name in (
     "cam_mult_image.CamMultImageConfidenceChange",
     "cam_mult_image.DropInConfidence",
@@ -78,6 +78,7 @@ for _name in (
     "road.ROADLeastRelevantFirst",
     "road.ROADMostRelevantFirstAverage",
     "road.ROADLeastRelevantFirstAverage",
+    "road.ROADCombined",
     "arcc.ARCC",
 ):
     DIFFERENCES[f"pytorch_grad_cam.metrics.{_name}"] = _ONE_TARGET

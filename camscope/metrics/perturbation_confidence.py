@@ -6,8 +6,9 @@ ClassifierOutputTarget scores the logit); ``return_visualization=True`` also ret
 The perturbations are pytorch-grad-cam's: keep the pixels whose map value is below a percentile
 (:class:`RemoveMostRelevantFirst`; its LeRF twin uses ``1 − map``) and impute the rest with an imputer.
 
-Targets follow camscope's rule: one target for a batch scores every image (pytorch-grad-cam zips targets
-with images, so with one target it scores image 0 only); None scores each image's top class.
+Targets follow camscope's rule: one per image, or a single target (not in a list) for every image; a list of
+another length is an error (pytorch-grad-cam zips targets with images, so ``[target]`` scores image 0 only);
+None scores each image's top class. A target may return a vector (all classes' scores).
 """
 
 from __future__ import annotations

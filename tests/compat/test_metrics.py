@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compat.helpers import assert_same, migrate, resnet18, scene
+from camscope.errors import TargetError
+from tests.compat.helpers import OURS, PEER, assert_same, migrate, resnet18, run, scene
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -72,14 +73,16 @@ average_morf = ROADMostRelevantFirstAverage(percentiles=[20, 40, 60, 80])(input_
 average_lerf = ROADLeastRelevantFirstAverage(percentiles=[20, 40, 60, 80])(input_tensor, grayscale_cams, targets, model)
 combined = ROADCombined(percentiles=[20, 40, 60, 80])(input_tensor, grayscale_cams, targets, model)
 empty = ROADCombined(percentiles=[20, 40, 60, 80])(input_tensor, grayscale_cams * 0, targets, model)
+otsu = ROADMostRelevantFirst(percentile="auto")(input_tensor, grayscale_cams, targets, model)
 """
 )
 
 
+@pytest.mark.slow
 def test_road_classes():
     peer, ours = migrate(ROAD, make_model=resnet18, rgb_img=scene())
     names = ["scores_75", "visualizations", "visualization_75", "scores_lerf", "average_morf", "average_lerf"]
-    assert_same(peer, ours, [*names, "combined", "empty"])
+    assert_same(peer, ours, [*names, "combined", "empty", "otsu"])
 
 
 BENCHMARK = (
@@ -120,3 +123,35 @@ def test_tutorial_benchmark_and_arcc(sign_corrected_peer):
     peer, ours = migrate(BENCHMARK, make_model=resnet18, rgb_img=scene())
     assert_same(peer, ours, ["road_scores", "arcc_score"])
     assert peer["grid"].shape == ours["grid"].shape
+
+
+ONE_TARGET = """
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
+from pytorch_grad_cam.utils.image import preprocess_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+model = make_model()
+batch = torch.cat([preprocess_image(rgb_img), preprocess_image(other_img)])
+targets = [ClassifierOutputTarget(7)]
+maps = GradCAM(model, [model.layer4])(batch, targets)
+change = CamMultImageConfidenceChange()(batch, maps, targets, model)
+"""
+
+
+def test_one_target_listed_for_a_batch():
+    """Deliberate difference: the peer zips targets with images, so ``[target]`` for a batch of two explains and
+    scores image 0 only (its map of image 1 is all zeros, its metric returns one score); camscope refuses a
+    list of the wrong length with one clear error, and applies a single target (not in a list) to every image."""
+    given = dict(make_model=resnet18, rgb_img=scene(seed=0), other_img=scene(seed=3))
+    peer = run(ONE_TARGET, PEER, given)
+    assert not peer["maps"][1].any() and peer["change"].shape == (1,)
+    with pytest.raises(TargetError, match="1 targets for a batch of 2"):
+        run(ONE_TARGET, OURS, given)
+    ours = run(
+        ONE_TARGET.replace("targets = [ClassifierOutputTarget(7)]", "targets = ClassifierOutputTarget(7)"), OURS, given
+    )
+    assert ours["maps"][1].max() == pytest.approx(1.0) and ours["change"].shape == (2,)
+    assert abs(peer["maps"][0] - ours["maps"][0]).max() <= 1e-4
+    assert abs(peer["change"][0] - ours["change"][0]) <= 1e-4
