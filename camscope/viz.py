@@ -3,7 +3,8 @@ deletion/insertion curves.
 
 Headless by construction: figures are built on matplotlib's Agg canvas directly (no pyplot, no global
 figure registry, no display needed), so the CLI, the report and the tests run on servers and in CI.
-Colour maps come from matplotlib; OpenCV is not needed at run time.
+Colour maps come from matplotlib; OpenCV is needed only for pytorch-grad-cam's own drawings
+(:func:`show_cam_on_image` with an OpenCV colour map, :func:`show_factorization_on_image`), drawn pixel for pixel.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from PIL import Image
 
 from camscope.core.errors import MetricInputError, UnknownNameError
@@ -269,3 +272,115 @@ def _colormap(name: str) -> matplotlib.colors.Colormap:
     except KeyError:
         hint = "use a matplotlib name such as 'jet' or 'viridis'"
         raise UnknownNameError(f"unknown colour map {name!r}; {hint}") from None
+
+
+# ---------------------------------------------------------------------------- pytorch-grad-cam's pictures
+def show_cam_on_image(
+    img: np.ndarray,
+    mask: np.ndarray,
+    use_rgb: bool = False,
+    colormap: int | str = 2,
+    image_weight: float = 0.5,
+) -> np.ndarray:
+    """pytorch-grad-cam's overlay, pixel for pixel: ``image_weight · img + (1 − image_weight) · heat``,
+    divided by its maximum, as uint8. ``img`` is float in [0, 1]; ``mask`` a (H, W) map in [0, 1].
+
+    ``colormap`` is an OpenCV colour map number (default 2, ``cv2.COLORMAP_JET``; OpenCV's maps give BGR,
+    hence ``use_rgb``) — OpenCV is then needed (``pip install camscope[compat]``) — or a matplotlib name,
+    which is RGB already. :func:`overlay` is camscope's own overlay (no renormalisation, any image type).
+    """
+    pixels = np.asarray(img)
+    if np.max(pixels) > 1:
+        raise MetricInputError("show_cam_on_image expects a float image in [0, 1] (divide a uint8 image by 255)")
+    if not 0 <= image_weight <= 1:
+        raise MetricInputError(f"image_weight must lie in [0, 1], got {image_weight}")
+    levels = (255 * np.asarray(mask)).astype(np.uint8)
+    heat: np.ndarray
+    if isinstance(colormap, str):
+        heat = (np.asarray(_colormap(colormap)(levels))[..., :3] * 255.0 + 0.5).astype(np.uint8)
+        if not use_rgb:
+            heat = heat[..., ::-1]
+    else:
+        cv2 = _opencv()
+        heat = cv2.applyColorMap(levels, colormap)
+        if use_rgb:
+            heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    cam = (1 - image_weight) * (heat.astype(np.float32) / 255) + image_weight * pixels
+    cam = cam / np.max(cam)
+    return (255 * cam).astype(np.uint8)
+
+
+def create_labels_legend(concept_scores: np.ndarray, labels: Mapping[int, str], top_k: int = 2) -> list[str]:
+    """One legend entry per concept: its ``top_k`` classes as ``"name:score"`` lines (the first three
+    comma-separated words of each label)."""
+    scores = np.asarray(concept_scores)
+    best = np.argsort(scores, axis=1)[:, ::-1][:, :top_k]
+    entries = []
+    for concept, categories in enumerate(best):
+        lines = [f"{','.join(labels[int(c)].split(',')[:3])}:{scores[concept, c]:.2f}" for c in categories]
+        entries.append("\n".join(lines))
+    return entries
+
+
+def show_factorization_on_image(
+    img: np.ndarray,
+    explanations: np.ndarray,
+    colors: Sequence[np.ndarray] | None = None,
+    image_weight: float = 0.5,
+    concept_labels: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Each concept map of ``explanations`` (K, H, W) drawn in its own colour where it is the strongest
+    (brightness = its value), blended over the float RGB ``img``; with ``concept_labels``, a legend panel
+    is appended on the right. uint8, as pytorch-grad-cam 1.5.7 draws it (which needs OpenCV).
+
+    Default colours: matplotlib's ``gist_rainbow`` at K even steps. (pytorch-grad-cam looks it up with
+    ``matplotlib.cm.get_cmap``, removed in matplotlib 3.9, so there it fails without ``colors``.) Unlike
+    pytorch-grad-cam, ``explanations`` is not modified in place, and the global matplotlib settings stay.
+    """
+    cv2 = _opencv()
+    maps = np.array(explanations, dtype=np.float32)
+    n_components = maps.shape[0]
+    if colors is None:
+        rainbow = _colormap("gist_rainbow")
+        colors = [np.array(rainbow(i)) for i in np.arange(0, 1, 1.0 / n_components)]
+    strongest = maps.argmax(axis=0)
+    layers = []
+    for i in range(n_components):
+        solid = np.zeros((img.shape[0], img.shape[1], 3))
+        solid[:, :, :] = colors[i][:3]
+        hsv = cv2.cvtColor((solid * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+        hsv[:, :, 2] = (255 * np.where(strongest == i, maps[i], 0)).astype(np.uint8)
+        layers.append(np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), dtype=np.float32) / 255)
+    stacked = np.sum(np.asarray(layers, dtype=np.float32), axis=0)
+    result: np.ndarray = ((img * image_weight + stacked * (1 - image_weight)) * 255).astype(np.uint8)
+    if concept_labels is None:
+        return result
+    legend = _legend_panel(result.shape[:2], [c[:3] for c in colors], list(concept_labels))
+    combined: np.ndarray = np.hstack((result, cv2.resize(legend, (result.shape[1], result.shape[0]))))
+    return combined
+
+
+def _legend_panel(shape: tuple[int, int], colors: Sequence[np.ndarray], labels: list[str]) -> np.ndarray:
+    """The legend of :func:`show_factorization_on_image`, drawn at the image's pixel size."""
+    height, width = shape
+    dpi = float(matplotlib.rcParams["figure.dpi"])
+    fontsize = int(14 * height / 256 / max(1, len(labels) / 6))
+    with matplotlib.rc_context({"legend.fontsize": fontsize}):
+        figure = _figure((width / dpi, height / dpi))
+        ax = figure.add_subplot()
+        lines = [Line2D([0], [0], color=tuple(c), lw=5 * height / 256) for c in colors]
+        ax.legend(lines, labels, mode="expand", fancybox=True, shadow=True)
+        figure.tight_layout(pad=0, w_pad=0, h_pad=0)
+        ax.axis("off")
+        return figure_to_array(figure)
+
+
+def _opencv() -> Any:
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MetricInputError(
+            "this pytorch-grad-cam drawing needs OpenCV: pip install camscope[compat] "
+            "(or pass a matplotlib colormap name)"
+        ) from exc
+    return cv2

@@ -128,7 +128,7 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
             if index is None:
                 raise _bad_target(entry)
             entry = ClassifierOutputTarget(index)
-        category = getattr(entry, "category", None)
+        category = getattr(entry, "category", None) if getattr(entry, "category_is_class", True) else None
         if isinstance(category, int) and not 0 <= category < num_classes:
             raise TargetError(
                 f"target class {category} is out of range: the model has {num_classes} classes (0..{num_classes - 1})"
@@ -279,3 +279,33 @@ class FinerWeightedTarget:
 
     def __repr__(self) -> str:
         return f"FinerWeightedTarget({self.category}, {self.comparison_categories}, alpha={self.alpha})"
+
+
+# ---------------------------------------------------------------------------- pytorch-grad-cam's other targets
+class BinaryClassifierOutputTarget:
+    """A one-logit binary classifier: the logit for ``category`` 1, its negative for 0."""
+
+    category_is_class = False  # ``category`` is the label (0 or 1), not an output index
+
+    def __init__(self, category: int) -> None:
+        self.category = category
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return model_output * (1 if self.category == 1 else -1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.category})"
+
+
+class SoftmaxOutputTarget:
+    """Every class's softmax probability (a vector: for metrics that score all classes, not for a CAM)."""
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model_output, dim=-1)
+
+
+class RawScoresOutputTarget:
+    """The raw output itself (a vector: for metrics that score all classes, not for a CAM)."""
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return model_output

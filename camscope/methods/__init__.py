@@ -12,9 +12,11 @@ from camscope.methods.gradient import (
     GradCAMPlusPlus,
     HiResCAM,
     LayerCAM,
+    SegEigenCAM,
     XGradCAM,
 )
 from camscope.methods.guided import GuidedBackpropReLUModel, deprocess_image, guided_gradcam
+from camscope.methods.meta import SESS, FinerCAM, RefineCAM
 from camscope.methods.registry import get_method, method_names, register_method
 from camscope.methods.relax import RELAX
 from camscope.methods.scorecam import ScoreCAM
@@ -24,6 +26,7 @@ __all__ = [
     "FEM",
     "KPCACAM",
     "RELAX",
+    "SESS",
     "AblationCAM",
     "AttentionMap",
     "AttentionRollout",
@@ -31,6 +34,7 @@ __all__ = [
     "CamState",
     "EigenCAM",
     "EigenGradCAM",
+    "FinerCAM",
     "FullGrad",
     "GradCAM",
     "GradCAMElementWise",
@@ -42,7 +46,9 @@ __all__ = [
     "LayerState",
     "LeGrad",
     "RandomCAM",
+    "RefineCAM",
     "ScoreCAM",
+    "SegEigenCAM",
     "ShapleyCAM",
     "XGradCAM",
     "deprocess_image",

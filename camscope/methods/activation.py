@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from camscope.core.capture import ReshapeTransform
+from camscope.core.errors import CamscopeError
 from camscope.methods.base import BaseCAM, CamState, LayerState, principal_projection
 from camscope.methods.registry import register_method
 
@@ -54,44 +55,80 @@ class RandomCAM(BaseCAM):
         return weights.to(layer.activations.device)
 
 
+#: scikit-learn's pairwise kernels that ``KernelPCA(kernel=...)`` accepts by name (degree 3 for "poly").
+KERNELS = ("sigmoid", "linear", "poly", "rbf", "cosine")
+
+
+def kernel_matrix(x: torch.Tensor, kernel: str, gamma: float | None, coef0: float) -> torch.Tensor:
+    """K(x_i, x_j) for the rows of each (N, P, C) batch, as scikit-learn defines ``kernel`` (γ = 1/C by default)."""
+    if kernel not in KERNELS:
+        raise CamscopeError(f"unknown KPCA kernel {kernel!r}: use one of {', '.join(KERNELS)}")
+    g = gamma if gamma is not None else 1.0 / x.shape[-1]
+    dots = x @ x.transpose(1, 2)
+    if kernel == "sigmoid":
+        return torch.tanh(g * dots + coef0)
+    if kernel == "poly":
+        return (g * dots + coef0) ** 3
+    if kernel == "rbf":
+        squared = dots.diagonal(dim1=1, dim2=2)
+        return torch.exp(-g * (squared[:, :, None] + squared[:, None, :] - 2 * dots).clamp(min=0))
+    if kernel == "cosine":
+        norms = dots.diagonal(dim1=1, dim2=2).sqrt().clamp(min=1e-12)
+        return dots / (norms[:, :, None] * norms[:, None, :])
+    return dots
+
+
+def kernel_projection(
+    activations: torch.Tensor, kernel: str = "sigmoid", gamma: float | None = None, coef0: float = 1.0
+) -> torch.Tensor:
+    """First kernel-PCA component of each position's channel vector, (N, C, h, w) → (N, h, w).
+
+    X = A's (h·w, C) matrix, centred over positions; K = kernel(X), double-centred; the projection is
+    √λ₁ v₁ (first eigenpair), its sign chosen so that the entry of largest magnitude is positive —
+    what scikit-learn's ``KernelPCA(n_components=1)`` returns.
+    """
+    n, c, h, w = activations.shape
+    x = torch.nan_to_num(activations.double()).reshape(n, c, h * w).transpose(1, 2)
+    x = x - x.mean(dim=1, keepdim=True)
+    k = kernel_matrix(x, kernel, gamma, coef0)
+    k = k - k.mean(dim=1, keepdim=True) - k.mean(dim=2, keepdim=True) + k.mean(dim=(1, 2), keepdim=True)
+    values, vectors = torch.linalg.eigh(k)
+    top = vectors[..., -1]
+    strongest = top.gather(1, top.abs().argmax(dim=1, keepdim=True))
+    top = top * torch.sign(strongest)
+    projection: torch.Tensor = top * values[:, -1:].clamp(min=0).sqrt()
+    return projection.reshape(n, h, w).to(activations.dtype)
+
+
 @register_method("kpcacam", "kpca-cam")
 class KPCACAM(BaseCAM):
-    """KPCA-CAM (Karmani et al., 2024): the first kernel-PCA component of the positions' channel vectors.
+    """KPCA-CAM (Karmani et al., 2024): the first kernel-PCA component of the positions' channel vectors
+    (:func:`kernel_projection`; default the sigmoid kernel tanh(γ X Xᵀ + c₀), γ = 1/C, c₀ = 1). Class-agnostic.
 
-    X = A's (h·w, C) matrix, centred over positions; K = tanh(γ X Xᵀ + c₀) (sigmoid kernel, γ = 1/C
-    by default, c₀ = 1), double-centred; map = √λ₁ v₁ (first eigenpair), its sign chosen so that the
-    entry of largest magnitude is positive — what scikit-learn's ``KernelPCA`` returns. Class-agnostic.
+    The parameters are pytorch-grad-cam's ``KPCA_CAM(model, target_layers, reshape_transform, kernel, gamma)``.
     """
 
     uses_gradients = False
-    params = ("gamma", "coef0")
+    params = ("kernel", "gamma", "coef0")
 
     def __init__(
         self,
         model: nn.Module,
         target_layers: Sequence[nn.Module | str] | nn.Module | str,
         reshape_transform: ReshapeTransform | None = None,
+        kernel: str = "sigmoid",
         gamma: float | None = None,
         coef0: float = 1.0,
     ) -> None:
         super().__init__(model, target_layers, reshape_transform)
+        if kernel not in KERNELS:
+            raise CamscopeError(f"unknown KPCA kernel {kernel!r}: use one of {', '.join(KERNELS)}")
+        self.kernel = kernel
         self.gamma = gamma
         self.coef0 = coef0
 
     def layer_map(self, state: CamState, layer: LayerState, eigen_smooth: bool) -> torch.Tensor:
-        n, c, h, w = layer.activations.shape
-        x = torch.nan_to_num(layer.activations.double()).reshape(n, c, h * w).transpose(1, 2)
-        x = x - x.mean(dim=1, keepdim=True)
-        gamma = self.gamma if self.gamma is not None else 1.0 / c
-        kernel = torch.tanh(gamma * x @ x.transpose(1, 2) + self.coef0)
-        kernel = kernel - kernel.mean(dim=1, keepdim=True) - kernel.mean(dim=2, keepdim=True)
-        kernel = kernel + kernel.mean(dim=(1, 2), keepdim=True)
-        values, vectors = torch.linalg.eigh(kernel)
-        top = vectors[..., -1]
-        strongest = top.gather(1, top.abs().argmax(dim=1, keepdim=True))
-        top = top * torch.sign(strongest)
-        projection: torch.Tensor = top * values[:, -1:].clamp(min=0).sqrt()
-        return projection.reshape(n, h, w).to(layer.activations.dtype)
+        return kernel_projection(layer.activations, self.kernel, self.gamma, self.coef0)
 
 
 @register_method("fem")

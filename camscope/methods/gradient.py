@@ -91,3 +91,13 @@ class EigenGradCAM(BaseCAM):
 
     def layer_map(self, state: CamState, layer: LayerState, eigen_smooth: bool) -> torch.Tensor:
         return principal_projection(_grads(layer) * layer.activations)
+
+
+@register_method("segeigencam", "seg-eigen-cam")
+class SegEigenCAM(BaseCAM):
+    """Seg-Eigen-CAM (Chung & Ying, Appl. Sci. 2025): the first principal component of |G| ⊙ A, its sign
+    corrected so that the salient side is positive (Eq. 13). Always a projection: ``eigen_smooth`` changes
+    nothing, as in pytorch-grad-cam."""
+
+    def layer_map(self, state: CamState, layer: LayerState, eigen_smooth: bool) -> torch.Tensor:
+        return principal_projection(_grads(layer).abs() * layer.activations)

@@ -29,8 +29,36 @@ class _PositiveGradientGate(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (relu_output,) = ctx.saved_tensors
-        gated: torch.Tensor = grad.clamp(min=0) * (relu_output > 0)
-        return gated
+        return _guided(grad, relu_output)
+
+
+def _guided(grad: torch.Tensor, relu_output: torch.Tensor) -> torch.Tensor:
+    """The guided-backprop rule: the gradient passes where it and the ReLU's output are positive."""
+    gated: torch.Tensor = grad.clamp(min=0) * (relu_output > 0)
+    return gated
+
+
+class GuidedBackpropReLU(torch.autograd.Function):
+    """A ReLU whose backward pass is guided (pytorch-grad-cam's function of the same name)."""
+
+    @staticmethod
+    def forward(ctx: Any, input_img: torch.Tensor) -> torch.Tensor:
+        output = input_img.clamp(min=0)
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (output,) = ctx.saved_tensors
+        return _guided(grad, output)
+
+
+class GuidedBackpropReLUasModule(nn.Module):
+    """:class:`GuidedBackpropReLU` as a module, to put in place of a model's ReLUs by hand."""
+
+    def forward(self, input_img: torch.Tensor) -> torch.Tensor:
+        output: torch.Tensor = GuidedBackpropReLU.apply(input_img)
+        return output
 
 
 class GuidedBackpropReLUModel:

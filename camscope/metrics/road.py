@@ -46,7 +46,15 @@ from camscope.metrics._common import (
     resolve,
     score_batches,
 )
-from camscope.metrics.imputation import impute_batch
+from camscope.metrics.imputation import NEIGHBOUR_WEIGHTS, impute_batch
+from camscope.metrics.perturbation_confidence import (
+    AveragerAcrossThresholds,
+    PerturbationConfidenceMetric,
+    RemoveLeastRelevantFirst,
+    RemoveMostRelevantFirst,
+    maps_array,
+    percentile_keep,
+)
 from camscope.metrics.registry import Column, register_metric
 
 DEFAULT_PERCENTAGES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)
@@ -112,6 +120,28 @@ def road(
     pixel is imputed) and the imputed image is the mean colour plus noise, where pytorch-grad-cam's
     singular solve gives NaN.
     """
+    generator = torch.Generator().manual_seed(seed)
+    return road_with_generator(
+        model, inputs, maps, targets, percentages, orders, compat, noise, generator, batch_size, workers, mean, std
+    )
+
+
+def road_with_generator(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    maps: ArrayLike,
+    targets: TargetSpec,
+    percentages: Sequence[float],
+    orders: Sequence[str],
+    compat: str | None,
+    noise: float,
+    generator: torch.Generator,
+    batch_size: int,
+    workers: int | None = None,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> RoadResult:
+    """:func:`road` drawing its noise from ``generator`` (pytorch-grad-cam's classes: torch's global one)."""
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
     check_batch_size(batch_size)
@@ -124,7 +154,6 @@ def road(
     if not pcts or any(not 0 <= p < 100 for p in pcts):
         raise MetricInputError(f"ROAD percentages must lie in [0, 100), got {list(percentages)}")
     n = inputs.shape[0]
-    generator = torch.Generator().manual_seed(seed)
     resolved, logits = resolve(model, inputs, targets, batch_size, probability=compat is None)
     todo = [o for o in ORDERS if o in orders]
     if compat is None:
@@ -186,7 +215,7 @@ def _pytorch_grad_cam_keep(maps: torch.Tensor, pcts: Sequence[float], orders: Se
         masks = torch.empty(len(pcts), *maps.shape, dtype=torch.bool)
         for k, p in enumerate(pcts):
             for i in range(maps.shape[0]):
-                masks[k, i] = values[i] < np.percentile(values[i].numpy(), p)
+                masks[k, i] = percentile_keep(values[i], p)
         out[o] = masks
     return out
 
@@ -203,3 +232,99 @@ register_metric(
     image_stats=True,
     description="ROAD MoRF / LeRF / combined",
 )
+
+
+# ---------------------------------------------------------------------------- pytorch-grad-cam's ROAD classes
+#: pytorch-grad-cam's name for the imputation's neighbour weights
+neighbors_weights = list(NEIGHBOUR_WEIGHTS)
+
+
+class NoisyLinearImputer:
+    """``imputer(img (C, H, W), mask (H, W))``: the pixels where ``mask`` is 0 replaced by noisy linear
+    imputation (:func:`camscope.metrics.imputation.impute_batch`), noise drawn from torch's global generator."""
+
+    def __init__(
+        self, noise: float = 0.01, weighting: Sequence[tuple[tuple[int, int], float]] = NEIGHBOUR_WEIGHTS
+    ) -> None:
+        if tuple(weighting) != NEIGHBOUR_WEIGHTS:
+            raise MetricInputError("NoisyLinearImputer supports ROAD's neighbour weights only (as pytorch-grad-cam)")
+        self.noise = noise
+        self.weighting = NEIGHBOUR_WEIGHTS
+
+    def __call__(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        keep = torch.as_tensor(mask).reshape(img.shape[-2:]) > 0.5
+        return impute_batch(img[None], keep[None], noise=self.noise)[0].to(img.dtype)
+
+
+class ROADMostRelevantFirst(PerturbationConfidenceMetric):
+    """ROAD MoRF at one ``percentile``: the pixels at or above it are imputed (see the module doc's compat mode)."""
+
+    def __init__(self, percentile: float | str = 80) -> None:
+        super().__init__(RemoveMostRelevantFirst(percentile, NoisyLinearImputer()))
+
+
+class ROADLeastRelevantFirst(PerturbationConfidenceMetric):
+    """ROAD LeRF at one ``percentile`` of ``1 − map``."""
+
+    def __init__(self, percentile: float | str = 20) -> None:
+        super().__init__(RemoveLeastRelevantFirst(percentile, NoisyLinearImputer()))
+
+
+class _ROADAverage(AveragerAcrossThresholds):
+    """Mean over percentiles, computed by :func:`road` (compat mode) in one batched run with the same draws."""
+
+    order = "morf"
+
+    def __call__(self, input_tensor: torch.Tensor, cams: object, targets: TargetSpec, model: nn.Module) -> np.ndarray:
+        result = _peer_road(input_tensor, cams, targets, model, self.percentiles, (self.order,))
+        curve = result.morf if self.order == "morf" else result.lerf
+        assert curve is not None
+        return curve.astype(np.float32)
+
+
+class ROADMostRelevantFirstAverage(_ROADAverage):
+    """:class:`ROADMostRelevantFirst` averaged over ``percentiles``."""
+
+    order = "morf"
+
+    def __init__(self, percentiles: Sequence[float] = DEFAULT_PERCENTAGES) -> None:
+        super().__init__(ROADMostRelevantFirst, percentiles)
+
+
+class ROADLeastRelevantFirstAverage(_ROADAverage):
+    """:class:`ROADLeastRelevantFirst` averaged over ``percentiles``."""
+
+    order = "lerf"
+
+    def __init__(self, percentiles: Sequence[float] = DEFAULT_PERCENTAGES) -> None:
+        super().__init__(ROADLeastRelevantFirst, percentiles)
+
+
+class ROADCombined:
+    """``(LeRF average − MoRF average) / 2`` over ``percentiles`` (higher is better)."""
+
+    def __init__(self, percentiles: Sequence[float] = DEFAULT_PERCENTAGES) -> None:
+        self.percentiles = list(percentiles)
+        self.morf_averager = ROADMostRelevantFirstAverage(percentiles)
+        self.lerf_averager = ROADLeastRelevantFirstAverage(percentiles)
+
+    def __call__(self, input_tensor: torch.Tensor, cams: object, targets: TargetSpec, model: nn.Module) -> np.ndarray:
+        result = _peer_road(input_tensor, cams, targets, model, self.percentiles, ORDERS)
+        assert result.combined is not None
+        return result.combined.astype(np.float32)
+
+
+def _peer_road(
+    inputs: torch.Tensor,
+    cams: object,
+    targets: TargetSpec,
+    model: nn.Module,
+    percentiles: Sequence[float],
+    orders: Sequence[str],
+) -> RoadResult:
+    maps = torch.from_numpy(np.float32(maps_array(cams)))
+    batch_size = max(1, inputs.shape[0])
+    generator = torch.default_generator
+    return road_with_generator(
+        model, inputs, maps, targets, percentiles, orders, "pytorch-grad-cam", 0.01, generator, batch_size
+    )

@@ -8,6 +8,7 @@ original evaluation scripts, so the resampling filters match bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,3 +108,14 @@ def to_pil_rgb(image: Any) -> Image.Image:
 
 def _fmt(values: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
+
+
+def preprocess_image(
+    img: np.ndarray, mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5)
+) -> torch.Tensor:
+    """pytorch-grad-cam's ``preprocess_image``: an (H, W, C) array → a normalised (1, C, H, W) tensor, no
+    resize. A float array is taken as already in [0, 1]; a uint8 one is divided by 255 (torchvision's
+    ``ToTensor`` rule). Its default mean and std are 0.5, not ImageNet's: pass the model's.
+    """
+    tensor: torch.Tensor = T.Compose([T.ToTensor(), T.Normalize(mean=list(mean), std=list(std))])(np.array(img))
+    return tensor.unsqueeze(0)

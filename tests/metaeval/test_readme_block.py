@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from benchmarks.metaeval_readme import BEGIN, END, README, block_markdown, write_readme
 from camscope.metaeval.summary import HEADER, summarize
 from camscope.metrics import get_metric, metric_names
+from camscope.testing.metaeval_readme import BEGIN, END, README, block_markdown, write_readme
 from tests.metaeval.helpers import SETTINGS, fake_rows
 
 ROW = re.compile(r"^\| (\S+) \| ([↑↓]) \| (.+?) \| (\d+)/(\d+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$")

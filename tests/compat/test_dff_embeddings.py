@@ -1,0 +1,129 @@
+"""Migration: the peer's Deep Feature Factorization and "Pixel Attribution for embeddings" tutorials."""
+
+from __future__ import annotations
+
+import types
+
+import matplotlib
+import pytest
+
+from tests.compat.helpers import OURS, PEER, assert_same, migrate, resnet18, run, scene
+
+LABELS = {i: f"class {i}, kind {i % 7}, group {i % 3}, extra" for i in range(300)}
+
+DFF = """
+import numpy as np
+import torch
+from PIL import Image
+from pytorch_grad_cam import DeepFeatureFactorization
+from pytorch_grad_cam.utils.image import show_factorization_on_image, create_labels_legend, preprocess_image
+
+model = make_model()
+rgb_img_float = rgb_img
+img = np.uint8(rgb_img_float * 255)
+input_tensor = preprocess_image(rgb_img_float, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+dff = DeepFeatureFactorization(model=model, target_layer=model.layer4, computation_on_concepts=model.fc)
+concepts, batch_explanations, concept_outputs = dff(input_tensor, n_components)
+concept_outputs = torch.softmax(torch.from_numpy(concept_outputs), axis=-1).numpy()
+concept_label_strings = create_labels_legend(concept_outputs, labels=labels, top_k=2)
+visualization = show_factorization_on_image(rgb_img_float, batch_explanations[0].copy(), image_weight=0.3,
+                                            concept_labels=concept_label_strings)
+result = np.hstack((img, visualization))
+"""
+
+
+@pytest.fixture
+def peer_colormap_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The peer draws with ``matplotlib.cm.get_cmap``, removed in matplotlib 3.9: put it back for its run."""
+    monkeypatch.setattr(matplotlib.cm, "get_cmap", lambda name: matplotlib.colormaps[name], raising=False)
+
+
+@pytest.mark.parametrize("n_components", [2, 5])
+def test_deep_feature_factorization_tutorial(n_components, peer_colormap_lookup):
+    peer, ours = migrate(DFF, make_model=resnet18, rgb_img=scene(), labels=LABELS, n_components=n_components)
+    names = ["concepts", "batch_explanations", "concept_outputs", "concept_label_strings", "visualization"]
+    assert_same(peer, ours, [*names, "result"])
+
+
+def test_show_factorization_on_image_works_on_current_matplotlib():
+    """Deliberate difference: without ``colors`` the peer calls ``matplotlib.cm.get_cmap`` (gone since 3.9)."""
+    given = dict(make_model=resnet18, rgb_img=scene(), labels=LABELS, n_components=3)
+    if not hasattr(matplotlib.cm, "get_cmap"):
+        with pytest.raises(AttributeError, match="get_cmap"):
+            run(DFF, PEER, given)
+    assert run(DFF, OURS, given)["visualization"].dtype.name == "uint8"
+
+
+RUN_DFF = """
+import numpy as np
+from PIL import Image
+from pytorch_grad_cam import run_dff_on_image
+from pytorch_grad_cam.utils.image import preprocess_image
+
+model = make_model()
+model.config = config
+img_pil = Image.fromarray(np.uint8(rgb_img * 255))
+img_tensor = preprocess_image(rgb_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])[0]
+picture = run_dff_on_image(model=model, target_layer=model.layer4, classifier=model.fc, img_pil=img_pil,
+                           img_tensor=img_tensor, reshape_transform=None, n_components=3, top_k=2)
+"""
+
+
+def test_run_dff_on_image(peer_colormap_lookup):
+    config = types.SimpleNamespace(id2label=LABELS)
+    peer, ours = migrate(RUN_DFF, make_model=resnet18, rgb_img=scene(), config=config)
+    assert_same(peer, ours, ["picture"])
+
+
+EMBEDDINGS = """
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image, preprocess_image
+
+
+class ResnetFeatureExtractor(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.feature_extractor = torch.nn.Sequential(*list(self.model.children())[:-1])
+
+    def __call__(self, x):
+        return self.feature_extractor(x)[:, :, 0, 0]
+
+
+class SimilarityToConceptTarget:
+    def __init__(self, features):
+        self.features = features
+
+    def __call__(self, model_output):
+        cos = torch.nn.CosineSimilarity(dim=0)
+        return cos(model_output, self.features)
+
+
+model = ResnetFeatureExtractor(make_model())
+target_layers = [model.model.layer4[-1]]
+car_tensor = preprocess_image(car_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+cloud_tensor = preprocess_image(cloud_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+car_concept_features = model(car_tensor)[0, :]
+cloud_concept_features = model(cloud_tensor)[0, :]
+image_tensor = preprocess_image(rgb_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+car_targets = [SimilarityToConceptTarget(car_concept_features)]
+not_cloud_targets = [SimilarityToConceptTarget(-cloud_concept_features)]
+with GradCAM(model=model, target_layers=target_layers) as cam:
+    car_grayscale_cam = cam(input_tensor=image_tensor, targets=car_targets)[0, :]
+car_cam_image = show_cam_on_image(rgb_img, car_grayscale_cam, use_rgb=True)
+with GradCAM(model=model, target_layers=target_layers) as cam:
+    cloud_grayscale_cam = cam(input_tensor=image_tensor, targets=not_cloud_targets)[0, :]
+cloud_cam_image = show_cam_on_image(rgb_img, cloud_grayscale_cam, use_rgb=True)
+"""
+
+
+def test_pixel_attribution_for_embeddings():
+    peer, ours = migrate(
+        EMBEDDINGS, make_model=resnet18, rgb_img=scene(seed=0), car_img=scene(seed=1), cloud_img=scene(seed=2)
+    )
+    names = ["car_grayscale_cam", "car_cam_image", "cloud_grayscale_cam", "cloud_cam_image"]
+    assert_same(
+        peer, ours, names, colored={"car_cam_image": "car_grayscale_cam", "cloud_cam_image": "cloud_grayscale_cam"}
+    )
