@@ -13,6 +13,18 @@ metric declares its parameters, direction and columns (:mod:`camscope.metrics.re
 from __future__ import annotations
 
 from camscope.metrics._common import IMAGENET_MEAN, IMAGENET_STD, ForwardMemo, shared_forwards
+from camscope.metrics.faithfulness import (
+    FaithfulnessResult,
+    faithfulness_correlation,
+    infidelity,
+    irof,
+    monotonicity_correlation,
+    negative_perturbation,
+    pixel_flipping,
+    positive_perturbation,
+    region_perturbation,
+    selectivity,
+)
 from camscope.metrics.groundtruth import (
     VocAnnotation,
     boxes_to_mask,
@@ -48,6 +60,12 @@ from camscope.metrics.registry import (
     unregister_metric,
 )
 from camscope.metrics.road import RoadResult, road
+from camscope.metrics.robustness import (
+    RobustnessResult,
+    avg_sensitivity,
+    local_lipschitz_estimate,
+    max_sensitivity,
+)
 from camscope.metrics.sanity import SanityResult, randomization_sanity
 
 __all__ = [
@@ -58,29 +76,43 @@ __all__ = [
     "Column",
     "ConfidenceChangeResult",
     "CurveResult",
+    "FaithfulnessResult",
     "ForwardMemo",
     "LocalizationResult",
     "Metric",
     "RoadResult",
+    "RobustnessResult",
     "SanityResult",
     "VocAnnotation",
     "average_drop_increase",
+    "avg_sensitivity",
     "boxes_to_mask",
     "confidence_change",
     "deletion",
     "energy_pointing_game",
+    "faithfulness_correlation",
     "get_metric",
     "ground_truth_masks",
     "higher_is_better",
+    "infidelity",
     "insertion",
+    "irof",
     "load_voc_boxes",
+    "local_lipschitz_estimate",
+    "max_sensitivity",
     "metric_names",
+    "monotonicity_correlation",
+    "negative_perturbation",
+    "pixel_flipping",
     "pointing_game",
+    "positive_perturbation",
     "randomization_sanity",
+    "region_perturbation",
     "register_metric",
     "relevance_mass",
     "relevance_rank",
     "road",
+    "selectivity",
     "shared_forwards",
     "transform_boxes",
     "transform_mask",
