@@ -152,7 +152,10 @@ def _uniform_noise(
 
 def _relative_change(a: torch.Tensor, b: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """‖a − b‖ / ‖a‖ per row (Quantus's difference and Frobenius norms)."""
-    return torch.linalg.vector_norm((a - b).double(), dim=1) / torch.linalg.vector_norm(a.double(), dim=1)
+    change: torch.Tensor = torch.linalg.vector_norm((a - b).double(), dim=1) / torch.linalg.vector_norm(
+        a.double(), dim=1
+    )
+    return change
 
 
 def _sensitivity(
@@ -232,7 +235,8 @@ def avg_sensitivity(
 def _lipschitz_ratio(a: torch.Tensor, b: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """‖a − b‖₂ / (‖x − x'‖₂ + 1e-10) per row (Quantus's ``lipschitz_constant``, Euclidean distances)."""
     distance = torch.linalg.vector_norm(noise.reshape(noise.shape[0], -1).double(), dim=1)
-    return torch.linalg.vector_norm((a - b).double(), dim=1) / (distance + 1e-10)
+    ratio: torch.Tensor = torch.linalg.vector_norm((a - b).double(), dim=1) / (distance + 1e-10)
+    return ratio
 
 
 def local_lipschitz_estimate(

@@ -244,3 +244,46 @@ def test_cli_evaluate_runs_family_metrics(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out)["images"][0]
     assert -1 <= row["faithfulness_correlation"] <= 1
     assert np.isfinite(row["selectivity"])
+
+
+def chefer_oracle(model, x, maps, targets, negative, mean, std):
+    """Chefer et al.'s loop, one image and one step at a time: top-k pixels zeroed in image space."""
+    steps = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    m, s = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+    areas = []
+    for image, vis, target in zip(x, torch.as_tensor(maps), targets):
+        vis = -vis.reshape(-1) if negative else vis.reshape(-1)
+        hits = []
+        for p in steps:
+            _, idx = torch.topk(vis, int(vis.numel() * p))
+            data = (image * s + m).reshape(3, -1).clone()
+            data[:, idx] = 0
+            with torch.no_grad():
+                out = model(((data.reshape(image.shape) - m) / s)[None])
+            hits.append(float(out.argmax(1).item() == target))
+        areas.append(np.trapezoid(hits, x=steps))
+    return np.array(areas)
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_chefer_perturbation_equals_a_per_sample_oracle(negative):
+    model = tiny_cnn()
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(4, 3, 16, 16, generator=g)
+    maps = torch.rand(4, 16, 16, generator=g).numpy()
+    with torch.no_grad():
+        targets = model(x).argmax(1).tolist()
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    func = F.negative_perturbation if negative else F.positive_perturbation
+    got = func(model, x, maps, targets, mean=mean, std=std, batch_size=7)
+    np.testing.assert_array_equal(got.scores, chefer_oracle(model, x, maps, targets, negative, mean, std))
+    assert got.curves.shape == (4, 9) and set(np.unique(got.curves)) <= {0.0, 1.0}
+    assert got.summary() == {func.__name__: got.scores}
+
+
+def test_chefer_needs_class_targets(batch):
+    model, x, maps, _ = batch
+    with pytest.raises(MetricInputError, match="class-index targets"):
+        F.positive_perturbation(model, x, maps, lambda out: out[..., 0])
+    with pytest.raises(MetricInputError, match="steps"):
+        F.negative_perturbation(model, x, maps, steps=[1.5])
