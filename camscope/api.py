@@ -343,6 +343,7 @@ def evaluate(
     # one memo for the whole call: a label-free target's embedding is the metrics' clean forward too
     with shared_forwards(net) as memo:
         targets = _label_free_targets(net, x, targets, embed=lambda t: memo.logits(t, len(t)))
+        shared: dict[str, Any] = {"mean": spec.mean, "std": spec.std}
         if isinstance(explanations, np.ndarray):
             maps = explanations if explanations.ndim == 3 else explanations[None]
         else:
@@ -350,6 +351,9 @@ def evaluate(
             maps = np.stack([e.map for e in items])
             if targets is None and not getattr(net, "camscope_backbone", False):
                 targets = [e.target for e in items]
+            # metrics that re-explain (robustness) re-explain with the method that made the maps
+            if len({e.method for e in items}) == 1:
+                shared["explain_func"] = items[0].method
         if maps.shape[0] != x.shape[0]:
             raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
         chosen = [get_metric(name) for name in metrics]
@@ -358,7 +362,7 @@ def evaluate(
             raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
         scores = Scores()
         for metric in chosen:
-            kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
+            kwargs = metric.accepted(**{**shared, **metric_kwargs})
             result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
             scores.update(result.summary())
             scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))

@@ -231,7 +231,7 @@ class TaskWorker:
 
         with shared_forwards(pm.model, shard.forwards):  # clean and substrate forwards: once per shard
             for name, params in self.config.metrics.items():
-                for j, metric, value, curve_x, curve in self._metric_rows(pm, shard, maps, name, params):
+                for j, metric, value, curve_x, curve in self._metric_rows(pm, shard, maps, name, params, task.method):
                     rows.append({**base[j], "metric": metric, "value": value, "curve_x": curve_x, "curve": curve})
         if not self.config.metrics:
             rows.extend({**b, "metric": None, "value": None} for b in base)
@@ -320,14 +320,21 @@ class TaskWorker:
         return cls(pm.model, pm.layers, pm.reshape, **params)
 
     def _metric_rows(
-        self, pm: PreparedModel, shard: PreparedShard, maps: np.ndarray, name: str, params: dict[str, Any]
+        self,
+        pm: PreparedModel,
+        shard: PreparedShard,
+        maps: np.ndarray,
+        name: str,
+        params: dict[str, Any],
+        method: str,
     ) -> list[tuple[int, str, float, list[float] | None, list[float] | None]]:
-        """(image position in shard.ok, metric column, value, curve x, curve) for one configured metric."""
+        """(image position in shard.ok, metric column, value, curve x, curve) for one configured metric;
+        a metric that re-explains (robustness) re-explains with the task's own method unless configured."""
         from camscope.metrics import get_metric
 
         metric = get_metric(name)
         assert shard.x is not None
-        kwargs = {**metric.accepted(batch_size=self.config.metric_batch_size), **params}
+        kwargs = {**metric.accepted(batch_size=self.config.metric_batch_size, explain_func=method), **params}
         kwargs.update(metric.accepted(mean=pm.spec.mean, std=pm.spec.std))
         if metric.needs_ground_truth:
             keep = [j for j, m in enumerate(shard.masks) if m is not None]

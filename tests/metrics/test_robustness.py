@@ -127,3 +127,24 @@ def test_registered_with_flag_columns():
         metric = get_metric(name)
         assert [c.name for c in metric.columns] == [name, f"{name}_flips"]
         assert not metric.columns[0].higher_is_better and "explain_func" in metric.params
+
+
+@pytest.mark.slow
+def test_evaluate_re_explains_with_the_method_that_made_the_maps():
+    import camscope
+
+    with pytest.warns(UserWarning):
+        model = camscope.load_model("mini_resnet", random_weights=True)
+    images = [np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8) for i in range(2)]
+    explained = camscope.explain(model, images, method="xgradcam")
+    scores = camscope.evaluate(model, images, explained, ["max_sensitivity"], nr_samples=2, seed=0)
+    x = torch.stack([torch.as_tensor(e.map) for e in explained])  # the maps; inputs rebuilt below
+    from camscope.api import _model_and_batch
+
+    _, _, _, inputs, _, _ = _model_and_batch(model, images)
+    targets = [e.target for e in explained]
+    same = R.max_sensitivity(model, inputs, x.numpy(), targets, explain_func="xgradcam", nr_samples=2, seed=0)
+    other = R.max_sensitivity(model, inputs, x.numpy(), targets, explain_func="eigencam", nr_samples=2, seed=0)
+    np.testing.assert_allclose(scores["max_sensitivity"], same.scores)
+    assert not np.allclose(scores["max_sensitivity"], other.scores)
+    assert set(scores) == {"max_sensitivity", "max_sensitivity_flips"}
