@@ -29,7 +29,21 @@ def test_model_metrics_run_batched(arch, cnn):
         model = cnn
     torch.manual_seed(0)
     x, maps = torch.randn(2, 3, 32, 32), np.random.rand(2, 32, 32).astype(np.float32)
-    kwargs = {"deletion": {"step": 128}, "insertion": {"step": 128}, "road": {"percentages": [30, 70]}}
+    kwargs = {
+        "deletion": {"step": 128},
+        "insertion": {"step": 128},
+        "road": {"percentages": [30, 70]},
+        "faithfulness_correlation": {"nr_runs": 5, "subset_size": 16},
+        "monotonicity_correlation": {"nr_samples": 2, "features_in_step": 256},
+        "pixel_flipping": {"features_in_step": 256},
+        "region_perturbation": {"regions_evaluation": 4},
+        "selectivity": {"patch_size": 16},
+        "irof": {"segmentation_method": "felzenszwalb"},
+        "infidelity": {"perturb_patch_sizes": [16]},
+        "max_sensitivity": {"nr_samples": 2},
+        "avg_sensitivity": {"nr_samples": 2},
+        "local_lipschitz_estimate": {"nr_samples": 2},
+    }
     for name, metric in METRICS.items():
         if metric.needs_ground_truth:
             continue
