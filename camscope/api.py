@@ -266,6 +266,7 @@ def evaluate(
     with shared_forwards(net) as memo:
         targets = request_targets(net, x, targets, embed=lambda t: memo.logits(t, len(t)))
         made_by = None  # the explanation whose method and layers a re-explaining metric uses
+        shared: dict[str, Any] = {"mean": spec.mean, "std": spec.std}
         if isinstance(explanations, np.ndarray):
             maps = explanations if explanations.ndim == 3 else explanations[None]
         else:
@@ -282,10 +283,10 @@ def evaluate(
             raise InputError(f"no chosen metric takes parameter(s) {', '.join(unused)}")
         scores = Scores()
         for metric in chosen:
-            kwargs = metric.accepted(**{"mean": spec.mean, "std": spec.std, **metric_kwargs})
+            kwargs = metric.accepted(**{**shared, **metric_kwargs})
             if metric.takes("explain_func") and "explain_func" not in kwargs and made_by is not None:
                 layers = {"layers": made_by.layers} if made_by.layers else None
-                kwargs.update(explain_func=made_by.method, explain_func_kwargs=layers)
+                kwargs.update(metric.accepted(explain_func=made_by.method, explain_func_kwargs=layers))
             result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
             scores.update(result.summary())
             scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))

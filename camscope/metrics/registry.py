@@ -93,9 +93,9 @@ class Metric:
             if ground_truth is None:
                 raise MetricInputError(f"metric {self.name!r} needs ground truth (boxes or masks)")
             return self.func(maps, ground_truth, **kwargs)
+        if self.maps_only:  # no model: nothing to lock
+            return self.func(maps, **kwargs)
         with model_lock(model):  # another thread's hooks on this model must not see these passes
-            if self.maps_only:
-                return self.func(maps, **kwargs)
             return self.func(model, inputs, maps, targets, **kwargs)
 
     def curves(self, result: Any, pixels: int) -> CurvePoints:

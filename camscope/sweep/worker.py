@@ -312,14 +312,15 @@ class TaskWorker:
         params: dict[str, Any],
         method: str,
     ) -> list[tuple[int, str, float, list[float] | None, list[float] | None]]:
-        """(image position in shard.ok, metric column, value, curve x, curve) for one configured metric."""
+        """(image position in shard.ok, metric column, value, curve x, curve) for one configured metric;
+        a metric that re-explains (robustness) re-explains with the task's own method unless configured."""
         from camscope.metrics import get_metric
 
         metric = get_metric(name)
         assert shard.x is not None
         kwargs = {**metric.accepted(batch_size=self.config.metric_batch_size), **params}
         if metric.takes("explain_func") and "explain_func" not in kwargs:  # re-explains with the task's method
-            kwargs.update(explain_func=method, explain_func_kwargs=self._reexplain(pm, method))
+            kwargs.update(metric.accepted(explain_func=method, explain_func_kwargs=self._reexplain(pm, method)))
         kwargs.update(metric.accepted(mean=pm.spec.mean, std=pm.spec.std))
         if metric.needs_ground_truth:
             keep = [j for j, m in enumerate(shard.masks) if m is not None]

@@ -35,6 +35,16 @@ def test_model_metrics_run_batched(arch, cnn):
         "road": {"percentages": [30, 70]},
         "smooth_mprt": {"nr_samples": 2, "skip_layers": True},
         "mprt": {"skip_layers": True},
+        "faithfulness_correlation": {"nr_runs": 5, "subset_size": 16},
+        "monotonicity_correlation": {"nr_samples": 2, "features_in_step": 256},
+        "pixel_flipping": {"features_in_step": 256},
+        "region_perturbation": {"regions_evaluation": 4},
+        "selectivity": {"patch_size": 16},
+        "irof": {"segmentation_method": "felzenszwalb"},
+        "infidelity": {"perturb_patch_sizes": [16]},
+        "max_sensitivity": {"nr_samples": 2},
+        "avg_sensitivity": {"nr_samples": 2},
+        "local_lipschitz_estimate": {"nr_samples": 2},
     }
     for name, metric in METRICS.items():
         if metric.needs_ground_truth:
