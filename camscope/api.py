@@ -22,6 +22,7 @@ from camscope.capture import model_device
 from camscope.errors import CamscopeWarning, InputError
 from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
+from camscope.outputs import Detections, class_summary, read_output
 from camscope.targets import TargetSpec, class_index, is_single_target, model_logits
 
 ImageInput = Any  # a path, a PIL image or a uint8 H×W×3 array
@@ -143,7 +144,9 @@ def explain(
 
     ``model`` is a module or a zoo / timm / torchvision name; preprocessing, target layers and the
     reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
-    ``targets``: None (top-1 of each image), a class index for all, or one per image.
+    ``targets``: None (each image's prediction), a class index for all, or one per image; what they
+    mean follows the model's output (:func:`camscope.targets.resolve_targets`): a classifier's class,
+    a segmentation class over the pixels where it is predicted, a detector's detections.
     ``method`` may be a list of methods: the result is then ``{method name: result}``, and methods
     that read the same layer (the gradient CAMs, Eigen-CAM…) share one forward+backward pass
     (:func:`camscope.methods.shared.compute_many`); each map is the one the method gives alone.
@@ -188,16 +191,20 @@ def explain(
     caught: list[list[warnings.WarningMessage]] = []
     all_maps = compute_many(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, caught=caught)
 
-    logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
-    if logits is None or logits.shape[0] != x.shape[0]:
+    outputs = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
+    if outputs is None or outputs.shape[0] != x.shape[0]:
         with torch.inference_mode():
-            logits = model_logits(net(x))
-    probs = torch.softmax(logits.float(), dim=-1)
+            outputs = read_output(net(x))
+    # per-class values in [0, 1]: probabilities, the area a class is predicted on, a label's best box score
+    probs = class_summary(outputs)
     backbone = bool(getattr(net, "camscope_backbone", False))
     top = probs.topk(0 if backbone else min(top_k, probs.shape[1]), dim=-1)  # an embedding has no classes
     label_free = backbone or (targets is None and label_free_default)
+    all_detections = isinstance(outputs, Detections) and targets is None  # every confident detection
     explained = (
-        [None] * x.shape[0] if label_free else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
+        [None] * x.shape[0]
+        if label_free or all_detections
+        else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
     )
     top_classes = [
         [

@@ -29,6 +29,7 @@ from camscope.capture import LayerCapture, ReshapeTransform, eval_mode, resolve_
 from camscope.errors import InputError, LayerError
 from camscope.methods.base import BaseCAM, CamState
 from camscope.methods.registry import register_method
+from camscope.outputs import Outputs
 from camscope.targets import TargetSpec, model_logits, resolve_targets, target_scores
 
 HeadFusion = Literal["mean", "max", "min"]
@@ -87,7 +88,7 @@ class AttentionMethod(BaseCAM):
         self.model = model
         self.head_fusion = head_fusion
         self.reshape_transform = reshape_transform
-        self.outputs: torch.Tensor | None = None
+        self.outputs: Outputs | None = None
         available = attention_layers(model)
         if target_layers is None:
             self.attention = available[-1:] if self.default_last_only else available

@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.capture import LayerCapture, ReshapeTransform
+from camscope.capture import LayerCapture, LayerOutput, ReshapeTransform
 from camscope.cls_tail import ClsTail, ClsTailInputs, build_cls_tail
 from camscope.errors import CamscopeError
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.registry import register_method
+from camscope.outputs import Outputs, read_output
 from camscope.progress import steps
 from camscope.tail import LayerTail, TailInputs, TailUnavailable, build_tail
-from camscope.targets import Target, model_logits, repeated_target_scores, target_scores
+from camscope.targets import Target, repeated_target_scores, target_scores
 
 log = logging.getLogger("camscope")
 _NOTICED: set[tuple[str, str]] = set()
@@ -86,7 +87,7 @@ class ScoreCAM(BaseCAM):
                     masks = (maps - low_up) / (high_up - low_up + 1e-8)
                     # channels-last: CPU convolutions run ~1.3× faster on it (oneDNN), same values
                     masked = (state.input[index : index + 1] * masks).contiguous(memory_format=torch.channels_last)
-                    logits = model_logits(self.model(masked))
+                    logits = read_output(self.model(masked))
                     scores[chunk] = repeated_target_scores(target, logits).float()
                 weights.append(torch.softmax(scores[inverse], dim=0))
         return torch.stack(weights)
@@ -140,6 +141,19 @@ class AblationCAM(BaseCAM):
 
     def ablated_scores(self, state: CamState, layer: LayerState) -> torch.Tensor:
         """Target score of each image with each channel ablated, (N, C)."""
+        if not isinstance(layer.output, torch.Tensor):
+            self.last_strategy = "full-forward"
+            named = layer.output
+            return torch.stack(
+                [
+                    self._named_scores(
+                        target,
+                        {key: value[i : i + 1] for key, value in named.items()},
+                        self._full_forward(state.input[i : i + 1], layer.index),
+                    )
+                    for i, target in enumerate(state.targets)
+                ]
+            )
         dim = self._channel_dim(layer)
         if self.use_tail and dim == layer.output.ndim - 1 and layer.output.ndim == 3:
             cls_path = build_cls_tail(self.model, layer.name, state.input)
@@ -171,6 +185,7 @@ class AblationCAM(BaseCAM):
         channels = layer.activations.shape[1]
         if self.reshape_transform is None:
             return 1
+        assert isinstance(layer.output, torch.Tensor)  # named maps take _named_scores
         if layer.output.shape[-1] == channels:
             return layer.output.ndim - 1
         if layer.output.ndim > 1 and layer.output.shape[1] == channels:
@@ -221,7 +236,7 @@ class AblationCAM(BaseCAM):
         return torch.stack(rows)
 
     def _scores(
-        self, target: Target, output: torch.Tensor, dim: int, run: Callable[[torch.Tensor], torch.Tensor]
+        self, target: Target, output: torch.Tensor, dim: int, run: Callable[[torch.Tensor], Outputs]
     ) -> torch.Tensor:
         """Score ``target`` on every single-channel ablation of one image's layer ``output`` (1, ...)."""
         channels = output.shape[dim]
@@ -234,12 +249,32 @@ class AblationCAM(BaseCAM):
             scores[chunk] = repeated_target_scores(target, run(batch)).float()
         return scores
 
-    def _full_forward(self, image: torch.Tensor, layer_index: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _named_scores(
+        self, target: Target, output: dict[str, torch.Tensor], run: Callable[[LayerOutput], Outputs]
+    ) -> torch.Tensor:
+        """:meth:`_scores` for a layer with named maps (a feature pyramid): its channels are those of each
+        map in turn, the order in which a reshape transform such as ``FeaturePyramidToGrid`` joins them
+        (pytorch-grad-cam's AblationLayerFasterRCNN numbering)."""
+        keys = list(output)
+        sizes = [output[key].shape[1] for key in keys]
+        starts = [sum(sizes[:k]) for k in range(len(keys))]
+        scores = torch.empty(sum(sizes), device=output[keys[0]].device)
+        for chunk in _progress(sum(sizes), self.batch_size, "Ablation-CAM", self.progress):
+            count = chunk.stop - chunk.start
+            batch = {key: value.expand(count, *value.shape[1:]).clone() for key, value in output.items()}
+            for row, channel in enumerate(range(chunk.start, chunk.stop)):
+                level = max(k for k in range(len(keys)) if starts[k] <= channel)
+                batch[keys[level]][row, channel - starts[level]] = self.ablation_value
+            scores[chunk] = repeated_target_scores(target, run(batch)).float()
+        return scores
+
+    def _full_forward(self, image: torch.Tensor, layer_index: int) -> Callable[[LayerOutput], Outputs]:
         """A scorer that runs the whole model on copies of ``image`` with the layer's output replaced."""
         layer = self.target_layers[layer_index]
 
-        def run(ablated: torch.Tensor) -> torch.Tensor:
+        def run(ablated: LayerOutput) -> Outputs:
+            count = (ablated if isinstance(ablated, torch.Tensor) else next(iter(ablated.values()))).shape[0]
             with LayerCapture(self.model, [layer]) as capture, capture.replacing(0, lambda _: ablated):
-                return model_logits(capture.forward(image.expand(ablated.shape[0], *image.shape[1:])))
+                return read_output(capture.forward(image.expand(count, *image.shape[1:])))
 
         return run

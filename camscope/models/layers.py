@@ -19,7 +19,7 @@ from camscope.capture import ReshapeTransform, eval_mode
 from camscope.errors import LayerError
 from camscope.layer_paths import module_path as layer_name
 from camscope.layer_paths import resolve_layer
-from camscope.models.reshape import reshape_for_shape
+from camscope.models.reshape import FeaturePyramidToGrid, reshape_for_shape
 
 # Modules whose output is never a good CAM target even when it is spatial.
 _PASSTHROUGH = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten)
@@ -133,13 +133,23 @@ def infer_cam_layers(
 ) -> tuple[list[nn.Module], ReshapeTransform | None]:
     """Target layer and reshape transform for any classifier (timm, torchvision, or your own).
 
-    Transformers (ViT, DeiT, CaiT, XCiT, Swin, torchvision ViT/Swin): the first norm of the last
-    token-mixing block outside class-attention stages. CNNs (ResNet, ConvNeXt, EfficientNet,
-    MobileNet, RegNet, DenseNet, VGG …): the last module, run once, whose output is still a
-    spatial map (pooling and pass-through modules excluded).
+    Transformers (ViT, DeiT, CaiT, XCiT, Swin, torchvision ViT/Swin, Hugging Face ViT/DeiT/BEiT/
+    DINOv2/Swin): the first norm of the last token-mixing block outside class-attention stages. CNNs
+    (ResNet, ConvNeXt, EfficientNet, MobileNet, RegNet, DenseNet, VGG …): the last module, run once,
+    whose output is still a spatial map (pooling and pass-through modules excluded). Models with a
+    ``backbone`` (torchvision segmentation): that rule inside the backbone; a detector whose backbone
+    ends in a feature pyramid (``backbone.fpn``): the backbone, its levels joined.
     """
     input_hw = input_hw or model_input_size(model)
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, nn.Module) and isinstance(getattr(backbone, "fpn", None), nn.Module):
+        # a detector's feature pyramid: every level, joined (pytorch-grad-cam's Faster R-CNN tutorial)
+        return [backbone], FeaturePyramidToGrid()
     seen = probe(model, input_hw)
+    if isinstance(backbone, nn.Module):
+        # a dense-prediction model (torchvision segmentation, ...): the head after the backbone is the
+        # per-pixel classifier, whose output is spatial too but already the prediction
+        seen = {name: entry for name, entry in seen.items() if name.startswith("backbone.")}
     name = _last_token_block_norm(model, seen, input_hw) or _last_spatial_module(model, seen, input_hw)
     if name is None:
         raise LayerError(f"could not find a spatial layer in {type(model).__name__}; pass target layers explicitly")
