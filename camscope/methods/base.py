@@ -259,6 +259,10 @@ def expected_input(model: nn.Module) -> tuple[int | None, tuple[int, int] | None
             break
     patch_embed = getattr(model, "patch_embed", None)
     size = None
+    config = getattr(model, "config", None)  # a transformers image model: its config's image_size
+    image_size = getattr(config, "image_size", None) if hasattr(config, "model_type") else None
+    if isinstance(image_size, int) or (isinstance(image_size, (tuple, list)) and len(image_size) == 2):
+        size = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
     if patch_embed is not None and getattr(patch_embed, "strict_img_size", False):
         img_size = getattr(patch_embed, "img_size", None)
         if img_size is not None and not getattr(patch_embed, "dynamic_img_pad", False):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,12 +44,39 @@ def model_input_size(model: nn.Module, default: int = 224) -> tuple[int, int]:
     img_size = getattr(patch_embed, "img_size", None)
     if img_size is not None:
         return _pair(img_size)
+    config = hf_vision_config(model)
+    if config is not None:
+        return _pair(config.image_size)
     if isinstance(getattr(model, "image_size", None), int):  # torchvision ViT
         return _pair(model.image_size)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if cfg.get("input_size"):
         return _pair(cfg["input_size"][1:])
     return (default, default)
+
+
+def hf_vision_config(model: nn.Module) -> Any | None:
+    """A Hugging Face model's config if it describes an image model (``image_size``, ``patch_size``);
+    None for a model that is not from transformers. A transformers model without a patch grid
+    (a text model, say) is refused by name: nothing in it is a spatial map."""
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "model_type") or not hasattr(config, "to_dict"):
+        return None
+    if getattr(config, "image_size", None) is None or getattr(config, "patch_size", None) is None:
+        raise LayerError(
+            f"{type(model).__name__} (transformers model_type {config.model_type!r}) has no patch grid: its config "
+            "has no image_size / patch_size, so no layer of it is a spatial map; explain an image model"
+        )
+    return config
+
+
+def _hf_prefix_tokens(config: Any) -> int:
+    """Tokens before the patches in a transformers vision model: class token (none for Swin-like
+    models), DeiT's distillation token, DINOv2's registers."""
+    if str(config.model_type).startswith(("swin", "donut", "maskformer")):
+        return 0
+    distillation = 1 if config.model_type == "deit" else 0
+    return 1 + distillation + int(getattr(config, "num_register_tokens", 0) or 0)
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -161,9 +189,13 @@ def infer_cam_layers(
 
 
 def _prefix_tokens(model: nn.Module) -> int | None:
-    """Class / distillation / register tokens in front of the patch tokens, as the model says (timm)."""
+    """Class / distillation / register tokens in front of the patch tokens, as the model says (timm's
+    ``num_prefix_tokens``, a transformers model's config)."""
     count = getattr(model, "num_prefix_tokens", None)
-    return count if isinstance(count, int) else None
+    if isinstance(count, int):
+        return count
+    config = hf_vision_config(model)
+    return None if config is None else _hf_prefix_tokens(config)
 
 
 def _channels_last_hint(model: nn.Module) -> bool:
