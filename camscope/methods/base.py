@@ -174,10 +174,24 @@ def capture_state(reads: Reads, x: torch.Tensor, targets: TargetSpec) -> CamStat
         for index, (layer, name, output, grad) in enumerate(zip(layers, capture.names, capture.outputs, grads)):
             assert output is not None
             output = detach_output(output)
-            activations = to_grid(output, reads.reshape, name)
-            grid_grad = to_grid(grad, reads.reshape, name) if grad is not None else None
+            reshape = reads.reshape or _token_layout(reads.model, output, state.size, name)
+            activations = to_grid(output, reshape, name)
+            grid_grad = to_grid(grad, reshape, name) if grad is not None else None
             state.layers.append(LayerState(index, layer, name, output, activations, grid_grad))
     return state
+
+
+def _token_layout(
+    model: nn.Module, output: LayerOutput, input_hw: tuple[int, int], name: str
+) -> ReshapeTransform | None:
+    """Tokens (N, T, C) from a layer given without a reshape transform: the grid the model's own layout
+    gives (prefix tokens from timm's ``num_prefix_tokens`` or a transformers config), so a transformer's
+    layer works as a CNN's does; anything else is left to :func:`to_grid`."""
+    if not isinstance(output, torch.Tensor) or output.ndim != 3:
+        return None
+    from camscope.models.layers import token_reshape
+
+    return token_reshape(model, tuple(output.shape), input_hw, name)
 
 
 def augment(x: torch.Tensor, targets: TargetSpec) -> tuple[torch.Tensor, TargetSpec]:

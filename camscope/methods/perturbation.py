@@ -183,9 +183,9 @@ class AblationCAM(BaseCAM):
     def _channel_dim(self, layer: LayerState) -> int:
         """Which dimension of the raw output holds channels: 1 for (N, C, h, w), the last for tokens/NHWC."""
         channels = layer.activations.shape[1]
-        if self.reshape_transform is None:
-            return 1
         assert isinstance(layer.output, torch.Tensor)  # named maps take _named_scores
+        if self.reshape_transform is None and layer.output.ndim == 4:
+            return 1
         if layer.output.shape[-1] == channels:
             return layer.output.ndim - 1
         if layer.output.ndim > 1 and layer.output.shape[1] == channels:

@@ -143,6 +143,14 @@ def reshape_for_layer(
     return reshape_for_shape(seen[name].shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
 
 
+def token_reshape(
+    model: nn.Module, shape: tuple[int, ...], input_hw: tuple[int, int], name: str = "layer"
+) -> ReshapeTransform | None:
+    """Reshape transform for an output of ``shape`` seen at ``input_hw``, from the model's own token layout:
+    what a CAM called on a token layer without a reshape transform uses (pytorch-grad-cam needs one by hand)."""
+    return reshape_for_shape(shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
+
+
 def cam_layers_from_names(
     model: nn.Module, names: Sequence[str], input_hw: tuple[int, int] | None = None
 ) -> tuple[list[nn.Module], ReshapeTransform | None]:

@@ -82,6 +82,8 @@ def test_inferred_layout_and_parity_with_peer(name: str) -> None:
         peer = cam(x, targets=[PeerTarget(1), PeerTarget(3)])
     assert ours.std() > 0.01
     np.testing.assert_allclose(ours, peer, atol=1e-4)
+    # the peer's call shape with no reshape transform at all: the token layout is the model's own
+    np.testing.assert_allclose(GradCAM(model, layers)(x, targets=[1, 3]), ours, atol=1e-6)
 
 
 def test_explain_takes_a_transformers_model_as_it_is() -> None:
