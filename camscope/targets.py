@@ -297,7 +297,7 @@ class SegmentationTarget:
             bound.predicted = True
         if not bool((region != 0).any()):
             where = "is predicted on no pixel" if bound.predicted else "has an empty region"
-            warn(f"segmentation class {self.category} {where}: the target is zero and so is the map", [image])
+            warn(f"segmentation class {self.category} {where}: the target is zero (a map of it shows nothing)", [image])
         return bound
 
     def _check(self, model_output: torch.Tensor) -> None:
@@ -373,7 +373,7 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
     boxes, labels, scores = image["boxes"].detach(), image["labels"].detach(), image["scores"].detach()
     if isinstance(entry, BoxScoreTarget):
         if len(boxes) == 0:
-            warn("the detector found nothing: the box target is zero and so is the map", [position])
+            warn("the detector found nothing: the box target is zero (a map of it shows nothing)", [position])
             return BoxScoreTarget([0] * len(entry.bounding_boxes), entry.bounding_boxes, entry.iou_threshold)
         import torchvision
 
@@ -391,7 +391,7 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
         keep &= labels == index
         what = f"of class {index} {what}"
     if not bool(keep.any()):
-        warn(f"no detection {what}: the target is zero and so is the map", [position])
+        warn(f"no detection {what}: the target is zero (a map of it shows nothing)", [position])
     return BoxScoreTarget(labels[keep].tolist(), boxes[keep].cpu().numpy(), 0.5)
 
 

@@ -182,6 +182,17 @@ def module_spec(model: nn.Module) -> ModelSpec:
             class_names=imagenet_class_names() if num_classes == 1000 else None,
             source=f"timm pretrained_cfg of the model ({cfg.get('tag') or 'untagged'})",
         )
+    transform = getattr(model, "transform", None)
+    min_size = getattr(transform, "min_size", None)
+    if isinstance(min_size, (tuple, list)) and min_size and hasattr(transform, "image_mean"):
+        side = int(min_size[-1])  # a torchvision detector: it resizes and normalises inside its forward
+        return ModelSpec(
+            name=name,
+            family=name,
+            build=lambda: model,
+            preprocess=Preprocess(side, (side, side), "bilinear", (0.0,) * 3, (1.0,) * 3),
+            notes=f"detector: a {side}x{side} centre crop in [0, 1] (its own transform resizes and normalises)",
+        )
     hw = model_input_size(model)
     return ModelSpec(
         name=name,

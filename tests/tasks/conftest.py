@@ -33,3 +33,14 @@ class OutputOf(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output = self.model(x)
         return output[self.key] if self.key == "out" else getattr(output, self.key)
+
+
+@pytest.fixture
+def sign_corrected_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytorch-grad-cam's Eigen methods with its own sign-corrected projection: camscope fixes the sign of the
+    principal component (|max| >= |min|), a deliberate difference (tests/methods/test_parity.py)."""
+    from pytorch_grad_cam import base_cam, eigen_cam
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+
+    for module in (base_cam, eigen_cam):
+        monkeypatch.setattr(module, "get_2d_projection", get_2d_projection_with_sign_correction)

@@ -50,7 +50,9 @@ def _predicted(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[int], list
 
 
 @pytest.mark.parametrize(("name", "layer"), MODELS)
-def test_inferred_layer_and_parity_with_peer(name: str, layer: str, x: torch.Tensor) -> None:
+def test_inferred_layer_and_parity_with_peer(
+    name: str, layer: str, x: torch.Tensor, sign_corrected_reference: None
+) -> None:
     model = torchvision_task_model(name, num_classes=3)
     layers, reshape = infer_cam_layers(model, (64, 64))
     assert [layer_name(model, m) for m in layers] == [layer] and reshape is None
