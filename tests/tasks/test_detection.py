@@ -10,6 +10,7 @@ peer's sign-corrected projection (the deliberate difference of every Eigen metho
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +22,7 @@ from pytorch_grad_cam import EigenCAM as PeerEigenCAM
 from pytorch_grad_cam.ablation_layer import AblationLayerFasterRCNN
 from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
 from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
+from torch import nn
 
 import camscope
 from camscope import AblationCAM, EigenCAM, GradCAM
@@ -111,12 +113,37 @@ def test_eigencam_on_one_stage_detectors_matches_the_peer(
     np.testing.assert_allclose(ours, peer, atol=1e-4)
 
 
+def small_faster_rcnn(side: int = 32) -> torch.nn.Module:
+    """A Faster R-CNN whose pyramid has the five 256-channel levels ('0'..'3', 'pool') the peer's
+    AblationLayerFasterRCNN is written for, cheap enough for 1,280 ablated forwards per library: a tiny
+    body (strides 4, 8, 8, 8, so 'pool' is 2x2 at 32x32), 10 proposals, a 32-wide box head."""
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
+    def stage(cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU())
+
+    torch.manual_seed(0)
+    body = nn.Sequential(OrderedDict(s1=stage(3, 8, 4), s2=stage(8, 16, 2), s3=stage(16, 16, 1), s4=stage(16, 16, 1)))
+    backbone = BackboneWithFPN(body, {"s1": "0", "s2": "1", "s3": "2", "s4": "3"}, [8, 16, 16, 16], 256)
+    return FasterRCNN(
+        backbone,
+        min_size=side,
+        max_size=side,
+        rpn_pre_nms_top_n_test=50,
+        rpn_post_nms_top_n_test=10,
+        box_head=TwoMLPHead(256 * 7 * 7, 32),
+        box_predictor=FastRCNNPredictor(32, 5),
+    ).eval()
+
+
 @pytest.mark.slow
 def test_ablationcam_matches_the_peer_ablation_layer(x: torch.Tensor) -> None:
     """The peer's AblationLayerFasterRCNN sets channel k of the joined pyramid (level k // 256) to -1000;
-    its level table is Faster R-CNN ResNet-50 FPN's (five levels), so that is the model compared."""
-    model = detector("fasterrcnn_resnet50_fpn")
-    x = x[..., :64, :64]
+    camscope ablates the same channels of the named maps with ablation_value=-1000."""
+    model = small_faster_rcnn()
+    x = x[..., :32, :32]
     found = _detections(model, x, keep=2)
     with PeerAblationCAM(
         model, [model.backbone], fasterrcnn_reshape_transform, ablation_layer=AblationLayerFasterRCNN(), batch_size=64
