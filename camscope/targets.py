@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from camscope.errors import TargetError, warn
-from camscope.outputs import Detections, Outputs, read_scores
+from camscope.outputs import Detections, Outputs, class_summary, read_scores
 
 Target = Callable[[Any], torch.Tensor]
 TargetSpec = None | int | Target | Sequence[int | Target | None]
@@ -146,14 +146,7 @@ def resolve_targets(targets: TargetSpec, logits: Outputs) -> list[Target]:
 
 def _default_classes(logits: torch.Tensor) -> list[int]:
     """Each image's predicted class: top-1, the side of a single logit, or the class on most pixels."""
-    if logits.ndim == 4:
-        predicted = logits.argmax(dim=1).flatten(1)
-        counts = torch.zeros(logits.shape[:2], device=logits.device)
-        counts.scatter_add_(1, predicted, torch.ones_like(predicted, dtype=counts.dtype))
-        return [int(c) for c in counts.argmax(dim=1).tolist()]
-    if logits.shape[1] == 1:
-        return [int(v) for v in (logits[:, 0] > 0).tolist()]
-    return [int(c) for c in logits.argmax(dim=1).tolist()]
+    return [int(c) for c in class_summary(logits).argmax(dim=1).tolist()]
 
 
 def _class_target(index: int, logits: torch.Tensor) -> Target:
