@@ -122,8 +122,8 @@ def _detector_plain(model: torch.nn.Module, x: torch.Tensor, target: Any) -> Cal
 
 def detection_ablationcam(side: int) -> tuple[Call, Call, Call]:
     """Ablation-CAM on a Faster R-CNN pyramid of five 256-channel levels (what the peer's AblationLayerFasterRCNN
-    is written for): the tests' ResNet-18 FPN with 10 proposals, so 1,280 full detector forwards per
-    library stay affordable."""
+    is written for): the tests' tiny body with 10 proposals (tests/tasks/test_detection.py), so 1,280 full
+    detector forwards per library stay affordable."""
     from pytorch_grad_cam import AblationCAM as PeerAblationCAM
     from pytorch_grad_cam.ablation_layer import AblationLayerFasterRCNN
     from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
@@ -134,7 +134,7 @@ def detection_ablationcam(side: int) -> tuple[Call, Call, Call]:
     from camscope.targets import BoxScoreTarget
     from tests.tasks.test_detection import small_faster_rcnn
 
-    model = small_faster_rcnn()
+    model = small_faster_rcnn(side)
     x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(1))
     labels, boxes = _detections(model, x, keep=2)
     layers = [model.backbone]
@@ -163,7 +163,7 @@ CASES: dict[str, tuple[str, Callable[[], tuple[Call, Call, Call]], bool]] = {
         lambda: detection_eigencam("fasterrcnn_mobilenet_v3_large_fpn", 320),
         False,
     ),
-    "det_ablationcam": ("Ablation-CAM, Faster R-CNN ResNet-18 FPN 128²", lambda: detection_ablationcam(128), True),
+    "det_ablationcam": ("Ablation-CAM, Faster R-CNN tiny 5-level FPN 32²", lambda: detection_ablationcam(32), True),
 }
 
 
