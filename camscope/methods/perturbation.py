@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,22 @@ def _chunks(total: int, size: int) -> Iterator[slice]:
 def _progress(total: int, size: int, desc: str, enabled: bool) -> Iterator[slice]:
     """The chunks, with a bar (if ``enabled``), progress reports and cancellation (:mod:`camscope.progress`)."""
     return steps(list(_chunks(total, size)), desc, bar=enabled)
+
+
+@contextmanager
+def _computing_nothing(layer: nn.Module, output: LayerOutput) -> Iterator[None]:
+    """While active, ``layer`` returns ``output`` without computing anything: its result is replaced
+    anyway, so a full forward need not pay for it (a detector's whole backbone, for Ablation-CAM on its
+    feature pyramid; pytorch-grad-cam swaps the module for its ablation layer to the same effect)."""
+    own = layer.__dict__.get("forward")  # a forward set on the instance itself, if any
+    layer.forward = lambda *args, **kwargs: output
+    try:
+        yield
+    finally:
+        if own is None:
+            del layer.forward  # the class's forward again
+        else:
+            layer.forward = own
 
 
 @register_method("scorecam", "score-cam")
@@ -274,7 +291,11 @@ class AblationCAM(BaseCAM):
 
         def run(ablated: LayerOutput) -> Outputs:
             count = (ablated if isinstance(ablated, torch.Tensor) else next(iter(ablated.values()))).shape[0]
-            with LayerCapture(self.model, [layer]) as capture, capture.replacing(0, lambda _: ablated):
+            with (
+                LayerCapture(self.model, [layer]) as capture,
+                capture.replacing(0, lambda _: ablated),
+                _computing_nothing(layer, ablated),
+            ):
                 return read_output(capture.forward(image.expand(count, *image.shape[1:])))
 
         return run
