@@ -296,6 +296,6 @@ class AblationCAM(BaseCAM):
                 capture.replacing(0, lambda _: ablated),
                 _computing_nothing(layer, ablated),
             ):
-                return read_output(capture.forward(image.expand(count, *image.shape[1:])))
+                return read_output(capture.forward(image.expand(count, *image.shape[1:]).contiguous()))
 
         return run
