@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from camscope.core.errors import InputError
-from camscope.core.targets import TargetSpec, class_index, is_single_target, model_logits
+from camscope.core.outputs import Detections, class_summary, read_output
+from camscope.core.targets import TargetSpec, class_index, is_single_target
 from camscope.methods.base import BaseCAM
 from camscope.pipeline import (
     ImageInput,
@@ -126,7 +127,9 @@ def explain(
 
     ``model`` is a module or a zoo / timm / torchvision name; preprocessing, target layers and the
     reshape transform come from its spec unless ``layers`` (modules or dotted paths) are given.
-    ``targets``: None (top-1 of each image), a class index for all, or one per image.
+    ``targets``: None (each image's prediction), a class index for all, or one per image; what they
+    mean follows the model's output (:func:`camscope.core.targets.resolve_targets`): a classifier's class,
+    a segmentation class over the pixels where it is predicted, a detector's detections.
     ``method`` may be a list of methods: the result is then ``{method name: result}``, and methods
     that read the same layer (the gradient CAMs, Eigen-CAM…) share one forward+backward pass
     (:func:`camscope.methods.shared.compute_many`); each map is the one the method gives alone.
@@ -145,16 +148,20 @@ def explain(
     cams = build_cams(net, classes, target_layers, reshape, params, explicit_layers=layers is not None)
     computed = run_methods(cams, x, targets, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
 
-    logits = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
-    if logits is None or logits.shape[0] != x.shape[0]:
+    outputs = cams[0].outputs  # the CAM's own forward pass on x; aug_smooth ran it on augmented copies
+    if outputs is None or outputs.shape[0] != x.shape[0]:
         with torch.inference_mode():
-            logits = model_logits(net(x))
-    probs = torch.softmax(logits.float(), dim=-1)
+            outputs = read_output(net(x))
+    # per-class values in [0, 1]: probabilities, the area a class is predicted on, a label's best box score
+    probs = class_summary(outputs)
     backbone = bool(getattr(net, "camscope_backbone", False))
     top = probs.topk(0 if backbone else min(top_k, probs.shape[1]), dim=-1)  # an embedding has no classes
     label_free = backbone or (targets is None and label_free_default)
+    all_detections = isinstance(outputs, Detections) and targets is None  # every confident detection
     explained = (
-        [None] * x.shape[0] if label_free else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
+        [None] * x.shape[0]
+        if label_free or all_detections
+        else _explained_classes(targets, probs.argmax(-1).tolist(), x.shape[0])
     )
     top_classes = [
         [

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from camscope.core.capture import model_device, model_lock
-from camscope.core.errors import CamscopeWarning, InputError
+from camscope.core.errors import CamscopeWarning, InputError, TargetError
 from camscope.core.targets import TargetSpec, model_logits, own_embedding_targets
 from camscope.methods import get_method
 from camscope.methods.base import BaseCAM
@@ -173,7 +173,8 @@ def similarity_to(net: nn.Module, reference: Any) -> Any:
 
 def target_from_text(text: str | None, model: nn.Module, reference: Any = None) -> Any:
     """A target typed by a user (``--target``, the app's field): empty for top-1, ``embedding``,
-    ``similarity:REF`` (an image file), a class index or a class name of the model's spec.
+    ``similarity:REF`` (an image file), ``box:X1,Y1,X2,Y2`` (a detector's detection at that box), a class
+    index or a class name of the model's spec.
 
     ``reference``: an image already loaded for ``similarity`` (the app's reference picture).
     """
@@ -186,11 +187,29 @@ def target_from_text(text: str | None, model: nn.Module, reference: Any = None) 
         from camscope.data import load_image
 
         return similarity_to(model, load_image(ref))
+    if kind == "box" and ref:
+        from camscope.core.targets import BoxScoreTarget
+
+        try:
+            return BoxScoreTarget(None, [parse_box(ref)])
+        except ValueError as exc:
+            raise TargetError(str(exc)) from None
     if text.isdigit():
         return int(text)
     from camscope.models import get_spec
 
     return get_spec(model).parse_class(text)
+
+
+def parse_box(text: str) -> list[float]:
+    """``X1,Y1,X2,Y2`` (a detection's box, in the model's input pixels) as four floats."""
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or box[0] >= box[2] or box[1] >= box[3]:
+        raise ValueError(f"box:{text} is not a box: give box:X1,Y1,X2,Y2 with X1 < X2 and Y1 < Y2")
+    return box
 
 
 # ---------------------------------------------------------------------------- methods and layers

@@ -30,8 +30,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--target",
         type=target_argument,
-        help="class index to explain (default: each image's top-1); 'embedding': each image's own embedding "
-        "(inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding",
+        help="class index or name to explain (default: each image's prediction: top-1 class, the class "
+        "a segmentation model predicts on most pixels, a detector's confident detections); 'box:X1,Y1,X2,Y2': "
+        "the detection at that box; 'embedding': each image's own embedding (inner product, Label-Free XAI); "
+        "'similarity:REF.jpg': cosine to REF's embedding",
     )
     p.add_argument(
         "--backbone", action="store_true", help="explain the embedding (classifier removed): label-free methods"

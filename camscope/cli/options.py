@@ -15,14 +15,36 @@ def add_device_option(parser: argparse.ArgumentParser, default: str = "auto") ->
 
 
 def parse_target(text: str | None, model: Any) -> Any:
-    """``--target``: None, a class index or name, ``embedding`` or ``similarity:REF`` (the pipeline's policy)."""
+    """``--target``: None, a class index or name, ``embedding``, ``similarity:REF`` or, for a detector,
+    ``box:X1,Y1,X2,Y2`` (the pipeline's target policy); its errors name the option."""
+    from camscope.core.errors import TargetError
     from camscope.pipeline import target_from_text
 
-    return target_from_text(text, model)
+    try:
+        return target_from_text(text, model)
+    except TargetError as exc:
+        raise TargetError(f"--target {exc}") from None
+
+
+def _box(text: str) -> list[float]:
+    from camscope.pipeline import parse_box
+
+    try:
+        return parse_box(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def target_argument(text: str) -> str:
-    """argparse type of ``--target``: ``embedding``, ``similarity:REF`` or a class index (``nonnegative_int``)."""
+    """argparse type of ``--target``: ``embedding``, ``similarity:REF``, ``box:X1,Y1,X2,Y2``, a class index
+    (``nonnegative_int``: ``-1`` and ``3.5`` are refused) or a class name (checked once the model is known)."""
     if text == "embedding" or text.startswith("similarity:"):
         return text
+    if text.startswith("box:"):
+        _box(text[4:])
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return text  # a class name
     return str(nonnegative_int(text))

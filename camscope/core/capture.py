@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,15 @@ __all__ = [
     "to_grid",
 ]
 
-ReshapeTransform = Callable[[torch.Tensor], torch.Tensor]
+ReshapeTransform = Callable[[Any], torch.Tensor]
+#: what a target layer outputs: a tensor, or named feature maps (a detector's feature pyramid)
+LayerOutput = torch.Tensor | dict[str, torch.Tensor]
+
+
+def detach_output(output: LayerOutput) -> LayerOutput:
+    if isinstance(output, torch.Tensor):
+        return output.detach()
+    return {key: value.detach() for key, value in output.items()}
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -86,8 +94,13 @@ def eval_mode(model: nn.Module, hooks: Iterable[tuple[nn.Module, ForwardHook]] =
         lock.release()
 
 
-def to_grid(output: torch.Tensor, reshape_transform: ReshapeTransform | None, layer_name: str) -> torch.Tensor:
+def to_grid(output: LayerOutput, reshape_transform: ReshapeTransform | None, layer_name: str) -> torch.Tensor:
     """A layer output as (N, C, h, w): through the reshape transform if one is given."""
+    if not isinstance(output, torch.Tensor) and reshape_transform is None:
+        raise LayerError(
+            f"layer {layer_name!r} outputs named feature maps ({', '.join(output)}), not one tensor: give a "
+            "reshape_transform that joins them (camscope.models.reshape.FeaturePyramidToGrid)"
+        )
     if reshape_transform is not None:
         try:
             grid = reshape_transform(output)
@@ -95,22 +108,28 @@ def to_grid(output: torch.Tensor, reshape_transform: ReshapeTransform | None, la
             raise
         except Exception as exc:
             raise LayerError(
-                f"reshape_transform does not fit the output of layer {layer_name!r} "
-                f"(shape {tuple(output.shape)}): {exc}"
+                f"reshape_transform does not fit the output of layer {layer_name!r} (shape {_shape(output)}): {exc}"
             ) from exc
         if not isinstance(grid, torch.Tensor) or grid.ndim != 4:
             shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
             raise LayerError(
-                f"reshape_transform turned the output of layer {layer_name!r} (shape {tuple(output.shape)}) "
+                f"reshape_transform turned the output of layer {layer_name!r} (shape {_shape(output)}) "
                 f"into {shape}; it must return (batch, channels, height, width)"
             )
         return grid
+    assert isinstance(output, torch.Tensor)
     if output.ndim != 4:
         raise LayerError(
             f"layer {layer_name!r} outputs shape {tuple(output.shape)}, not (batch, channels, height, width): "
             "token models need a reshape_transform (camscope.models.infer_cam_layers finds one)"
         )
     return output
+
+
+def _shape(output: LayerOutput) -> object:
+    if isinstance(output, torch.Tensor):
+        return tuple(output.shape)
+    return {key: tuple(value.shape) for key, value in output.items()}
 
 
 class LayerCapture:
@@ -122,6 +141,9 @@ class LayerCapture:
     set and an output does not require grad (frozen model), the recorded tensor is made a leaf that
     does, so gradients exist at the layer whatever the caller's ``requires_grad`` flags are. The
     model's lock (:func:`model_lock`) is held while active.
+
+    A layer may also output named feature maps (a dict of tensors, as a detector's feature pyramid):
+    they are recorded as a dict for gradient-free methods; gradients there are refused.
     """
 
     def __init__(
@@ -132,12 +154,12 @@ class LayerCapture:
         self.need_grad = need_grad
         self.record_inputs = record_inputs
         self.names = [module_path(model, layer) for layer in self.layers]
-        self.outputs: list[torch.Tensor | None] = [None] * len(self.layers)
+        self.outputs: list[LayerOutput | None] = [None] * len(self.layers)
         #: each layer's first positional input, when ``record_inputs`` (as received: a later in-place
         #: operation of the network may change it, so a user must check what it computes from it)
         self.inputs: list[torch.Tensor | None] = [None] * len(self.layers)
         self._handles: list[Any] = []
-        self._replacements: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}
+        self._replacements: dict[int, Callable[[Any], Any]] = {}
 
     def __enter__(self) -> LayerCapture:
         self._lock = model_lock(self.model)
@@ -157,7 +179,19 @@ class LayerCapture:
         self._lock.release()
 
     def _make_hook(self, index: int) -> Callable[..., torch.Tensor]:
-        def hook(module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+            if _is_feature_dict(output):
+                if self.need_grad and torch.is_grad_enabled():
+                    raise LayerError(
+                        f"layer {self.names[index]!r} outputs named feature maps ({', '.join(output)}): gradient "
+                        "methods need a layer with one tensor output; gradient-free methods (eigencam, "
+                        "ablationcam) read these maps"
+                    )
+                self.outputs[index] = dict(output)
+                replace_named = self._replacements.get(index)
+                if replace_named is not None:
+                    return replace_named(output)
+                return type(output)((key, value.clone()) for key, value in output.items())
             if not isinstance(output, torch.Tensor):
                 raise LayerError(
                     f"layer {self.names[index]!r} returns {type(output).__name__}, not a tensor: "
@@ -174,7 +208,7 @@ class LayerCapture:
         return hook
 
     @contextmanager
-    def replacing(self, index: int, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    def replacing(self, index: int, fn: Callable[[Any], Any]) -> Iterator[None]:
         """Substitute ``fn(output)`` for layer ``index``'s output while active (activation perturbation)."""
         self._replacements[index] = fn
         try:
@@ -192,4 +226,8 @@ class LayerCapture:
         return result
 
     def recorded(self) -> list[torch.Tensor]:
-        return [out for out in self.outputs if out is not None]
+        return [out for out in self.outputs if isinstance(out, torch.Tensor)]
+
+
+def _is_feature_dict(output: Any) -> bool:
+    return isinstance(output, Mapping) and bool(output) and all(isinstance(v, torch.Tensor) for v in output.values())

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from camscope.core.errors import TargetError
+from camscope.core.errors import TargetError, warn
+from camscope.core.outputs import Detections, Outputs, class_summary, read_scores
 
-Target = Callable[[torch.Tensor], torch.Tensor]
+Target = Callable[[Any], torch.Tensor]
 TargetSpec = None | int | Target | Sequence[int | Target | None]
 
 
@@ -47,21 +48,8 @@ class ClassifierOutputSoftmaxTarget(ClassifierOutputTarget):
 
 
 def model_logits(output: Any) -> torch.Tensor:
-    """The class scores of a model output: a tensor, the first item of a tuple/list, or ``.logits``."""
-    if isinstance(output, torch.Tensor):
-        return output
-    logits = getattr(output, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    if isinstance(output, dict) and isinstance(output.get("logits"), torch.Tensor):
-        logits_entry: torch.Tensor = output["logits"]
-        return logits_entry
-    raise TargetError(
-        f"cannot find class scores in a model output of type {type(output).__name__}: "
-        "expected a tensor, a tuple whose first item is a tensor, or an object with .logits"
-    )
+    """The score tensor of a model output (see :func:`camscope.core.outputs.read_output`); detections are refused."""
+    return read_scores(output)
 
 
 def class_index(value: Any) -> int | None:
@@ -99,16 +87,31 @@ def _bad_target(entry: Any) -> TargetError:
     return TargetError(f"target {entry!r} is not a class index or a callable")
 
 
-def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
-    """One target per image of the batch.
+def resolve_targets(targets: TargetSpec, logits: Outputs) -> list[Target]:
+    """One target per image of the batch: the one target policy of every entry point.
 
-    ``None`` explains each image's top-1 class; an int or a single target callable is broadcast to
+    ``None`` explains each image's prediction; an int or a single target callable is broadcast to
     every image (documented behaviour); a sequence must have exactly one entry per image (an entry
-    may be None for top-1). Class indices are checked against the number of outputs.
+    may be None). What None and an int mean depends on what the model outputs:
+
+    - class scores (N, K): the top-1 class / that class's logit (one logit, a binary head: the
+      predicted side / class 0 or 1, :class:`BinaryTarget`);
+    - dense scores (N, K, H, W), segmentation: the class predicted on most pixels / that class,
+      each summed over the pixels where the model predicts it (:class:`SegmentationTarget`);
+    - :class:`~camscope.core.outputs.Detections`: every detection scoring at least
+      :data:`DETECTION_THRESHOLD` / those of that label (:class:`BoxScoreTarget`).
+
+    Class indices are checked against the number of outputs; targets that depend on the clean
+    prediction (a segmentation region, a box's label) are fixed here from it.
     """
-    if logits.ndim != 2:
-        raise TargetError(f"expected class scores of shape (batch, classes), got {tuple(logits.shape)}")
-    n, num_classes = logits.shape
+    if isinstance(logits, Detections):
+        n = len(logits)
+    elif logits.ndim in (2, 4):
+        n = logits.shape[0]
+    else:
+        raise TargetError(
+            f"expected class scores (batch, classes) or dense scores (batch, classes, H, W), got {tuple(logits.shape)}"
+        )
     if is_single_target(targets):
         entries: list[Any] = [targets] * n
     else:
@@ -118,44 +121,271 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> list[Target]:
                 f"got {len(entries)} targets for a batch of {n} images: give one target per image, "
                 "or a single target to use for every image"
             )
-    top1 = logits.argmax(dim=1).tolist() if any(e is None for e in entries) else []
+    if isinstance(logits, Detections):
+        return [_detection_target(entry, image, i) for i, (entry, image) in enumerate(zip(entries, logits))]
+    num_classes = logits.shape[1]
+    default = _default_classes(logits) if any(e is None for e in entries) else []
     resolved: list[Target] = []
     for i, entry in enumerate(entries):
-        if entry is None:
-            entry = ClassifierOutputTarget(top1[i])
-        elif not callable(entry):
-            index = class_index(entry)
+        if entry is None or not callable(entry):
+            index = default[i] if entry is None else class_index(entry)
             if index is None:
                 raise _bad_target(entry)
-            entry = ClassifierOutputTarget(index)
+            entry = _class_target(index, logits)
         category = getattr(entry, "category", None) if getattr(entry, "category_is_class", True) else None
-        if isinstance(category, int) and not 0 <= category < num_classes:
+        in_range = isinstance(entry, BinaryTarget) or not isinstance(category, int) or 0 <= category < num_classes
+        if not in_range:
             raise TargetError(
                 f"target class {category} is out of range: the model has {num_classes} classes (0..{num_classes - 1})"
             )
+        if isinstance(entry, SegmentationTarget):
+            entry = entry.bind(logits[i], i)
         resolved.append(entry)
     return resolved
 
 
-def target_scores(targets: Sequence[Target], logits: torch.Tensor) -> torch.Tensor:
+def _default_classes(logits: torch.Tensor) -> list[int]:
+    """Each image's predicted class: top-1, the side of a single logit, or the class on most pixels."""
+    return [int(c) for c in class_summary(logits).argmax(dim=1).tolist()]
+
+
+def _class_target(index: int, logits: torch.Tensor) -> Target:
+    if logits.ndim == 4:
+        return SegmentationTarget(index)
+    if logits.shape[1] == 1:
+        if index > 1:
+            raise TargetError(f"target class {index} is out of range: a single-logit (binary) head has classes 0 and 1")
+        return BinaryTarget(index)
+    return ClassifierOutputTarget(index)
+
+
+def _scalar(target: Target, row: Any) -> torch.Tensor:
+    value = torch.as_tensor(target(row))
+    if value.numel() != 1:
+        shape = tuple(row.shape) if isinstance(row, torch.Tensor) else "a detection dict"
+        raise TargetError(
+            f"target {target!r} gives {tuple(value.shape)} values, not one score, on an output of shape {shape}: "
+            "it does not read this model's output (dense (classes, H, W) outputs need SegmentationTarget, "
+            "detections BoxScoreTarget)"
+        )
+    return value.reshape(())
+
+
+def target_scores(targets: Sequence[Target], logits: Outputs) -> torch.Tensor:
     """Score of each image's target, shape ``(N,)``; ``logits[i]`` belongs to ``targets[i]``.
 
     Plain ClassifierOutputTarget / SoftmaxTarget batches are scored with one gather.
     """
     kinds = {type(t) for t in targets}
-    if len(targets) == logits.shape[0] and kinds <= {ClassifierOutputTarget, ClassifierOutputSoftmaxTarget}:
+    plain = kinds <= {ClassifierOutputTarget, ClassifierOutputSoftmaxTarget}
+    if isinstance(logits, torch.Tensor) and logits.ndim == 2 and len(targets) == logits.shape[0] and plain:
         index = torch.tensor([t.category for t in targets], device=logits.device)  # type: ignore[attr-defined]
         if len(kinds) == 1:
             values = torch.softmax(logits, dim=-1) if ClassifierOutputSoftmaxTarget in kinds else logits
             return values.gather(1, index[:, None] % logits.shape[1])[:, 0]
-    return torch.stack([torch.as_tensor(t(row)).reshape(()) for t, row in zip(targets, logits)])
+    return torch.stack([_scalar(t, row) for t, row in zip(targets, logits)])
 
 
-def repeated_target_scores(target: Target, logits: torch.Tensor) -> torch.Tensor:
+def repeated_target_scores(target: Target, logits: Outputs) -> torch.Tensor:
     """Score one target on many outputs of the same image (perturbation methods, metrics): ``(M,)``."""
-    if type(target) in (ClassifierOutputTarget, ClassifierOutputSoftmaxTarget):
+    if isinstance(logits, torch.Tensor) and type(target) in (ClassifierOutputTarget, ClassifierOutputSoftmaxTarget):
         return target(logits)
-    return torch.stack([torch.as_tensor(target(row)).reshape(()) for row in logits])
+    if isinstance(logits, torch.Tensor) and type(target) is SegmentationTarget and logits.ndim == 4:
+        return target(logits)
+    return torch.stack([_scalar(target, row) for row in logits])
+
+
+# ---------------------------------------------------------------------------- task targets
+class BinaryTarget:
+    """A single-logit (binary) head: the logit for class 1, its negation for class 0 (pytorch-grad-cam's
+    BinaryClassifierOutputTarget)."""
+
+    def __init__(self, category: int) -> None:
+        if category not in (0, 1):
+            raise TargetError(f"BinaryTarget category must be 0 or 1, got {category!r}")
+        self.category = int(category)
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        sign = 1.0 if self.category == 1 else -1.0
+        return sign * model_output[..., 0]
+
+    def __repr__(self) -> str:
+        return f"BinaryTarget({self.category})"
+
+
+class MultiLabelTarget:
+    """A multi-label head: the sum of the logits of ``categories`` (each an independent yes/no)."""
+
+    def __init__(self, categories: Sequence[int]) -> None:
+        indices = [class_index(c) for c in categories]
+        if not indices or any(i is None for i in indices):
+            raise TargetError(f"MultiLabelTarget needs one or more class indices, got {list(categories)!r}")
+        self.categories = [int(i) for i in indices if i is not None]
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        if model_output.shape[-1] <= max(self.categories):
+            raise TargetError(
+                f"MultiLabelTarget{tuple(self.categories)} is out of range for {model_output.shape[-1]} outputs"
+            )
+        return model_output[..., self.categories].sum(dim=-1)
+
+    def __repr__(self) -> str:
+        return f"MultiLabelTarget({self.categories})"
+
+
+def _region_mask(region: Any, name: str) -> torch.Tensor:
+    mask = torch.as_tensor(np.asarray(region) if not isinstance(region, torch.Tensor) else region)
+    if mask.ndim != 2:
+        raise TargetError(f"{name} must be a 2-D (H, W) mask, got shape {tuple(mask.shape)}")
+    return mask.float()
+
+
+class SegmentationTarget:
+    """Class ``category``'s scores summed over a region of a dense (classes, H, W) output.
+
+    The region is a ``mask`` (H, W) at the output's size (pytorch-grad-cam's SemanticSegmentationTarget
+    with the same formula), a ``box`` (x1, y1, x2, y2) in output pixels, or, with neither, the pixels
+    where the model predicts the class on the explained image (fixed from the clean output when the
+    targets are resolved, as the peer's tutorial does by hand).
+    """
+
+    def __init__(self, category: int, mask: Any = None, box: Sequence[float] | None = None) -> None:
+        index = class_index(category)
+        if index is None:
+            raise _bad_target(category)
+        if mask is not None and box is not None:
+            raise TargetError("SegmentationTarget takes a mask or a box, not both")
+        if box is not None and len(box) != 4:
+            raise TargetError(f"SegmentationTarget box must be (x1, y1, x2, y2), got {box!r}")
+        self.category = index
+        self.mask = None if mask is None else _region_mask(mask, "SegmentationTarget mask")
+        self.box = None if box is None else tuple(float(v) for v in box)
+        self.predicted = False  # True once the region is "where the model predicts the class", fixed
+
+    def region(self, model_output: torch.Tensor) -> torch.Tensor:
+        """The (H, W) weight of each pixel of ``model_output`` (K, H, W) or (M, K, H, W)."""
+        height, width = model_output.shape[-2:]
+        if self.mask is not None:
+            if tuple(self.mask.shape) != (height, width):
+                raise TargetError(
+                    f"the SegmentationTarget mask is {self.mask.shape[0]}x{self.mask.shape[1]} but the model outputs "
+                    f"{height}x{width} maps: give a mask at the output's size"
+                )
+            return self.mask.to(device=model_output.device, dtype=model_output.dtype)
+        if self.box is not None:
+            x1, y1, x2, y2 = self.box
+            ys = torch.arange(height, device=model_output.device)[:, None] + 0.5
+            xs = torch.arange(width, device=model_output.device)[None, :] + 0.5
+            return ((xs >= x1) & (xs <= x2) & (ys >= y1) & (ys <= y2)).to(model_output.dtype)
+        clean = model_output if model_output.ndim == 3 else model_output[0]
+        return (clean.argmax(dim=0) == self.category).to(model_output.dtype)
+
+    def bind(self, model_output: torch.Tensor, image: int = 0) -> SegmentationTarget:
+        """This target with its region fixed from one image's clean output (K, H, W); warns if it is empty."""
+        self._check(model_output)
+        region = self.region(model_output)
+        bound = self
+        if self.mask is None and self.box is None:
+            bound = SegmentationTarget(self.category, region.detach())
+            bound.predicted = True
+        if not bool((region != 0).any()):
+            where = "is predicted on no pixel" if bound.predicted else "has an empty region"
+            warn(f"segmentation class {self.category} {where}: the target is zero (a map of it shows nothing)", [image])
+        return bound
+
+    def _check(self, model_output: torch.Tensor) -> None:
+        if not isinstance(model_output, torch.Tensor) or model_output.ndim not in (3, 4):
+            shape = tuple(model_output.shape) if isinstance(model_output, torch.Tensor) else type(model_output).__name__
+            raise TargetError(
+                f"{self!r} reads a dense output (classes, H, W), but this model outputs {shape} per image"
+            )
+        if self.category >= model_output.shape[-3]:
+            raise TargetError(
+                f"target class {self.category} is out of range: the model has {model_output.shape[-3]} classes"
+            )
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        self._check(model_output)
+        return (model_output[..., self.category, :, :] * self.region(model_output)).sum(dim=(-2, -1))
+
+    def __repr__(self) -> str:
+        region = "mask" if self.mask is not None else f"box={self.box}" if self.box is not None else "predicted"
+        return f"SegmentationTarget({self.category}, {region})"
+
+
+#: detections scoring at least this are what ``None`` (or a class index) explains on a detector
+DETECTION_THRESHOLD = 0.5
+
+
+class BoxScoreTarget:
+    """Detections that match given boxes: for each box, the IoU plus the score of the output box that
+    overlaps it most, if that IoU exceeds ``iou_threshold`` and the label matches (pytorch-grad-cam's
+    FasterRCNNBoxScoreTarget, same formula); 0 for a box no detection matches.
+
+    ``labels=None``: each box takes the label of the clean detection at it (fixed when the targets
+    are resolved), so a box alone says which detection to explain.
+    """
+
+    def __init__(self, labels: Sequence[int] | None, bounding_boxes: Any, iou_threshold: float = 0.5) -> None:
+        boxes = torch.as_tensor(np.asarray(bounding_boxes, dtype=np.float32)).reshape(-1, 4)
+        self.bounding_boxes = boxes
+        self.labels = None if labels is None else [int(v) for v in labels]
+        if self.labels is not None and len(self.labels) != len(boxes):
+            raise TargetError(f"BoxScoreTarget got {len(self.labels)} labels for {len(boxes)} boxes")
+        self.iou_threshold = float(iou_threshold)
+
+    def __call__(self, model_outputs: Any) -> torch.Tensor:
+        import torchvision
+
+        if not isinstance(model_outputs, dict) or "boxes" not in model_outputs:
+            raise TargetError(
+                f"{self!r} reads a detector's output (boxes, labels, scores), not {type(model_outputs).__name__}"
+            )
+        boxes = model_outputs["boxes"]
+        output = torch.zeros((), device=boxes.device, dtype=boxes.dtype)
+        if len(boxes) == 0 or len(self.bounding_boxes) == 0:
+            return output
+        ious = torchvision.ops.box_iou(self.bounding_boxes.to(device=boxes.device, dtype=boxes.dtype), boxes)
+        best = ious.argmax(dim=1)
+        for k in range(len(self.bounding_boxes)):
+            index = best[k]
+            label_ok = self.labels is None or int(model_outputs["labels"][index]) == self.labels[k]
+            if ious[k, index] > self.iou_threshold and label_ok:
+                output = output + ious[k, index] + model_outputs["scores"][index]
+        return output
+
+    def __repr__(self) -> str:
+        return f"BoxScoreTarget({len(self.bounding_boxes)} boxes, labels={self.labels})"
+
+
+def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int) -> Target:
+    """None / a class index / a BoxScoreTarget without labels → a BoxScoreTarget fixed on ``image``'s detections."""
+    if callable(entry) and not (isinstance(entry, BoxScoreTarget) and entry.labels is None):
+        chosen: Target = entry
+        return chosen
+    boxes, labels, scores = image["boxes"].detach(), image["labels"].detach(), image["scores"].detach()
+    if isinstance(entry, BoxScoreTarget):
+        if len(boxes) == 0:
+            warn("the detector found nothing: the box target is zero (a map of it shows nothing)", [position])
+            return BoxScoreTarget([0] * len(entry.bounding_boxes), entry.bounding_boxes, entry.iou_threshold)
+        import torchvision
+
+        ious = torchvision.ops.box_iou(entry.bounding_boxes.to(boxes.device, boxes.dtype), boxes)
+        best = ious.argmax(dim=1)
+        if bool((ious.gather(1, best[:, None]) <= entry.iou_threshold).any()):
+            warn("no detection overlaps the given box enough (IoU > threshold): its target is zero", [position])
+        return BoxScoreTarget([int(labels[i]) for i in best], entry.bounding_boxes, entry.iou_threshold)
+    keep = scores >= DETECTION_THRESHOLD
+    what = f"scoring >= {DETECTION_THRESHOLD}"
+    if entry is not None:
+        index = class_index(entry)
+        if index is None:
+            raise _bad_target(entry)
+        keep &= labels == index
+        what = f"of class {index} {what}"
+    if not bool(keep.any()):
+        warn(f"no detection {what}: the target is zero (a map of it shows nothing)", [position])
+    return BoxScoreTarget(labels[keep].tolist(), boxes[keep].cpu().numpy(), 0.5)
 
 
 # ---------------------------------------------------------------------------- label-free targets

@@ -8,15 +8,17 @@ average pooling followed by a linear layer, the ablated logits have a closed for
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from camscope.core.capture import LayerCapture, ReshapeTransform
+from camscope.core.capture import LayerCapture, LayerOutput, ReshapeTransform
 from camscope.core.errors import CamscopeError
+from camscope.core.outputs import Outputs, read_output
 from camscope.core.progress import chunk_steps
-from camscope.core.targets import Target, model_logits, repeated_target_scores, target_scores
+from camscope.core.targets import Target, repeated_target_scores, target_scores
 from camscope.methods.ablation_cls_tail import ClsTail, ClsTailInputs, build_cls_tail
 from camscope.methods.ablation_tail import LayerTail, TailInputs, TailUnavailable, build_tail
 from camscope.methods.base import BaseCAM, CamState, LayerState
@@ -24,6 +26,22 @@ from camscope.methods.registry import register_method
 
 log = logging.getLogger("camscope")
 _NOTICED: set[tuple[str, str]] = set()
+
+
+@contextmanager
+def _computing_nothing(layer: nn.Module, output: LayerOutput) -> Iterator[None]:
+    """While active, ``layer`` returns ``output`` without computing anything: its result is replaced
+    anyway, so a full forward need not pay for it (a detector's whole backbone, for Ablation-CAM on its
+    feature pyramid; pytorch-grad-cam swaps the module for its ablation layer to the same effect)."""
+    own = layer.__dict__.get("forward")  # a forward set on the instance itself, if any
+    layer.forward = lambda *args, **kwargs: output
+    try:
+        yield
+    finally:
+        if own is None:
+            del layer.forward  # the class's forward again
+        else:
+            layer.forward = own
 
 
 @register_method("ablationcam", "ablation-cam")
@@ -74,6 +92,19 @@ class AblationCAM(BaseCAM):
 
     def ablated_scores(self, state: CamState, layer: LayerState) -> torch.Tensor:
         """Target score of each image with each channel ablated, (N, C)."""
+        if not isinstance(layer.output, torch.Tensor):
+            self.last_strategy = "full-forward"
+            named = layer.output
+            return torch.stack(
+                [
+                    self._named_scores(
+                        target,
+                        {key: value[i : i + 1] for key, value in named.items()},
+                        self._full_forward(state.input[i : i + 1], layer.index),
+                    )
+                    for i, target in enumerate(state.targets)
+                ]
+            )
         dim = self._channel_dim(layer)
         if self.use_tail and dim == layer.output.ndim - 1 and layer.output.ndim == 3:
             cls_path = build_cls_tail(self.model, layer.name, state.input)
@@ -103,7 +134,8 @@ class AblationCAM(BaseCAM):
     def _channel_dim(self, layer: LayerState) -> int:
         """Which dimension of the raw output holds channels: 1 for (N, C, h, w), the last for tokens/NHWC."""
         channels = layer.activations.shape[1]
-        if self.reshape_transform is None:
+        assert isinstance(layer.output, torch.Tensor)  # named maps take _named_scores
+        if self.reshape_transform is None and layer.output.ndim == 4:
             return 1
         if layer.output.shape[-1] == channels:
             return layer.output.ndim - 1
@@ -155,7 +187,7 @@ class AblationCAM(BaseCAM):
         return torch.stack(rows)
 
     def _scores(
-        self, target: Target, output: torch.Tensor, dim: int, run: Callable[[torch.Tensor], torch.Tensor]
+        self, target: Target, output: torch.Tensor, dim: int, run: Callable[[torch.Tensor], Outputs]
     ) -> torch.Tensor:
         """Score ``target`` on every single-channel ablation of one image's layer ``output`` (1, ...)."""
         channels = output.shape[dim]
@@ -168,12 +200,36 @@ class AblationCAM(BaseCAM):
             scores[chunk] = repeated_target_scores(target, run(batch)).float()
         return scores
 
-    def _full_forward(self, image: torch.Tensor, layer_index: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _named_scores(
+        self, target: Target, output: dict[str, torch.Tensor], run: Callable[[LayerOutput], Outputs]
+    ) -> torch.Tensor:
+        """:meth:`_scores` for a layer with named maps (a feature pyramid): its channels are those of each
+        map in turn, the order in which a reshape transform such as ``FeaturePyramidToGrid`` joins them
+        (pytorch-grad-cam's AblationLayerFasterRCNN numbering)."""
+        keys = list(output)
+        sizes = [output[key].shape[1] for key in keys]
+        starts = [sum(sizes[:k]) for k in range(len(keys))]
+        scores = torch.empty(sum(sizes), device=output[keys[0]].device)
+        for chunk in chunk_steps(sum(sizes), self.batch_size, "Ablation-CAM", self.progress):
+            count = chunk.stop - chunk.start
+            batch = {key: value.expand(count, *value.shape[1:]).clone() for key, value in output.items()}
+            for row, channel in enumerate(range(chunk.start, chunk.stop)):
+                level = max(k for k in range(len(keys)) if starts[k] <= channel)
+                batch[keys[level]][row, channel - starts[level]] = self.ablation_value
+            scores[chunk] = repeated_target_scores(target, run(batch)).float()
+        return scores
+
+    def _full_forward(self, image: torch.Tensor, layer_index: int) -> Callable[[LayerOutput], Outputs]:
         """A scorer that runs the whole model on copies of ``image`` with the layer's output replaced."""
         layer = self.target_layers[layer_index]
 
-        def run(ablated: torch.Tensor) -> torch.Tensor:
-            with LayerCapture(self.model, [layer]) as capture, capture.replacing(0, lambda _: ablated):
-                return model_logits(capture.forward(image.expand(ablated.shape[0], *image.shape[1:])))
+        def run(ablated: LayerOutput) -> Outputs:
+            count = (ablated if isinstance(ablated, torch.Tensor) else next(iter(ablated.values()))).shape[0]
+            with (
+                LayerCapture(self.model, [layer]) as capture,
+                capture.replacing(0, lambda _: ablated),
+                _computing_nothing(layer, ablated),
+            ):
+                return read_output(capture.forward(image.expand(count, *image.shape[1:]).contiguous()))
 
         return run

@@ -87,7 +87,7 @@ class ClsTail:
         with LayerCapture(self.model, [self.block.norm1], record_inputs=True) as capture:
             logits = model_logits(capture.forward(input_tensor))
         output, block_input = capture.outputs[0], capture.inputs[0]
-        assert output is not None and block_input is not None
+        assert isinstance(output, torch.Tensor) and block_input is not None  # norm1 outputs one tensor
         return ClsTailInputs(output, block_input[:, : self.prefix].clone(), logits)
 
     def projections(self, layer_output: torch.Tensor) -> torch.Tensor:

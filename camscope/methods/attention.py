@@ -26,6 +26,7 @@ from torch import nn
 
 from camscope.core.capture import LayerCapture, ReshapeTransform, eval_mode, resolve_layers
 from camscope.core.errors import InputError, LayerError
+from camscope.core.outputs import Outputs
 from camscope.core.targets import TargetSpec, model_logits, resolve_targets, target_scores
 from camscope.methods.attention_capture import (
     AttentionCapture,
@@ -94,7 +95,7 @@ class AttentionMethod(BaseCAM):
         self.model = model
         self.head_fusion = head_fusion
         self.reshape_transform = reshape_transform
-        self.outputs: torch.Tensor | None = None
+        self.outputs: Outputs | None = None
         available = attention_layers(model)
         if target_layers is None:
             self.attention = available[-1:] if self.default_last_only else available

@@ -29,9 +29,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camscope.core.capture import LayerCapture, ReshapeTransform, eval_mode, model_device, resolve_layers, to_grid
+from camscope.core.capture import (
+    LayerCapture,
+    LayerOutput,
+    ReshapeTransform,
+    detach_output,
+    eval_mode,
+    model_device,
+    resolve_layers,
+    to_grid,
+)
 from camscope.core.errors import InputError, TargetError, warn
-from camscope.core.targets import Target, TargetSpec, is_single_target, model_logits, resolve_targets, target_scores
+from camscope.core.outputs import Outputs, nonfinite_images, read_output
+from camscope.core.targets import Target, TargetSpec, is_single_target, resolve_targets, target_scores
 
 #: Test-time augmentations of ``aug_smooth``: horizontal flip × brightness factor, as pytorch-grad-cam
 #: does with ttach (HorizontalFlip, Multiply([0.9, 1, 1.1])).
@@ -78,7 +88,7 @@ class LayerState:
     index: int
     layer: nn.Module
     name: str
-    output: torch.Tensor  # the layer's raw output (e.g. tokens), detached
+    output: LayerOutput  # the layer's raw output (e.g. tokens, or a detector's named maps), detached
     activations: torch.Tensor  # (N, C, h, w) after the reshape transform
     grads: torch.Tensor | None = None  # (N, C, h, w), d(target score)/d(activations)
 
@@ -88,7 +98,7 @@ class CamState:
     """Everything a method may need about one call: input, outputs, targets, layers."""
 
     input: torch.Tensor
-    logits: torch.Tensor
+    logits: Outputs  # what targets read: class scores, dense scores or detections (camscope.core.outputs)
     targets: list[Target]
     layers: list[LayerState] = field(default_factory=list)
     input_grad: torch.Tensor | None = None
@@ -144,13 +154,13 @@ def capture_state(reads: Reads, x: torch.Tensor, targets: TargetSpec) -> CamStat
     with LayerCapture(reads.model, layers, need_grad=reads.gradients) as capture:
         if not reads.gradients:
             with torch.inference_mode():
-                logits = model_logits(capture.forward(x))
+                logits = read_output(capture.forward(x))
                 state = CamState(x, logits, resolve_targets(targets, logits))
             grads: Sequence[torch.Tensor | None] = [None] * len(layers)
         else:
             with torch.enable_grad():
                 x = x.detach().clone().requires_grad_(reads.input_gradient)
-                logits = model_logits(capture.forward(x))
+                logits = read_output(capture.forward(x))
                 resolved = resolve_targets(targets, logits.detach())
                 wrt = capture.recorded() + ([x] if reads.input_gradient else [])
                 score = target_scores(resolved, logits).sum()
@@ -163,11 +173,25 @@ def capture_state(reads: Reads, x: torch.Tensor, targets: TargetSpec) -> CamStat
             grads = all_grads[: len(layers)]
         for index, (layer, name, output, grad) in enumerate(zip(layers, capture.names, capture.outputs, grads)):
             assert output is not None
-            output = output.detach()
-            activations = to_grid(output, reads.reshape, name)
-            grid_grad = to_grid(grad, reads.reshape, name) if grad is not None else None
+            output = detach_output(output)
+            reshape = reads.reshape or _token_layout(reads.model, output, state.size, name)
+            activations = to_grid(output, reshape, name)
+            grid_grad = to_grid(grad, reshape, name) if grad is not None else None
             state.layers.append(LayerState(index, layer, name, output, activations, grid_grad))
     return state
+
+
+def _token_layout(
+    model: nn.Module, output: LayerOutput, input_hw: tuple[int, int], name: str
+) -> ReshapeTransform | None:
+    """Tokens (N, T, C) from a layer given without a reshape transform: the grid the model's own layout
+    gives (prefix tokens from timm's ``num_prefix_tokens`` or a transformers config), so a transformer's
+    layer works as a CNN's does; anything else is left to :func:`to_grid`."""
+    if not isinstance(output, torch.Tensor) or output.ndim != 3:
+        return None
+    from camscope.models.layers import token_reshape
+
+    return token_reshape(model, tuple(output.shape), input_hw, name)
 
 
 def augment(x: torch.Tensor, targets: TargetSpec) -> tuple[torch.Tensor, TargetSpec]:
@@ -200,7 +224,7 @@ def flag_suspicious(
     small that the feature map collapses) — nothing spatial is left to show; a map that is constant
     (all zero), e.g. when no channel has a positive weight.
     """
-    bad = (~torch.isfinite(state.logits.float())).flatten(1).any(1)
+    bad = nonfinite_images(state.logits).to(maps.device)
     if bad.any():
         images = bad.nonzero()[:, 0].tolist()
         warn("the model's outputs are NaN or infinite (NaN weights?): the map is set to zero", images)
@@ -249,6 +273,10 @@ def expected_input(model: nn.Module) -> tuple[int | None, tuple[int, int] | None
             break
     patch_embed = getattr(model, "patch_embed", None)
     size = None
+    config = getattr(model, "config", None)  # a transformers image model: its config's image_size
+    image_size = getattr(config, "image_size", None) if hasattr(config, "model_type") else None
+    if isinstance(image_size, int) or (isinstance(image_size, (tuple, list)) and len(image_size) == 2):
+        size = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
     if patch_embed is not None and getattr(patch_embed, "strict_img_size", False):
         img_size = getattr(patch_embed, "img_size", None)
         if img_size is not None and not getattr(patch_embed, "dynamic_img_pad", False):
@@ -290,7 +318,7 @@ class BaseCAM:
         self.model = model
         self.target_layers = resolve_layers(model, target_layers)
         self.reshape_transform = reshape_transform
-        self.outputs: torch.Tensor | None = None  # logits of the last forward pass (as pytorch-grad-cam's)
+        self.outputs: Outputs | None = None  # what targets read in the last forward pass (as pytorch-grad-cam's)
 
     # pytorch-grad-cam's context-manager shape; hooks live only inside each call, so nothing to release.
     def __enter__(self) -> BaseCAM:

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from camscope.core.capture import ReshapeTransform
+from camscope.core.outputs import read_output
 from camscope.core.progress import chunk_steps
-from camscope.core.targets import model_logits, repeated_target_scores
+from camscope.core.targets import repeated_target_scores
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.registry import register_method
 
@@ -67,7 +68,7 @@ class ScoreCAM(BaseCAM):
                     masks = (maps - low_up) / (high_up - low_up + 1e-8)
                     # channels-last: CPU convolutions run ~1.3× faster on it (oneDNN), same values
                     masked = (state.input[index : index + 1] * masks).contiguous(memory_format=torch.channels_last)
-                    logits = model_logits(self.model(masked))
+                    logits = read_output(self.model(masked))
                     scores[chunk] = repeated_target_scores(target, logits).float()
                 weights.append(torch.softmax(scores[inverse], dim=0))
         return torch.stack(weights)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlparse
 
 from torch import nn
@@ -92,11 +93,18 @@ def _timm_preprocess(
     return Preprocess(resize, crop, known, tuple(mean), tuple(std))
 
 
+def torchvision_image_models() -> list[str]:
+    """torchvision's image classifiers, segmentation models and detectors (not video, flow, quantized)."""
+    import torchvision.models as tvm
+
+    return [name for module in (tvm, tvm.segmentation, tvm.detection) for name in tvm.list_models(module=module)]
+
+
 def torchvision_spec(name: str) -> ModelSpec | None:
-    """Spec for a torchvision classification model name, from its DEFAULT weights."""
+    """Spec for a torchvision classification, segmentation or detection model name, from its DEFAULT weights."""
     import torchvision
 
-    if name not in torchvision.models.list_models(module=torchvision.models):
+    if name not in torchvision_image_models():
         return None
     try:
         published = torchvision.models.get_model_weights(name).DEFAULT
@@ -105,15 +113,9 @@ def torchvision_spec(name: str) -> ModelSpec | None:
     weights: tuple[WeightsFile, ...] = ()
     preprocess = Preprocess.imagenet(256, 224, "bilinear")
     class_names = imagenet_class_names()
+    notes = ""
     if published is not None:
-        t = published.transforms()
-        preprocess = Preprocess(
-            int(t.resize_size[0]),
-            (int(t.crop_size[0]), int(t.crop_size[0])),
-            t.interpolation.value,
-            tuple(t.mean),
-            tuple(t.std),
-        )
+        preprocess, notes = _torchvision_preprocess(published.transforms())
         class_names = tuple(published.meta.get("categories") or class_names)
         filename = PurePosixPath(urlparse(published.url).path).name
         weights = (WeightsFile(filename, published.url, convert=(Unwrap(), StripPrefix("module."))),)
@@ -126,7 +128,30 @@ def torchvision_spec(name: str) -> ModelSpec | None:
         num_classes=len(class_names),
         class_names=class_names,
         source=f"torchvision {name} ({published})" if published is not None else f"torchvision {name}",
+        notes=notes,
     )
+
+
+def _torchvision_preprocess(t: Any) -> tuple[Preprocess, str]:
+    """The published evaluation transform: classification (resize, crop), segmentation (resize only),
+    detection (none: the detector resizes and normalises inside its own forward)."""
+    if hasattr(t, "crop_size"):
+        crop = (int(t.crop_size[0]), int(t.crop_size[0]))
+        return Preprocess(int(t.resize_size[0]), crop, t.interpolation.value, tuple(t.mean), tuple(t.std)), ""
+    if hasattr(t, "resize_size"):
+        side = int(t.resize_size[0])
+        return Preprocess(side, (side, side), t.interpolation.value, tuple(t.mean), tuple(t.std)), (
+            f"segmentation: the published transform resizes the shorter side to {side}; camscope also "
+            "centre-crops it square"
+        )
+    return Preprocess(DETECTION_SIDE, (DETECTION_SIDE, DETECTION_SIDE), "bilinear", (0.0,) * 3, (1.0,) * 3), (
+        "detection: the detector resizes and normalises inside its forward; camscope hands it a "
+        f"{DETECTION_SIDE}x{DETECTION_SIDE} centre crop in [0, 1]"
+    )
+
+
+#: the square side camscope feeds a torchvision detector (its own transform then resizes it to min_size)
+DETECTION_SIDE = 800
 
 
 def module_spec(model: nn.Module) -> ModelSpec:
@@ -156,6 +181,17 @@ def module_spec(model: nn.Module) -> ModelSpec:
             num_classes=num_classes,
             class_names=imagenet_class_names() if num_classes == 1000 else None,
             source=f"timm pretrained_cfg of the model ({cfg.get('tag') or 'untagged'})",
+        )
+    transform = getattr(model, "transform", None)
+    min_size = getattr(transform, "min_size", None)
+    if isinstance(min_size, (tuple, list)) and min_size and hasattr(transform, "image_mean"):
+        side = int(min_size[-1])  # a torchvision detector: it resizes and normalises inside its forward
+        return ModelSpec(
+            name=name,
+            family=name,
+            build=lambda: model,
+            preprocess=Preprocess(side, (side, side), "bilinear", (0.0,) * 3, (1.0,) * 3),
+            notes=f"detector: a {side}x{side} centre crop in [0, 1] (its own transform resizes and normalises)",
         )
     hw = model_input_size(model)
     return ModelSpec(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from torch import nn
 from camscope.core.capture import ReshapeTransform, eval_mode
 from camscope.core.errors import LayerError
 from camscope.core.layer_paths import module_path, resolve_layer
-from camscope.models.reshape import reshape_for_shape
+from camscope.models.reshape import FeaturePyramidToGrid, reshape_for_shape
 
 # Modules whose output is never a good CAM target even when it is spatial.
 _PASSTHROUGH = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten)
@@ -42,6 +43,9 @@ def model_input_size(model: nn.Module, default: int = 224) -> tuple[int, int]:
     img_size = getattr(patch_embed, "img_size", None)
     if img_size is not None:
         return _pair(img_size)
+    config = hf_vision_config(model)
+    if config is not None:
+        return _pair(config.image_size)
     image_size = getattr(model, "image_size", None)
     if isinstance(image_size, int):  # torchvision ViT
         return _pair(image_size)
@@ -49,6 +53,30 @@ def model_input_size(model: nn.Module, default: int = 224) -> tuple[int, int]:
     if cfg.get("input_size"):
         return _pair(cfg["input_size"][1:])
     return (default, default)
+
+
+def hf_vision_config(model: nn.Module) -> Any | None:
+    """A Hugging Face model's config if it describes an image model (``image_size``, ``patch_size``);
+    None for a model that is not from transformers. A transformers model without a patch grid
+    (a text model, say) is refused by name: nothing in it is a spatial map."""
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "model_type") or not hasattr(config, "to_dict"):
+        return None
+    if getattr(config, "image_size", None) is None or getattr(config, "patch_size", None) is None:
+        raise LayerError(
+            f"{type(model).__name__} (transformers model_type {config.model_type!r}) has no patch grid: its config "
+            "has no image_size / patch_size, so no layer of it is a spatial map; explain an image model"
+        )
+    return config
+
+
+def _hf_prefix_tokens(config: Any) -> int:
+    """Tokens before the patches in a transformers vision model: class token (none for Swin-like
+    models), DeiT's distillation token, DINOv2's registers."""
+    if str(config.model_type).startswith(("swin", "donut", "maskformer")):
+        return 0
+    distillation = 1 if config.model_type == "deit" else 0
+    return 1 + distillation + int(getattr(config, "num_register_tokens", 0) or 0)
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -116,6 +144,14 @@ def reshape_for_layer(
     return reshape_for_shape(shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
 
 
+def token_reshape(
+    model: nn.Module, shape: tuple[int, ...], input_hw: tuple[int, int], name: str = "layer"
+) -> ReshapeTransform | None:
+    """Reshape transform for an output of ``shape`` seen at ``input_hw``, from the model's own token layout:
+    what a CAM called on a token layer without a reshape transform uses (pytorch-grad-cam needs one by hand)."""
+    return reshape_for_shape(shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
+
+
 def cam_layers_from_names(
     model: nn.Module, names: Sequence[nn.Module | str], input_hw: tuple[int, int] | None = None
 ) -> tuple[list[nn.Module], ReshapeTransform | None]:
@@ -134,13 +170,23 @@ def infer_cam_layers(
 ) -> tuple[list[nn.Module], ReshapeTransform | None]:
     """Target layer and reshape transform for any classifier (timm, torchvision, or your own).
 
-    Transformers (ViT, DeiT, CaiT, XCiT, Swin, torchvision ViT/Swin): the first norm of the last
-    token-mixing block outside class-attention stages. CNNs (ResNet, ConvNeXt, EfficientNet,
-    MobileNet, RegNet, DenseNet, VGG …): the last module, run once, whose output is still a
-    spatial map (pooling and pass-through modules excluded).
+    Transformers (ViT, DeiT, CaiT, XCiT, Swin, torchvision ViT/Swin, Hugging Face ViT/DeiT/BEiT/
+    DINOv2/Swin): the first norm of the last token-mixing block outside class-attention stages. CNNs
+    (ResNet, ConvNeXt, EfficientNet, MobileNet, RegNet, DenseNet, VGG …): the last module, run once,
+    whose output is still a spatial map (pooling and pass-through modules excluded). Models with a
+    ``backbone`` (torchvision segmentation): that rule inside the backbone; a detector whose backbone
+    ends in a feature pyramid (``backbone.fpn``): the backbone, its levels joined.
     """
     input_hw = input_hw or model_input_size(model)
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, nn.Module) and isinstance(getattr(backbone, "fpn", None), nn.Module):
+        # a detector's feature pyramid: every level, joined (pytorch-grad-cam's Faster R-CNN tutorial)
+        return [backbone], FeaturePyramidToGrid()
     seen = probe(model, input_hw)
+    if isinstance(backbone, nn.Module):
+        # a dense-prediction model (torchvision segmentation, ...): the head after the backbone is the
+        # per-pixel classifier, whose output is spatial too but already the prediction
+        seen = {name: entry for name, entry in seen.items() if name.startswith("backbone.")}
     name = _last_token_block_norm(model, seen, input_hw) or _last_spatial_module(model, seen, input_hw)
     if name is None:
         raise LayerError(f"could not find a spatial layer in {type(model).__name__}; pass target layers explicitly")
@@ -152,9 +198,13 @@ def infer_cam_layers(
 
 
 def _prefix_tokens(model: nn.Module) -> int | None:
-    """Class / distillation / register tokens in front of the patch tokens, as the model says (timm)."""
+    """Class / distillation / register tokens in front of the patch tokens, as the model says (timm's
+    ``num_prefix_tokens``, a transformers model's config)."""
     count = getattr(model, "num_prefix_tokens", None)
-    return count if isinstance(count, int) else None
+    if isinstance(count, int):
+        return count
+    config = hf_vision_config(model)
+    return None if config is None else _hf_prefix_tokens(config)
 
 
 def _channels_last_hint(model: nn.Module) -> bool:

@@ -10,9 +10,11 @@ other input sizes and unknown architectures work too.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from camscope.core.capture import ReshapeTransform
 from camscope.core.errors import LayerError
@@ -57,6 +59,23 @@ class ChannelsLastToFirst:
         if tensor.ndim != 4:
             raise LayerError(f"{self!r} expects a channels-last map (B, H, W, C), got shape {tuple(tensor.shape)}")
         return tensor.permute(0, 3, 1, 2)
+
+
+@dataclass(frozen=True)
+class FeaturePyramidToGrid:
+    """Named feature maps (a detector's FPN levels) → one (B, ΣC, h, w) map at the smallest level's size.
+
+    Each level's absolute value is resized bilinearly to the last level's size (``"pool"`` in
+    torchvision's FPN) and the levels are concatenated in order: pytorch-grad-cam's
+    ``fasterrcnn_reshape_transform``, the one its Faster R-CNN tutorial uses.
+    """
+
+    def __call__(self, levels: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if not isinstance(levels, Mapping) or not levels:
+            raise LayerError(f"{self!r} expects named feature maps (a dict of tensors), got {type(levels).__name__}")
+        size = list(levels.values())[-1].shape[-2:]
+        resized = [F.interpolate(value.abs(), size, mode="bilinear") for value in levels.values()]
+        return torch.cat(resized, dim=1)
 
 
 def reshape_for_shape(

@@ -47,9 +47,15 @@ class TorchvisionBuilder:
     kwargs: tuple[tuple[str, Any], ...] = ()
 
     def __call__(self) -> nn.Module:
+        import inspect
+
         import torchvision
 
-        model: nn.Module = torchvision.models.get_model(self.arch, weights=None, **dict(self.kwargs))
+        kwargs = dict(self.kwargs)
+        builder = torchvision.models.get_model_builder(self.arch)
+        if "weights_backbone" in inspect.signature(builder).parameters:
+            kwargs.setdefault("weights_backbone", None)  # segmentation / detection: never fetch a backbone
+        model: nn.Module = torchvision.models.get_model(self.arch, weights=None, **kwargs)
         return model
 
     def __str__(self) -> str:
@@ -125,10 +131,13 @@ class ModelSpec:
         if text.lower() in names:
             return names.index(text.lower())
         if not names:
-            raise TargetError(f"{self.name} has no class names: give the class as an index 0..{self.num_classes - 1}")
+            raise TargetError(
+                f"{text!r} is not a class index, and {self.name} has no class names: give an index "
+                f"0..{self.num_classes - 1}"
+            )
         near = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise TargetError(f"{text!r} is not a class of {self.name}{hint}")
+        raise TargetError(f"{text!r} is not a class index or a class name of {self.name}{hint}")
 
     def num_params(self) -> int:
         """Parameter count, from an instance built on the meta device (no memory, no weights)."""
@@ -173,9 +182,9 @@ def _library_names() -> list[str]:
     except ImportError:  # pragma: no cover - timm is a dependency
         pass
     try:
-        import torchvision
+        from camscope.models.foreign import torchvision_image_models
 
-        names += torchvision.models.list_models(module=torchvision.models)
+        names += torchvision_image_models()
     except ImportError:  # pragma: no cover - torchvision is a dependency
         pass
     return names

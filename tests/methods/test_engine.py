@@ -117,15 +117,19 @@ def test_none_targets_explain_the_top_class(cnn, cnn_input) -> None:
     np.testing.assert_allclose(cam(cnn_input), cam(cnn_input, top), atol=1e-7)
 
 
-def test_clear_errors(cnn, cnn_input, vit, vit_input) -> None:
+def test_clear_errors(cnn, cnn_input, vit, vit_input, vit_reshape) -> None:
     with pytest.raises(TargetError, match=r"out of range.*10 classes"):
         camscope.GradCAM(cnn, [cnn.stage2])(cnn_input, [1, 10])
     with pytest.raises(LayerError, match="not a submodule"):
         camscope.GradCAM(cnn, [nn.Conv2d(3, 3, 1)])
     with pytest.raises(LayerError, match="no layer 'stage9'"):
         camscope.GradCAM(cnn, ["stage9"])
-    with pytest.raises(LayerError, match=r"shape \(2, 17, 48\).*reshape_transform"):
-        camscope.GradCAM(vit, [vit.blocks[-1].norm1])(vit_input)
+    # a token layer without a reshape transform gets the model's own layout (its num_prefix_tokens)
+    np.testing.assert_allclose(
+        camscope.GradCAM(vit, [vit.blocks[-1].norm1])(vit_input),
+        camscope.GradCAM(vit, [vit.blocks[-1].norm1], vit_reshape)(vit_input),
+        atol=1e-6,
+    )
     with pytest.raises(LayerError, match=r"does not fit the output of layer 'blocks.1.norm1' \(shape \(2, 17, 48\)\)"):
         camscope.GradCAM(vit, [vit.blocks[-1].norm1], lambda t: t.reshape(2, 48, 5, 5))(vit_input)
     with pytest.raises(InputError, match="add a batch dimension"):

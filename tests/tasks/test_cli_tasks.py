@@ -1,0 +1,43 @@
+"""``camscope explain`` on segmentation models and detectors by name: class names and boxes as --target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import run_cli  # noqa: F401  (fixture)
+from tests.reliability.helpers import assert_one_line_error, save_image
+
+SEG = ["--model", "lraspp_mobilenet_v3_large", "--random-weights"]
+DET = ["--model", "fasterrcnn_mobilenet_v3_large_fpn", "--random-weights"]
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_image(tmp_path_factory.mktemp("img") / "scene.png", size=(96, 80))
+
+
+def test_segmentation_class_by_name(run_cli, image: Path, tmp_path: Path) -> None:  # noqa: F811
+    run = run_cli("explain", image, *SEG, "--target", "cat", "--out", tmp_path / "o.png", "--save-map")
+    assert run.code == 0, run.err
+    assert "explained class 8" in run.out  # 'cat' is class 8 of the VOC categories the weights publish
+    assert (tmp_path / "o.png").exists() and (tmp_path / "o.random-weights.npy").exists()
+
+
+def test_unknown_class_name_is_one_line_error(run_cli, image: Path, tmp_path: Path) -> None:  # noqa: F811
+    run = run_cli("explain", image, *SEG, "--target", "kat", "--out", tmp_path / "o.png")
+    assert_one_line_error(run, "--target", "'kat'", "did you mean cat")
+
+
+@pytest.mark.slow
+def test_detector_box_target(run_cli, image: Path, tmp_path: Path) -> None:  # noqa: F811
+    run = run_cli(
+        "explain", image, *DET, "--method", "eigencam", "--target", "box:0,0,400,400", "--out", tmp_path / "d.png"
+    )
+    assert run.code == 0, run.err
+    assert "eigencam at backbone" in run.out and (tmp_path / "d.png").exists()
+
+
+def test_bad_box_is_refused_before_work(run_cli, image: Path) -> None:  # noqa: F811
+    assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:5,5,1,1"), "--target", "X1 < X2")

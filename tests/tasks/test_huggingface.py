@@ -1,0 +1,120 @@
+"""Hugging Face transformers image models natively: ``.logits`` read by the adapter, target layer and
+token layout (class token, DeiT's distillation token, DINOv2's registers, Swin's none) inferred from the
+model as for timm.
+
+Parity: pytorch-grad-cam 1.5.7 with its Hugging Face tutorial's wrapper (``HuggingfaceToTensorModelWrapper``:
+``model(x).logits``) and a hand-written reshape transform (drop the prefix tokens, tokens → grid) against
+camscope given the bare model and nothing else. Tiny random configs, nothing downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+import transformers as hf
+from pytorch_grad_cam import GradCAM as PeerGradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget as PeerTarget
+from torch import nn
+
+import camscope
+from camscope import GradCAM
+from camscope.core.errors import InputError, LayerError
+from camscope.core.layer_paths import module_path as layer_name
+from camscope.models.layers import infer_cam_layers
+from tests.tasks.conftest import OutputOf
+
+VIT_LIKE = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32, patch_size=8
+)
+SWIN = dict(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4)
+
+# name: (config, model class, expected inferred layer, prefix tokens)
+MODELS: dict[str, tuple[object, type[nn.Module], str, int]] = {
+    "vit": (hf.ViTConfig(**VIT_LIKE), hf.ViTForImageClassification, "vit.layers.1.layernorm_before", 1),
+    "deit": (hf.DeiTConfig(**VIT_LIKE), hf.DeiTForImageClassification, "deit.layers.1.layernorm_before", 2),
+    "beit": (hf.BeitConfig(**VIT_LIKE), hf.BeitForImageClassification, "beit.layers.1.layernorm_before", 1),
+    "dinov2": (hf.Dinov2Config(**VIT_LIKE), hf.Dinov2ForImageClassification, "dinov2.encoder.layer.1.norm1", 1),
+    "dinov2_registers": (
+        hf.Dinov2WithRegistersConfig(**VIT_LIKE, num_register_tokens=4),
+        hf.Dinov2WithRegistersForImageClassification,
+        "dinov2_with_registers.encoder.layer.1.norm1",
+        5,
+    ),
+    "swin": (
+        hf.SwinConfig(**SWIN),
+        hf.SwinForImageClassification,
+        "swin.encoder.layers.1.blocks.0.layernorm_before",
+        0,
+    ),
+}
+
+
+def _build(name: str) -> nn.Module:
+    config, cls, _, _ = MODELS[name]
+    config.num_labels = 5  # type: ignore[attr-defined]
+    torch.manual_seed(0)
+    return cls(config).eval()
+
+
+def tutorial_reshape(prefix: int, side: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The peer tutorial's ``reshape_transform_vit_huggingface``, with this model's prefix and grid."""
+
+    def reshape(x: torch.Tensor) -> torch.Tensor:
+        activations = x[:, prefix:, :]
+        activations = activations.view(activations.shape[0], side, side, activations.shape[2])
+        return activations.transpose(2, 3).transpose(1, 2)
+
+    return reshape
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_inferred_layout_and_parity_with_peer(name: str) -> None:
+    model = _build(name)
+    _, _, expected_layer, prefix = MODELS[name]
+    layers, reshape = infer_cam_layers(model)
+    assert [layer_name(model, m) for m in layers] == [expected_layer]
+    assert getattr(reshape, "prefix_tokens", None) == prefix
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    ours = GradCAM(model, layers, reshape)(x, targets=[1, 3])
+    with PeerGradCAM(OutputOf(model, "logits"), layers, reshape_transform=tutorial_reshape(prefix, 4)) as cam:
+        peer = cam(x, targets=[PeerTarget(1), PeerTarget(3)])
+    assert ours.std() > 0.01
+    np.testing.assert_allclose(ours, peer, atol=1e-4)
+    # the peer's call shape with no reshape transform at all: the token layout is the model's own
+    np.testing.assert_allclose(GradCAM(model, layers)(x, targets=[1, 3]), ours, atol=1e-6)
+
+
+def test_explain_takes_a_transformers_model_as_it_is() -> None:
+    model = _build("deit")
+    picture = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    result = camscope.explain(model, picture, method="gradcam", targets=2)
+    assert isinstance(result, camscope.Explanation)
+    assert result.layers == ["deit.layers.1.layernorm_before"]
+    assert result.map.shape == (32, 32) and result.target == 2
+    assert len(result.top_classes) == 5
+
+
+def test_a_named_layer_gets_its_token_layout() -> None:
+    model = _build("dinov2_registers")
+    picture = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    result = camscope.explain(model, picture, layers=["dinov2_with_registers.encoder.layer.0.norm1"])
+    assert isinstance(result, camscope.Explanation) and result.map.std() > 0
+
+
+def test_a_transformers_model_without_patch_grid_is_one_line_error() -> None:
+    text_model = hf.BertForSequenceClassification(
+        hf.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    )
+    with pytest.raises(LayerError, match="has no patch grid") as info:
+        infer_cam_layers(text_model)
+    assert "\n" not in str(info.value)
+
+
+def test_wrong_input_size_names_the_expected_size() -> None:
+    model = _build("vit")
+    layers, reshape = infer_cam_layers(model)
+    with pytest.raises(InputError, match="expects 32x32 inputs, got 40x40"):
+        GradCAM(model, layers, reshape)(torch.randn(1, 3, 40, 40))
