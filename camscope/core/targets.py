@@ -512,19 +512,8 @@ class FinerWeightedTarget:
 
 
 # ---------------------------------------------------------------------------- pytorch-grad-cam's other targets
-class BinaryClassifierOutputTarget:
-    """A one-logit binary classifier: the logit for ``category`` 1, its negative for 0."""
-
-    category_is_class = False  # ``category`` is the label (0 or 1), not an output index
-
-    def __init__(self, category: int) -> None:
-        self.category = category
-
-    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
-        return model_output * (1 if self.category == 1 else -1)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.category})"
+#: pytorch-grad-cam's name for :class:`BinaryTarget`
+BinaryClassifierOutputTarget = BinaryTarget
 
 
 class SoftmaxOutputTarget:
