@@ -10,8 +10,25 @@ and :mod:`.stats` (Kendall τ, bootstrap, MetaQuantus's consistency scores).
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 from camscope.metaeval.config import PRESETS, MetaevalConfig, preset
-from camscope.metaeval.runner import read_rows, run_metaeval
-from camscope.metaeval.summary import Summary, summarize, write_outputs
+
+# The runner and the summary need pyarrow: they load on first use, so the CLI's parser stays light.
+_LAZY = {
+    "read_rows": "camscope.metaeval.runner",
+    "run_metaeval": "camscope.metaeval.runner",
+    "Summary": "camscope.metaeval.summary",
+    "summarize": "camscope.metaeval.summary",
+    "write_outputs": "camscope.metaeval.summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'camscope.metaeval' has no attribute {name!r}")
+
 
 __all__ = ["PRESETS", "MetaevalConfig", "Summary", "preset", "read_rows", "run_metaeval", "summarize", "write_outputs"]

@@ -139,9 +139,9 @@ def test_evaluate_re_explains_with_the_method_that_made_the_maps():
     explained = camscope.explain(model, images, method="xgradcam")
     scores = camscope.evaluate(model, images, explained, ["max_sensitivity"], nr_samples=2, seed=0)
     x = torch.stack([torch.as_tensor(e.map) for e in explained])  # the maps; inputs rebuilt below
-    from camscope.api import _model_and_batch
+    from camscope.pipeline import model_and_batch
 
-    _, _, _, inputs, _, _ = _model_and_batch(model, images)
+    inputs = model_and_batch(model, images).x
     targets = [e.target for e in explained]
     same = R.max_sensitivity(model, inputs, x.numpy(), targets, explain_func="xgradcam", nr_samples=2, seed=0)
     other = R.max_sensitivity(model, inputs, x.numpy(), targets, explain_func="eigencam", nr_samples=2, seed=0)
