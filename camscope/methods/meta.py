@@ -18,7 +18,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms.functional import resize
 
 from camscope.core.capture import ReshapeTransform, eval_mode, model_device
 from camscope.core.errors import CamscopeError, TargetError
@@ -205,6 +204,8 @@ class SESS(_MetaMethod):
         return [window_size + step * i for i in range(self.num_scales)]
 
     def _one_image(self, x: torch.Tensor, target: Any, eigen_smooth: bool) -> torch.Tensor:
+        from torchvision.transforms.functional import resize  # torchvision costs ~1 s at `import camscope`
+
         height, width = x.shape[-2:]
         window = self.window_size if self.window_size is not None else min(height, width)
         step = self.step_size if self.step_size is not None else window
