@@ -18,13 +18,14 @@ import ast
 import importlib
 import inspect
 import pkgutil
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from camscope.testing.markers import replace_block
 
 README = Path(__file__).resolve().parents[2] / "README.md"  # the source checkout's README
 BEGIN, END = "<!-- compat-table:begin (written by benchmarks/compat_table.py) -->", "<!-- compat-table:end -->"
@@ -174,12 +175,8 @@ def markdown(table: list[Row]) -> str:
 
 
 def write_readme(block: str, readme: Path = README) -> None:
-    """Replace the marked block of the README (the markers must be there: nothing is appended silently)."""
-    text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{readme} has no {BEGIN!r} … {END!r} block to rewrite")
-    readme.write_text(pattern.sub(lambda _: block, text, count=1))
+    """Replace the README's marked block (:func:`camscope.testing.markers.replace_block`)."""
+    replace_block(readme, BEGIN, END, block)
 
 
 def main() -> int:

@@ -12,10 +12,10 @@ and rewrites the README block: what was run, the table, the plot, and one findin
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from camscope.metaeval.summary import Summary, findings_markdown, settings_sentence, table_markdown
+from camscope.testing.markers import replace_block
 
 README = Path(__file__).resolve().parents[2] / "README.md"  # the source checkout's README
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"  # metaeval.md and .png are copied here
@@ -45,12 +45,8 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
 
 
 def write_readme(block: str, readme: Path = README) -> None:
-    """Replace the marked block of the README (the markers must be there: nothing is appended silently)."""
-    text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN.split(" (")[0]) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{readme} has no {BEGIN!r} … {END!r} block to rewrite")
-    readme.write_text(pattern.sub(lambda _: block, text, count=1))
+    """Replace the README's marked block (:func:`camscope.testing.markers.replace_block`)."""
+    replace_block(readme, BEGIN, END, block)
 
 
 def main() -> int:

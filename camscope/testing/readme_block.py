@@ -6,11 +6,11 @@ the table the shipped records give, so a retrained model cannot ship with a stal
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from camscope.models.mini import ACCURACY_TARGETS, MINI_MODELS, mini_record
+from camscope.testing.markers import replace_block
 
 BEGIN, END = "<!-- mini-zoo:begin (written by benchmarks/mini_zoo_report.py) -->", "<!-- mini-zoo:end -->"
 
@@ -51,9 +51,5 @@ def accuracy_markdown() -> str:
 
 
 def write_readme(block: str, readme: Path) -> None:
-    """Replace the marked block of ``readme`` (the markers must be there: nothing is appended silently)."""
-    text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN.split(" (")[0]) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{readme} has no {BEGIN!r} … {END!r} block to rewrite")
-    readme.write_text(pattern.sub(lambda _: block, text, count=1))
+    """Replace the README's marked block (:func:`camscope.testing.markers.replace_block`)."""
+    replace_block(readme, BEGIN, END, block)
