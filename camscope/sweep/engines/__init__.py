@@ -5,7 +5,7 @@ chooses only *where* a task runs, never what it computes.
 
 One thing besides the task decides the last bits of a number: torch's thread count per task. It
 changes how matrix products split their sums, so float32 rounding differs, and near-tied map values can
-swap places in a deletion/insertion order: AUCs then differ by up to ~2e-4 (measured on the mini zoo).
+swap places in a deletion/insertion order: AUCs then differ by up to ~2e-3 (the README gives the measurement).
 Both engines take ``threads``; with the same count on both (``--threads 1``), every row is bit-identical.
 Without it the local engine uses torch's default (every core) and a Ray actor its CPU share.
 """
