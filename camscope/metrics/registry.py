@@ -20,6 +20,7 @@ from torch import nn
 from camscope.core.capture import model_lock
 from camscope.core.errors import MetricInputError
 from camscope.core.registry import Registry
+from camscope.metrics.params import declared
 
 #: Positional inputs of a model-based metric, and of a ground-truth (localization) metric.
 MODEL_INPUTS = ("model", "inputs", "maps", "targets")
@@ -112,7 +113,7 @@ def register_metric(
     func: Callable[..., Any],
     columns: Sequence[Column],
     *,
-    params: Sequence[str] = (),
+    params: Sequence[str] | None = None,
     needs_ground_truth: bool = False,
     image_stats: bool = False,
     description: str = "",
@@ -124,8 +125,10 @@ def register_metric(
     ``func`` is called ``func(model, inputs, maps, targets, **kw)``, or ``func(maps, ground_truth,
     **kw)`` with ``needs_ground_truth``, ``func(maps, **kw)`` with ``maps_only``; its keyword
     parameters must be exactly ``params`` (plus ``mean``/``std`` with ``image_stats``) — checked here, once.
+    ``params`` None: those a ``@keywords`` dataclass declares (:mod:`camscope.metrics.params`), else none.
     """
-    metric = Metric(name, func, tuple(columns), tuple(params), needs_ground_truth, image_stats, description, maps_only)
+    keywords = declared(func) if params is None else tuple(params)
+    metric = Metric(name, func, tuple(columns), keywords, needs_ground_truth, image_stats, description, maps_only)
     _check_declaration(metric)
     from camscope.core.errors import NameTakenError
 
@@ -147,10 +150,10 @@ def unregister_metric(name: str) -> None:
 
 def _check_declaration(metric: Metric) -> None:
     keywords = [p for p in inspect.signature(metric.func).parameters if p not in metric.inputs]
-    declared = [*metric.params, *(IMAGE_STATS if metric.image_stats else ())]
-    if sorted(keywords) != sorted(declared):
+    listed = [*metric.params, *(IMAGE_STATS if metric.image_stats else ())]
+    if sorted(keywords) != sorted(listed):
         raise TypeError(
-            f"metric {metric.name!r} declares parameters {sorted(declared)} but "
+            f"metric {metric.name!r} declares parameters {sorted(listed)} but "
             f"{getattr(metric.func, '__name__', metric.func)} takes {sorted(keywords)}"
         )
     if not metric.columns:

@@ -1,0 +1,99 @@
+"""Metric keyword parameters, declared once per metric family as a frozen dataclass.
+
+The metrics of a family share most of Quantus's keyword parameters (``abs``, ``normalise``,
+``perturb_baseline``, ``explain_func``, ``seed``, ``batch_size`` …). Written into every function's
+signature and again into its registration, one list would be repeated a dozen times and could drift.
+Here a dataclass declares them — names, defaults and range checks (in ``__post_init__``) — and
+:func:`keywords` turns a function written as ``f(model, inputs, maps, targets, p)`` into the public
+``f(model, inputs, maps, targets, *, <the dataclass's fields>)``::
+
+    @dataclass(frozen=True)
+    class PixelFlippingParams(FaithfulnessParams):
+        features_in_step: int = 1
+
+    @keywords(PixelFlippingParams)
+    def pixel_flipping(model, inputs, maps, targets, p: PixelFlippingParams) -> FaithfulnessResult: ...
+
+    pixel_flipping(model, x, maps, y, features_in_step=4)   # Quantus's call, unchanged
+
+The public signature (``help()``, :func:`inspect.signature`, the registry's declaration check) lists the
+fields with their defaults, and ``register_metric`` reads their names from it (:func:`declared`).
+An unknown keyword or a value out of range is one clear line (:class:`MetricInputError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from camscope.core.errors import MetricInputError
+
+R = TypeVar("R")
+
+_PARAMS_ATTRIBUTE = "__metric_params__"
+
+
+def keywords(params: type[Any]) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Decorate ``f(..., p)`` (``p`` last) into ``f(..., *, <fields of params>)``."""
+    if not dataclasses.is_dataclass(params):
+        raise TypeError(f"{params.__name__} is not a dataclass")
+    fields = dataclasses.fields(params)
+    names = {f.name for f in fields}
+
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
+        inner = inspect.signature(func)
+        leading = inspect.Signature(list(inner.parameters.values())[:-1])
+        keyword_only = [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_default(f), annotation=f.type)
+            for f in fields
+        ]
+        public = inner.replace(parameters=[*leading.parameters.values(), *keyword_only])
+
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> R:
+            given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+            unknown = sorted(set(kwargs) - set(leading.parameters))
+            if unknown:
+                raise MetricInputError(
+                    f"{func.__name__} takes no parameter {', '.join(map(repr, unknown))}; "
+                    f"its parameters: {', '.join(f.name for f in fields)}"
+                )
+            try:
+                bound = leading.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise MetricInputError(f"{func.__name__}: {exc}") from None
+            bound.apply_defaults()
+            return func(*bound.args, params(**given))
+
+        call.__signature__ = public  # type: ignore[attr-defined]  # read by inspect.signature
+        setattr(call, _PARAMS_ATTRIBUTE, params)
+        return call
+
+    return decorate
+
+
+def declared(func: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword parameters a :func:`keywords`-decorated metric takes; () for an undecorated function
+    (whose keywords ``register_metric`` then takes from its ``params=``)."""
+    params = getattr(func, _PARAMS_ATTRIBUTE, None)
+    return () if params is None else tuple(f.name for f in dataclasses.fields(params))
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return inspect.Parameter.empty
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an int ≥ 1, else one line naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise MetricInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
