@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -97,3 +98,34 @@ def positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise MetricInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+# Groups of parameters several families share. A family's dataclass inherits the groups it takes and
+# redeclares a field where Quantus's default differs for that metric (the field keeps its place).
+
+
+@dataclass(frozen=True)
+class Batched:
+    """How many perturbed or re-explained inputs go through the model at once."""
+
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        positive_int(self.batch_size, "batch_size")
+
+
+@dataclass(frozen=True)
+class MapReading(Batched):
+    """How the maps are read before scoring: made absolute, divided by their largest magnitude."""
+
+    abs: bool = False
+    normalise: bool = True
+
+
+@dataclass(frozen=True)
+class Reexplaining(MapReading):
+    """Metrics that explain again (perturbed inputs, randomised models): with what, from which seed."""
+
+    explain_func: str | Callable[..., Any] | None = None
+    explain_func_kwargs: Mapping[str, Any] | None = None
+    seed: int | None = None
