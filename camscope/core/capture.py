@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from camscope.core.errors import LayerError
 from camscope.core.layer_paths import module_path, resolve_layers
 
 __all__ = [
+    "HookSession",
     "LayerCapture",
     "ReshapeTransform",
     "eval_mode",
@@ -132,7 +133,39 @@ def _shape(output: LayerOutput) -> object:
     return {key: tuple(value.shape) for key, value in output.items()}
 
 
-class LayerCapture:
+class HookSession:
+    """A context that changes a model for the length of a call: holds the model's lock
+    (:func:`model_lock`) while active, installs its hooks and settings in :meth:`_install`, and undoes
+    them on exit — also when installing fails halfway, so a model is never left half-hooked."""
+
+    model: nn.Module
+
+    def __enter__(self) -> Self:
+        self._handles: list[Any] = []
+        self._undo: list[Callable[[], None]] = []
+        self._lock = model_lock(self.model)
+        self._lock.acquire()
+        try:
+            self._install()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        self._lock.release()
+
+    def _install(self) -> None:
+        raise NotImplementedError
+
+
+class LayerCapture(HookSession):
     """Forward hooks that record the outputs of ``layers`` while active.
 
     Each recorded output is the layer's own tensor; the network continues on a copy, so in-place
@@ -158,25 +191,11 @@ class LayerCapture:
         #: each layer's first positional input, when ``record_inputs`` (as received: a later in-place
         #: operation of the network may change it, so a user must check what it computes from it)
         self.inputs: list[torch.Tensor | None] = [None] * len(self.layers)
-        self._handles: list[Any] = []
         self._replacements: dict[int, Callable[[Any], Any]] = {}
 
-    def __enter__(self) -> LayerCapture:
-        self._lock = model_lock(self.model)
-        self._lock.acquire()
-        try:
-            for index, layer in enumerate(self.layers):
-                self._handles.append(layer.register_forward_hook(self._make_hook(index)))
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self._lock.release()
+    def _install(self) -> None:
+        for index, layer in enumerate(self.layers):
+            self._handles.append(layer.register_forward_hook(self._make_hook(index)))
 
     def _make_hook(self, index: int) -> Callable[..., torch.Tensor]:
         def hook(module: nn.Module, inputs: Any, output: Any) -> Any:

@@ -27,7 +27,7 @@ Prefix tokens (class, distillation, registers) are read from the model's ``num_p
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,7 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from camscope.core.capture import model_lock
+from camscope.core.capture import HookSession, model_lock
 from camscope.core.errors import LayerError
 from camscope.core.layer_paths import module_path
 
@@ -155,7 +155,7 @@ def patch_grid(model: nn.Module, num_patches: int, input_hw: tuple[int, int]) ->
     raise LayerError(f"cannot lay out {num_patches} patch tokens on a grid for an input of size {input_hw}")
 
 
-class AttentionCapture:
+class AttentionCapture(HookSession):
     """Record the post-softmax attention of ``layers`` during forward passes while active.
 
     On entry, ``fused_attn`` is switched off on every captured module (and restored on exit) and a
@@ -171,31 +171,11 @@ class AttentionCapture:
         self.layers = list(layers)
         self.need_grad = need_grad
         self.maps: list[torch.Tensor | None] = [None] * len(self.layers)
-        self._handles: list[Any] = []
-        self._fused: list[tuple[Any, bool]] = []
 
-    def __enter__(self) -> AttentionCapture:
-        self._lock = model_lock(self.model)
-        self._lock.acquire()
-        try:
-            for index, layer in enumerate(self.layers):
-                if hasattr(layer.module, "fused_attn"):
-                    self._fused.append((layer.module, layer.module.fused_attn))
-                    layer.module.fused_attn = False
-                self._handles.append(layer.module.attn_drop.register_forward_hook(self._hook(index)))
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        for module, flag in reversed(self._fused):
-            module.fused_attn = flag
-        self._fused.clear()
-        self._lock.release()
+    def _install(self) -> None:
+        self._undo.append(fused_attention_off(layer.module for layer in self.layers))
+        for index, layer in enumerate(self.layers):
+            self._handles.append(layer.module.attn_drop.register_forward_hook(self._hook(index)))
 
     def _hook(self, index: int) -> Any:
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
@@ -219,19 +199,27 @@ class AttentionCapture:
         return [m for m in self.maps if m is not None]
 
 
+def fused_attention_off(modules: Iterable[Any]) -> Callable[[], None]:
+    """Switch ``fused_attn`` off on each of ``modules`` that has the flag (timm's attention modules;
+    not in nn.Module's type); returns the function that restores the flags."""
+    saved = [(m, m.fused_attn) for m in modules if isinstance(getattr(m, "fused_attn", None), bool)]
+    for module, _ in saved:
+        module.fused_attn = False
+
+    def restore() -> None:
+        for module, flag in reversed(saved):
+            module.fused_attn = flag
+
+    return restore
+
+
 @contextmanager
 def unfused_attention(model: nn.Module) -> Iterator[nn.Module]:
     """Every ``fused_attn`` flag of ``model`` off while active, then restored: for double backward
     (Hessian-vector products), which fused SDPA kernels do not support."""
-    lock = model_lock(model)
-    lock.acquire()
-    modules: list[Any] = list(model.modules())  # timm's attention modules: fused_attn is not in nn.Module's type
-    saved = [(m, bool(m.fused_attn)) for m in modules if isinstance(getattr(m, "fused_attn", None), bool)]
-    try:
-        for module, _ in saved:
-            module.fused_attn = False
-        yield model
-    finally:
-        for module, flag in saved:
-            module.fused_attn = flag
-        lock.release()
+    with model_lock(model):
+        restore = fused_attention_off(model.modules())
+        try:
+            yield model
+        finally:
+            restore()
