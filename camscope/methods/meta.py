@@ -40,7 +40,19 @@ DEFAULT_COMPARISON_CATEGORIES = (1, 2, 3)
 
 
 class _MetaMethod:
-    """The context-manager shape of a CAM object (nothing to release: hooks live inside each call)."""
+    """A method over one ``base_method`` object, with the context-manager shape of a CAM object (nothing
+    to release: hooks live inside each call). ``kwargs`` go to the base method."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: Layers,
+        reshape_transform: ReshapeTransform | None = None,
+        base_method: type[BaseCAM] = GradCAM,
+        **kwargs: Any,
+    ) -> None:
+        self.base_cam = base_method(model, target_layers, reshape_transform, **kwargs)
+        self.model = model
 
     def __enter__(self) -> Any:
         return self
@@ -61,16 +73,6 @@ class FinerCAM(_MetaMethod):
     With ``targets=None`` each image's target is its top class (or ``target_idx``) compared with the classes
     at ranks ``comparison_categories`` of |y_j − y_target| (ranks past the number of classes are dropped).
     """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        target_layers: Layers,
-        reshape_transform: ReshapeTransform | None = None,
-        base_method: type[BaseCAM] = GradCAM,
-    ) -> None:
-        self.base_cam = base_method(model, target_layers, reshape_transform)
-        self.model = model
 
     def __call__(
         self,
@@ -167,8 +169,7 @@ class SESS(_MetaMethod):
             raise CamscopeError(f"SESS pre_filter_ratio must lie in [0, 1), got {pre_filter_ratio}")
         if num_scales < 1:
             raise CamscopeError(f"SESS num_scales must be at least 1, got {num_scales}")
-        self.base_cam = base_method(model, target_layers, reshape_transform, **kwargs)
-        self.model = model
+        super().__init__(model, target_layers, reshape_transform, base_method, **kwargs)
         self.scales = None if scales is None else [int(s) for s in scales]
         self.num_scales = num_scales
         self.scale_step_ratio = scale_step_ratio
