@@ -152,40 +152,11 @@ def method_explainer(name: str, explain_func_kwargs: Mapping[str, Any] | None = 
 
 def _explainer(p: RobustnessParams) -> Explainer:
     if isinstance(p.explain_func, str):
-        return _frozen_first(method_explainer(p.explain_func, p.explain_func_kwargs))
+        return method_explainer(p.explain_func, p.explain_func_kwargs)
     func = p.explain_func
     assert func is not None  # __post_init__ took a name or a callable
     kwargs = dict(p.explain_func_kwargs or {})
-    return _frozen_first(lambda model, inputs, targets: func(model, inputs, targets, **kwargs))
-
-
-def _frozen_first(explain: Explainer) -> Explainer:
-    """``explain`` run with the model's parameters frozen (``requires_grad`` off, restored after each call).
-
-    Why: a map is a gradient with respect to the input or an activation, never a parameter, yet an
-    explain function's ``backward()`` also computes every parameter's gradient (and accumulates it into
-    ``.grad``): on the benchmark's CNN about a third of the explanation's time. An explain function that
-    needs the parameters' graph (``backward()`` from an activation hook while the input does not require
-    grad) fails frozen; it is then run as given for the rest of the call.
-    """
-    frozen_fails = False
-
-    def run(model: nn.Module, inputs: torch.Tensor, targets: np.ndarray) -> ArrayLike:
-        nonlocal frozen_fails
-        if not frozen_fails:
-            trainable = [q for q in model.parameters() if q.requires_grad]
-            try:
-                for q in trainable:
-                    q.requires_grad_(False)
-                return explain(model, inputs, targets)
-            except RuntimeError:
-                frozen_fails = True
-            finally:
-                for q in trainable:
-                    q.requires_grad_(True)
-        return explain(model, inputs, targets)
-
-    return run
+    return lambda model, inputs, targets: func(model, inputs, targets, **kwargs)
 
 
 @contextlib.contextmanager

@@ -132,43 +132,6 @@ def test_flips_come_from_the_explain_functions_own_forward(batch):
     np.testing.assert_array_equal(read.samples, run.samples)
 
 
-def activation_gradcam(model, inputs, targets, input_grad=False):
-    """Grad-CAM at the first convolution by ``backward()``: with ``input_grad`` False its graph exists
-    only through the model's parameters."""
-    x = torch.as_tensor(inputs).detach().clone().requires_grad_(input_grad)
-    kept = []
-    handle = model[0].register_forward_hook(lambda module, args, out: kept.append(out))
-    try:
-        with torch.enable_grad():
-            out = model(x)
-            kept[0].retain_grad()
-            out[torch.arange(len(x)), torch.as_tensor(np.asarray(targets))].sum().backward()
-    finally:
-        handle.remove()
-    activation = kept[0]
-    weights = activation.grad.mean(dim=(2, 3), keepdim=True)
-    return torch.relu((weights * activation).sum(1)).detach().numpy()
-
-
-def test_explain_runs_without_parameter_gradients_unless_it_needs_them(batch):
-    model, x, maps = batch
-    kwargs = dict(nr_samples=3, seed=1, batch_size=2)
-    for q in model.parameters():
-        q.grad = None
-    plain = R.max_sensitivity(model, x, maps, TARGETS.tolist(), explain_func=saliency, **kwargs)
-    assert all(q.requires_grad and q.grad is None for q in model.parameters())  # frozen, then restored
-    needs_parameters = R.max_sensitivity(model, x, maps, TARGETS.tolist(), explain_func=activation_gradcam, **kwargs)
-    assert all(q.requires_grad for q in model.parameters())
-    through_input = R.max_sensitivity(
-        model, x, maps, TARGETS.tolist(), explain_func=activation_gradcam, explain_func_kwargs={"input_grad": True},
-        **kwargs,
-    )  # fmt: skip
-    np.testing.assert_allclose(needs_parameters.samples, through_input.samples, rtol=1e-6)
-    assert np.isfinite(plain.samples).all() and not np.allclose(plain.samples, through_input.samples)
-    for q in model.parameters():
-        q.grad = None
-
-
 def test_explain_func_kwargs_reach_the_explainer(batch):
     model, x, maps = batch
     seen = []
