@@ -3,8 +3,8 @@
 The rows of ``benchmarks.bench_metric_families`` (same model, images, maps, parameters and input-gradient
 ``explain_func``), with the time spent inside ``explain_func`` measured on both sides during the timed
 calls. Both libraries must explain every noisy copy (images × ``nr_samples``) with that function, whose
-cost neither can change; camscope explains them ``--batch-size`` at a time with the model's parameters
-frozen, Quantus one image batch per sample. So camscope's ratio is at most the *bound*
+cost neither can change; camscope explains them ``--batch-size`` at a time, Quantus one image batch per
+sample. So camscope's ratio is at most the *bound*
 ``Quantus s / camscope's explain s``, the ratio it would reach with nothing outside the explain calls.
 
 Torch runs on ``--threads`` threads (default 1, as NumPy does): on an oversubscribed CPU, torch's OpenMP
