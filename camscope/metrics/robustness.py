@@ -64,6 +64,7 @@ class RobustnessParams(Reexplaining):
             )
 
     def noise(self, draws: sampling.Draws, shape: tuple[int, ...]) -> torch.Tensor:
+        """The noise added to the flattened copies (rows × features), float32: each metric's own."""
         raise NotImplementedError
 
 
