@@ -9,9 +9,10 @@ runs the RPN, the ROI heads and the postprocess only, where a full forward would
 resize every copy of the image.
 
 Within one ablation batch, a pyramid level in which no channel is ablated is the same in every copy
-(:meth:`AblationCAM._named_scores` passes it as a stride-0 view). The RPN head scores each level on its
-own, so such a level is scored once and the scores are shared; its 3x3 convolution over every level
-of every copy is most of a small detector's head cost.
+(:meth:`AblationCAM._named_scores` passes it as a stride-0 view of the unablated map). The RPN head
+scores each level on its own, so such a level is scored on one copy, once per image, and its scores are
+shared by every batch that leaves it alone; the head's 3x3 convolution over every level of every copy is
+most of a small detector's head cost.
 
 Like every tail, it is verified on the real input before use: the heads on two unablated copies of
 the pyramid must reproduce the model's own detections, or the caller runs full forward passes.
@@ -58,14 +59,21 @@ def _expand_all(values: Any, count: int) -> Any:
     return values
 
 
-def _per_level(head: Callable[[list[torch.Tensor]], Any]) -> Callable[[list[torch.Tensor]], Any]:
+def _per_level(
+    head: Callable[[list[torch.Tensor]], Any], scored: dict[tuple[Any, ...], Any]
+) -> Callable[[list[torch.Tensor]], Any]:
     """``head`` (pyramid levels in, per-level lists out, as torchvision's RPNHead) called level by level,
-    each level shared by the whole batch computed on one copy."""
+    each level shared by the whole batch computed on one copy, once: ``scored`` keeps its scores by the
+    memory it views, which is the unablated map of the image in every batch that leaves it alone."""
+
+    def shared_scores(level: torch.Tensor) -> Any:
+        key = (level.data_ptr(), tuple(level.shape[1:]), level.stride()[1:], level.dtype)
+        if key not in scored:
+            scored[key] = head([level[:1]])
+        return _expand_all(scored[key], level.shape[0])
 
     def run(levels: list[torch.Tensor]) -> Any:
-        parts = [
-            _expand_all(head([level[:1]]), level.shape[0]) if _shared(level) else head([level]) for level in levels
-        ]
+        parts = [shared_scores(level) if _shared(level) else head([level]) for level in levels]
         return tuple([items[0] for items in part] for part in zip(*parts))
 
     return run
@@ -79,6 +87,9 @@ class DetectorTail:
         self.original_size = (int(image.shape[-2]), int(image.shape[-1]))
         self.images, _ = model.transform([image[0]])
         self.per_level = True
+        #: the RPN head's scores of levels shared by a batch; the maps they view (the image's unablated
+        #: pyramid, never written: ablated levels are copies) outlive this tail
+        self.scored: dict[tuple[Any, ...], Any] = {}
 
     def __call__(self, features: Mapping[str, torch.Tensor]) -> Detections:
         """The detections of each copy of the image, given each copy's pyramid (B copies per level)."""
@@ -88,7 +99,7 @@ class DetectorTail:
         tensors = self.images.tensors
         images = ImageList(tensors.expand(count, *tensors.shape[1:]), self.images.image_sizes * count)
         model, head = self.model, self.model.rpn.head
-        with forward_replaced(head, _per_level(head.forward)) if self.per_level else nullcontext():
+        with forward_replaced(head, _per_level(head.forward, self.scored)) if self.per_level else nullcontext():
             proposals, _ = model.rpn(images, dict(features))
         detections, _ = model.roi_heads(dict(features), proposals, images.image_sizes)
         detections = model.transform.postprocess(detections, images.image_sizes, [self.original_size] * count)

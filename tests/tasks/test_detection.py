@@ -186,6 +186,24 @@ def test_detector_heads_give_the_full_forward_maps(
     np.testing.assert_allclose(heads, full, atol=1e-5)
 
 
+def test_detector_heads_score_an_untouched_level_once_per_image(narrow_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
+    """Batches of 16 ablate one 16-channel level each and leave four alone: the RPN head's convolution
+    runs on one copy of each untouched level once per image, not once per batch."""
+    single_rows: list[int] = []
+    hook = narrow_rcnn.rpn.head.conv.register_forward_hook(
+        lambda module, inputs, output: single_rows.append(1) if inputs[0].shape[0] == 1 else None
+    )
+    try:
+        _, cam = _ablation_maps(narrow_rcnn, x[..., :32, :32], batch_size=16)
+    finally:
+        hook.remove()
+    assert cam.last_strategy == "detector-heads"
+    levels = 5
+    # batch-1 passes: the detections for the target, camscope's forward, then each untouched level once
+    # (once per batch would be 4 of 5 levels in each of 5 batches: 20, beside 5 for the check of the tail)
+    assert len(single_rows) == 3 * levels
+
+
 class _LevelMixingHead(nn.Module):
     """An RPN head whose scores of each level depend on the other levels: it cannot run level by level."""
 
