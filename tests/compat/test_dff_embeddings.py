@@ -32,12 +32,6 @@ result = np.hstack((img, visualization))
 """
 
 
-@pytest.fixture
-def peer_colormap_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The peer draws with ``matplotlib.cm.get_cmap``, removed in matplotlib 3.9: put it back for its run."""
-    monkeypatch.setattr(matplotlib.cm, "get_cmap", lambda name: matplotlib.colormaps[name], raising=False)
-
-
 @pytest.mark.parametrize("n_components", [2, 5])
 def test_deep_feature_factorization_tutorial(n_components, peer_colormap_lookup):
     peer, ours = migrate(DFF, make_model=resnet18, rgb_img=scene(), labels=LABELS, n_components=n_components)
