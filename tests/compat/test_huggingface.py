@@ -4,8 +4,9 @@
 
 The tutorial's code; only the lines that download are replaced: the photo by a generated 64 x 96 image, each
 ``from_pretrained`` checkpoint by a random model (seed 0) from a tiny config of the same kind, with the label
-names the tutorial asks for. Two layer paths are those of transformers 5, which renamed them (each says so). The ViT keeps the checkpoint's geometry (384 x 384 in 32-pixel patches: the 12 x 12
-grid the tutorial's reshape transform hard-codes); Swin and SegFormer end at stride 32, as the tutorial's
+names the tutorial asks for. Two layer paths are those of transformers 5, which renamed them (each says so).
+The ViT keeps the checkpoint's geometry (384 x 384 in 32-pixel patches: the 12 x 12 grid the tutorial's
+reshape transform hard-codes); Swin and SegFormer end at stride 32, as the tutorial's
 ``img_tensor.shape[2] // 32`` assumes.
 """
 
