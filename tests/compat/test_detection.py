@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from camscope.core.errors import CamscopeError
+from camscope.core.errors import CamscopeError, CamscopeWarning
 from camscope.testing.peers import zero_faster_rcnn_ablation
 from tests.compat.helpers import OURS, PEER, assert_same, migrate, run, scene
 from tests.tasks.test_detection import small_faster_rcnn
@@ -118,7 +118,7 @@ image = draw_boxes(boxes, labels, classes, image)
 Image.fromarray(image)
 """
 
-EIGEN = """
+EIGEN_CAM = """
 target_layers = [model.backbone]
 targets = [FasterRCNNBoxScoreTarget(labels=labels, bounding_boxes=boxes)]
 cam = EigenCAM(model,
@@ -132,7 +132,9 @@ cam_image = show_cam_on_image(image_float_np, grayscale_cam, use_rgb=True)
 # And lets draw the boxes again:
 image_with_bounding_boxes = draw_boxes(boxes, labels, classes, cam_image)
 Image.fromarray(image_with_bounding_boxes)
+"""
 
+RENORMALIZE = """
 def renormalize_cam_in_bounding_boxes(boxes, image_float_np, grayscale_cam):
     \"\"\"Normalize the CAM to be in the range [0, 1]
     inside every bounding boxes, and zero outside of the bounding boxes. \"\"\"
@@ -151,6 +153,8 @@ def renormalize_cam_in_bounding_boxes(boxes, image_float_np, grayscale_cam):
 
 eigencam_renormalized = Image.fromarray(renormalize_cam_in_bounding_boxes(boxes, image_float_np, grayscale_cam))
 """
+
+EIGEN = EIGEN_CAM + RENORMALIZE
 
 ABLATION = """
 from pytorch_grad_cam import AblationCAM
@@ -205,6 +209,16 @@ def _name_renormalized(*namespaces: dict[str, object], picture: str) -> None:
             img[y1:y2, x1:x2] = scale(cam[y1:y2, x1:x2].copy())
             inside.append(img)
         ns["renormalized_cam"] = scale(np.max(np.float32(inside), axis=0))
+
+
+def test_no_box_passes_the_threshold(sign_corrected_peer):
+    """The tutorial's detector before sharpening: every box scores about 0.2, so ``predict`` keeps none and the
+    box target is empty. EigenCAM does not read the target: both maps agree; camscope also warns, by name."""
+    given = dict(GIVEN, make_model=lambda: small_faster_rcnn(SIDE))
+    with pytest.warns(CamscopeWarning, match="the box target has no boxes"):
+        peer, ours = migrate(SETUP + EIGEN_CAM, **given)
+    assert len(ours["boxes"]) == 0
+    assert_same(peer, ours, [*DRAWN, "grayscale_cam"])
 
 
 @pytest.mark.slow
