@@ -26,9 +26,9 @@ from torch import nn
 
 import camscope
 from camscope import AblationCAM, EigenCAM, GradCAM
-from camscope.core.errors import CamscopeWarning, LayerError
+from camscope.core.errors import CamscopeWarning, LayerError, TargetError
 from camscope.core.outputs import Detections, read_output
-from camscope.core.targets import BoxScoreTarget
+from camscope.core.targets import BoxScoreTarget, ClassifierOutputTarget
 from camscope.methods.ablation_detector_tail import build_detector_tail
 from camscope.models.layers import infer_cam_layers
 from camscope.models.reshape import FeaturePyramidToGrid
@@ -272,4 +272,29 @@ def test_gradients_at_the_pyramid_are_one_line_error(faster_rcnn: torch.nn.Modul
         GradCAM(faster_rcnn, [faster_rcnn.backbone], FeaturePyramidToGrid())(
             x, targets=BoxScoreTarget(found["labels"], found["boxes"])
         )
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("labels", "boxes", "expected"),
+    [
+        ([], np.int32([]), "the box target has no boxes"),  # the peer tutorial's predict() when nothing passes 0.9
+        ([1], [[0, 0, 2, 2]], "no detection matches its boxes and labels"),
+    ],
+)
+def test_box_target_with_labels_that_matches_nothing_warns_and_gives_a_zero_map(
+    faster_rcnn: torch.nn.Module, x: torch.Tensor, labels: list[int], boxes: object, expected: str
+) -> None:
+    from camscope.utils.model_targets import FasterRCNNBoxScoreTarget as PeerNamedTarget
+
+    layer = faster_rcnn.backbone.fpn.layer_blocks[1]
+    maps, texts = _camscope_warnings(lambda: GradCAM(faster_rcnn, [layer])(x, targets=[PeerNamedTarget(labels, boxes)]))
+    assert any(expected in t for t in texts), texts
+    assert np.all(maps == 0)
+
+
+def test_classifier_target_on_a_detector_is_one_line_error(faster_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
+    layer = faster_rcnn.backbone.fpn.layer_blocks[1]
+    with pytest.raises(TargetError, match=r"fails on a detection dict .*detections BoxScoreTarget") as info:
+        GradCAM(faster_rcnn, [layer])(x, targets=[ClassifierOutputTarget(1)])
     assert "\n" not in str(info.value)

@@ -113,6 +113,17 @@ def test_a_transformers_model_without_patch_grid_is_one_line_error() -> None:
     assert "\n" not in str(info.value)
 
 
+def test_a_transformers_model_without_patch_grid_given_an_image_is_one_line_error() -> None:
+    """pytorch-grad-cam's call shape (a layer picked by hand, an image tensor) on a text model."""
+    text_model = hf.BertForSequenceClassification(
+        hf.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    )
+    layer = text_model.bert.encoder.layer[-1].output
+    with pytest.raises(InputError, match=r"BertForSequenceClassification .*has no patch grid") as info:
+        GradCAM(text_model, [layer])(torch.rand(1, 3, 32, 32))
+    assert "\n" not in str(info.value)
+
+
 def test_wrong_input_size_names_the_expected_size() -> None:
     model = _build("vit")
     layers, reshape = infer_cam_layers(model)
