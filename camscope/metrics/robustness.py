@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from camscope.core.errors import MetricInputError, warn
+from camscope.core.outputs import read_scores
 from camscope.core.progress import steps
 from camscope.core.targets import ClassifierOutputTarget, TargetSpec, model_logits
 from camscope.metrics import sampling
@@ -105,7 +106,7 @@ def _robustness(
     if any(type(t) is not ClassifierOutputTarget for t in resolved):
         raise MetricInputError(f"{name} needs class-index targets (they are passed to explain_func)")
     classes = np.array([t.category for t in resolved if isinstance(t, ClassifierOutputTarget)])
-    top1 = logits.argmax(dim=-1).to(inputs.device)
+    top1 = read_scores(logits, name).argmax(dim=-1).to(inputs.device)
     device = inputs.device
     a = torch.from_numpy(attributions(maps_t, abs, normalise)).to(device).reshape(n, -1)
     draws = sampling.Draws(seed, device)
