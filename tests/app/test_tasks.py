@@ -14,7 +14,7 @@ from camscope.app.session import Explorer, cell_title, table_rows
 from camscope.models import ModelSpec, Preprocess, WeightsFile, register_model, unregister_model
 from camscope.models.spec import TorchvisionBuilder
 from camscope.pipeline import model_and_batch, target_from_text
-from tests.tasks.conftest import torchvision_task_model
+from tests.tasks.conftest import seeing_detector, torchvision_task_model
 
 MODELS = {  # name: (torchvision architecture, its keywords, input side, method)
     "user_segmenter": ("lraspp_mobilenet_v3_large", (("num_classes", 3),), 64, "gradcam"),
@@ -34,10 +34,11 @@ def _one_thread(one_torch_thread: None) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Explorer]:
-    """Both models in the zoo, their (seeded random) weights saved where the app is told to look."""
+    """Both models in the zoo, their (seeded random) weights saved where the app is told to look; the
+    detector's as :func:`seeing_detector` sets them, so that its scores depend on the image."""
     folder = tmp_path_factory.mktemp("weights")
     for name, (arch, kwargs, side, _) in MODELS.items():
-        model = torchvision_task_model(arch, **dict(kwargs))
+        model = seeing_detector(side) if name == "user_detector" else torchvision_task_model(arch, **dict(kwargs))
         torch.save(model.state_dict(), folder / f"{name}.pth")
         mean, std = ((0.0,) * 3, (1.0,) * 3) if "rcnn" in arch else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         register_model(
@@ -78,5 +79,6 @@ def test_a_task_model_gets_its_map_and_scores(explorer: Explorer, name: str) -> 
     assert cell.scores["deletion_auc"] == pytest.approx(float(scores["deletion_auc"][0]), abs=1e-6)
     deletion = cell.curves["deletion_auc"][1]
     assert len(deletion) == 5 and deletion[0] > 0.5  # the clean image scores its target (a matched box: IoU 1 + score)
+    assert np.ptp(deletion) > 1e-3  # and deleting pixels changes it
     assert cell_title(cell).startswith(method) and "None" not in cell_title(cell)
     assert table_rows([cell])[0]["message"] == ""
