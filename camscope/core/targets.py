@@ -371,6 +371,12 @@ class BoxScoreTarget:
         return f"BoxScoreTarget({len(self.bounding_boxes)} boxes, labels={self.labels})"
 
 
+def region_target(entry: Any) -> Target | None:
+    """The target a metric must score again for a map explained with ``entry``: a segmentation or box
+    target, whose region or boxes its class index alone would lose; None where the class says it all."""
+    return entry if isinstance(entry, (SegmentationTarget, BoxScoreTarget)) else None
+
+
 def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int) -> Target:
     """None / a class index / a BoxScoreTarget without labels → a BoxScoreTarget fixed on ``image``'s detections."""
     if isinstance(entry, BoxScoreTarget) and entry.labels is not None:

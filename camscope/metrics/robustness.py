@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from camscope.core.errors import MetricInputError, warn
+from camscope.core.outputs import read_scores
 from camscope.core.progress import steps
 from camscope.core.targets import ClassifierOutputTarget, TargetSpec, model_logits
 from camscope.metrics import sampling
@@ -227,7 +228,7 @@ def _robustness_metric(
             raise MetricInputError(f"{name} needs class-index targets (they are passed to explain_func)")
         classes = np.array([t.category for t in resolved if isinstance(t, ClassifierOutputTarget)])
         device = inputs.device
-        top1 = logits.argmax(dim=-1).to(device)
+        top1 = read_scores(logits, name).argmax(dim=-1).to(device)
         a = torch.from_numpy(attributions(maps_t, p.abs, p.normalise)).to(device).reshape(n, -1)
         draws = sampling.Draws(p.seed, device)
         items = [i for _ in range(nr_samples) for i in range(n)]
