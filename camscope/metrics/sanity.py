@@ -1,7 +1,7 @@
 """Model-parameter randomization test (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018).
 
-The parameters of a deep copy of the model are randomized cumulatively, from the top (output) layer
-down to the input; after each step the method explains the randomized copy and the map is compared
+The parameters of the model are randomized cumulatively (in place, restored afterwards), from the top (output) layer
+down to the input; after each step the method explains the randomized model and the map is compared
 with the map of the trained model (Spearman rank correlation and SSIM, per image). A faithful method's
 maps decorrelate as the model is destroyed; one whose maps do not change is *flagged*: it shows the
 image, not the model.
@@ -12,13 +12,14 @@ distillation tokens, position embeddings, LayerScale gammas, XCiT temperatures (
 with its own ``reset_parameters`` (its usual initialisation); every parameter still equal to its old
 value afterwards (no such method, or one that restores a constant such as BatchNorm's ones and zeros)
 is drawn from ``N(0, σ²)`` with σ its own standard deviation (its mean magnitude when constant,
-0.02 when zero). Buffers (BatchNorm running statistics) are left as they are, as in the paper.
+0.02 when zero). Buffers are left as they are, as in the paper, except where a module's own
+``reset_parameters`` resets them (BatchNorm's running statistics); all are restored afterwards.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
+from camscope.core.capture import model_lock
 from camscope.core.errors import MetricInputError
 from camscope.metrics._common import check_maps
 
@@ -133,15 +135,17 @@ def randomization_sanity(
 
     ``explain(m)`` runs the method on model ``m`` (the trained one, then the randomized copy after
     each step) and returns maps (N, H, W) in [0, 1]; it must find its layers on the model it gets,
-    e.g. ``m.get_submodule("layer4")``. The model passed in is never modified.
+    e.g. ``m.get_submodule("layer4")``. The model is randomized in place and restored afterwards
+    (see :func:`cascade`).
     """
     steps = cascade_steps(model, layers)
     baseline = check_maps(np.asarray(explain(model))).numpy().astype(np.float64)
     spearman, ssims = [], []
-    for _, work in cascade(model, steps, seed):
-        maps = check_maps(np.asarray(explain(work)), baseline.shape).numpy().astype(np.float64)
-        spearman.append(spearman_rank(baseline, maps))
-        ssims.append(ssim(baseline, maps))
+    with closing(cascade(model, steps, seed)) as randomized:
+        for _, work in randomized:
+            maps = check_maps(np.asarray(explain(work)), baseline.shape).numpy().astype(np.float64)
+            spearman.append(spearman_rank(baseline, maps))
+            ssims.append(ssim(baseline, maps))
     return SanityResult(
         steps=[name for name, _ in steps],
         spearman=np.stack(spearman),
@@ -153,15 +157,28 @@ def randomization_sanity(
 
 def cascade(
     model: nn.Module, steps: Sequence[tuple[str, Sequence[str]]], seed: int, module_seed: int | None = None
-) -> Iterator[tuple[str, nn.Module]]:
-    """The cascading randomization itself: one deep copy of ``model``, randomized step by step
-    (cumulatively, in the order of ``steps``); yields (step name, the copy) after each step. The copy
-    is the same object each time — explain it before asking for the next step."""
-    work = copy.deepcopy(model)
+) -> Generator[tuple[str, nn.Module], None, None]:
+    """The cascading randomization itself: ``model`` randomized in place, step by step (cumulatively,
+    in the order of ``steps``); yields (step name, the model) after each step — explain it before asking
+    for the next step. Iterate inside ``contextlib.closing`` (the callers here do): when the iteration
+    ends, is broken off or fails, the model's parameters and buffers get their saved values back.
+
+    In place rather than on a deep copy: the copy cost as much as a forward pass and held a second model
+    in memory; the model's lock (:func:`camscope.core.capture.model_lock`) is held throughout, so no other
+    camscope call on it sees the randomized weights.
+    """
+    saved = {name: t.detach().clone() for name, t in [*model.named_parameters(), *model.named_buffers()]}
     generator = torch.Generator().manual_seed(seed)
-    for name, names in steps:
-        randomize_parameters(work, names, generator, module_seed)
-        yield name, work
+    with model_lock(model):
+        try:
+            for name, names in steps:
+                randomize_parameters(model, names, generator, module_seed)
+                yield name, model
+        finally:
+            current = dict([*model.named_parameters(), *model.named_buffers()])
+            with torch.no_grad():
+                for name, value in saved.items():
+                    current[name].copy_(value)
 
 
 def spearman_rank(a: np.ndarray, b: np.ndarray) -> np.ndarray:

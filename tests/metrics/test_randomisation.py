@@ -136,6 +136,24 @@ def test_the_model_is_left_as_it_was(setup):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_the_model_gets_its_weights_back_when_an_explanation_fails(setup):
+    """The cascade randomises the model in place: a failure half-way must not leave it randomised."""
+    model, x, y, a, _ = setup
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = []
+
+    def fails_on_the_randomised_model(model, inputs, targets):
+        calls.append(1)
+        if len(calls) == 2:  # the first call explains the trained model, the second a randomised one
+            raise RuntimeError("explanation failed")
+        return inputs.abs().sum(1)
+
+    with pytest.raises(RuntimeError, match="explanation failed"):
+        mprt(model, x, a, list(y), explain_func=fails_on_the_randomised_model)
+    assert len(calls) == 2
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_bad_input_is_one_clear_error(setup):
     model, x, y, a, _ = setup
     with pytest.raises(MetricInputError, match="explain_func"):
