@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ from camscope.metrics.sanity import cascade, cascade_steps, spearman_rank, ssim
 
 Explainer = Callable[[nn.Module, torch.Tensor, Sequence[int]], torch.Tensor]
 LAYER_ORDERS = ("bottom_up", "top_down")
+R = TypeVar("R")
 
 
 @dataclass
@@ -213,6 +214,9 @@ class EfficientMPRTParams(CascadeParams):
         return positive_int(n_bins, "n_bins")
 
 
+P = TypeVar("P", bound=RandomisationParams)
+
+
 def quantus_layers(model: nn.Module, layer_order: str) -> list[str]:
     """Quantus's randomisation steps: every module with ``reset_parameters`` and parameters, in module
     order (``bottom_up``) or reversed (``top_down``)."""
@@ -226,13 +230,33 @@ def quantus_layers(model: nn.Module, layer_order: str) -> list[str]:
     return names if layer_order == "bottom_up" else names[::-1]
 
 
-@keywords(RandomLogitParams)
+Score = Callable[[nn.Module, torch.Tensor, ArrayLike, list[int], P], R]
+
+
+def _metric(params: type[P]) -> Callable[[Score[P, R]], Callable[..., R]]:
+    """``score(model, inputs, maps, classes, p)`` as the public metric ``(model, inputs, maps, targets=None,
+    *, <the fields of params>)``: the inputs and maps checked and the targets resolved to classes once here."""
+
+    default = params()
+
+    def decorate(score: Score[P, R]) -> Callable[..., R]:
+        def metric(
+            model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, targets: TargetSpec = None, p: P = default
+        ) -> R:
+            check_inputs(inputs, maps)
+            return score(model, inputs, maps, _classes(model, inputs, targets, p.batch_size), p)
+
+        metric.__name__ = metric.__qualname__ = score.__name__
+        metric.__doc__ = score.__doc__
+        metric.__annotations__["return"] = score.__annotations__["return"]  # help() shows the result type
+        return keywords(params)(metric)
+
+    return decorate
+
+
+@_metric(RandomLogitParams)
 def random_logit(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    p: RandomLogitParams = RandomLogitParams(),
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: RandomLogitParams
 ) -> ImageScores:
     """SSIM between each map and the map of a random other class (the maps flattened, as Quantus
     compares them: a 1-D SSIM with window 7 and the pair's own value range).
@@ -242,8 +266,6 @@ def random_logit(
     ``randint`` seeded with ``seed`` (Quantus reseeds every batch of 64 images; equal up to 64 images).
     The model's number of outputs is read off one image's forward pass.
     """
-    check_inputs(inputs, maps)
-    classes = _classes(model, inputs, targets, p.batch_size)
     outputs = int(image_logits(model, inputs[:1], p.batch_size).shape[1])
     num_classes = outputs if p.num_classes is None else p.num_classes
     if (
@@ -268,43 +290,38 @@ def random_logit(
     return ImageScores("random_logit", ssim(a.numpy(), b.numpy(), data_range=span))
 
 
-@keywords(SmoothMPRTParams)
+@_metric(SmoothMPRTParams)
 def smooth_mprt(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    p: SmoothMPRTParams = SmoothMPRTParams(),
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: SmoothMPRTParams
 ) -> RandomisationResult:
     """Smooth MPRT: Spearman correlation of the given maps with the smoothed maps of the trained model
     (``"original"``) and after each randomisation step (or only the last, ``skip_layers``); the score is
     the last. Noise: ``N(0, σ²)`` with σ = ``noise_magnitude`` × the image's value range."""
-    check_inputs(inputs, maps)
-    given = attributions(maps, abs=p.abs, normalise=False).cpu().numpy()
-    return _over_cascade("smooth_mprt", model, inputs, targets, p, lambda m: spearman_rank(given, m), None)
+    return _correlations("smooth_mprt", model, inputs, maps, classes, p)
 
 
-@keywords(MPRTParams)
+@_metric(MPRTParams)
 def mprt(
-    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, targets: TargetSpec = None, p: MPRTParams = MPRTParams()
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: MPRTParams
 ) -> RandomisationResult:
     """MPRT as Quantus's ``MPRT`` computes it: :func:`smooth_mprt` with one, noiseless, sample, top-down.
 
     (:func:`camscope.metrics.randomization_sanity` is the same cascade with camscope's own steps and
     Spearman plus SSIM.)
     """
-    check_inputs(inputs, maps)
+    return _correlations("mprt", model, inputs, maps, classes, p)
+
+
+def _correlations(
+    name: str, model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: CascadeParams
+) -> RandomisationResult:
     given = attributions(maps, abs=p.abs, normalise=False).cpu().numpy()
-    return _over_cascade("mprt", model, inputs, targets, p, lambda m: spearman_rank(given, m), None)
+    return _over_cascade(name, model, inputs, classes, p, lambda m: spearman_rank(given, m), None)
 
 
-@keywords(EfficientMPRTParams)
+@_metric(EfficientMPRTParams)
 def efficient_mprt(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    p: EfficientMPRTParams = EfficientMPRTParams(),
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: EfficientMPRTParams
 ) -> RandomisationResult:
     """Efficient MPRT: ``(H_random − H_trained) / H_trained`` per image, H the discrete entropy of the
     map's histogram (``complexity_func_kwargs={"n_bins": 100}``, Quantus's default bins).
@@ -318,9 +335,8 @@ def efficient_mprt(
     def entropy(m: np.ndarray) -> np.ndarray:
         return discrete_entropy(m, n_bins)
 
-    check_inputs(inputs, maps)
     trained = entropy(attributions(maps, abs=p.abs, normalise=False).cpu().numpy())
-    result = _over_cascade("efficient_mprt", model, inputs, targets, p, entropy, trained)
+    result = _over_cascade("efficient_mprt", model, inputs, classes, p, entropy, trained)
     table = result.values
     flat = (table[0] == 0).nonzero()[0].tolist()
     if flat:
@@ -334,7 +350,7 @@ def _over_cascade(
     name: str,
     model: nn.Module,
     inputs: torch.Tensor,
-    targets: TargetSpec,
+    classes: list[int],
     p: CascadeParams,
     measure: Callable[[np.ndarray], np.ndarray],
     trained: np.ndarray | None,
@@ -344,7 +360,6 @@ def _over_cascade(
     with ``skip_layers``), each map the mean over the noisy copies of Smooth MPRT (one clean copy
     otherwise). The score is the last step's value."""
     nr_samples, noise_magnitude = (p.nr_samples, p.noise_magnitude) if isinstance(p, SmoothMPRTParams) else (1, 0.0)
-    classes = _classes(model, inputs, targets, p.batch_size)
     run = explainer(p.explain_func, p.explain_func_kwargs)
     noise = np.random.RandomState(p.seed)
 

@@ -18,7 +18,7 @@ is drawn from ``N(0, σ²)`` with σ its own standard deviation (its mean magnit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -93,17 +93,22 @@ def cascade_steps(model: nn.Module, layers: Sequence[str] | None = None) -> list
 
 
 def randomize_parameters(
-    model: nn.Module, names: Sequence[str], generator: torch.Generator, module_seed: int | None = None
+    model: nn.Module,
+    names: Sequence[str],
+    generator: torch.Generator,
+    module_seed: int | None = None,
+    before: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Randomize the named parameters of ``model`` in place (see the module doc for how).
 
     Each ``reset_parameters`` runs under its own seed, drawn from ``generator`` — or ``module_seed``
     for every module, as Quantus seeds each layer's reset (``torch.manual_seed(seed + 1)``), so the
-    two can be compared draw for draw.
+    two can be compared draw for draw. ``before``: copies of the parameters' current values, where the
+    caller keeps them anyway (else they are copied here, to see which parameters a reset left as they were).
     """
     params = dict(model.named_parameters())
     wanted = set(names)
-    old = {n: params[n].detach().clone() for n in names}
+    old = {n: params[n].detach().clone() for n in names} if before is None else before
     with torch.no_grad():
         for mod_name, module in model.named_modules():
             own = [f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters()]
@@ -172,7 +177,7 @@ def cascade(
     with model_lock(model):
         try:
             for name, names in steps:
-                randomize_parameters(model, names, generator, module_seed)
+                randomize_parameters(model, names, generator, module_seed, before=saved)
                 yield name, model
         finally:
             current = dict([*model.named_parameters(), *model.named_buffers()])
