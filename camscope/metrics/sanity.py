@@ -109,8 +109,17 @@ def randomize_parameters(
     params = dict(model.named_parameters())
     wanted = set(names)
     old = {n: params[n].detach().clone() for n in names} if before is None else before
+    # the modules that may own only these parameters: their owners and the owners' parents
+    holders = {""} if len(wanted) == len(params) else set()
+    for name in names:
+        path = name.rpartition(".")[0]
+        while path:
+            holders.add(path)
+            path = path.rpartition(".")[0]
     with torch.no_grad():
         for mod_name, module in model.named_modules():
+            if mod_name not in holders:
+                continue
             own = [f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters()]
             if own and hasattr(module, "reset_parameters") and set(own) <= wanted:
                 seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
