@@ -34,6 +34,7 @@ the map's own range.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -84,9 +85,7 @@ def explainer(
             return torch.as_tensor(np.asarray(func(model=model, inputs=inputs, targets=np.asarray(classes), **kwargs)))
 
         return run_callable
-    from camscope.core.layer_paths import module_path
     from camscope.methods import get_method
-    from camscope.models.layers import cam_layers_from_names, infer_cam_layers
 
     cls = get_method(explain_func)
     layers = kwargs.pop("layers", None)
@@ -96,22 +95,48 @@ def explainer(
             f"explain_func_kwargs: method {explain_func!r} takes no parameter(s) {', '.join(unknown)}"
         )
 
-    found: list[Any] = []  # (layer paths, reshape): resolved once, then found again on every copy by path
-
     def run_method(model: nn.Module, inputs: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
         target: Any = None
         reshape: Any = None
         if cls.takes_layers:
-            if not found:
-                hw = (int(inputs.shape[-2]), int(inputs.shape[-1]))
-                modules, reshape = (
-                    cam_layers_from_names(model, list(layers), hw) if layers else infer_cam_layers(model, hw)
-                )
-                found.extend([[module_path(model, m) for m in modules], reshape])
-            target, reshape = found
+            target, reshape = target_layers(model, layers, (int(inputs.shape[-2]), int(inputs.shape[-1])))
         return cls(model, target, reshape, **kwargs).compute(inputs, list(classes))  # stays on the device
 
     return run_method
+
+
+# model -> {(layer names, input size): (layer paths, their modules (weak), reshape transform)}
+_LAYERS: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[list[str], list[weakref.ref[nn.Module]], Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def target_layers(model: nn.Module, layers: Sequence[Any] | None, hw: tuple[int, int]) -> tuple[list[str], Any]:
+    """Paths of the layers to explain at (given by name, or inferred) and their reshape transform.
+
+    Remembered per model and input size: resolving them runs a probe forward pass, which the metrics would
+    otherwise repeat on every call (every batch of a sweep). A remembered answer is used only while the
+    same module objects still sit at those paths.
+    """
+    from camscope.core.layer_paths import module_path
+    from camscope.models.layers import cam_layers_from_names, infer_cam_layers
+
+    names = tuple(layers) if layers else None
+    cacheable = names is None or all(isinstance(name, str) for name in names)
+    known = _LAYERS.setdefault(model, {})
+    hit = known.get((names, hw)) if cacheable else None
+    if hit is not None:
+        paths, modules, reshape = hit
+        try:
+            if all(model.get_submodule(path) is module() for path, module in zip(paths, modules)):
+                return paths, reshape
+        except AttributeError:
+            pass
+    found, reshape = cam_layers_from_names(model, list(layers), hw) if layers else infer_cam_layers(model, hw)
+    paths = [module_path(model, m) for m in found]
+    if cacheable:
+        known[(names, hw)] = (paths, [weakref.ref(m) for m in found], reshape)
+    return paths, reshape
 
 
 def _explain(
