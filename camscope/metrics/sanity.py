@@ -177,9 +177,9 @@ def cascade(
     for the next step. Iterate inside ``contextlib.closing`` (the callers here do): when the iteration
     ends, is broken off or fails, the model's parameters and buffers get their saved values back.
 
-    In place rather than on a deep copy: the copy cost as much as a forward pass and held a second model
-    in memory; the model's lock (:func:`camscope.core.capture.model_lock`) is held throughout, so no other
-    camscope call on it sees the randomized weights.
+    In place: a deep copy would cost about a forward pass and hold a second model in memory. The model's
+    lock (:func:`camscope.core.capture.model_lock`) is held throughout, so no other camscope call on it
+    sees the randomized weights.
     """
     saved = {name: t.detach().clone() for name, t in [*model.named_parameters(), *model.named_buffers()]}
     generator = torch.Generator().manual_seed(seed)
