@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from camscope.core.errors import MetricInputError, warn
 from camscope.metrics._common import ArrayLike, ImageScores, attributions, check_maps
+from camscope.metrics.complexity import MapParams, map_rows
 from camscope.metrics.groundtruth import GroundTruth, ground_truth_masks
+from camscope.metrics.params import keywords, positive_int
 from camscope.metrics.registry import Column, register_metric
 
 RATIO_EPS = 1e-9  # Quantus's guard in attribution localisation's and focus's denominators
@@ -42,13 +45,58 @@ class LocalizationResult(ImageScores):
     points: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class PointingParams:
+    tolerance: float = 15
+
+    def __post_init__(self) -> None:
+        if not self.tolerance >= 0:
+            raise MetricInputError(f"tolerance must be >= 0 pixels, got {self.tolerance}")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For the localization metrics that take no keyword parameter."""
+
+
+@dataclass(frozen=True)
+class LocalisationParams(MapParams):
+    """How Quantus's localisation family reads each map (its defaults: not made absolute, normalised)."""
+
+    abs: bool = False
+
+
+@dataclass(frozen=True)
+class TopKParams(LocalisationParams):
+    k: int = 1000
+    concept_influence: bool = False
+
+    def __post_init__(self) -> None:
+        positive_int(self.k, "top_k_intersection: k")  # its upper bound, the map's pixels, is checked on the maps
+
+
+@dataclass(frozen=True)
+class AttributionLocalisationParams(LocalisationParams):
+    abs: bool = True
+    weighted: bool = False
+    max_size: float = 1.0
+    positive_attributions: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_size <= 1:
+            raise MetricInputError(f"attribution_localisation: max_size must be in (0, 1], got {self.max_size}")
+
+
 def _prepare(maps: ArrayLike, ground_truth: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
     m = check_maps(maps).numpy().astype(np.float64)
     n, h, w = m.shape
     return m, ground_truth_masks(ground_truth, n, h, w)
 
 
-def pointing_game(maps: ArrayLike, ground_truth: GroundTruth, *, tolerance: float = 15) -> LocalizationResult:
+@keywords(PointingParams)
+def pointing_game(
+    maps: ArrayLike, ground_truth: GroundTruth, p: PointingParams = PointingParams()
+) -> LocalizationResult:
     """Pointing game (Zhang et al., "Top-down Neural Attention by Excitation Backprop", ECCV 2016).
 
     As TorchRay implements it: the point is the map's maximum, and the image is a hit if some
@@ -56,8 +104,6 @@ def pointing_game(maps: ArrayLike, ground_truth: GroundTruth, *, tolerance: floa
     with ``tolerance=0`` the point itself must be in the mask. Equal maxima (a constant map) point at
     the first one in raster order (``argmax``). An empty mask is an error, never a hit.
     """
-    if tolerance < 0:
-        raise MetricInputError(f"tolerance must be >= 0 pixels, got {tolerance}")
     m, gt = _prepare(maps, ground_truth)
     n, _, w = m.shape
     flat = m.reshape(n, -1).argmax(axis=1)
@@ -66,11 +112,12 @@ def pointing_game(maps: ArrayLike, ground_truth: GroundTruth, *, tolerance: floa
     for i, (r, c) in enumerate(points):
         rows, cols = np.nonzero(gt[i])
         nearest = ((rows - r) ** 2 + (cols - c) ** 2).min()
-        hits[i] = float(gt[i, r, c] or nearest < tolerance**2)
+        hits[i] = float(gt[i, r, c] or nearest < p.tolerance**2)
     return LocalizationResult("pointing", hits, points)
 
 
-def relevance_mass(maps: ArrayLike, ground_truth: GroundTruth) -> LocalizationResult:
+@keywords(NoParams)
+def relevance_mass(maps: ArrayLike, ground_truth: GroundTruth, p: NoParams = NoParams()) -> LocalizationResult:
     """Relevance mass accuracy (Arras et al., "CLEVR-XAI", Information Fusion 2022).
 
     ``Σ_{p ∈ GT} R_p / Σ_p R_p`` with negative relevance clipped to 0 (CAM maps are already
@@ -84,7 +131,8 @@ def relevance_mass(maps: ArrayLike, ground_truth: GroundTruth) -> LocalizationRe
     return LocalizationResult("relevance_mass", np.where(total > 0, inside / np.where(total > 0, total, 1), 0.0))
 
 
-def energy_pointing_game(maps: ArrayLike, ground_truth: GroundTruth) -> LocalizationResult:
+@keywords(NoParams)
+def energy_pointing_game(maps: ArrayLike, ground_truth: GroundTruth, p: NoParams = NoParams()) -> LocalizationResult:
     """Energy-based pointing game (Wang et al., "Score-CAM", CVPRW 2020).
 
     The fraction of the map's energy inside the boxes: ``Σ_{p ∈ boxes} L_p / Σ_p L_p`` — the same
@@ -95,7 +143,8 @@ def energy_pointing_game(maps: ArrayLike, ground_truth: GroundTruth) -> Localiza
     return result
 
 
-def relevance_rank(maps: ArrayLike, ground_truth: GroundTruth) -> LocalizationResult:
+@keywords(NoParams)
+def relevance_rank(maps: ArrayLike, ground_truth: GroundTruth, p: NoParams = NoParams()) -> LocalizationResult:
     """Relevance rank accuracy (Arras et al., "CLEVR-XAI", Information Fusion 2022).
 
     With K = |GT|, the fraction of the K most relevant pixels that lie in GT. Ties at the K-th value
@@ -132,30 +181,21 @@ def _masks_on(maps: ArrayLike, ground_truth: GroundTruth, a: torch.Tensor) -> to
     return torch.from_numpy(ground_truth_masks(ground_truth, n, h, w).reshape(n, -1)).to(a.device)
 
 
-def top_k_intersection(
-    maps: ArrayLike,
-    ground_truth: GroundTruth,
-    *,
-    k: int = 1000,
-    concept_influence: bool = False,
-    abs: bool = False,
-    normalise: bool = True,
-) -> ImageScores:
+@keywords(TopKParams)
+def top_k_intersection(maps: ArrayLike, ground_truth: GroundTruth, p: TopKParams = TopKParams()) -> ImageScores:
     """Top-k intersection (Theiner et al., "Interpretable Semantic Photo Geolocation", WACV 2022).
 
     The fraction of the ``k`` most relevant pixels inside the ground truth; with ``concept_influence``
     divided by the ground truth's area fraction |GT| / (H·W). Ties at the k-th value are shared out
     as in :func:`relevance_rank` (Quantus takes them in ``argsort`` order; equal on maps without ties).
     """
-    a = attributions(maps, abs=abs, normalise=normalise)
+    a = attributions(maps, abs=p.abs, normalise=p.normalise)
     pixels = a.shape[1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= pixels:
-        raise MetricInputError(
-            f"top_k_intersection: k must be a whole number in 1..{pixels} (the map's pixels), got {k!r}"
-        )
+    if p.k > pixels:
+        raise MetricInputError(f"top_k_intersection: k must be at most {pixels} (the map's pixels), got {p.k}")
     inside = _masks_on(maps, ground_truth, a)
-    score = top_k_hits(a, inside, torch.full((len(a),), int(k), device=a.device)) / k
-    if concept_influence:
+    score = top_k_hits(a, inside, torch.full((len(a),), int(p.k), device=a.device)) / p.k
+    if p.concept_influence:
         score = score * pixels / inside.sum(1)
     return ImageScores("top_k_intersection", score.cpu().numpy())
 
@@ -165,15 +205,9 @@ def _inside_fraction(a: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     return (a * inside).sum(1) / (a.sum(1) + RATIO_EPS)
 
 
+@keywords(AttributionLocalisationParams)
 def attribution_localisation(
-    maps: ArrayLike,
-    ground_truth: GroundTruth,
-    *,
-    weighted: bool = False,
-    max_size: float = 1.0,
-    positive_attributions: bool = False,
-    abs: bool = True,
-    normalise: bool = True,
+    maps: ArrayLike, ground_truth: GroundTruth, p: AttributionLocalisationParams = AttributionLocalisationParams()
 ) -> ImageScores:
     """Attribution localisation (Kohlbrenner et al., "Towards Best Practice in Explaining Neural Network
     Decisions with LRP", IJCNN 2020): the share of the attribution inside the ground truth.
@@ -184,16 +218,14 @@ def attribution_localisation(
     A ground truth larger than ``max_size`` of the image is warned about. Shares above 1 (possible
     with negative attributions, ``abs=False``) are NaN, with a warning, as in Quantus.
     """
-    if not 0 < max_size <= 1:
-        raise MetricInputError(f"attribution_localisation: max_size must be in (0, 1], got {max_size}")
-    a = attributions(maps, abs=abs, normalise=normalise)
-    if positive_attributions:
+    a = attributions(maps, abs=p.abs, normalise=p.normalise)
+    if p.positive_attributions:
         a = a.clamp(min=0)
     inside = _masks_on(maps, ground_truth, a)
     area = inside.sum(1) / inside.shape[1]
-    large = (area > max_size).nonzero().flatten().tolist()
+    large = (area > p.max_size).nonzero().flatten().tolist()
     if large:
-        warn(f"attribution_localisation: the ground truth covers more than max_size={max_size} of the image", large)
+        warn(f"attribution_localisation: the ground truth covers more than max_size={p.max_size} of the image", large)
     share = _inside_fraction(a, inside)
     broken = (share > 1).nonzero().flatten().tolist()
     if broken:
@@ -203,41 +235,76 @@ def attribution_localisation(
             broken,
         )
         share[share > 1] = float("nan")
-    if weighted:
+    if p.weighted:
         share = share * area
     return ImageScores("attribution_localisation", share.cpu().numpy())
 
 
-def rank_auc(scores: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+def rank_auc(scores: torch.Tensor, positive: torch.Tensor) -> np.ndarray:
     """Area under each row's ROC curve: the chance a positive outscores a negative, ties counting ½
     (the Mann–Whitney statistic, equal to the trapezoidal area under ``sklearn.metrics.roc_curve``).
 
-    Average ranks come from ``searchsorted`` on the sorted rows (batched, no per-row loop). A row
-    without positives or negatives has no curve: NaN.
+    One sort per row, of integer keys in the scores' order with the label in the lowest bit, so equal
+    scores sort negatives first: the negatives up to a positive are those below it plus all those tied
+    with it, and the ones below are those before its group of equal scores. Exact for float32 scores
+    (CAM maps; 32-bit keys when none is negative); float64 scores one unit in the last place apart may
+    count as tied. A row without positives or negatives has no curve: NaN. On the CPU, with NumPy.
     """
-    ordered = scores.sort(dim=1).values.contiguous()
-    lower = torch.searchsorted(ordered, scores.contiguous(), right=False)
-    upper = torch.searchsorted(ordered, scores.contiguous(), right=True)
-    ranks = (lower + upper + 1).double() / 2  # 1-based average rank of each value
-    n_pos = positive.sum(1).double()
-    n_neg = positive.shape[1] - n_pos
-    rank_sum = (ranks * positive).sum(1)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    keys = labelled_keys(scores.cpu(), positive.cpu().numpy())
+    keys.sort(axis=1)
+    hit = (keys & 1).astype(np.int32)
+    n = keys.shape[1]
+    new_group = np.ones(keys.shape, dtype=bool)
+    np.greater(keys[:, 1:] ^ keys[:, :-1], 1, out=new_group[:, 1:])
+    start = np.where(new_group, np.arange(n, dtype=np.int32), np.int32(0))
+    np.maximum.accumulate(start, axis=1, out=start)
+    miss = 1 - hit
+    negatives = np.cumsum(miss, axis=1, dtype=np.int32)  # negatives at or before each position
+    below = np.take_along_axis(negatives - miss, start, axis=1)  # negatives before its group
+    wins = ((negatives + below) * hit).sum(1, dtype=np.int64) / 2
+    n_pos = hit.sum(1, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        area: npt.NDArray[np.float64] = wins / (n_pos * (n - n_pos)).astype(np.float64)
+    return area
 
 
-def auc(maps: ArrayLike, ground_truth: GroundTruth, *, abs: bool = False, normalise: bool = True) -> ImageScores:
+def labelled_keys(scores: torch.Tensor, positive: np.ndarray) -> np.ndarray:
+    """Unsigned integers in the order of the scores (rows), each shifted left one bit to carry its label.
+
+    Float32 scores keep every bit: their 31 bits when none is negative (a non-negative float's bits
+    are in its order), else 32 order bits in 64. Float64 scores give up their lowest bit.
+    """
+    label = positive.astype(np.uint32)
+    values = (scores + 0.0).numpy()  # + 0.0: -0.0 becomes 0.0, its equal
+    if values.dtype == np.float64:
+        bits: npt.NDArray[np.uint64] = values.view(np.uint64)
+        top = np.uint64(1 << 63)
+        wide = np.where(bits & top, ~bits, bits | top)  # flip the negatives, lift the rest
+        return (wide & ~np.uint64(1)) | label
+    single: npt.NDArray[np.uint32] = values.view(np.uint32)
+    if bool((values >= 0).all()):
+        return (single << np.uint32(1)) | label
+    high = np.uint32(1 << 31)
+    lifted = np.where(single & high, ~single, single | high).astype(np.uint64)
+    return (lifted << np.uint64(1)) | label
+
+
+@keywords(LocalisationParams)
+def auc(maps: ArrayLike, ground_truth: GroundTruth, p: LocalisationParams = LocalisationParams()) -> ImageScores:
     """AUC (Fawcett, "An introduction to ROC analysis", 2006): the map as a pixel classifier of the ground
     truth, scored by the area under its ROC curve. A ground truth that covers the whole image has no
     negatives: NaN, with a warning (Quantus: NaN)."""
-    a = attributions(maps, abs=abs, normalise=normalise)
+    rows = map_rows(maps)  # dividing by the peak cannot change a rank: only abs matters
+    a = rows.abs() if p.abs else rows
     inside = _masks_on(maps, ground_truth, a)
     full = inside.all(1).nonzero().flatten().tolist()
     if full:
         warn("auc: the ground truth covers the whole image, so there is nothing to rank it against; NaN", full)
-    return ImageScores("auc", rank_auc(a, inside).cpu().numpy())
+    return ImageScores("auc", rank_auc(a, inside))
 
 
-def focus(maps: ArrayLike, ground_truth: GroundTruth, *, abs: bool = False, normalise: bool = True) -> ImageScores:
+@keywords(LocalisationParams)
+def focus(maps: ArrayLike, ground_truth: GroundTruth, p: LocalisationParams = LocalisationParams()) -> ImageScores:
     """Focus (Arias-Duart et al., "Focus! Rating XAI Methods and Finding Biases", FUZZ-IEEE 2022).
 
     On a mosaic of four images, two of them of the target class: the share of the positive attribution
@@ -245,30 +312,26 @@ def focus(maps: ArrayLike, ground_truth: GroundTruth, *, abs: bool = False, norm
     (:func:`camscope.data.mosaic.generate_mosaics` makes such mosaics; Quantus takes the four tiles'
     flags instead, ``custom_batch``). Quantus's ``mosaic_shape`` is unused there and not taken here.
     """
-    a = attributions(maps, abs=abs, normalise=normalise).clamp(min=0)
+    a = attributions(maps, abs=p.abs, normalise=p.normalise).clamp(min=0)
     return ImageScores("focus", _inside_fraction(a, _masks_on(maps, ground_truth, a)).cpu().numpy())
 
 
-for _name, _func, _params, _description in (
-    ("pointing", pointing_game, ("tolerance",), "pointing game hit (tolerance 15 px)"),
-    ("energy_pointing", energy_pointing_game, (), "energy inside the boxes"),
-    ("relevance_mass", relevance_mass, (), "relevance mass accuracy"),
-    ("relevance_rank", relevance_rank, (), "relevance rank accuracy"),
+for _name, _func, _description in (
+    ("pointing", pointing_game, "pointing game hit (tolerance 15 px)"),
+    ("energy_pointing", energy_pointing_game, "energy inside the boxes"),
+    ("relevance_mass", relevance_mass, "relevance mass accuracy"),
+    ("relevance_rank", relevance_rank, "relevance rank accuracy"),
     (
         "top_k_intersection",
         top_k_intersection,
-        ("k", "concept_influence", "abs", "normalise"),
         "share of the k most relevant pixels inside the ground truth (Quantus TopKIntersection)",
     ),
     (
         "attribution_localisation",
         attribution_localisation,
-        ("weighted", "max_size", "positive_attributions", "abs", "normalise"),
         "share of the attribution inside the ground truth (Quantus AttributionLocalisation)",
     ),
-    ("auc", auc, ("abs", "normalise"), "ROC AUC of the map against the ground truth (Quantus AUC)"),
-    ("focus", focus, ("abs", "normalise"), "share of positive attribution on the target tiles of a mosaic"),
+    ("auc", auc, "ROC AUC of the map against the ground truth (Quantus AUC)"),
+    ("focus", focus, "share of positive attribution on the target tiles of a mosaic"),
 ):
-    register_metric(
-        _name, _func, [Column(_name, True)], params=_params, needs_ground_truth=True, description=_description
-    )
+    register_metric(_name, _func, [Column(_name, True)], needs_ground_truth=True, description=_description)

@@ -25,15 +25,20 @@ position embeddings) are randomised in a last step, which Quantus skips. The noi
 drawn as Quantus draws it — ``randn`` of NumPy's legacy stream, here seeded with ``seed``, image batch
 by sample — so a run can be compared with Quantus's draw for draw.
 
-Quantus's normalisation (a positive rescaling of each map) is left out of the MPRT pair: neither a
-rank correlation nor a histogram over the map's own range can see it.
+The keyword parameters are declared once, as dataclasses (:mod:`camscope.metrics.params`): the
+family's shared ones in :class:`RandomisationParams`, the MPRT family's in :class:`CascadeParams`, each
+metric's own (and its Quantus defaults) in a subclass. The MPRT family takes Quantus's ``normalise`` and
+ignores it: a positive rescaling of each map is invisible to a rank correlation and to a histogram over
+the map's own range.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -42,19 +47,14 @@ from torch import nn
 from camscope.core.errors import MetricInputError, warn
 from camscope.core.outputs import read_scores
 from camscope.core.targets import TargetSpec, class_index, resolve_targets
-from camscope.metrics._common import (
-    ArrayLike,
-    ImageScores,
-    attributions,
-    check_batch_size,
-    check_inputs,
-    image_logits,
-)
+from camscope.metrics._common import ArrayLike, ImageScores, attributions, check_inputs, image_logits
+from camscope.metrics.params import Reexplaining, keywords, positive_int
 from camscope.metrics.registry import Column, register_metric
 from camscope.metrics.sanity import cascade, cascade_steps, spearman_rank, ssim
 
 Explainer = Callable[[nn.Module, torch.Tensor, Sequence[int]], torch.Tensor]
 LAYER_ORDERS = ("bottom_up", "top_down")
+R = TypeVar("R")
 
 
 @dataclass
@@ -86,9 +86,7 @@ def explainer(
             return torch.as_tensor(np.asarray(func(model=model, inputs=inputs, targets=np.asarray(classes), **kwargs)))
 
         return run_callable
-    from camscope.core.layer_paths import module_path
     from camscope.methods import get_method
-    from camscope.models.layers import cam_layers_from_names, infer_cam_layers
 
     cls = get_method(explain_func)
     layers = kwargs.pop("layers", None)
@@ -98,22 +96,48 @@ def explainer(
             f"explain_func_kwargs: method {explain_func!r} takes no parameter(s) {', '.join(unknown)}"
         )
 
-    found: list[Any] = []  # (layer paths, reshape): resolved once, then found again on every copy by path
-
     def run_method(model: nn.Module, inputs: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
         target: Any = None
         reshape: Any = None
         if cls.takes_layers:
-            if not found:
-                hw = (int(inputs.shape[-2]), int(inputs.shape[-1]))
-                modules, reshape = (
-                    cam_layers_from_names(model, list(layers), hw) if layers else infer_cam_layers(model, hw)
-                )
-                found.extend([[module_path(model, m) for m in modules], reshape])
-            target, reshape = found
+            target, reshape = target_layers(model, layers, (int(inputs.shape[-2]), int(inputs.shape[-1])))
         return cls(model, target, reshape, **kwargs).compute(inputs, list(classes))  # stays on the device
 
     return run_method
+
+
+# model -> {(layer names, input size): (layer paths, their modules (weak), reshape transform)}
+_LAYERS: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[list[str], list[weakref.ref[nn.Module]], Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def target_layers(model: nn.Module, layers: Sequence[Any] | None, hw: tuple[int, int]) -> tuple[list[str], Any]:
+    """Paths of the layers to explain at (given by name, or inferred) and their reshape transform.
+
+    Remembered per model and input size: resolving them runs a probe forward pass, which the metrics would
+    otherwise repeat on every call (every batch of a sweep). A remembered answer is used only while the
+    same module objects still sit at those paths.
+    """
+    from camscope.core.layer_paths import module_path
+    from camscope.models.layers import cam_layers_from_names, infer_cam_layers
+
+    names = tuple(layers) if layers else None
+    cacheable = names is None or all(isinstance(name, str) for name in names)
+    known = _LAYERS.setdefault(model, {})
+    hit = known.get((names, hw)) if cacheable else None
+    if hit is not None:
+        paths, modules, reshape = hit
+        try:
+            if all(model.get_submodule(path) is module() for path, module in zip(paths, modules)):
+                return paths, reshape
+        except AttributeError:
+            pass
+    found, reshape = cam_layers_from_names(model, list(layers), hw) if layers else infer_cam_layers(model, hw)
+    paths = [module_path(model, m) for m in found]
+    if cacheable:
+        known[(names, hw)] = (paths, [weakref.ref(m) for m in found], reshape)
+    return paths, reshape
 
 
 def _explain(
@@ -134,32 +158,89 @@ def _explain(
     return torch.cat(out)
 
 
-def _classes(
-    model: nn.Module, inputs: torch.Tensor, targets: TargetSpec, batch_size: int, outputs: bool = True
-) -> tuple[list[int], int | None]:
-    """Each image's class (a class target, or the top-1 for None) and the model's number of outputs.
-
-    Class indices given one per image need no forward pass unless ``outputs`` is asked for (the
-    explanations check their range anyway).
-    """
-    if not outputs and isinstance(targets, Sequence) and len(targets) == len(inputs):
+def _classes(model: nn.Module, inputs: torch.Tensor, targets: TargetSpec, batch_size: int) -> list[int]:
+    """Each image's class: class targets as given (no forward pass), else resolved on the logits (None:
+    the top-1)."""
+    if isinstance(targets, Sequence) and len(targets) == len(inputs):
         given = [class_index(t) for t in targets]
         if all(index is not None for index in given):
-            return [int(index) for index in given if index is not None], None
-    logits = image_logits(model, inputs, batch_size)
+            return [int(index) for index in given if index is not None]
     classes = []
-    for t in resolve_targets(targets, logits):
+    for t in resolve_targets(targets, image_logits(model, inputs, batch_size)):
         index = class_index(getattr(t, "category", None))
         if index is None:
             raise MetricInputError("randomisation metrics explain classes: give class targets (or None for the top-1)")
         classes.append(index)
-    return classes, int(read_scores(logits, "randomisation metrics").shape[1])
+    return classes
 
 
-def _prepare(inputs: torch.Tensor, maps: ArrayLike, batch_size: int) -> torch.Tensor:
-    check_inputs(inputs, maps)
-    check_batch_size(batch_size)
-    return inputs
+@dataclass(frozen=True)
+class RandomisationParams(Reexplaining):
+    """What every randomisation metric takes; Quantus seeds them all with 42."""
+
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class RandomLogitParams(RandomisationParams):
+    num_classes: int | None = None
+
+
+@dataclass(frozen=True)
+class CascadeParams(RandomisationParams):
+    """The MPRT family: which layers are randomised in which order, and whether every step is explained.
+
+    ``normalise`` is taken, as Quantus takes it, and changes nothing: a positive rescaling of each map
+    is invisible to a rank correlation and to a histogram over the map's own range.
+    """
+
+    abs: bool = True
+    layer_order: str = "bottom_up"
+    skip_layers: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layer_order not in LAYER_ORDERS:
+            raise MetricInputError(f"layer_order must be one of {', '.join(LAYER_ORDERS)}, got {self.layer_order!r}")
+
+
+@dataclass(frozen=True)
+class SmoothMPRTParams(CascadeParams):
+    nr_samples: int = 50
+    noise_magnitude: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive_int(self.nr_samples, "nr_samples")
+        if not self.noise_magnitude >= 0:
+            raise MetricInputError(f"noise_magnitude must be >= 0, got {self.noise_magnitude}")
+
+
+@dataclass(frozen=True)
+class MPRTParams(CascadeParams):
+    layer_order: str = "top_down"
+
+
+@dataclass(frozen=True)
+class EfficientMPRTParams(CascadeParams):
+    abs: bool = False
+    skip_layers: bool = True
+    complexity_func_kwargs: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.bins()
+
+    def bins(self) -> int:
+        """Bins of the entropy's histogram (Quantus's default: 100), the only complexity option."""
+        options = dict(self.complexity_func_kwargs or {})
+        n_bins = options.pop("n_bins", 100)
+        if options:
+            raise MetricInputError(f"complexity_func_kwargs takes only n_bins, got {', '.join(sorted(options))}")
+        return positive_int(n_bins, "n_bins")
+
+
+P = TypeVar("P", bound=RandomisationParams)
 
 
 def quantus_layers(model: nn.Module, layer_order: str) -> list[str]:
@@ -175,19 +256,33 @@ def quantus_layers(model: nn.Module, layer_order: str) -> list[str]:
     return names if layer_order == "bottom_up" else names[::-1]
 
 
+Score = Callable[[nn.Module, torch.Tensor, ArrayLike, list[int], P], R]
+
+
+def _metric(params: type[P]) -> Callable[[Score[P, R]], Callable[..., R]]:
+    """``score(model, inputs, maps, classes, p)`` as the public metric ``(model, inputs, maps, targets=None,
+    *, <the fields of params>)``: the inputs and maps checked and the targets resolved to classes once here."""
+
+    default = params()
+
+    def decorate(score: Score[P, R]) -> Callable[..., R]:
+        def metric(
+            model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, targets: TargetSpec = None, p: P = default
+        ) -> R:
+            check_inputs(inputs, maps)
+            return score(model, inputs, maps, _classes(model, inputs, targets, p.batch_size), p)
+
+        metric.__name__ = metric.__qualname__ = score.__name__
+        metric.__doc__ = score.__doc__
+        metric.__annotations__["return"] = score.__annotations__["return"]  # help() shows the result type
+        return keywords(params)(metric)
+
+    return decorate
+
+
+@_metric(RandomLogitParams)
 def random_logit(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    explain_func: str | Callable[..., Any] | None = None,
-    explain_func_kwargs: Mapping[str, Any] | None = None,
-    num_classes: int | None = None,
-    seed: int = 42,
-    abs: bool = False,
-    normalise: bool = True,
-    batch_size: int = 64,
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: RandomLogitParams
 ) -> ImageScores:
     """SSIM between each map and the map of a random other class (the maps flattened, as Quantus
     compares them: a 1-D SSIM with window 7 and the pair's own value range).
@@ -195,11 +290,10 @@ def random_logit(
     The other class is uniform over the ``num_classes`` first classes minus the explained one (default:
     all the model's outputs; Quantus's default is 1000), drawn as Quantus draws it: NumPy's legacy
     ``randint`` seeded with ``seed`` (Quantus reseeds every batch of 64 images; equal up to 64 images).
+    The model's number of outputs is read off one image's forward pass.
     """
-    _prepare(inputs, maps, batch_size)
-    classes, outputs = _classes(model, inputs, targets, batch_size)  # the outputs bound num_classes
-    assert outputs is not None
-    num_classes = outputs if num_classes is None else num_classes
+    outputs = int(read_scores(image_logits(model, inputs[:1], p.batch_size), "random_logit").shape[1])
+    num_classes = outputs if p.num_classes is None else p.num_classes
     if (
         isinstance(num_classes, bool)
         or not isinstance(num_classes, (int, np.integer))
@@ -212,101 +306,103 @@ def random_logit(
         raise MetricInputError(
             f"random_logit: explained class {max(classes)} is not among the num_classes={num_classes} first"
         )
-    draw = np.random.RandomState(seed).randint(0, num_classes - 1, len(classes))
+    draw = np.random.RandomState(p.seed).randint(0, num_classes - 1, len(classes))
     other = [int(d + (d >= c)) for d, c in zip(draw, classes)]
-    run = explainer(explain_func, explain_func_kwargs)
-    a = attributions(maps, abs=abs, normalise=normalise).cpu()
-    b = attributions(_explain(run, model, inputs, other, batch_size), abs=abs, normalise=normalise).cpu()
+    run = explainer(p.explain_func, p.explain_func_kwargs)
+    a = attributions(maps, abs=p.abs, normalise=p.normalise).cpu()
+    b = attributions(_explain(run, model, inputs, other, p.batch_size), abs=p.abs, normalise=p.normalise).cpu()
     both = torch.cat([a, b], dim=1)
     span = (both.amax(1) - both.amin(1)).numpy()
     return ImageScores("random_logit", ssim(a.numpy(), b.numpy(), data_range=span))
 
 
+@_metric(SmoothMPRTParams)
 def smooth_mprt(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    explain_func: str | Callable[..., Any] | None = None,
-    explain_func_kwargs: Mapping[str, Any] | None = None,
-    layer_order: str = "bottom_up",
-    seed: int = 42,
-    nr_samples: int = 50,
-    noise_magnitude: float = 0.1,
-    skip_layers: bool = False,
-    abs: bool = True,
-    batch_size: int = 64,
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: SmoothMPRTParams
 ) -> RandomisationResult:
     """Smooth MPRT: Spearman correlation of the given maps with the smoothed maps of the trained model
     (``"original"``) and after each randomisation step (or only the last, ``skip_layers``); the score is
     the last. Noise: ``N(0, σ²)`` with σ = ``noise_magnitude`` × the image's value range."""
-    _prepare(inputs, maps, batch_size)
-    if isinstance(nr_samples, bool) or not isinstance(nr_samples, (int, np.integer)) or nr_samples < 1:
-        raise MetricInputError(f"smooth_mprt: nr_samples must be a whole number >= 1, got {nr_samples!r}")
-    if not noise_magnitude >= 0:
-        raise MetricInputError(f"smooth_mprt: noise_magnitude must be >= 0, got {noise_magnitude}")
-    classes, _ = _classes(model, inputs, targets, batch_size, outputs=False)
-    run = explainer(explain_func, explain_func_kwargs)
-    given = attributions(maps, abs=abs, normalise=False).cpu().numpy()
-    noise = np.random.RandomState(seed)
-
-    def smoothed(net: nn.Module) -> np.ndarray:
-        total = _smooth_maps(run, net, inputs, classes, noise, nr_samples, noise_magnitude, batch_size)
-        return attributions(total, abs=abs, normalise=False).cpu().numpy()
-
-    steps, values = ["original"], [spearman_rank(given, smoothed(model))]
-    for name, net in _last_or_every(model, layer_order, seed, skip_layers):
-        steps.append(name)
-        values.append(spearman_rank(given, smoothed(net)))
-    table = np.stack(values)
-    return RandomisationResult("smooth_mprt", steps, table, table[-1])
+    return _correlations("smooth_mprt", model, inputs, maps, classes, p)
 
 
+@_metric(MPRTParams)
 def mprt(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    explain_func: str | Callable[..., Any] | None = None,
-    explain_func_kwargs: Mapping[str, Any] | None = None,
-    layer_order: str = "top_down",
-    seed: int = 42,
-    skip_layers: bool = False,
-    abs: bool = True,
-    batch_size: int = 64,
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: MPRTParams
 ) -> RandomisationResult:
     """MPRT as Quantus's ``MPRT`` computes it: :func:`smooth_mprt` with one, noiseless, sample, top-down.
 
     (:func:`camscope.metrics.randomization_sanity` is the same cascade with camscope's own steps and
     Spearman plus SSIM.)
     """
-    result = smooth_mprt(
-        model,
-        inputs,
-        maps,
-        targets,
-        explain_func=explain_func,
-        explain_func_kwargs=explain_func_kwargs,
-        layer_order=layer_order,
-        seed=seed,
-        nr_samples=1,
-        noise_magnitude=0.0,
-        skip_layers=skip_layers,
-        abs=abs,
-        batch_size=batch_size,
-    )
-    result.name = "mprt"
+    return _correlations("mprt", model, inputs, maps, classes, p)
+
+
+def _correlations(
+    name: str, model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: CascadeParams
+) -> RandomisationResult:
+    given = attributions(maps, abs=p.abs, normalise=False).cpu().numpy()
+    return _over_cascade(name, model, inputs, classes, p, lambda m: spearman_rank(given, m), None)
+
+
+@_metric(EfficientMPRTParams)
+def efficient_mprt(
+    model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: EfficientMPRTParams
+) -> RandomisationResult:
+    """Efficient MPRT: ``(H_random − H_trained) / H_trained`` per image, H the discrete entropy of the
+    map's histogram (``complexity_func_kwargs={"n_bins": 100}``, Quantus's default bins).
+
+    The given maps stand for the trained model's explanations (Quantus re-explains the trained model
+    with ``explain_func``: the same maps when they come from it); the randomised model is explained
+    after the last step (every step with ``skip_layers=False``, kept in the result).
+    """
+    n_bins = p.bins()
+
+    def entropy(m: np.ndarray) -> np.ndarray:
+        return discrete_entropy(m, n_bins)
+
+    trained = entropy(attributions(maps, abs=p.abs, normalise=False).cpu().numpy())
+    result = _over_cascade("efficient_mprt", model, inputs, classes, p, entropy, trained)
+    table = result.values
+    flat = (table[0] == 0).nonzero()[0].tolist()
+    if flat:
+        warn("efficient_mprt: the trained model's map is constant (entropy 0); the relative rise is not finite", flat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result.scores = (table[-1] - table[0]) / table[0]
     return result
 
 
-def _last_or_every(model: nn.Module, layer_order: str, seed: int, last_only: bool) -> Iterator[tuple[str, nn.Module]]:
-    """The randomised model after every step of the cascade, or only after the last."""
-    steps = cascade_steps(model, quantus_layers(model, layer_order))
-    for i, (name, net) in enumerate(cascade(model, steps, seed, module_seed=seed + 1)):
-        if not last_only or i == len(steps) - 1:
-            yield name, net
+def _over_cascade(
+    name: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    classes: list[int],
+    p: CascadeParams,
+    measure: Callable[[np.ndarray], np.ndarray],
+    trained: np.ndarray | None,
+) -> RandomisationResult:
+    """The MPRT family's one loop: ``measure`` (per image) of the maps of the trained model (``trained``
+    when the caller's maps stand for them) and of the model randomised step by step (only the last step
+    with ``skip_layers``), each map the mean over the noisy copies of Smooth MPRT (one clean copy
+    otherwise). The score is the last step's value."""
+    nr_samples, noise_magnitude = (p.nr_samples, p.noise_magnitude) if isinstance(p, SmoothMPRTParams) else (1, 0.0)
+    run = explainer(p.explain_func, p.explain_func_kwargs)
+    noise = np.random.RandomState(p.seed)
+
+    def explained(net: nn.Module) -> np.ndarray:
+        total = _smooth_maps(run, net, inputs, classes, noise, nr_samples, noise_magnitude, p.batch_size)
+        return measure(attributions(total, abs=p.abs, normalise=False).cpu().numpy())
+
+    steps, values = ["original"], [explained(model) if trained is None else trained]
+    layers = quantus_layers(model, p.layer_order)
+    cascade_of = cascade_steps(model, layers)
+    with closing(cascade(model, cascade_of, p.seed, module_seed=p.seed + 1)) as randomised:
+        for i, (step, net) in enumerate(randomised):
+            if not p.skip_layers or i == len(cascade_of) - 1:
+                steps.append(step)
+                values.append(explained(net))
+    table = np.stack(values)
+    return RandomisationResult(name, steps, table, table[-1])
 
 
 def _smooth_maps(
@@ -363,80 +459,10 @@ def discrete_entropy(a: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
-def efficient_mprt(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    explain_func: str | Callable[..., Any] | None = None,
-    explain_func_kwargs: Mapping[str, Any] | None = None,
-    layer_order: str = "bottom_up",
-    seed: int = 42,
-    skip_layers: bool = True,
-    abs: bool = False,
-    complexity_func_kwargs: Mapping[str, Any] | None = None,
-    batch_size: int = 64,
-) -> RandomisationResult:
-    """Efficient MPRT: ``(H_random − H_trained) / H_trained`` per image, H the discrete entropy of the
-    map's histogram (``complexity_func_kwargs={"n_bins": 100}``, Quantus's default bins).
-
-    The given maps stand for the trained model's explanations (Quantus re-explains the trained model
-    with ``explain_func``: the same maps when they come from it); the randomised model is explained
-    after the last step (every step with ``skip_layers=False``, kept in the result).
-    """
-    _prepare(inputs, maps, batch_size)
-    options = dict(complexity_func_kwargs or {})
-    n_bins = options.pop("n_bins", 100)
-    if options:
-        raise MetricInputError(
-            f"efficient_mprt: complexity_func_kwargs takes only n_bins, got {', '.join(sorted(options))}"
-        )
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise MetricInputError(f"efficient_mprt: n_bins must be a whole number >= 1, got {n_bins!r}")
-    n_bins = int(n_bins)
-    classes, _ = _classes(model, inputs, targets, batch_size, outputs=False)
-    run = explainer(explain_func, explain_func_kwargs)
-    steps, values = ["original"], [discrete_entropy(attributions(maps, abs=abs, normalise=False).cpu().numpy(), n_bins)]
-    for name, net in _last_or_every(model, layer_order, seed, skip_layers):
-        maps_r = _explain(run, net, inputs, classes, batch_size)
-        steps.append(name)
-        values.append(discrete_entropy(attributions(maps_r, abs=abs, normalise=False).cpu().numpy(), n_bins))
-    table = np.stack(values)
-    flat = (table[0] == 0).nonzero()[0].tolist()
-    if flat:
-        warn("efficient_mprt: the trained model's map is constant (entropy 0); the relative rise is not finite", flat)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rise = (table[-1] - table[0]) / table[0]
-    return RandomisationResult("efficient_mprt", steps, table, rise)
-
-
-_REEXPLAIN = ("explain_func", "explain_func_kwargs")
-register_metric(
-    "random_logit",
-    random_logit,
-    [Column("random_logit", higher_is_better=False)],
-    params=(*_REEXPLAIN, "num_classes", "seed", "abs", "normalise", "batch_size"),
-    description="SSIM of the map with a random other class's map (Quantus RandomLogit)",
-)
-register_metric(
-    "mprt",
-    mprt,
-    [Column("mprt", higher_is_better=False)],
-    params=(*_REEXPLAIN, "layer_order", "seed", "skip_layers", "abs", "batch_size"),
-    description="Spearman of the map with the randomised model's map (Quantus MPRT)",
-)
-register_metric(
-    "smooth_mprt",
-    smooth_mprt,
-    [Column("smooth_mprt", higher_is_better=False)],
-    params=(*_REEXPLAIN, "layer_order", "seed", "nr_samples", "noise_magnitude", "skip_layers", "abs", "batch_size"),
-    description="Spearman of the map with the randomised model's smoothed map (Quantus SmoothMPRT)",
-)
-register_metric(
-    "efficient_mprt",
-    efficient_mprt,
-    [Column("efficient_mprt", higher_is_better=True)],
-    params=(*_REEXPLAIN, "layer_order", "seed", "skip_layers", "abs", "complexity_func_kwargs", "batch_size"),
-    description="relative rise in map entropy under a randomised model (Quantus EfficientMPRT)",
-)
+for _name, _higher, _description in (
+    ("random_logit", False, "SSIM of the map with a random other class's map (Quantus RandomLogit)"),
+    ("mprt", False, "Spearman of the map with the randomised model's map (Quantus MPRT)"),
+    ("smooth_mprt", False, "Spearman of the map with the randomised model's smoothed map (Quantus SmoothMPRT)"),
+    ("efficient_mprt", True, "relative rise in map entropy under a randomised model (Quantus EfficientMPRT)"),
+):
+    register_metric(_name, globals()[_name], [Column(_name, higher_is_better=_higher)], description=_description)

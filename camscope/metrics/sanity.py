@@ -1,7 +1,7 @@
 """Model-parameter randomization test (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018).
 
-The parameters of a deep copy of the model are randomized cumulatively, from the top (output) layer
-down to the input; after each step the method explains the randomized copy and the map is compared
+The parameters of the model are randomized cumulatively (in place, restored afterwards), from the top (output) layer
+down to the input; after each step the method explains the randomized model and the map is compared
 with the map of the trained model (Spearman rank correlation and SSIM, per image). A faithful method's
 maps decorrelate as the model is destroyed; one whose maps do not change is *flagged*: it shows the
 image, not the model.
@@ -12,13 +12,14 @@ distillation tokens, position embeddings, LayerScale gammas, XCiT temperatures (
 with its own ``reset_parameters`` (its usual initialisation); every parameter still equal to its old
 value afterwards (no such method, or one that restores a constant such as BatchNorm's ones and zeros)
 is drawn from ``N(0, σ²)`` with σ its own standard deviation (its mean magnitude when constant,
-0.02 when zero). Buffers (BatchNorm running statistics) are left as they are, as in the paper.
+0.02 when zero). Buffers are left as they are, as in the paper, except where a module's own
+``reset_parameters`` resets them (BatchNorm's running statistics); all are restored afterwards.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
+from camscope.core.capture import model_lock
 from camscope.core.errors import MetricInputError
 from camscope.metrics._common import check_maps
 
@@ -91,19 +93,33 @@ def cascade_steps(model: nn.Module, layers: Sequence[str] | None = None) -> list
 
 
 def randomize_parameters(
-    model: nn.Module, names: Sequence[str], generator: torch.Generator, module_seed: int | None = None
+    model: nn.Module,
+    names: Sequence[str],
+    generator: torch.Generator,
+    module_seed: int | None = None,
+    before: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Randomize the named parameters of ``model`` in place (see the module doc for how).
 
     Each ``reset_parameters`` runs under its own seed, drawn from ``generator`` — or ``module_seed``
     for every module, as Quantus seeds each layer's reset (``torch.manual_seed(seed + 1)``), so the
-    two can be compared draw for draw.
+    two can be compared draw for draw. ``before``: copies of the parameters' current values, where the
+    caller keeps them anyway (else they are copied here, to see which parameters a reset left as they were).
     """
     params = dict(model.named_parameters())
     wanted = set(names)
-    old = {n: params[n].detach().clone() for n in names}
+    old = {n: params[n].detach().clone() for n in names} if before is None else before
+    # the modules that may own only these parameters: their owners and the owners' parents
+    holders = {""} if len(wanted) == len(params) else set()
+    for name in names:
+        path = name.rpartition(".")[0]
+        while path:
+            holders.add(path)
+            path = path.rpartition(".")[0]
     with torch.no_grad():
         for mod_name, module in model.named_modules():
+            if mod_name not in holders:
+                continue
             own = [f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters()]
             if own and hasattr(module, "reset_parameters") and set(own) <= wanted:
                 seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
@@ -133,15 +149,17 @@ def randomization_sanity(
 
     ``explain(m)`` runs the method on model ``m`` (the trained one, then the randomized copy after
     each step) and returns maps (N, H, W) in [0, 1]; it must find its layers on the model it gets,
-    e.g. ``m.get_submodule("layer4")``. The model passed in is never modified.
+    e.g. ``m.get_submodule("layer4")``. The model is randomized in place and restored afterwards
+    (see :func:`cascade`).
     """
     steps = cascade_steps(model, layers)
     baseline = check_maps(np.asarray(explain(model))).numpy().astype(np.float64)
     spearman, ssims = [], []
-    for _, work in cascade(model, steps, seed):
-        maps = check_maps(np.asarray(explain(work)), baseline.shape).numpy().astype(np.float64)
-        spearman.append(spearman_rank(baseline, maps))
-        ssims.append(ssim(baseline, maps))
+    with closing(cascade(model, steps, seed)) as randomized:
+        for _, work in randomized:
+            maps = check_maps(np.asarray(explain(work)), baseline.shape).numpy().astype(np.float64)
+            spearman.append(spearman_rank(baseline, maps))
+            ssims.append(ssim(baseline, maps))
     return SanityResult(
         steps=[name for name, _ in steps],
         spearman=np.stack(spearman),
@@ -153,15 +171,28 @@ def randomization_sanity(
 
 def cascade(
     model: nn.Module, steps: Sequence[tuple[str, Sequence[str]]], seed: int, module_seed: int | None = None
-) -> Iterator[tuple[str, nn.Module]]:
-    """The cascading randomization itself: one deep copy of ``model``, randomized step by step
-    (cumulatively, in the order of ``steps``); yields (step name, the copy) after each step. The copy
-    is the same object each time — explain it before asking for the next step."""
-    work = copy.deepcopy(model)
+) -> Generator[tuple[str, nn.Module], None, None]:
+    """The cascading randomization itself: ``model`` randomized in place, step by step (cumulatively,
+    in the order of ``steps``); yields (step name, the model) after each step — explain it before asking
+    for the next step. Iterate inside ``contextlib.closing`` (the callers here do): when the iteration
+    ends, is broken off or fails, the model's parameters and buffers get their saved values back.
+
+    In place: a deep copy would cost about a forward pass and hold a second model in memory. The model's
+    lock (:func:`camscope.core.capture.model_lock`) is held throughout, so no other camscope call on it
+    sees the randomized weights.
+    """
+    saved = {name: t.detach().clone() for name, t in [*model.named_parameters(), *model.named_buffers()]}
     generator = torch.Generator().manual_seed(seed)
-    for name, names in steps:
-        randomize_parameters(work, names, generator, module_seed)
-        yield name, work
+    with model_lock(model):
+        try:
+            for name, names in steps:
+                randomize_parameters(model, names, generator, module_seed, before=saved)
+                yield name, model
+        finally:
+            current = dict([*model.named_parameters(), *model.named_buffers()])
+            with torch.no_grad():
+                for name, value in saved.items():
+                    current[name].copy_(value)
 
 
 def spearman_rank(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -120,3 +120,17 @@ def test_registered_as_map_metrics_in_the_evaluate_cli(capsys):
     assert len(rows) == 2
     for row in rows:
         assert 0 <= row["sparseness"] <= 1 and row["complexity"] > 0 and row["effective_complexity"] >= 1
+
+
+def test_float32_valued_maps_sort_in_float32_with_the_float64_result():
+    """Maps whose values are all float32 (also when given as float64) sort in float32; a map off the
+    float32 grid sorts in float64. Both give the Gini index of the float64 values."""
+    a32 = np.random.default_rng(3).random((3, 16, 16)).astype(np.float32)
+    a64 = a32.astype(np.float64)
+    off_grid = a64 + 1e-12
+    n = 16 * 16
+    ordered = np.sort(a64.reshape(3, -1) / a64.reshape(3, -1).max(1, keepdims=True) + 1e-7, axis=1)
+    gini = ((2 * np.arange(1, n + 1) - n - 1) * ordered).sum(1) / (n * ordered.sum(1))
+    for maps in (a32, a64, torch.from_numpy(a32)):
+        np.testing.assert_allclose(sparseness(maps).scores, gini, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(sparseness(off_grid).scores, gini, rtol=0, atol=1e-9)

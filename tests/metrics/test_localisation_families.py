@@ -114,6 +114,21 @@ def test_auc_equals_quantus_with_ties(kwargs):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("signed", [False, True])
+def test_auc_is_exact_on_each_kind_of_sort_key(dtype, signed):
+    """The rank keys differ by dtype and sign (31 float32 bits, float32 in 64 bits, float64): each must
+    give roc_auc_score's value, with ties, and -0.0 tied with 0.0."""
+    _, a, s = _inputs(7)
+    a = np.round(a * 4) / 4  # ties, exactly representable in float32 too
+    a = (a if signed else np.abs(a)).astype(dtype)
+    a[:, 0, :4] = -0.0 if signed else 0.0
+    a[:, 1, :4] = 0.0
+    expected = [roc_auc_score(s[i].ravel(), a[i].ravel().astype(np.float64)) for i in range(len(a))]
+    np.testing.assert_allclose(auc(a, s).scores, expected, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(auc(torch.from_numpy(a), s).scores, expected, atol=1e-12, rtol=0)
+
+
 def test_auc_of_a_whole_image_mask_is_nan_with_a_warning():
     _, a, s = _inputs(6, n=2)
     s[1] = True

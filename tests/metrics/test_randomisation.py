@@ -19,7 +19,7 @@ from torch import nn
 from camscope.cli import main
 from camscope.core.errors import MetricInputError
 from camscope.metrics import efficient_mprt, get_metric, mprt, random_logit, smooth_mprt
-from camscope.metrics.randomisation import explainer, quantus_layers
+from camscope.metrics.randomisation import explainer, quantus_layers, target_layers
 from tests.metrics.quantus_helpers import PER_IMAGE, quantus, quantus_call, quantus_scores
 from tests.sweep.helpers import write_config
 
@@ -134,6 +134,41 @@ def test_the_model_is_left_as_it_was(setup):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     efficient_mprt(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_model_gets_its_weights_back_when_an_explanation_fails(setup):
+    """The cascade randomises the model in place: a failure half-way must not leave it randomised."""
+    model, x, y, a, _ = setup
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = []
+
+    def fails_on_the_randomised_model(model, inputs, targets):
+        calls.append(1)
+        if len(calls) == 2:  # the first call explains the trained model, the second a randomised one
+            raise RuntimeError("explanation failed")
+        return inputs.abs().sum(1)
+
+    with pytest.raises(RuntimeError, match="explanation failed"):
+        mprt(model, x, a, list(y), explain_func=fails_on_the_randomised_model)
+    assert len(calls) == 2
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_target_layers_are_remembered_until_the_layer_is_replaced(monkeypatch):
+    """Resolving the layers runs a probe forward pass: once per model and input size, again when another
+    module sits at the path."""
+    import camscope.models.layers as layers_module
+
+    probes = []
+    real_probe = layers_module.probe
+    monkeypatch.setattr(layers_module, "probe", lambda *a, **k: probes.append(1) or real_probe(*a, **k))
+    model = _cnn()
+    assert target_layers(model, ["2"], (32, 32)) == target_layers(model, ["2"], (32, 32)) == (["2"], None)
+    assert len(probes) == 1
+    model[2] = nn.Conv2d(8, 8, 3, padding=1)
+    target_layers(model, ["2"], (32, 32))
+    target_layers(model, ["2"], (16, 16))
+    assert len(probes) == 3
 
 
 def test_bad_input_is_one_clear_error(setup):
