@@ -146,6 +146,10 @@ class ForwardMemo:
         digest = hashlib.blake2b(data.view(torch.uint8).numpy().tobytes(), digest_size=16).digest()
         return digest + f"{data.dtype}{tuple(data.shape)}".encode()
 
+    def knows(self, images: torch.Tensor) -> bool:
+        """Whether the logits of every image of ``images`` are stored."""
+        return all(self._key(image) in self._logits for image in images)
+
     def remember(self, images: torch.Tensor, logits: torch.Tensor) -> None:
         """Store logits the caller already computed for ``images`` (row i belongs to image i)."""
         for image, row in zip(images, logits):
@@ -240,6 +244,43 @@ def score_batches(
             rows = [targets[i] for i in owners]
             out[start : start + len(chunk)] = target_scores(rows, logits).double().cpu().numpy()
     return out
+
+
+def score_batches_with_clean(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: TargetSpec,
+    items: Sequence[Any],
+    build: Callable[[Sequence[Any]], tuple[torch.Tensor, Sequence[int]]],
+    batch_size: int,
+    *,
+    probability: bool,
+) -> tuple[list[Target], torch.Tensor, np.ndarray]:
+    """:func:`resolve` and :func:`score_batches` in one: (targets, clean logits, scores of ``items``).
+
+    Why: a metric needs the clean forward (to resolve its targets, often for the clean score too) and
+    then its perturbed forwards; where the clean logits are not known yet (no memo holds them), the clean
+    images ride in the first perturbed forward instead of a forward of their own, which on a CPU costs
+    about as much as a full batch (the per-forward overhead), and on a GPU as many kernel launches. The
+    first forward is then ``batch_size`` perturbed rows plus the N clean images. ``build`` must not
+    depend on the targets.
+    """
+    with shared_forwards(model) as memo:
+        if memo.knows(inputs) or not items:
+            resolved, logits = resolve(model, inputs, targets, batch_size, probability=probability)
+            return resolved, logits, score_batches(model, resolved, items, build, batch_size)
+        n = inputs.shape[0]
+        first = items[:batch_size]
+        with torch.inference_mode():
+            batch, owners = build(first)
+            joint = model_logits(model(torch.cat([inputs, batch.to(inputs.dtype)])))
+            memo.remember(inputs, joint[:n])
+        resolved, logits = resolve(model, inputs, targets, batch_size, probability=probability)
+    out = np.empty(len(items), dtype=np.float64)
+    with torch.inference_mode():
+        out[: len(first)] = target_scores([resolved[i] for i in owners], joint[n:]).double().cpu().numpy()
+    out[len(first) :] = score_batches(model, resolved, items[batch_size:], build, batch_size)
+    return resolved, logits, out
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:

@@ -155,7 +155,8 @@ def _ranked_curves(
         for k, ends in ((0, start), (n_steps, finish)):
             curves[:, k] = target_scores(resolved, image_logits(model, ends, p.batch_size)).double().cpu().numpy()
     limits = [k * step for k in range(1, n_steps)]
-    curves[:, 1:-1] = replace_ranked(model, resolved, start, finish, rank, limits, p.batch_size)
+    if limits:
+        curves[:, 1:-1] = replace_ranked(model, resolved, start, finish, rank, limits, p.batch_size)
     return CurveResult(name=name, auc=normalised_auc(curves), curves=curves, step=step)
 
 
@@ -168,27 +169,43 @@ def replace_ranked(
     limits: Sequence[int],
     batch_size: int,
 ) -> np.ndarray:
-    """Scores (N, len(limits)) of ``start`` with the elements of rank below each limit taken from ``finish``.
+    """Scores (N, len(limits)) of ``start`` with the elements of rank below each limit taken from
+    ``finish`` (the rows of :func:`ranked_rows`)."""
+    items, build = ranked_rows(start, finish, rank, limits)
+    return score_batches(model, targets, items, build, batch_size).reshape(start.shape[0], len(limits))
 
-    The engine of every metric that removes (or inserts) features cumulatively in ranked order —
+
+def ranked_rows(
+    start: Tensor, finish: Tensor, rank: Tensor, limits: Sequence[int]
+) -> tuple[list[tuple[int, int]], Callable[[Sequence[tuple[int, int]]], tuple[Tensor, list[int]]]]:
+    """The rows of every metric that removes (or inserts) features cumulatively in ranked order —
     deletion / insertion, pixel flipping, region perturbation, selectivity, infidelity, Chefer et al.'s
-    test. ``rank`` (N, 1 or C, H, W) is each element's position in its image's order (the pixels of a
-    patch share the patch's); ``start`` (N, C, H, W) and ``finish`` broadcast against it (a per-image
-    fill value is (N, 1, 1, 1)). Row (i, k) is built only when its chunk runs.
+    test: items (image i, step k) and the ``build`` of :func:`~camscope.metrics._common.score_batches`.
+
+    Row (i, k) is ``start[i]`` with the elements of rank below ``limits[k]`` taken from ``finish[i]``.
+    ``rank`` (N, 1 or C, H, W) is each element's position in its image's order (the pixels of a patch
+    share the patch's); ``start`` (N, C, H, W) and ``finish`` broadcast against it (a per-image fill
+    value is (N, 1, 1, 1)).
     """
-    n = start.shape[0]
-    items = [(i, k) for i in range(n) for k in range(len(limits))]
-    thresholds = torch.as_tensor(list(limits), device=rank.device)
+    n, steps = start.shape[0], len(limits)
+    items = [(i, k) for i in range(n) for k in range(steps)]
+    thresholds = torch.as_tensor(list(limits), device=rank.device).view(-1, 1, 1, 1)
 
     def build(chunk: Sequence[tuple[int, int]]) -> tuple[Tensor, list[int]]:
         owners = [i for i, _ in chunk]
+        first, last = chunk[0][0], chunk[-1][0]
+        if chunk[0][1] == 0 and chunk[-1][1] == steps - 1:
+            # whole images (the usual chunk): every step of each, broadcast against the image once,
+            # where gathering the rows' images would copy each of them ``steps`` times first
+            span = slice(first, last + 1)
+            hit = rank[span, None] < thresholds
+            rows = torch.where(hit, finish[span, None], start[span, None])
+            return rows.reshape(-1, *start.shape[1:]), owners
         index = torch.tensor(owners, device=rank.device)
-        limit = thresholds[[k for _, k in chunk]].view(-1, 1, 1, 1)
+        limit = thresholds[[k for _, k in chunk]]
         return torch.where(rank[index] < limit, finish[index], start[index]), owners
 
-    if not items:
-        return np.empty((n, 0))
-    return score_batches(model, targets, items, build, batch_size).reshape(n, len(limits))
+    return items, build
 
 
 def normalised_auc(curves: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -39,8 +39,16 @@ from torch.nn import Module
 from camscope.core.errors import MetricInputError, warn
 from camscope.core.targets import ClassifierOutputTarget, Target, TargetSpec, target_scores
 from camscope.metrics import sampling
-from camscope.metrics._common import REMOVED, ArrayLike, check_inputs, resolve, score_batches, shared_forwards
-from camscope.metrics.deletion import make_substrate, replace_ranked
+from camscope.metrics._common import (
+    REMOVED,
+    ArrayLike,
+    check_inputs,
+    resolve,
+    score_batches,
+    score_batches_with_clean,
+    shared_forwards,
+)
+from camscope.metrics.deletion import make_substrate, ranked_rows, replace_ranked
 from camscope.metrics.params import Batched, ImageStats, MapReading, keywords, positive_int, takes_image_stats
 from camscope.metrics.registry import Column, register_metric
 
@@ -162,17 +170,35 @@ class Infidelity(Perturbing):
 
 @dataclass
 class _Setup:
-    """What every metric of the family starts from."""
+    """What every metric of the family starts from: the maps as Quantus reads them, and once the first
+    forward has run (:meth:`score`), the resolved targets and their clean scores."""
 
+    model: nn.Module
+    inputs: torch.Tensor
     attributions: np.ndarray  # (N, H, W) float32, normalised / absolute as asked
-    targets: list[Target]
-    clean: np.ndarray  # (N,) float64: the target's score on the clean image
+    p: Perturbing
+    requested: TargetSpec
+    targets: list[Target] = field(default_factory=list)
+    clean: np.ndarray = field(default_factory=lambda: np.empty(0))  # (N,) float64: the target's clean score
 
     def features(self, channels: int) -> np.ndarray:
         """The maps broadcast over the channels and flattened: (N, C·H·W) float32, as Quantus's ``a_batch``."""
         a = self.attributions
         n = a.shape[0]
         return np.ascontiguousarray(np.broadcast_to(a[:, None], (n, channels, *a.shape[1:]))).reshape(n, -1)
+
+    def score(
+        self, items: Sequence[Any], build: Callable[[Sequence[Any]], tuple[torch.Tensor, Sequence[int]]]
+    ) -> np.ndarray:
+        """Scores of the perturbed inputs ``build`` makes of ``items``; the first call also resolves the
+        targets and scores the clean images, in the same forwards (:func:`score_batches_with_clean`)."""
+        if self.targets:
+            return score_batches(self.model, self.targets, items, build, self.p.batch_size)
+        self.targets, logits, scores = score_batches_with_clean(
+            self.model, self.inputs, self.requested, items, build, self.p.batch_size, probability=self.p.softmax
+        )
+        self.clean = target_scores(self.targets, logits).double().cpu().numpy()
+        return scores
 
 
 def attributions(maps: torch.Tensor, abs: bool, normalise: bool) -> np.ndarray:
@@ -187,10 +213,7 @@ def attributions(maps: torch.Tensor, abs: bool, normalise: bool) -> np.ndarray:
 def _setup(model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, targets: TargetSpec, p: Perturbing) -> _Setup:
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    with shared_forwards(model):
-        resolved, logits = resolve(model, inputs, targets, p.batch_size, probability=p.softmax)
-    clean = target_scores(resolved, logits).double().cpu().numpy()
-    return _Setup(attributions(maps_t, p.abs, p.normalise), resolved, clean)
+    return _Setup(model, inputs, attributions(maps_t, p.abs, p.normalise), p, targets)
 
 
 def baseline_fill(inputs: torch.Tensor, baseline: Baseline, allowed: Sequence[str] = FIXED_BASELINES) -> torch.Tensor:
@@ -306,18 +329,10 @@ class _Grid:
         return torch.as_tensor(patch_rank).to(device)[:, pixel_patch].view(-1, 1, h, w)
 
 
-def _removal_scores(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    setup: _Setup,
-    rank: torch.Tensor,
-    limits: Sequence[int],
-    fill: torch.Tensor,
-    batch_size: int,
-) -> np.ndarray:
+def _removal_scores(setup: _Setup, rank: torch.Tensor, limits: Sequence[int], fill: torch.Tensor) -> np.ndarray:
     """Scores (N, len(limits)) with the elements of rank < each limit set to each image's ``fill`` value."""
-    finish = fill.view(-1, 1, 1, 1)
-    return replace_ranked(model, setup.targets, inputs, finish, rank, limits, batch_size)
+    items, build = ranked_rows(setup.inputs, fill.view(-1, 1, 1, 1), rank, limits)
+    return setup.score(items, build).reshape(len(setup.inputs), len(limits))
 
 
 def _patch_curves(
@@ -334,7 +349,7 @@ def _patch_curves(
     h, w = inputs.shape[2:]
     rank = grid.pixel_rank(_rank(ranking, torch.device("cpu")), h, w, inputs.device)
     fill = baseline_fill(inputs, p.perturb_baseline)
-    scores = _removal_scores(model, inputs, setup, rank, range(1, steps + 1), fill, p.batch_size)
+    scores = _removal_scores(setup, rank, range(1, steps + 1), fill)
     return scores, [(k + 1) / grid.count for k in range(steps)]
 
 
@@ -370,7 +385,7 @@ def faithfulness_correlation(
         sums[chunk[0][0] : chunk[-1][0] + 1] = a[owners].gather(1, index).sum(1).double().cpu().numpy()
         return x[owners].scatter(1, index, rows).view(len(chunk), c, h, w), owners
 
-    perturbed = score_batches(model, setup.targets, items, build, p.batch_size).reshape(runs, n).T
+    perturbed = setup.score(items, build).reshape(runs, n).T
     scores = pearson_rows(sums.reshape(runs, n).T, setup.clean[:, None] - perturbed, "faithfulness_correlation")
     return FaithfulnessResult("faithfulness_correlation", scores)
 
@@ -407,7 +422,7 @@ def monotonicity_correlation(
         rows = _row_fill(fill, owners, p.perturb_baseline, draws)
         return torch.where(hit, rows, x[owners]).view(len(chunk), c, h, w), owners
 
-    perturbed = score_batches(model, setup.targets, items, build, p.batch_size).reshape(n_steps, samples, n)
+    perturbed = setup.score(items, build).reshape(n_steps, samples, n)
     y = setup.clean
     inverse = np.where(np.abs(y) >= p.eps, 1.0 / np.where(y == 0, 1.0, np.abs(y)), 1.0) ** 2
     variance = ((perturbed - y) ** 2).mean(axis=1).T * inverse[:, None]
@@ -432,7 +447,7 @@ def pixel_flipping(
     n_steps = a.shape[1] // step
     limits = [(k + 1) * step for k in range(n_steps)]
     fill = baseline_fill(inputs, p.perturb_baseline)
-    curves = _removal_scores(model, inputs, setup, rank, limits, fill, p.batch_size)
+    curves = _removal_scores(setup, rank, limits, fill)
     fraction = [(k + 1) / n_steps for k in range(n_steps)]
     return FaithfulnessResult("pixel_flipping", trapezoid(curves), curves, fraction)
 
@@ -550,7 +565,7 @@ def irof(
         ]
         return torch.stack(rows), owners
 
-    flat = score_batches(model, setup.targets, items, build, p.batch_size)
+    flat = setup.score(items, build)
     curves = np.full((n, max(counts)), np.nan)
     start = 0
     scores = np.empty(n)
@@ -595,7 +610,8 @@ def infidelity(
         grid = _Grid.of(h, w, size)
         raster = grid.pixel_rank(torch.arange(grid.count).expand(n, -1), h, w, inputs.device)
         steps = range(1, grid.count + 1)
-        drops = setup.clean[:, None] - _removal_scores(model, inputs, setup, raster, steps, fill, p.batch_size)
+        scores = _removal_scores(setup, raster, steps, fill)
+        drops = setup.clean[:, None] - scores
         per_patch = torch.zeros(n, grid.count, dtype=torch.float64, device=inputs.device)
         per_patch.index_add_(1, grid.patch_of_pixel(h, w, inputs.device), moved)
         losses.append(np.asarray(loss(drops, per_patch.cumsum(dim=1).cpu().numpy()), dtype=np.float64))
