@@ -215,12 +215,16 @@ def resolve(
     want one).
     """
     logits = image_logits(model, inputs, batch_size)
+    return _resolved(targets, logits, probability), logits
+
+
+def _resolved(targets: TargetSpec, logits: torch.Tensor, probability: bool) -> list[Target]:
     resolved = resolve_targets(targets, logits)
     if probability:
         resolved = [
             ClassifierOutputSoftmaxTarget(t.category) if type(t) is ClassifierOutputTarget else t for t in resolved
         ]
-    return resolved, logits
+    return resolved
 
 
 def score_batches(
@@ -255,8 +259,8 @@ def score_batches_with_clean(
     batch_size: int,
     *,
     probability: bool,
-) -> tuple[list[Target], torch.Tensor, np.ndarray]:
-    """:func:`resolve` and :func:`score_batches` in one: (targets, clean logits, scores of ``items``).
+) -> tuple[list[Target], np.ndarray, np.ndarray]:
+    """:func:`resolve` and :func:`score_batches` in one: (targets, their clean scores, scores of ``items``).
 
     Why: a metric needs the clean forward (to resolve its targets, often for the clean score too) and
     then its perturbed forwards; where the clean logits are not known yet (no memo holds them), the clean
@@ -268,19 +272,20 @@ def score_batches_with_clean(
     with shared_forwards(model) as memo:
         if memo.knows(inputs) or not items:
             resolved, logits = resolve(model, inputs, targets, batch_size, probability=probability)
-            return resolved, logits, score_batches(model, resolved, items, build, batch_size)
+            clean = target_scores(resolved, logits).double().cpu().numpy()
+            return resolved, clean, score_batches(model, resolved, items, build, batch_size)
         n = inputs.shape[0]
         first = items[:batch_size]
         with torch.inference_mode():
             batch, owners = build(first)
             joint = model_logits(model(torch.cat([inputs, batch.to(inputs.dtype)])))
             memo.remember(inputs, joint[:n])
-        resolved, logits = resolve(model, inputs, targets, batch_size, probability=probability)
+            resolved = _resolved(targets, joint[:n], probability)
+            scores = target_scores([*resolved, *(resolved[i] for i in owners)], joint).double().cpu().numpy()
     out = np.empty(len(items), dtype=np.float64)
-    with torch.inference_mode():
-        out[: len(first)] = target_scores([resolved[i] for i in owners], joint[n:]).double().cpu().numpy()
+    out[: len(first)] = scores[n:]
     out[len(first) :] = score_batches(model, resolved, items[batch_size:], build, batch_size)
-    return resolved, logits, out
+    return resolved, scores[:n], out
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.nn import Module
 
 from camscope.core.errors import MetricInputError, warn
-from camscope.core.targets import ClassifierOutputTarget, Target, TargetSpec, target_scores
+from camscope.core.targets import ClassifierOutputTarget, Target, TargetSpec
 from camscope.metrics import sampling
 from camscope.metrics._common import (
     REMOVED,
@@ -194,10 +194,9 @@ class _Setup:
         targets and scores the clean images, in the same forwards (:func:`score_batches_with_clean`)."""
         if self.targets:
             return score_batches(self.model, self.targets, items, build, self.p.batch_size)
-        self.targets, logits, scores = score_batches_with_clean(
+        self.targets, self.clean, scores = score_batches_with_clean(
             self.model, self.inputs, self.requested, items, build, self.p.batch_size, probability=self.p.softmax
         )
-        self.clean = target_scores(self.targets, logits).double().cpu().numpy()
         return scores
 
 
