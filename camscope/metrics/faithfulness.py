@@ -7,7 +7,10 @@ Chefer et al.'s positive / negative perturbation test (no Quantus counterpart).
 
 The difference is the schedule: Quantus loops over steps, perturbs a NumPy copy of the batch, and runs
 one forward per step; here every perturbed input (image × step × sample) is one row of
-:func:`~camscope.metrics._common.score_batches`, built on the inputs' device only when its chunk runs.
+:func:`~camscope.metrics._common.score_batches`, built on the inputs' device only when its chunk runs,
+and the clean images ride in the first of those forwards (unless a memo already holds their logits).
+Each metric's keywords are a dataclass (:class:`Perturbing` and one subclass per metric, see
+:mod:`camscope.metrics.params`), whose fields are the public keyword-only parameters.
 
 Shared conventions, as Quantus's:
 
