@@ -244,9 +244,7 @@ def score_batches(
     with torch.inference_mode():
         for start, chunk in steps(list(_chunks(items, batch_size)), "scoring", bar=False):
             batch, owners = build(chunk)
-            logits = model_logits(model(batch))
-            rows = [targets[i] for i in owners]
-            out[start : start + len(chunk)] = target_scores(rows, logits).double().cpu().numpy()
+            out[start : start + len(chunk)] = _scores([targets[i] for i in owners], model(batch))
     return out
 
 
@@ -275,17 +273,25 @@ def score_batches_with_clean(
             clean = target_scores(resolved, logits).double().cpu().numpy()
             return resolved, clean, score_batches(model, resolved, items, build, batch_size)
         n = inputs.shape[0]
-        first = items[:batch_size]
+        out = np.empty(len(items), dtype=np.float64)
         with torch.inference_mode():
-            batch, owners = build(first)
-            joint = model_logits(model(torch.cat([inputs, batch.to(inputs.dtype)])))
-            memo.remember(inputs, joint[:n])
-            resolved = _resolved(targets, joint[:n], probability)
-            scores = target_scores([*resolved, *(resolved[i] for i in owners)], joint).double().cpu().numpy()
-    out = np.empty(len(items), dtype=np.float64)
-    out[: len(first)] = scores[n:]
-    out[len(first) :] = score_batches(model, resolved, items[batch_size:], build, batch_size)
-    return resolved, scores[:n], out
+            for start, chunk in steps(list(_chunks(items, batch_size)), "scoring", bar=False):
+                batch, owners = build(chunk)
+                if start:
+                    out[start : start + len(chunk)] = _scores([resolved[i] for i in owners], model(batch))
+                    continue
+                joint = model_logits(model(torch.cat([inputs, batch.to(inputs.dtype)])))
+                memo.remember(inputs, joint[:n])
+                resolved = _resolved(targets, joint[:n], probability)
+                scores = _scores([*resolved, *(resolved[i] for i in owners)], joint)
+                clean, out[: len(chunk)] = scores[:n], scores[n:]
+    return resolved, clean, out
+
+
+def _scores(targets: Sequence[Target], output: Any) -> np.ndarray:
+    """Row i of the model's ``output`` scored with ``targets[i]`` (float64)."""
+    scores: np.ndarray = target_scores(targets, model_logits(output)).double().cpu().numpy()
+    return scores
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:
