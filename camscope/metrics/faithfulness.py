@@ -384,8 +384,10 @@ def faithfulness_correlation(
         owners = [i for _, i in chunk]
         index = draws.subsets(len(chunk), c * h * w, k)
         rows = _row_fill(fill, owners, p.perturb_baseline, draws).expand(-1, k)
-        sums[chunk[0][0] : chunk[-1][0] + 1] = a[owners].gather(1, index).sum(1).double().cpu().numpy()
-        return x[owners].scatter(1, index, rows).view(len(chunk), c, h, w), owners
+        # the subset's attributions read straight from the (N, C·H·W) maps, not from a per-row copy of them
+        offsets = torch.tensor(owners, device=a.device)[:, None] * a.shape[1]
+        sums[chunk[0][0] : chunk[-1][0] + 1] = a.take(index + offsets).sum(1).double().cpu().numpy()
+        return x[owners].scatter_(1, index, rows).view(len(chunk), c, h, w), owners
 
     perturbed = setup.score(items, build).reshape(runs, n).T
     scores = pearson_rows(sums.reshape(runs, n).T, setup.clean[:, None] - perturbed, "faithfulness_correlation")
@@ -413,7 +415,7 @@ def monotonicity_correlation(
     order = np.argsort(a, axis=1)
     n_steps = a.shape[1] // step
     groups = np.take_along_axis(a, order, axis=1).reshape(n, n_steps, step).sum(axis=-1)
-    group = _rank(order, inputs.device) // step
+    group = (_rank(order, inputs.device) // step).int()  # int32: half the bytes gathered per row
     draws = sampling.Draws(p.seed, inputs.device)
     x = inputs.reshape(n, -1)
     items = [(s, i) for s in range(n_steps) for _ in range(samples) for i in range(n)]
