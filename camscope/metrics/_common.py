@@ -264,11 +264,13 @@ def score_batches_with_clean(
     then its perturbed forwards; where the clean logits are not known yet (no memo holds them), the clean
     images ride in the first perturbed forward instead of a forward of their own, which on a CPU costs
     about as much as a full batch (the per-forward overhead), and on a GPU as many kernel launches. The
-    first forward is then ``batch_size`` perturbed rows plus the N clean images. ``build`` must not
-    depend on the targets.
+    first forward is then ``batch_size`` perturbed rows plus the N clean images; only where N is at most
+    an eighth of ``batch_size``, so the peak memory a caller sized with ``batch_size`` grows by 12.5 % at
+    most (a larger N is a forward whose overhead is a small share anyway). ``build`` must not depend on
+    the targets.
     """
     with shared_forwards(model) as memo:
-        if memo.knows(inputs) or not items:
+        if not items or inputs.shape[0] > batch_size // 8 or memo.knows(inputs):
             resolved, logits = resolve(model, inputs, targets, batch_size, probability=probability)
             clean = target_scores(resolved, logits).double().cpu().numpy()
             return resolved, clean, score_batches(model, resolved, items, build, batch_size)

@@ -306,6 +306,10 @@ def test_clean_images_ride_in_the_first_perturbed_forward(batch):
                 model, x, maps, y.tolist(), patch_size=8, regions_evaluation=16, batch_size=32
             )
         assert rows == [32, 16]
+        rows.clear()
+        # more clean images than an eighth of batch_size: they get a forward of their own (bounded peak memory)
+        F.region_perturbation(model, x, maps, y.tolist(), patch_size=8, regions_evaluation=16, batch_size=16)
+        assert rows == [3, 16, 16, 16]
     finally:
         handle.remove()
     np.testing.assert_allclose(bare.curves, known.curves, atol=1e-6)
