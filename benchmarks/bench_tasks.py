@@ -5,11 +5,14 @@ camscope's adapters), the peer as its tutorials run it (``SegmentationModelOutpu
 ``SemanticSegmentationTarget``; ``fasterrcnn_reshape_transform`` + ``FasterRCNNBoxScoreTarget``, and
 ``AblationLayerFasterRCNN`` for Ablation-CAM), and one plain forward+backward pass of the model on the
 same target, interleaved (ours, peer, plain, ours, …), and prints medians and the same-run ratios with
-the max |difference| of the two maps, the peak RSS and the load average. Random weights (seeded);
-Ablation-CAM (one full detector forward per channel for both) is timed once.
+the max |difference| of the two maps, the peak RSS and the load average. Random weights (seeded); each
+library has its own copy of the model, so neither pays for the other's hooks. Ablation-CAM (1,280
+detector forwards for the peer) is timed in rounds of (ours, peer, peer, ours), with each call's wall
+and process CPU time printed.
 
     python -m benchmarks.bench_tasks                   # every case (~5 min on 2 idle cores)
     python -m benchmarks.bench_tasks --cases seg_deeplab,det_eigencam --repeats 5
+    python -m benchmarks.bench_tasks --cases det_ablationcam --slow-rounds 2
 
 Not a test: nothing here asserts a time.
 """
@@ -17,6 +20,7 @@ Not a test: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import resource
 import statistics
@@ -47,6 +51,15 @@ def _model(name: str, **kwargs: Any) -> torch.nn.Module:
     return torchvision.models.get_model(name, weights=None, weights_backbone=None, **kwargs).eval()
 
 
+def _peer_copy(model: torch.nn.Module, layers: list[torch.nn.Module]) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
+    """The peer's own copy of ``model`` and of its target layers: the peer registers its hooks when it is
+    constructed and keeps them, so on a shared model they would run (its reshape transform included) inside
+    camscope's and the plain pass's forwards too."""
+    names = {id(module): name for name, module in model.named_modules()}
+    clone = copy.deepcopy(model)
+    return clone, [clone.get_submodule(names[id(layer)]) for layer in layers]
+
+
 def _sign_corrected_peer() -> None:
     """The peer's Eigen projection with its own sign correction: the convention camscope uses."""
     from pytorch_grad_cam import base_cam, eigen_cam
@@ -75,7 +88,8 @@ def segmentation(name: str, side: int, seed: int = 1) -> tuple[Call, Call, Call]
     category = int(torch.bincount(out.argmax(0).flatten(), minlength=21).argmax())
     mask = (out.argmax(0) == category).float()
     ours_cam = camscope.GradCAM(model, layers)
-    peer_cam = PeerGradCAM(_OutOf(model), layers)
+    peer_model, peer_layers = _peer_copy(model, layers)
+    peer_cam = PeerGradCAM(_OutOf(peer_model), peer_layers)
     peer_target = SemanticSegmentationTarget(category, mask.numpy())
 
     def plain() -> None:
@@ -107,7 +121,8 @@ def detection_eigencam(name: str, side: int) -> tuple[Call, Call, Call]:
     labels, boxes = _detections(model, x, keep=3)
     layers, reshape = infer_cam_layers(model, (side, side))
     ours_cam = camscope.EigenCAM(model, layers, reshape)
-    peer_cam = PeerEigenCAM(model, [model.backbone], reshape_transform=fasterrcnn_reshape_transform)
+    peer_model, peer_layers = _peer_copy(model, [model.backbone])
+    peer_cam = PeerEigenCAM(peer_model, peer_layers, reshape_transform=fasterrcnn_reshape_transform)
     target, peer_target = BoxScoreTarget(labels, boxes), FasterRCNNBoxScoreTarget(labels, boxes)
     return (lambda: ours_cam(x, target)), (lambda: peer_cam(x, [peer_target])), _detector_plain(model, x, peer_target)
 
@@ -139,8 +154,9 @@ def detection_ablationcam(side: int) -> tuple[Call, Call, Call]:
     labels, boxes = _detections(model, x, keep=2)
     layers = [model.backbone]
     ours_cam = camscope.AblationCAM(model, layers, FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
+    peer_model, peer_layers = _peer_copy(model, layers)
     peer_cam = PeerAblationCAM(
-        model, layers, fasterrcnn_reshape_transform, ablation_layer=AblationLayerFasterRCNN(), batch_size=64
+        peer_model, peer_layers, fasterrcnn_reshape_transform, ablation_layer=AblationLayerFasterRCNN(), batch_size=64
     )
     target, peer_target = BoxScoreTarget(labels, boxes), FasterRCNNBoxScoreTarget(labels, boxes)
     return (lambda: ours_cam(x, target)), (lambda: peer_cam(x, [peer_target])), _detector_plain(model, x, peer_target)
@@ -167,45 +183,58 @@ CASES: dict[str, tuple[str, Callable[[], tuple[Call, Call, Call]], bool]] = {
 }
 
 
-def measure(case: str, repeats: int) -> dict[str, Any]:
-    """Interleaved medians (ours, peer, plain); a slow case's first call is its measurement."""
+def measure(case: str, repeats: int, slow_rounds: int = 1) -> dict[str, Any]:
+    """Interleaved medians (ours, peer, plain); a slow case runs ``slow_rounds`` rounds of (ours, peer,
+    peer, ours), plain once after the first pair. Each call's process CPU time is kept beside its wall
+    time: on a shared machine it moves less with the other processes' load."""
     _, build, slow = CASES[case]
     ours, peer, plain = build()
     times: dict[str, list[float]] = {"ours": [], "peer": [], "plain": []}
+    cpu: dict[str, list[float]] = {"ours": [], "peer": [], "plain": []}
 
     def timed(name: str, fn: Call) -> Any:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = fn()
         times[name].append(time.perf_counter() - start)
+        cpu[name].append(time.process_time() - start_cpu)
         return out
 
     ours_map = timed("ours", ours) if slow else ours()
     peer_map = timed("peer", peer) if slow else peer()
     timed("plain", plain) if slow else plain()
+    order = ("peer", "ours") + ("ours", "peer", "peer", "ours") * (slow_rounds - 1) if slow else ()
+    for name in order:  # the reverse order too, so neither library always runs first (warm-up) or last
+        timed(name, {"ours": ours, "peer": peer}[name])
     for _ in range(0 if slow else repeats):
         timed("ours", ours)
         timed("peer", peer)
         timed("plain", plain)
     medians = {k: statistics.median(v) for k, v in times.items()}
     diff = float(np.abs(np.asarray(ours_map) - np.asarray(peer_map)).max())
-    return {"medians": medians, "diff": diff, "load": os.getloadavg()[0]}
+    return {"medians": medians, "times": times, "cpu": cpu, "diff": diff, "load": os.getloadavg()[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated: {', '.join(CASES)}")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per fast case (default 5)")
+    parser.add_argument(
+        "--slow-rounds", type=int, default=1, help="rounds of (ours, peer, peer, ours) per slow case (default 1)"
+    )
     args = parser.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
     torch.manual_seed(0)
-    print(f"torch threads {torch.get_num_threads()}; medians of {args.repeats} interleaved calls (slow cases: one)")
+    print(
+        f"torch threads {torch.get_num_threads()}; medians of {args.repeats} interleaved calls "
+        f"(slow cases: {2 * args.slow_rounds}, ours/peer/peer/ours)"
+    )
     print("| case | camscope s | peer s | plain fwd+bwd s | camscope / peer | camscope / plain | max abs diff | load |")
     print("|---|---|---|---|---|---|---|---|")
     for case in cases:
-        result = measure(case, args.repeats)
+        result = measure(case, args.repeats, args.slow_rounds)
         m = result["medians"]
         print(
             f"| {CASES[case][0]} | {m['ours']:.3f} | {m['peer']:.3f} | {m['plain']:.3f} | "
@@ -213,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['load']:.1f} |",
             flush=True,
         )
+        if CASES[case][2]:
+            for name in ("ours", "peer"):
+                walls = ", ".join(f"{t:.1f}" for t in result["times"][name])
+                cpus = ", ".join(f"{t:.1f}" for t in result["cpu"][name])
+                print(f"  {name} calls: wall {walls} s; process CPU {cpus} s")
+            ours_cpu, peer_cpu = (statistics.median(result["cpu"][name]) for name in ("ours", "peer"))
+            print(f"  median CPU camscope / peer: {ours_cpu / peer_cpu:.2f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the run: {rss:.0f} MB")
     return 0

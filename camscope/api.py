@@ -20,7 +20,7 @@ from torch import nn
 
 from camscope.core.errors import InputError
 from camscope.core.outputs import Detections, class_summary, read_output
-from camscope.core.targets import TargetSpec, class_index, is_single_target
+from camscope.core.targets import Target, TargetSpec, class_index, is_single_target, region_target
 from camscope.methods.base import BaseCAM
 from camscope.pipeline import (
     ImageInput,
@@ -54,6 +54,7 @@ class Explanation:
     warnings: list[str] = field(default_factory=list)  # CamscopeWarnings about this image's map
     original: np.ndarray | None = None  # uint8 (H0, W0, 3): the image as given (at most pipeline.MAX_OVERLAY_PIXELS)
     geometry: tuple[Any, Any] | None = None  # (resize, crop) of the model's preprocessing
+    scored: Target | None = None  # a segmentation / box target: what evaluate() scores (its region, its boxes)
 
     def original_map(self) -> tuple[np.ndarray, np.ndarray]:
         """The map laid back onto the original image: ``(map (H0, W0), inside (H0, W0) bool)``.
@@ -171,6 +172,7 @@ def explain(
         for i in range(x.shape[0])
     ]
     views = [denormalize(x[i], spec.mean, spec.std) for i in range(x.shape[0])]
+    scored = _region_targets(targets, x.shape[0])
     random_weights = bool(getattr(net, "camscope_random_weights", False))
     out: dict[str, Explanation | list[Explanation]] = {}
     for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, computed)):
@@ -190,6 +192,7 @@ def explain(
                 warnings=batch.loader_warnings[i] + flags[i],
                 original=pictures[i],
                 geometry=(spec.preprocess.resize, spec.preprocess.crop),
+                scored=scored[i],
             )
             for i in range(x.shape[0])
         ]
@@ -219,6 +222,13 @@ def attention_heads(model: nn.Module | str, image: ImageInput) -> tuple[np.ndarr
     net, spec, x = batch.net, batch.spec, batch.x
     maps = AttentionMap(net).all_heads(x)[0]
     return maps, denormalize(x[0], spec.mean, spec.std)
+
+
+def _region_targets(targets: TargetSpec, n: int) -> list[Target | None]:
+    """Per image, the segmentation or box target it was explained with (:func:`region_target`)."""
+    if is_single_target(targets):
+        return [region_target(targets)] * n
+    return [region_target(t) for t in targets]  # type: ignore[union-attr]
 
 
 def _explained_classes(targets: TargetSpec, top1: list[int], n: int) -> list[int | None]:
@@ -258,8 +268,11 @@ def evaluate(
     """Score maps with named metrics; returns ``{column: per-image values}`` (e.g. ``deletion_auc``),
     and the curves behind them in ``.curves`` (see :class:`Scores`).
 
-    ``explanations`` are the results of :func:`explain` for the same images (their explained classes
-    become the targets unless ``targets`` is given), or raw maps (N, H, W) at the model's input size.
+    ``explanations`` are the results of :func:`explain` for the same images (what they explain becomes
+    the targets unless ``targets`` is given: the class, or the segmentation region / detection boxes of the
+    target they were explained with), or raw maps (N, H, W) at the model's input size. Every score is the
+    target's, read through the output adapter the explanation used: a segmentation target's logits over its
+    region, a detector's matched box IoU plus score; metrics that need class scores refuse a detector by name.
     The model's own preprocessing is used, and its mean/std for metrics that work in image space.
     Localization metrics need ``ground_truth`` (boxes or masks in the model's input geometry).
     Randomisation metrics re-explain with the explanations' own method and layers (or the
@@ -281,7 +294,7 @@ def evaluate(
             maps = np.stack([e.map for e in items])
             made_by = items[0]
             if targets is None and not getattr(net, "camscope_backbone", False):
-                targets = [e.target for e in items]
+                targets = [e.scored if e.scored is not None else e.target for e in items]
         if maps.shape[0] != x.shape[0]:
             raise InputError(f"{maps.shape[0]} maps for {x.shape[0]} images")
         chosen = [get_metric(name) for name in metrics]

@@ -79,7 +79,11 @@ def model_and_batch(model: nn.Module | str, images: Any) -> Batch:
     from camscope.models import get_spec
 
     net, name = as_model(model)
-    spec = get_spec(model if isinstance(model, str) else net)
+    with warnings.catch_warnings(record=True) as described:  # e.g. a normalisation the model does not carry
+        warnings.simplefilter("always", CamscopeWarning)
+        spec = get_spec(model if isinstance(model, str) else net)
+    for record in described:
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
     single = not isinstance(images, (list, tuple))
     batch_images = [images] if single else list(images)
     if not batch_images:
@@ -93,7 +97,7 @@ def model_and_batch(model: nn.Module | str, images: Any) -> Batch:
             warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
         inputs.append(tensor)
         pictures.append(picture)
-        loaded.append(recorded_texts(caught))
+        loaded.append(recorded_texts([*described, *caught]))  # the model's warnings concern every image
     x = torch.stack(inputs).to(model_device(net))
     return Batch(net, name, spec, x, single, pictures, loaded)
 

@@ -451,6 +451,8 @@ def _explained(cell: Cell) -> str:
     e = cell.explanation
     if cell.label_free or e is None:
         return cell.target
+    if e.target is None:  # a detector's boxes (typed as box:...), or all its confident detections
+        return cell.target or "detections"
     return next((n for i, n, _ in e.top_classes if i == e.target), str(e.target))
 
 

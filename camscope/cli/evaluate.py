@@ -140,10 +140,13 @@ def run(args: argparse.Namespace) -> int:
         target = [int(label) for label in labels]  # a mosaic is about its target class, not the top-1
     results = explain(model, images, cls, target, layers=args.layer)
     assert isinstance(results, list)
-    label_free = args.backbone or (args.target is not None and not args.target.isdigit())
-    # label-free: explain() and evaluate() derive the same similarity target from the images themselves
-    targets = [r.target if r.target is not None else args.target or "embedding" for r in results]
-    score_targets: Any = target if label_free else targets
+    text = args.target or ""
+    label_free = args.backbone or text == "embedding" or text.startswith("similarity:")
+    # label-free: explain() and evaluate() derive the same similarity target from the images themselves;
+    # otherwise evaluate() scores what each explanation explains (a class, a detector's boxes)
+    shown = text or ("embedding" if label_free else "detections")
+    targets = [r.target if r.target is not None else shown for r in results]
+    score_targets: Any = target if label_free else None
     # the shared settings, passed on only where a chosen metric takes them
     tolerance = round(scaled_tolerance(spec.input_size[-1]), 2)  # TorchRay's 15 px belongs to ~224-px inputs
     settings = {"batch_size": args.batch_size, "tolerance": tolerance}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from camscope.core.errors import TargetError, warn
+from camscope.core.errors import CamscopeError, TargetError, warn
 from camscope.core.outputs import Detections, Outputs, class_summary, read_scores
 
 Target = Callable[[Any], torch.Tensor]
@@ -159,14 +159,27 @@ def _class_target(index: int, logits: torch.Tensor) -> Target:
     return ClassifierOutputTarget(index)
 
 
+_READS_NOTHING = (
+    "it does not read this model's output (dense (classes, H, W) outputs need SegmentationTarget, "
+    "detections BoxScoreTarget)"
+)
+
+
 def _scalar(target: Target, row: Any) -> torch.Tensor:
-    value = torch.as_tensor(target(row))
-    if value.numel() != 1:
-        shape = tuple(row.shape) if isinstance(row, torch.Tensor) else "a detection dict"
+    given = f"an output of shape {tuple(row.shape)}" if isinstance(row, torch.Tensor) else "a detection dict"
+    try:
+        value = torch.as_tensor(target(row))
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        if isinstance(exc, CamscopeError):  # UnknownNameError is a KeyError too
+            raise
+        # a target written for another kind of output fails inside itself: say which output it was given
+        reason = str(exc).splitlines()[0] if str(exc) else ""
         raise TargetError(
-            f"target {target!r} gives {tuple(value.shape)} values, not one score, on an output of shape {shape}: "
-            "it does not read this model's output (dense (classes, H, W) outputs need SegmentationTarget, "
-            "detections BoxScoreTarget)"
+            f"target {target!r} fails on {given} ({type(exc).__name__}: {reason}): {_READS_NOTHING}"
+        ) from exc
+    if value.numel() != 1:
+        raise TargetError(
+            f"target {target!r} gives {tuple(value.shape)} values, not one score, on {given}: " + _READS_NOTHING
         )
     return value.reshape(())
 
@@ -358,9 +371,18 @@ class BoxScoreTarget:
         return f"BoxScoreTarget({len(self.bounding_boxes)} boxes, labels={self.labels})"
 
 
+def region_target(entry: Any) -> Target | None:
+    """The target a metric must score again for a map explained with ``entry``: a segmentation or box
+    target, whose region or boxes its class index alone would lose; None where the class says it all."""
+    return entry if isinstance(entry, (SegmentationTarget, BoxScoreTarget)) else None
+
+
 def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int) -> Target:
     """None / a class index / a BoxScoreTarget without labels → a BoxScoreTarget fixed on ``image``'s detections."""
-    if callable(entry) and not (isinstance(entry, BoxScoreTarget) and entry.labels is None):
+    if isinstance(entry, BoxScoreTarget) and entry.labels is not None:
+        _warn_if_unmatched(entry, image, position)
+        return entry
+    if callable(entry) and not isinstance(entry, BoxScoreTarget):
         chosen: Target = entry
         return chosen
     boxes, labels, scores = image["boxes"].detach(), image["labels"].detach(), image["scores"].detach()
@@ -386,6 +408,19 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
     if not bool(keep.any()):
         warn(f"no detection {what}: the target is zero (a map of it shows nothing)", [position])
     return BoxScoreTarget(labels[keep].tolist(), boxes[keep].cpu().numpy(), 0.5)
+
+
+def _warn_if_unmatched(target: BoxScoreTarget, image: dict[str, torch.Tensor], position: int) -> None:
+    """A box target with its labels given is zero when it has no box or no detection matches one (the peer's
+    tutorial builds it from the detections above a threshold, which may be none): say so, as for None."""
+    if len(target.bounding_boxes) == 0:
+        warn("the box target has no boxes (no detection was kept?): it is zero (a map of it shows nothing)", [position])
+        return
+    with torch.no_grad():
+        score = float(target({key: value.detach() for key, value in image.items()}))
+    if score == 0.0:
+        what = "the detector found nothing" if len(image["boxes"]) == 0 else "no detection matches its boxes and labels"
+        warn(f"{what}: the box target is zero (a map of it shows nothing)", [position])
 
 
 # ---------------------------------------------------------------------------- label-free targets

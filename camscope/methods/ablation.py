@@ -8,18 +8,19 @@ average pooling followed by a linear layer, the ablated logits have a closed for
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
 
 from camscope.core.capture import LayerCapture, LayerOutput, ReshapeTransform
 from camscope.core.errors import CamscopeError
-from camscope.core.outputs import Outputs, read_output
+from camscope.core.outputs import Detections, Outputs, read_output
 from camscope.core.progress import chunk_steps
 from camscope.core.targets import Target, repeated_target_scores, target_scores
 from camscope.methods.ablation_cls_tail import ClsTail, ClsTailInputs, build_cls_tail
+from camscope.methods.ablation_detector_tail import DetectorTail, build_detector_tail, forward_replaced
 from camscope.methods.ablation_tail import LayerTail, TailInputs, TailUnavailable, build_tail
 from camscope.methods.base import BaseCAM, CamState, LayerState
 from camscope.methods.registry import register_method
@@ -28,20 +29,11 @@ log = logging.getLogger("camscope")
 _NOTICED: set[tuple[str, str]] = set()
 
 
-@contextmanager
-def _computing_nothing(layer: nn.Module, output: LayerOutput) -> Iterator[None]:
+def _computing_nothing(layer: nn.Module, output: LayerOutput) -> AbstractContextManager[None]:
     """While active, ``layer`` returns ``output`` without computing anything: its result is replaced
     anyway, so a full forward need not pay for it (a detector's whole backbone, for Ablation-CAM on its
     feature pyramid; pytorch-grad-cam swaps the module for its ablation layer to the same effect)."""
-    own = layer.__dict__.get("forward")  # a forward set on the instance itself, if any
-    layer.forward = lambda *args, **kwargs: output
-    try:
-        yield
-    finally:
-        if own is None:
-            del layer.forward  # the class's forward again
-        else:
-            layer.forward = own
+    return forward_replaced(layer, lambda *args, **kwargs: output)
 
 
 @register_method("ablationcam", "ablation-cam")
@@ -93,18 +85,15 @@ class AblationCAM(BaseCAM):
     def ablated_scores(self, state: CamState, layer: LayerState) -> torch.Tensor:
         """Target score of each image with each channel ablated, (N, C)."""
         if not isinstance(layer.output, torch.Tensor):
-            self.last_strategy = "full-forward"
-            named = layer.output
-            return torch.stack(
-                [
-                    self._named_scores(
-                        target,
-                        {key: value[i : i + 1] for key, value in named.items()},
-                        self._full_forward(state.input[i : i + 1], layer.index),
-                    )
-                    for i, target in enumerate(state.targets)
-                ]
-            )
+            rows, strategies = [], set()
+            for i, target in enumerate(state.targets):
+                own = {key: value[i : i + 1] for key, value in layer.output.items()}
+                heads = self._detector_heads(state, layer, i, own)
+                strategies.add("detector-heads" if heads is not None else "full-forward")
+                run = heads if heads is not None else self._full_forward(state.input[i : i + 1], layer.index)
+                rows.append(self._named_scores(target, own, run))
+            self.last_strategy = "full-forward" if "full-forward" in strategies else "detector-heads"
+            return torch.stack(rows)
         dim = self._channel_dim(layer)
         if self.use_tail and dim == layer.output.ndim - 1 and layer.output.ndim == 3:
             cls_path = build_cls_tail(self.model, layer.name, state.input)
@@ -161,6 +150,14 @@ class AblationCAM(BaseCAM):
                 )
             return None
 
+    def _detector_heads(
+        self, state: CamState, layer: LayerState, index: int, own: dict[str, torch.Tensor]
+    ) -> DetectorTail | None:
+        """Image ``index``'s detector heads after the layer (:mod:`camscope.methods.ablation_detector_tail`)."""
+        if not self.use_tail or not isinstance(state.logits, Detections):
+            return None
+        return build_detector_tail(self.model, layer.name, state.input[index : index + 1], own, state.logits[index])
+
     def _cls_path_scores(self, targets: list[Target], tail: ClsTail, inputs: ClsTailInputs) -> torch.Tensor:
         """ViT at ``blocks[-1].norm1``: only the tokens the head reads are recomputed, batched over channels."""
         channels = inputs.layer_output.shape[-1]
@@ -201,7 +198,7 @@ class AblationCAM(BaseCAM):
         return scores
 
     def _named_scores(
-        self, target: Target, output: dict[str, torch.Tensor], run: Callable[[LayerOutput], Outputs]
+        self, target: Target, output: dict[str, torch.Tensor], run: Callable[[dict[str, torch.Tensor]], Outputs]
     ) -> torch.Tensor:
         """:meth:`_scores` for a layer with named maps (a feature pyramid): its channels are those of each
         map in turn, the order in which a reshape transform such as ``FeaturePyramidToGrid`` joins them
@@ -212,10 +209,16 @@ class AblationCAM(BaseCAM):
         scores = torch.empty(sum(sizes), device=output[keys[0]].device)
         for chunk in chunk_steps(sum(sizes), self.batch_size, "Ablation-CAM", self.progress):
             count = chunk.stop - chunk.start
-            batch = {key: value.expand(count, *value.shape[1:]).clone() for key, value in output.items()}
+            # a level with no channel ablated in this chunk stays one stride-0 view of the same map
+            batch = {key: value.expand(count, *value.shape[1:]) for key, value in output.items()}
+            copied: set[str] = set()
             for row, channel in enumerate(range(chunk.start, chunk.stop)):
                 level = max(k for k in range(len(keys)) if starts[k] <= channel)
-                batch[keys[level]][row, channel - starts[level]] = self.ablation_value
+                key = keys[level]
+                if key not in copied:
+                    batch[key] = batch[key].clone()
+                    copied.add(key)
+                batch[key][row, channel - starts[level]] = self.ablation_value
             scores[chunk] = repeated_target_scores(target, run(batch)).float()
         return scores
 
@@ -224,6 +227,8 @@ class AblationCAM(BaseCAM):
         layer = self.target_layers[layer_index]
 
         def run(ablated: LayerOutput) -> Outputs:
+            if not isinstance(ablated, torch.Tensor):  # its own memory for every level, as the layer gives
+                ablated = {key: value.clone(memory_format=torch.contiguous_format) for key, value in ablated.items()}
             count = (ablated if isinstance(ablated, torch.Tensor) else next(iter(ablated.values()))).shape[0]
             with (
                 LayerCapture(self.model, [layer]) as capture,

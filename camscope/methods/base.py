@@ -39,7 +39,7 @@ from camscope.core.capture import (
     resolve_layers,
     to_grid,
 )
-from camscope.core.errors import InputError, TargetError, warn
+from camscope.core.errors import InputError, LayerError, TargetError, warn
 from camscope.core.outputs import Outputs, nonfinite_images, read_output
 from camscope.core.targets import Target, TargetSpec, is_single_target, resolve_targets, target_scores
 
@@ -250,6 +250,12 @@ def input_mismatch(model: nn.Module, x: torch.Tensor) -> str | None:
     Called when the model's forward pass failed, to replace a raw torch/timm message with one that says
     what the model expects; it never refuses an input the model would have taken.
     """
+    from camscope.models.layers import hf_vision_config  # only once a pass failed: camscope.models loads the zoo
+
+    try:
+        hf_vision_config(model)
+    except LayerError as exc:  # a transformers model that takes no image (a text model): nothing fits it
+        return str(exc)
     channels, size = expected_input(model)
     if channels is not None and x.shape[1] != channels:
         return f"the model expects {channels}-channel images, got {x.shape[1]} channels (shape {tuple(x.shape)})"

@@ -24,13 +24,13 @@ import torch
 from torch import nn
 
 from camscope.core.errors import MetricInputError
+from camscope.core.outputs import Detections, Outputs, read_output, read_scores
 from camscope.core.progress import steps
 from camscope.core.targets import (
     ClassifierOutputSoftmaxTarget,
     ClassifierOutputTarget,
     Target,
     TargetSpec,
-    model_logits,
     resolve_targets,
     target_scores,
 )
@@ -120,9 +120,26 @@ def channel_stats(
 
 
 @torch.inference_mode()
+def forward_outputs(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> Outputs:
+    """The model's outputs for ``inputs``, batched (no memo), read by the one output adapter
+    (:func:`camscope.core.outputs.read_output`): scores, dense scores, or a detector's detections."""
+    chunks = [read_output(model(chunk)) for chunk in torch.split(inputs, batch_size)]
+    tensors = [chunk for chunk in chunks if isinstance(chunk, torch.Tensor)]
+    if len(tensors) == len(chunks):
+        return torch.cat(tensors)
+    return Detections([image for chunk in chunks if isinstance(chunk, Detections) for image in chunk])
+
+
+def stack_rows(rows: Sequence[Any]) -> Outputs:
+    """One output per image (a tensor row, or a detector's dict) as a batch of outputs."""
+    if all(isinstance(row, torch.Tensor) for row in rows):
+        return torch.stack(list(rows))
+    return Detections(rows)
+
+
 def forward_logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Logits of ``inputs``, batched (no memo)."""
-    return torch.cat([model_logits(model(chunk)) for chunk in torch.split(inputs, batch_size)])
+    """Score tensors of ``inputs``, batched (no memo): :func:`forward_outputs` for code that needs a tensor."""
+    return read_scores(forward_outputs(model, inputs, batch_size))
 
 
 class ForwardMemo:
@@ -138,7 +155,7 @@ class ForwardMemo:
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self._logits: dict[bytes, torch.Tensor] = {}
+        self._logits: dict[bytes, Any] = {}  # one image's output: a tensor row or a detector's dict
 
     @staticmethod
     def _key(image: torch.Tensor) -> bytes:
@@ -147,17 +164,19 @@ class ForwardMemo:
         return digest + f"{data.dtype}{tuple(data.shape)}".encode()
 
     def knows(self, images: torch.Tensor) -> bool:
-        """Whether the logits of every image of ``images`` are stored."""
+        """Whether the outputs of every image of ``images`` are stored."""
         return all(self._key(image) in self._logits for image in images)
 
-    def remember(self, images: torch.Tensor, logits: torch.Tensor) -> None:
-        """Store logits the caller already computed for ``images`` (row i belongs to image i)."""
+    def remember(self, images: torch.Tensor, logits: Outputs) -> None:
+        """Store outputs the caller already computed for ``images`` (row i belongs to image i)."""
         for image, row in zip(images, logits):
-            self._logits[self._key(image)] = row.detach()
+            self._logits[self._key(image)] = (
+                row.detach() if isinstance(row, torch.Tensor) else {k: v.detach() for k, v in row.items()}
+            )
 
     @torch.inference_mode()
-    def logits(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """Logits of ``images``: stored rows reused, each distinct new image run once, in batches."""
+    def outputs(self, images: torch.Tensor, batch_size: int) -> Outputs:
+        """Outputs of ``images``: stored rows reused, each distinct new image run once, in batches."""
         keys = [self._key(image) for image in images]
         first: dict[bytes, int] = {}
         for i, key in enumerate(keys):
@@ -165,8 +184,12 @@ class ForwardMemo:
                 first.setdefault(key, i)
         if first:
             unseen = images[list(first.values())]
-            self.remember(unseen, forward_logits(self.model, unseen, batch_size))
-        return torch.stack([self._logits[key] for key in keys])
+            self.remember(unseen, forward_outputs(self.model, unseen, batch_size))
+        return stack_rows([self._logits[key] for key in keys])
+
+    def logits(self, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """:meth:`outputs` for code that needs a score tensor (a detector's boxes are refused)."""
+        return read_scores(self.outputs(images, batch_size))
 
     def __len__(self) -> int:
         return len(self._logits)
@@ -191,12 +214,12 @@ def shared_forwards(model: nn.Module, memo: ForwardMemo | None = None) -> Iterat
         _ACTIVE_MEMO.reset(token)
 
 
-def image_logits(model: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Logits of whole images, through the active memo of ``model`` when there is one."""
+def image_logits(model: nn.Module, images: torch.Tensor, batch_size: int) -> Outputs:
+    """Outputs of whole images, through the active memo of ``model`` when there is one."""
     memo = _ACTIVE_MEMO.get()
     if memo is None or memo.model is not model:
-        return forward_logits(model, images, batch_size)
-    return memo.logits(images, batch_size)
+        return forward_outputs(model, images, batch_size)
+    return memo.outputs(images, batch_size)
 
 
 def resolve(
@@ -206,8 +229,8 @@ def resolve(
     batch_size: int,
     *,
     probability: bool,
-) -> tuple[list[Target], torch.Tensor]:
-    """Resolve targets on the clean inputs' logits; return them with those logits.
+) -> tuple[list[Target], Outputs]:
+    """Resolve targets on the clean inputs' outputs (any the output adapter reads); return them with those outputs.
 
     With ``probability=True``, class-index targets (None, int, ClassifierOutputTarget) become the
     softmax probability of that class, as the deletion/insertion, average drop and ROAD papers score;
@@ -218,7 +241,7 @@ def resolve(
     return _resolved(targets, logits, probability), logits
 
 
-def _resolved(targets: TargetSpec, logits: torch.Tensor, probability: bool) -> list[Target]:
+def _resolved(targets: TargetSpec, logits: Outputs, probability: bool) -> list[Target]:
     resolved = resolve_targets(targets, logits)
     if probability:
         resolved = [
@@ -282,9 +305,10 @@ def score_batches_with_clean(
                 if start:
                     out[start : start + len(chunk)] = _scores([resolved[i] for i in owners], model(batch))
                     continue
-                joint = model_logits(model(torch.cat([inputs, batch.to(inputs.dtype)])))
-                memo.remember(inputs, joint[:n])
-                resolved = _resolved(targets, joint[:n], probability)
+                joint = read_output(model(torch.cat([inputs, batch.to(inputs.dtype)])))
+                clean_outputs = joint[:n] if isinstance(joint, torch.Tensor) else Detections(joint.images[:n])
+                memo.remember(inputs, clean_outputs)
+                resolved = _resolved(targets, clean_outputs, probability)
                 scores = _scores([*resolved, *(resolved[i] for i in owners)], joint)
                 clean, out[: len(chunk)] = scores[:n], scores[n:]
     return resolved, clean, out
@@ -292,7 +316,7 @@ def score_batches_with_clean(
 
 def _scores(targets: Sequence[Target], output: Any) -> np.ndarray:
     """Row i of the model's ``output`` scored with ``targets[i]`` (float64)."""
-    scores: np.ndarray = target_scores(targets, model_logits(output)).double().cpu().numpy()
+    scores: np.ndarray = target_scores(targets, read_output(output)).double().cpu().numpy()
     return scores
 
 

@@ -17,7 +17,7 @@ from scipy.ndimage import gaussian_filter
 from torch import Tensor, nn
 from torch.nn import Module
 
-from camscope.core.errors import MetricInputError
+from camscope.core.errors import MetricInputError, warn
 from camscope.core.targets import Target, TargetSpec, target_scores
 from camscope.metrics._common import (
     IMAGENET_MEAN,
@@ -332,14 +332,18 @@ def average_drop_increase(
 
     ``E = map ⊙ image`` (see :func:`explanation_images` for ``space``); Y = softmax score of the
     target on the image, O on E; ``drop = max(0, Y − O) / Y``, ``increase = [O > Y]``. A Y of exactly
-    0 (softmax underflow) gives drop 0, never NaN. A constant map of ones leaves the image unchanged
-    (drop 0, no increase); a map of zeros turns it black (``space="image"``) or mean grey.
+    0 (softmax underflow) gives drop 0, never NaN; a negative Y (a raw score: a segmentation region's
+    summed logits) too, with a warning naming the images. A constant map of ones leaves the image
+    unchanged (drop 0, no increase); a map of zeros turns it black (``space="image"``) or mean grey.
     """
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
     resolved, logits = resolve(model, inputs, targets, p.batch_size, probability=True)
     explained = explanation_images(inputs, maps_t, p.space, p.mean, p.std)
     y = target_scores(resolved, logits).double().cpu().numpy()
+    negative = [i for i, value in enumerate(y) if value < 0]
+    if negative:  # a raw score (a segmentation region's summed logits): a drop is a fraction of a positive one
+        warn("average drop: the target's clean score is negative (not a probability): its drop reads 0", negative)
     o = _score_rows(model, resolved, explained, p.batch_size)
     drop = np.where(y > 0, np.maximum(0.0, y - o) / np.where(y > 0, y, 1.0), 0.0)
     return AverageDropResult(drop=drop, increase=o > y, scores=y, explanation_scores=o, space=p.space)

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from camscope.core.errors import MetricInputError
+from camscope.core.outputs import Outputs
 from camscope.core.targets import Target, TargetSpec
-from camscope.metrics._common import forward_logits, resolve
+from camscope.metrics._common import forward_outputs, resolve
 
 Perturbation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Imputer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -85,12 +86,12 @@ class PerturbationConfidenceMetric:
         batch_size = max(1, input_tensor.shape[0])
         resolved, logits = resolve(model, input_tensor, targets, batch_size, probability=False)
         perturbed = self.perturb(input_tensor, maps)
-        after = _scores(resolved, forward_logits(model, perturbed, batch_size))
+        after = _scores(resolved, forward_outputs(model, perturbed, batch_size))
         result = after - _scores(resolved, logits) if return_diff else after
         return (result, perturbed) if return_visualization else result
 
 
-def _scores(targets: Sequence[Target], logits: torch.Tensor) -> np.ndarray:
+def _scores(targets: Sequence[Target], logits: Outputs) -> np.ndarray:
     """Each image's target on its output row, float32; a target may return a vector (all classes' scores)."""
     with torch.inference_mode():
         rows = [torch.as_tensor(t(row)).detach().cpu().numpy() for t, row in zip(targets, logits)]

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from camscope.core.errors import MetricInputError, warn
+from camscope.core.outputs import read_scores
 from camscope.core.targets import TargetSpec, class_index, resolve_targets
 from camscope.metrics._common import (
     ArrayLike,
@@ -152,7 +153,7 @@ def _classes(
         if index is None:
             raise MetricInputError("randomisation metrics explain classes: give class targets (or None for the top-1)")
         classes.append(index)
-    return classes, int(logits.shape[1])
+    return classes, int(read_scores(logits, "randomisation metrics").shape[1])
 
 
 def _prepare(inputs: torch.Tensor, maps: ArrayLike, batch_size: int) -> torch.Tensor:

@@ -16,8 +16,9 @@ from urllib.parse import urlparse
 
 from torch import nn
 
+from camscope.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from camscope.models.checkpoint import StripPrefix, TimmFilter, Unwrap
-from camscope.models.layers import model_input_size
+from camscope.models.layers import hf_vision_config, model_input_size
 from camscope.models.preprocess import Preprocess
 from camscope.models.spec import ModelSpec, TimmBuilder, TorchvisionBuilder
 from camscope.models.weights import WeightsFile
@@ -194,6 +195,8 @@ def module_spec(model: nn.Module) -> ModelSpec:
             notes=f"detector: a {side}x{side} centre crop in [0, 1] (its own transform resizes and normalises)",
         )
     hw = model_input_size(model)
+    if hf_vision_config(model) is not None:
+        return _hf_spec(model, name, hw)
     return ModelSpec(
         name=name,
         family=name,
@@ -201,3 +204,80 @@ def module_spec(model: nn.Module) -> ModelSpec:
         preprocess=Preprocess(hw[0] * 8 // 7, hw, "bilinear"),
         notes="preprocessing unknown for this model object: ImageNet defaults (resize 256 bilinear, crop 224)",
     )
+
+
+#: the file ``save_pretrained`` of a transformers image processor writes beside the model's weights
+HF_PROCESSOR_FILE = "preprocessor_config.json"
+
+
+def _hf_spec(model: nn.Module, name: str, hw: tuple[int, int]) -> ModelSpec:
+    """A transformers image model: the input size from its config, the normalisation as the model
+    describes it (:func:`hf_normalisation`), else ImageNet's with a warning (a ViT processor's is 0.5/0.5)."""
+    found = hf_normalisation(model)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    if found is None:
+        from camscope.core.errors import warn
+
+        source = (
+            f"ImageNet mean/std assumed: the model's config has no image_mean/image_std and no {HF_PROCESSOR_FILE} "
+            "lies beside it"
+        )
+        warn(
+            f"{name}: {source}; its own image processor may normalise otherwise (ViT's uses 0.5/0.5), so "
+            "maps and scores may be of a shifted input: set config.image_mean / config.image_std"
+        )
+    else:
+        mean, std, source = found
+    return ModelSpec(
+        name=name,
+        family=name,
+        build=lambda: model,
+        preprocess=Preprocess(hw[0] * 8 // 7, hw, "bilinear", mean, std),
+        source=f"transformers model ({source})",
+        notes=f"transformers model: resize {hw[0] * 8 // 7} bilinear and crop {hw[0]}x{hw[1]} assumed; {source}",
+    )
+
+
+def hf_normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
+    """``(mean, std, where from)`` of a transformers image model, as the model itself describes it:
+    ``image_mean`` / ``image_std`` on its config, else the image processor's file saved beside it (the
+    local folder it was loaded from, ``config._name_or_path``; nothing is fetched). None when neither says."""
+    import json
+    from pathlib import Path
+
+    config = getattr(model, "config", None)
+    mean, std = getattr(config, "image_mean", None), getattr(config, "image_std", None)
+    if mean is not None and std is not None:
+        return _stats(mean, std, "config.image_mean / image_std")
+    folder = str(getattr(config, "_name_or_path", "") or "")
+    path = Path(folder) / HF_PROCESSOR_FILE if folder else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        processor = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        from camscope.core.errors import InputError
+
+        raise InputError(f"{path} is not a readable image-processor config: {exc}") from None
+    if not isinstance(processor, dict):
+        return None
+    if processor.get("do_normalize") is False:
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), f"{path} (do_normalize false)"
+    if processor.get("image_mean") is None or processor.get("image_std") is None:
+        return None
+    return _stats(processor["image_mean"], processor["image_std"], str(path))
+
+
+def _stats(mean: Any, std: Any, source: str) -> tuple[tuple[float, ...], tuple[float, ...], str]:
+    """Per-channel mean/std (a single value is used for every channel); a bad value is one clear error."""
+    from camscope.core.errors import InputError
+
+    try:
+        m = [float(v) for v in (mean if isinstance(mean, (list, tuple)) else [mean] * 3)]
+        s = [float(v) for v in (std if isinstance(std, (list, tuple)) else [std] * 3)]
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: image_mean / image_std must be numbers, got {mean!r} / {std!r}") from None
+    if len(m) != 3 or len(s) != 3 or any(v <= 0 for v in s):
+        raise InputError(f"{source}: image_mean / image_std need 3 values each and a positive std, got {m} / {s}")
+    return tuple(m), tuple(s), source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import matplotlib
 import pytest
 
 
@@ -25,3 +26,9 @@ def sign_corrected_peer(monkeypatch: pytest.MonkeyPatch) -> None:
         module = importlib.import_module(name)
         if hasattr(module, "get_2d_projection"):
             monkeypatch.setattr(module, "get_2d_projection", get_2d_projection_with_sign_correction)
+
+
+@pytest.fixture
+def peer_colormap_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The peer draws with ``matplotlib.cm.get_cmap``, removed in matplotlib 3.9: put it back for its run."""
+    monkeypatch.setattr(matplotlib.cm, "get_cmap", lambda name: matplotlib.colormaps[name], raising=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 
 import matplotlib
+import numpy as np
 import pytest
 
 from tests.compat.helpers import OURS, PEER, assert_same, migrate, resnet18, run, scene
@@ -30,12 +31,6 @@ visualization = show_factorization_on_image(rgb_img_float, batch_explanations[0]
                                             concept_labels=concept_label_strings)
 result = np.hstack((img, visualization))
 """
-
-
-@pytest.fixture
-def peer_colormap_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The peer draws with ``matplotlib.cm.get_cmap``, removed in matplotlib 3.9: put it back for its run."""
-    monkeypatch.setattr(matplotlib.cm, "get_cmap", lambda name: matplotlib.colormaps[name], raising=False)
 
 
 @pytest.mark.parametrize("n_components", [2, 5])
@@ -75,21 +70,47 @@ def test_run_dff_on_image(peer_colormap_lookup):
     assert_same(peer, ours, ["picture"])
 
 
+# The tutorial's code; only the lines that download change: get_image_from_url takes a generated picture, not
+# a URL (and resizes to 64, not 512), and resnet50(pretrained=True) is a seeded ResNet-18.
 EMBEDDINGS = """
-import numpy as np
-import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image, preprocess_image
+import numpy as np
+import torch
+import cv2
+import torchvision
+from PIL import Image
 
 
 class ResnetFeatureExtractor(torch.nn.Module):
     def __init__(self, model):
-        super().__init__()
+        super(ResnetFeatureExtractor, self).__init__()
         self.model = model
         self.feature_extractor = torch.nn.Sequential(*list(self.model.children())[:-1])
 
     def __call__(self, x):
         return self.feature_extractor(x)[:, :, 0, 0]
+
+
+resnet = make_model()
+resnet.eval()
+model = ResnetFeatureExtractor(resnet)
+
+
+def get_image_from_url(url):
+    img = np.uint8(pictures[url] * 255)
+    img = cv2.resize(img, (64, 64))
+    rgb_img_float = np.float32(img) / 255
+    input_tensor = preprocess_image(rgb_img_float,
+                                   mean=[0.485, 0.456, 0.406],
+                                   std=[0.229, 0.224, 0.225])
+    return img, rgb_img_float, input_tensor
+
+car_img, car_img_float, car_tensor = get_image_from_url("car")
+cloud_img, cloud_img_float, cloud_tensor = get_image_from_url("clouds")
+car_concept_features = model(car_tensor)[0, :]
+cloud_concept_features = model(cloud_tensor)[0, :]
+Image.fromarray(np.hstack((cloud_img, car_img)))
 
 
 class SimilarityToConceptTarget:
@@ -100,30 +121,53 @@ class SimilarityToConceptTarget:
         cos = torch.nn.CosineSimilarity(dim=0)
         return cos(model_output, self.features)
 
+class DifferenceFromConceptTarget:
+    def __init__(self, features):
+        self.features = features
 
-model = ResnetFeatureExtractor(make_model())
-target_layers = [model.model.layer4[-1]]
-car_tensor = preprocess_image(car_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-cloud_tensor = preprocess_image(cloud_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-car_concept_features = model(car_tensor)[0, :]
-cloud_concept_features = model(cloud_tensor)[0, :]
-image_tensor = preprocess_image(rgb_img, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    def __call__(self, model_output):
+        cos = torch.nn.CosineSimilarity(dim=0)
+        return 1 - cos(model_output, self.features)
+
+
+image, image_float, input_tensor = get_image_from_url("both")
+target_layers = [resnet.layer4[-1]]
 car_targets = [SimilarityToConceptTarget(car_concept_features)]
-not_cloud_targets = [SimilarityToConceptTarget(-cloud_concept_features)]
-with GradCAM(model=model, target_layers=target_layers) as cam:
-    car_grayscale_cam = cam(input_tensor=image_tensor, targets=car_targets)[0, :]
-car_cam_image = show_cam_on_image(rgb_img, car_grayscale_cam, use_rgb=True)
-with GradCAM(model=model, target_layers=target_layers) as cam:
-    cloud_grayscale_cam = cam(input_tensor=image_tensor, targets=not_cloud_targets)[0, :]
-cloud_cam_image = show_cam_on_image(rgb_img, cloud_grayscale_cam, use_rgb=True)
+not_car_targets = [DifferenceFromConceptTarget(car_concept_features)]
+
+# Where is the car in the image
+with GradCAM(model=model,
+             target_layers=target_layers) as cam:
+    car_grayscale_cam = cam(input_tensor=input_tensor,
+                        targets=car_targets)[0, :]
+car_cam_image = show_cam_on_image(image_float, car_grayscale_cam, use_rgb=True)
+Image.fromarray(car_cam_image)
+
+# Where is the car not in the image
+with GradCAM(model=model,
+             target_layers=target_layers) as cam:
+    not_car_grayscale_cam = cam(input_tensor=input_tensor,
+                        targets=not_car_targets)[0, :]
+not_car_cam_image = show_cam_on_image(image_float, not_car_grayscale_cam, use_rgb=True)
+Image.fromarray(not_car_cam_image)
+
+cloud_targets = [SimilarityToConceptTarget(cloud_concept_features)]
+not_cloud_targets = [DifferenceFromConceptTarget(cloud_concept_features)]
+
+# Where is the cloud in the image
+with GradCAM(model=model,
+             target_layers=target_layers) as cam:
+    cloud_grayscale_cam = cam(input_tensor=input_tensor,
+                        targets=cloud_targets)[0, :]
+cloud_cam_image = show_cam_on_image(image_float, cloud_grayscale_cam, use_rgb=True)
+Image.fromarray(cloud_cam_image)
 """
 
 
 def test_pixel_attribution_for_embeddings():
-    peer, ours = migrate(
-        EMBEDDINGS, make_model=resnet18, rgb_img=scene(seed=0), car_img=scene(seed=1), cloud_img=scene(seed=2)
-    )
-    names = ["car_grayscale_cam", "car_cam_image", "cloud_grayscale_cam", "cloud_cam_image"]
-    assert_same(
-        peer, ours, names, colored={"car_cam_image": "car_grayscale_cam", "cloud_cam_image": "cloud_grayscale_cam"}
-    )
+    pictures = {"both": scene(seed=0), "car": scene(seed=1), "clouds": scene(seed=2)}
+    peer, ours = migrate(EMBEDDINGS, make_model=resnet18, pictures=pictures)
+    maps = {f"{name}_cam_image": f"{name}_grayscale_cam" for name in ("car", "not_car", "cloud")}
+    for name in maps.values():
+        assert np.asarray(ours[name]).std() > 0.01, name
+    assert_same(peer, ours, [*maps.values(), *maps], colored=maps)

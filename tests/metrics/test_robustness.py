@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
+
 import numpy as np
 import pytest
 import quantus
@@ -105,14 +108,82 @@ def test_method_name_explains_with_the_models_layers(batch):
     assert result.scores.shape == (2,) and np.isfinite(result.scores).all()
 
 
+def test_flips_come_from_the_explain_functions_own_forward(batch):
+    # the logits of the noisy copies are read from the forward the explain function runs on them; an
+    # explain function that never runs this model on them gets a forward of its own: same flips either way
+    model, x, maps = batch
+    twin = copy.deepcopy(model)
+    shapes = []
+    handle = model.register_forward_hook(lambda module, args, out: shapes.append(tuple(args[0].shape)))
+    kwargs = dict(nr_samples=5, lower_bound=1.0, seed=3, batch_size=4)
+    try:
+        read = R.max_sensitivity(model, x, maps, TARGETS.tolist(), explain_func=saliency, **kwargs)
+        forwards = list(shapes)
+        shapes.clear()
+        run = R.max_sensitivity(
+            model, x, maps, TARGETS.tolist(), explain_func=lambda m, xs, t: saliency(twin, xs, t), **kwargs
+        )
+    finally:
+        handle.remove()
+    assert forwards == [(2, 3, 16, 16), (4, 3, 16, 16), (4, 3, 16, 16), (2, 3, 16, 16)]  # clean, then 10 copies
+    assert shapes == forwards  # the same batches, run by the metric itself
+    assert read.prediction_changed.any() and not read.prediction_changed.all()
+    np.testing.assert_array_equal(read.prediction_changed, run.prediction_changed)
+    np.testing.assert_array_equal(read.samples, run.samples)
+
+
+def test_explain_func_kwargs_reach_the_explainer(batch):
+    model, x, maps = batch
+    seen = []
+
+    def explain(model, inputs, targets, scale):
+        seen.append(scale)
+        return saliency(model, inputs, targets) * scale
+
+    kwargs = dict(nr_samples=2, seed=0, normalise=False)
+    once = R.avg_sensitivity(model, x, maps, TARGETS.tolist(), explain_func=explain,
+                             explain_func_kwargs={"scale": 1.0}, **kwargs)  # fmt: skip
+    twice = R.avg_sensitivity(model, x, maps, TARGETS.tolist(), explain_func=explain,
+                              explain_func_kwargs={"scale": 2.0}, **kwargs)  # fmt: skip
+    assert seen == [1.0, 2.0] and not np.allclose(once.scores, twice.scores)
+    named = R.max_sensitivity(
+        model, x, maps, TARGETS.tolist(), explain_func="gradcam", explain_func_kwargs={"layers": ["0"]}, **kwargs
+    )
+    default = R.max_sensitivity(model, x, maps, TARGETS.tolist(), explain_func="gradcam", **kwargs)
+    assert not np.allclose(named.samples, default.samples)  # the first convolution, not the spec's layer
+    with pytest.raises(MetricInputError, match="takes no parameter"):
+        R.max_sensitivity(model, x, maps, explain_func="gradcam", explain_func_kwargs={"nope": 1}, **kwargs)
+
+
+def test_public_signatures_keep_quantus_names_and_defaults():
+    for func, normalise, noise in (
+        (R.max_sensitivity, False, {"lower_bound": 0.2, "upper_bound": None}),
+        (R.avg_sensitivity, False, {"lower_bound": 0.2, "upper_bound": None}),
+        (R.local_lipschitz_estimate, True, {"perturb_mean": 0.0, "perturb_std": 0.1}),
+    ):
+        params = inspect.signature(func).parameters
+        assert list(params)[:4] == ["model", "inputs", "maps", "targets"] and params["targets"].default is None
+        defaults = {k: v.default for k, v in list(params.items())[4:]}
+        assert defaults == {
+            "batch_size": 64, "abs": False, "normalise": normalise, "explain_func": "gradcam",
+            "explain_func_kwargs": None, "seed": None, "nr_samples": 200,
+            "return_nan_when_prediction_changes": False, **noise,
+        }  # fmt: skip
+        assert set(get_metric(func.__name__).params) == set(defaults)
+        assert func.__doc__ and func.__name__ in {"max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate"}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "needle"),
     [
         ({"nr_samples": 0}, MetricInputError, "nr_samples"),
+        ({"batch_size": 0}, MetricInputError, "batch_size"),
+        ({"nr_samples": 2, "nr_sample": 3}, MetricInputError, "no parameter 'nr_sample'"),
         ({"explain_func": 3}, MetricInputError, "explain_func"),
         ({"explain_func": "no_such_method"}, CamscopeError, "no_such_method"),
         ({"explain_func": lambda m, x, t: np.zeros((len(x), 4, 4))}, MetricInputError, "do not fit"),
         ({"lower_bound": 0.5, "upper_bound": 0.1}, MetricInputError, "upper_bound"),
+        ({"perturb_std": -1.0}, MetricInputError, "no parameter 'perturb_std'"),
     ],
 )
 def test_bad_input_is_one_clear_error(batch, kwargs, error, needle):
@@ -120,6 +191,12 @@ def test_bad_input_is_one_clear_error(batch, kwargs, error, needle):
     with pytest.raises(error, match=needle) as caught:
         R.max_sensitivity(model, x, maps, TARGETS.tolist(), **{"explain_func": saliency, "nr_samples": 2, **kwargs})
     assert "\n" not in str(caught.value)
+
+
+def test_negative_perturb_std_is_refused(batch):
+    model, x, maps = batch
+    with pytest.raises(MetricInputError, match="perturb_std must not be negative"):
+        R.local_lipschitz_estimate(model, x, maps, explain_func=saliency, perturb_std=-0.1)
 
 
 def test_registered_with_flag_columns():

@@ -44,3 +44,23 @@ def sign_corrected_reference(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module in (base_cam, eigen_cam):
         monkeypatch.setattr(module, "get_2d_projection", get_2d_projection_with_sign_correction)
+
+
+def seeing_detector(side: int) -> nn.Module:
+    """A random-weight Faster R-CNN (MobileNet-v3 FPN, 5 classes) whose detections depend on the image.
+
+    Why: built with random weights its backbone's features vanish (std ~1e-9 at the pyramid), so every
+    image gets the same scores and a metric's curve is flat whatever the map. Its batch-norm statistics
+    are set from seeded random images (a data-dependent initialisation), and its class head scaled down so
+    that scores stay off saturation; all seeded, nothing downloaded.
+    """
+    model = torchvision_task_model("fasterrcnn_mobilenet_v3_large_fpn", num_classes=5, min_size=side, max_size=side)
+    for norm in model.modules():
+        if isinstance(norm, nn.BatchNorm2d):
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average: the statistics of exactly the images below
+    model.backbone.train()
+    with torch.no_grad():
+        model.backbone(torch.rand(4, 3, side, side, generator=torch.Generator().manual_seed(5)))
+        model.roi_heads.box_predictor.cls_score.weight.mul_(0.02)
+    return model.eval()

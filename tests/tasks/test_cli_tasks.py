@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,19 @@ def test_detector_box_target(run_cli, image: Path, tmp_path: Path) -> None:  # n
 
 def test_bad_box_is_refused_before_work(run_cli, image: Path) -> None:  # noqa: F811
     assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:5,5,1,1"), "--target", "X1 < X2")
+
+
+def test_evaluate_scores_a_segmentation_class(run_cli, image: Path) -> None:  # noqa: F811
+    step = str(520 * 520 // 2)  # the published transform's 520 px: three points per curve
+    run = run_cli("evaluate", image, *SEG, "--target", "cat", "--metrics", "deletion,avgdrop", "--step", step, "--json")
+    assert run.code == 0, run.err
+    row = json.loads(run.out)["images"][0]
+    assert row["target"] == 8 and len(row["deletion_curve"]) == 3 and row["avg_drop"] is not None
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_detectors_boxes(run_cli, image: Path) -> None:  # noqa: F811
+    args = ["--method", "eigencam", "--target", "box:0,0,400,400", "--metrics", "deletion", "--step", "320000"]
+    run = run_cli("evaluate", image, *DET, *args, "--json")
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["images"][0]["target"] == "box:0,0,400,400"

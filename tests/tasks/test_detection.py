@@ -26,9 +26,10 @@ from torch import nn
 
 import camscope
 from camscope import AblationCAM, EigenCAM, GradCAM
-from camscope.core.errors import CamscopeWarning, LayerError
+from camscope.core.errors import CamscopeWarning, LayerError, TargetError
 from camscope.core.outputs import Detections, read_output
-from camscope.core.targets import BoxScoreTarget
+from camscope.core.targets import BoxScoreTarget, ClassifierOutputTarget
+from camscope.methods.ablation_detector_tail import build_detector_tail
 from camscope.models.layers import infer_cam_layers
 from camscope.models.reshape import FeaturePyramidToGrid
 from tests.tasks.conftest import torchvision_task_model
@@ -114,10 +115,11 @@ def test_eigencam_on_one_stage_detectors_matches_the_peer(name: str, sign_correc
     np.testing.assert_allclose(ours, peer, atol=1e-4)
 
 
-def small_faster_rcnn(side: int = 32) -> torch.nn.Module:
+def small_faster_rcnn(side: int = 32, channels: int = 256) -> torch.nn.Module:
     """A Faster R-CNN whose pyramid has the five 256-channel levels ('0'..'3', 'pool') the peer's
     AblationLayerFasterRCNN is written for, cheap enough for 1,280 ablated forwards per library: a tiny
-    body (strides 4, 8, 8, 8, so 'pool' is 2x2 at 32x32), 10 proposals, a 32-wide box head."""
+    body (strides 4, 8, 8, 8, so 'pool' is 2x2 at 32x32), 10 proposals, a 32-wide box head.
+    ``channels`` narrows the pyramid (the peer's layer needs 256) for tests of camscope alone."""
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
@@ -127,14 +129,14 @@ def small_faster_rcnn(side: int = 32) -> torch.nn.Module:
 
     torch.manual_seed(0)
     body = nn.Sequential(OrderedDict(s1=stage(3, 8, 4), s2=stage(8, 16, 2), s3=stage(16, 16, 1), s4=stage(16, 16, 1)))
-    backbone = BackboneWithFPN(body, {"s1": "0", "s2": "1", "s3": "2", "s4": "3"}, [8, 16, 16, 16], 256)
+    backbone = BackboneWithFPN(body, {"s1": "0", "s2": "1", "s3": "2", "s4": "3"}, [8, 16, 16, 16], channels)
     return FasterRCNN(
         backbone,
         min_size=side,
         max_size=side,
         rpn_pre_nms_top_n_test=50,
         rpn_post_nms_top_n_test=10,
-        box_head=TwoMLPHead(256 * 7 * 7, 32),
+        box_head=TwoMLPHead(channels * 7 * 7, 32),
         box_predictor=FastRCNNPredictor(32, 5),
     ).eval()
 
@@ -150,11 +152,95 @@ def test_ablationcam_matches_the_peer_ablation_layer(x: torch.Tensor) -> None:
         model, [model.backbone], fasterrcnn_reshape_transform, ablation_layer=AblationLayerFasterRCNN(), batch_size=64
     ) as cam:
         peer = cam(x, targets=[FasterRCNNBoxScoreTarget(found["labels"], found["boxes"])])
-    ours = AblationCAM(model, [model.backbone], FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)(
-        x, targets=BoxScoreTarget(found["labels"], found["boxes"])
-    )
+    cam = AblationCAM(model, [model.backbone], FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
+    ours = cam(x, targets=BoxScoreTarget(found["labels"], found["boxes"]))
+    assert cam.last_strategy == "detector-heads"
     assert ours.std() > 0.01
     np.testing.assert_allclose(ours, peer, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def narrow_rcnn() -> torch.nn.Module:
+    """Five 16-channel levels: 80 channels to ablate, so full forwards stay cheap enough for a fast test."""
+    return small_faster_rcnn(channels=16)
+
+
+def _ablation_maps(model: nn.Module, x: torch.Tensor, **kwargs: object) -> tuple[np.ndarray, AblationCAM]:
+    found = _detections(model, x, keep=2)
+    cam = AblationCAM(model, [model.backbone], FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False, **kwargs)
+    return cam(x, targets=BoxScoreTarget(found["labels"], found["boxes"])), cam
+
+
+@pytest.mark.parametrize("batch_size", [64, 12])
+def test_detector_heads_give_the_full_forward_maps(
+    narrow_rcnn: torch.nn.Module, x: torch.Tensor, batch_size: int
+) -> None:
+    """Only the heads run per ablated copy (the transform once, a level untouched in a batch scored once
+    by the RPN head); the maps are those of full forward passes. Batches of 12 cross the 16-channel
+    levels, so some batches ablate two levels."""
+    x = x[..., :32, :32]
+    heads, fast = _ablation_maps(narrow_rcnn, x, batch_size=batch_size)
+    full, slow = _ablation_maps(narrow_rcnn, x, batch_size=batch_size, use_tail=False)
+    assert fast.last_strategy == "detector-heads" and slow.last_strategy == "full-forward"
+    assert heads.std() > 0.01
+    np.testing.assert_allclose(heads, full, atol=1e-5)
+
+
+def test_detector_heads_score_an_untouched_level_once_per_image(narrow_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
+    """Batches of 16 ablate one 16-channel level each and leave four alone: the RPN head's convolution
+    runs on one copy of each untouched level once per image, not once per batch."""
+    single_rows: list[int] = []
+    hook = narrow_rcnn.rpn.head.conv.register_forward_hook(
+        lambda module, inputs, output: single_rows.append(1) if inputs[0].shape[0] == 1 else None
+    )
+    try:
+        _, cam = _ablation_maps(narrow_rcnn, x[..., :32, :32], batch_size=16)
+    finally:
+        hook.remove()
+    assert cam.last_strategy == "detector-heads"
+    levels = 5
+    # batch-1 passes: the detections for the target, camscope's forward, then each untouched level once
+    # (once per batch would be 4 of 5 levels in each of 5 batches: 20, beside 5 for the check of the tail)
+    assert len(single_rows) == 3 * levels
+
+
+class _LevelMixingHead(nn.Module):
+    """An RPN head whose scores of each level depend on the other levels: it cannot run level by level."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, levels: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        logits, deltas = self.head(levels)
+        total = torch.stack([level.abs().mean(dim=(1, 2, 3)) for level in levels]).sum(0)
+        return logits, [t + total[:, None, None, None] for t in deltas]  # every proposal moves with it
+
+
+def test_detector_heads_score_whole_copies_for_a_head_that_mixes_levels(x: torch.Tensor) -> None:
+    model = small_faster_rcnn(channels=16)
+    model.rpn.head = _LevelMixingHead(model.rpn.head)
+    x = x[..., :32, :32]
+    with torch.inference_mode():
+        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
+        tail = build_detector_tail(model, "backbone", x, levels, found)
+    assert tail is not None and not tail.per_level
+    heads, fast = _ablation_maps(model, x)
+    full, _ = _ablation_maps(model, x, use_tail=False)
+    assert fast.last_strategy == "detector-heads"
+    np.testing.assert_allclose(heads, full, atol=1e-5)
+
+
+def test_detector_heads_only_at_the_backbone_of_an_eval_two_stage_detector(
+    narrow_rcnn: torch.nn.Module, x: torch.Tensor
+) -> None:
+    x = x[..., :32, :32]
+    with torch.inference_mode():
+        found, levels = narrow_rcnn(x)[0], narrow_rcnn.backbone(narrow_rcnn.transform([x[0]])[0].tensors)
+        assert build_detector_tail(narrow_rcnn, "backbone", x, levels, found) is not None
+        assert build_detector_tail(narrow_rcnn, "backbone.fpn", x, levels, found) is None
+        wrong = {**found, "scores": found["scores"] + 0.1}  # not what the heads give: no tail
+        assert build_detector_tail(narrow_rcnn, "backbone", x, levels, wrong) is None
 
 
 def test_explain_takes_a_detector(faster_rcnn: torch.nn.Module) -> None:
@@ -186,4 +272,29 @@ def test_gradients_at_the_pyramid_are_one_line_error(faster_rcnn: torch.nn.Modul
         GradCAM(faster_rcnn, [faster_rcnn.backbone], FeaturePyramidToGrid())(
             x, targets=BoxScoreTarget(found["labels"], found["boxes"])
         )
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("labels", "boxes", "expected"),
+    [
+        ([], np.int32([]), "the box target has no boxes"),  # the peer tutorial's predict() when nothing passes 0.9
+        ([1], [[0, 0, 2, 2]], "no detection matches its boxes and labels"),
+    ],
+)
+def test_box_target_with_labels_that_matches_nothing_warns_and_gives_a_zero_map(
+    faster_rcnn: torch.nn.Module, x: torch.Tensor, labels: list[int], boxes: object, expected: str
+) -> None:
+    from camscope.utils.model_targets import FasterRCNNBoxScoreTarget as PeerNamedTarget
+
+    layer = faster_rcnn.backbone.fpn.layer_blocks[1]
+    maps, texts = _camscope_warnings(lambda: GradCAM(faster_rcnn, [layer])(x, targets=[PeerNamedTarget(labels, boxes)]))
+    assert any(expected in t for t in texts), texts
+    assert np.all(maps == 0)
+
+
+def test_classifier_target_on_a_detector_is_one_line_error(faster_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
+    layer = faster_rcnn.backbone.fpn.layer_blocks[1]
+    with pytest.raises(TargetError, match=r"fails on a detection dict .*detections BoxScoreTarget") as info:
+        GradCAM(faster_rcnn, [layer])(x, targets=[ClassifierOutputTarget(1)])
     assert "\n" not in str(info.value)

@@ -9,7 +9,9 @@ camscope given the bare model and nothing else. Tiny random configs, nothing dow
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +23,11 @@ from torch import nn
 
 import camscope
 from camscope import GradCAM
-from camscope.core.errors import InputError, LayerError
+from camscope.core.errors import CamscopeWarning, InputError, LayerError
 from camscope.core.layer_paths import module_path as layer_name
+from camscope.models import IMAGENET_MEAN, get_spec
 from camscope.models.layers import infer_cam_layers
+from camscope.pipeline import model_and_batch
 from tests.tasks.conftest import OutputOf
 
 VIT_LIKE = dict(
@@ -113,8 +117,63 @@ def test_a_transformers_model_without_patch_grid_is_one_line_error() -> None:
     assert "\n" not in str(info.value)
 
 
+def test_a_transformers_model_without_patch_grid_given_an_image_is_one_line_error() -> None:
+    """pytorch-grad-cam's call shape (a layer picked by hand, an image tensor) on a text model."""
+    text_model = hf.BertForSequenceClassification(
+        hf.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    )
+    layer = text_model.bert.encoder.layer[-1].output
+    with pytest.raises(InputError, match=r"BertForSequenceClassification .*has no patch grid") as info:
+        GradCAM(text_model, [layer])(torch.rand(1, 3, 32, 32))
+    assert "\n" not in str(info.value)
+
+
 def test_wrong_input_size_names_the_expected_size() -> None:
     model = _build("vit")
     layers, reshape = infer_cam_layers(model)
     with pytest.raises(InputError, match="expects 32x32 inputs, got 40x40"):
         GradCAM(model, layers, reshape)(torch.randn(1, 3, 40, 40))
+
+
+def _vit(**config: object) -> nn.Module:
+    torch.manual_seed(0)
+    return hf.ViTForImageClassification(hf.ViTConfig(**VIT_LIKE, num_labels=5, **config)).eval()
+
+
+PICTURE = (np.random.default_rng(2).random((32, 32, 3)) * 255).astype(np.uint8)
+
+
+def test_normalisation_is_read_from_the_config() -> None:
+    model = _vit(image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.5, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CamscopeWarning)  # the model says how it normalises: nothing to warn of
+        x = model_and_batch(model, PICTURE).x[0]
+    pixels = model_and_batch(_vit(image_mean=[0.0] * 3, image_std=[1.0] * 3), PICTURE).x[0]  # [0, 1], same geometry
+    expected = (pixels - 0.5) / torch.tensor([0.25, 0.5, 0.5])[:, None, None]
+    torch.testing.assert_close(x, expected, atol=1e-6, rtol=1e-6)
+    assert get_spec(model).mean == (0.5, 0.5, 0.5) and get_spec(model).std == (0.25, 0.5, 0.5)
+
+
+def test_normalisation_is_read_from_the_image_processor_saved_beside_the_model(tmp_path: Path) -> None:
+    _vit().save_pretrained(tmp_path)
+    hf.ViTImageProcessor(image_mean=[0.2, 0.3, 0.4], image_std=[0.6, 0.7, 0.8]).save_pretrained(tmp_path)
+    model = hf.ViTForImageClassification.from_pretrained(tmp_path).eval()
+    spec = get_spec(model)
+    assert spec.mean == (0.2, 0.3, 0.4) and spec.std == (0.6, 0.7, 0.8)
+    assert str(tmp_path / "preprocessor_config.json") in spec.source
+
+
+def test_without_a_normalisation_imagenet_is_assumed_with_a_warning_and_a_flag() -> None:
+    model = _vit()
+    with pytest.warns(CamscopeWarning, match="ImageNet mean/std assumed"):
+        result = camscope.explain(model, PICTURE, "gradcam")
+        spec = get_spec(model)
+    assert isinstance(result, camscope.Explanation)
+    assert any("ImageNet mean/std assumed" in w for w in result.warnings)
+    assert spec.mean == IMAGENET_MEAN and "ImageNet mean/std assumed" in spec.notes
+
+
+def test_a_bad_normalisation_in_the_config_is_one_line_error() -> None:
+    with pytest.raises(InputError, match="positive std") as info:
+        get_spec(_vit(image_mean=[0.5] * 3, image_std=[0.0] * 3))
+    assert "\n" not in str(info.value)

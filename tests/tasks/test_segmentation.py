@@ -97,9 +97,21 @@ def test_classifier_target_on_a_dense_output_is_one_line_error(lraspp: torch.nn.
     assert "\n" not in str(info.value)
 
 
-def test_mask_of_the_wrong_size_is_one_line_error(lraspp: torch.nn.Module, x: torch.Tensor) -> None:
-    with pytest.raises(TargetError, match="mask is 32x32 but the model outputs 64x64"):
-        GradCAM(lraspp, [lraspp.backbone["16"]])(x, targets=SegmentationTarget(1, np.ones((32, 32))))
+def test_target_written_for_the_raw_dict_is_one_line_error(lraspp: torch.nn.Module, x: torch.Tensor) -> None:
+    """The model's dict is read for the target (its 'out' scores): a target that indexes the dict itself fails."""
+    with pytest.raises(TargetError, match=r"fails on an output of shape \(3, 64, 64\) \(AttributeError") as info:
+        GradCAM(lraspp, [lraspp.backbone["16"]])(x, targets=lambda output: output.get("out")[1].sum())
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["dict-output", "tutorial-wrapper"])
+def test_mask_of_the_wrong_size_is_one_line_error(lraspp: torch.nn.Module, x: torch.Tensor, wrapped: bool) -> None:
+    from camscope.utils.model_targets import SemanticSegmentationTarget
+
+    model = OutputOf(lraspp, "out") if wrapped else lraspp
+    with pytest.raises(TargetError, match="mask is 32x32 but the model outputs 64x64") as info:
+        GradCAM(model, [lraspp.backbone["16"]])(x, targets=SemanticSegmentationTarget(1, np.ones((32, 32))))
+    assert "\n" not in str(info.value)
 
 
 def test_class_predicted_nowhere_warns_and_gives_a_zero_map(lraspp: torch.nn.Module, x: torch.Tensor) -> None:

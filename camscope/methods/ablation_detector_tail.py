@@ -1,0 +1,145 @@
+"""Ablation-CAM at a two-stage detector's backbone: only the heads run for each ablated copy.
+
+A torchvision ``GeneralizedRCNN`` (Faster, Mask, Keypoint R-CNN) cannot be cut by the traced tail
+(:mod:`camscope.methods.ablation_tail`): its forward takes images, and its heads read the resized
+image sizes besides the backbone's pyramid. Its forward is a fixed sequence, though: transform,
+backbone, RPN, ROI heads, postprocess. The transform's result (the resized batch and its image sizes)
+is the same for every ablated copy of an image, so it is computed once here, and an ablation batch
+runs the RPN, the ROI heads and the postprocess only, where a full forward would also normalise and
+resize every copy of the image.
+
+Within one ablation batch, a pyramid level in which no channel is ablated is the same in every copy
+(:meth:`AblationCAM._named_scores` passes it as a stride-0 view of the unablated map). The RPN head
+scores each level on its own, so such a level is scored on one copy, once per image, and its scores are
+shared by every batch that leaves it alone; the head's 3x3 convolution over every level of every copy is
+most of a small detector's head cost.
+
+Like every tail, it is verified on the real input before use: the heads on two unablated copies of
+the pyramid must reproduce the model's own detections, or the caller runs full forward passes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import torch
+from torch import nn
+
+from camscope.core.outputs import Detections
+
+
+@contextmanager
+def forward_replaced(module: nn.Module, forward: Callable[..., Any]) -> Iterator[None]:
+    """While active, calling ``module`` runs ``forward`` (its hooks still run around it)."""
+    own = module.__dict__.get("forward")  # a forward set on the instance itself, if any
+    module.forward = forward
+    try:
+        yield
+    finally:
+        if own is None:
+            del module.forward  # the class's forward again
+        else:
+            module.forward = own
+
+
+def _shared(level: torch.Tensor) -> bool:
+    """Whether every copy along the batch is the same memory (a stride-0 view): the same values."""
+    return level.shape[0] > 1 and level.stride(0) == 0
+
+
+def _expand_all(values: Any, count: int) -> Any:
+    """``values`` (tensors of batch 1, possibly in lists / tuples) viewed as ``count`` copies."""
+    if isinstance(values, torch.Tensor):
+        return values.expand(count, *values.shape[1:])
+    if isinstance(values, (list, tuple)):
+        return type(values)(_expand_all(value, count) for value in values)
+    return values
+
+
+def _per_level(
+    head: Callable[[list[torch.Tensor]], Any], scored: dict[tuple[Any, ...], Any]
+) -> Callable[[list[torch.Tensor]], Any]:
+    """``head`` (pyramid levels in, per-level lists out, as torchvision's RPNHead) called level by level,
+    each level shared by the whole batch computed on one copy, once: ``scored`` keeps its scores by the
+    memory it views, which is the unablated map of the image in every batch that leaves it alone."""
+
+    def shared_scores(level: torch.Tensor) -> Any:
+        key = (level.data_ptr(), tuple(level.shape[1:]), level.stride()[1:], level.dtype)
+        if key not in scored:
+            scored[key] = head([level[:1]])
+        return _expand_all(scored[key], level.shape[0])
+
+    def run(levels: list[torch.Tensor]) -> Any:
+        parts = [shared_scores(level) if _shared(level) else head([level]) for level in levels]
+        return tuple([items[0] for items in part] for part in zip(*parts))
+
+    return run
+
+
+class DetectorTail:
+    """The heads of a ``GeneralizedRCNN`` after its backbone, for one image whose transform ran once."""
+
+    def __init__(self, model: Any, image: torch.Tensor) -> None:
+        self.model = model  # a GeneralizedRCNN: its parts (transform, rpn, roi_heads) typed loosely
+        self.original_size = (int(image.shape[-2]), int(image.shape[-1]))
+        self.images, _ = model.transform([image[0]])
+        self.per_level = True
+        #: the RPN head's scores of levels shared by a batch; the maps they view (the image's unablated
+        #: pyramid, never written: ablated levels are copies) outlive this tail
+        self.scored: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, features: Mapping[str, torch.Tensor]) -> Detections:
+        """The detections of each copy of the image, given each copy's pyramid (B copies per level)."""
+        from torchvision.models.detection.image_list import ImageList
+
+        count = next(iter(features.values())).shape[0]
+        tensors = self.images.tensors
+        images = ImageList(tensors.expand(count, *tensors.shape[1:]), self.images.image_sizes * count)
+        model, head = self.model, self.model.rpn.head
+        with forward_replaced(head, _per_level(head.forward, self.scored)) if self.per_level else nullcontext():
+            proposals, _ = model.rpn(images, dict(features))
+        detections, _ = model.roi_heads(dict(features), proposals, images.image_sizes)
+        detections = model.transform.postprocess(detections, images.image_sizes, [self.original_size] * count)
+        return Detections(detections)
+
+    def reproduces(self, features: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> bool:
+        """Whether two shared copies of the unablated pyramid give the model's own detections twice."""
+        found = self({key: value.expand(2, *value.shape[1:]) for key, value in features.items()})
+        return all(_same_detections(image, expected) for image in found)
+
+
+def _same_detections(
+    found: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], atol: float = 1e-4
+) -> bool:
+    if set(found) != set(expected):
+        return False
+    for key, value in expected.items():
+        other = found[key]
+        if other.shape != value.shape:
+            return False
+        if value.numel() and not torch.allclose(other.float(), value.float(), atol=atol, rtol=1e-4):
+            return False
+    return True
+
+
+def build_detector_tail(
+    model: nn.Module,
+    layer_path: str,
+    image: torch.Tensor,
+    features: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+) -> DetectorTail | None:
+    """The heads of ``model`` after layer ``layer_path`` for ``image`` (1, 3, H, W), verified against the
+    model's ``expected`` detections for it (``features``: its unablated pyramid, batch 1); None where the
+    model is no torchvision two-stage detector cut at its backbone, or the heads do not reproduce it."""
+    rcnn = sys.modules.get("torchvision.models.detection.generalized_rcnn")  # loaded if the model is one
+    if rcnn is None or not isinstance(model, rcnn.GeneralizedRCNN) or layer_path != "backbone" or model.training:
+        return None
+    tail = DetectorTail(model, image)
+    if tail.reproduces(features, expected):
+        return tail
+    tail.per_level = False  # a head that mixes levels: every copy scored whole
+    return tail if tail.reproduces(features, expected) else None
