@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import Module
 
 from camscope.core.errors import MetricInputError, warn
 from camscope.core.targets import Target, TargetSpec, target_scores
@@ -24,13 +25,13 @@ from camscope.metrics._common import (
     REMOVED,
     ArrayLike,
     channel_stats,
-    check_batch_size,
     check_inputs,
     image_logits,
     resolve,
     score_batches,
     shared_forwards,
 )
+from camscope.metrics.params import Batched, ImageStats, keywords, positive_int, takes_image_stats
 from camscope.metrics.registry import Column, register_metric
 
 Substrate = str | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
@@ -61,17 +62,36 @@ class CurveResult:
         return {f"{self.name}_auc": (x, self.curves)}
 
 
+@dataclass(frozen=True)
+class Scoring(Batched):
+    """The RISE / Grad-CAM++ / pytorch-grad-cam metrics' keywords: 32 inputs per forward."""
+
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Deletion(ImageStats, Scoring):
+    """Deletion's keywords: ``step`` pixels per step (None: the image width) moved to the ``substrate``."""
+
+    step: int | None = None
+    substrate: Substrate = "zeros"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.step is not None:
+            positive_int(self.step, "step")
+
+
+@dataclass(frozen=True)
+class Insertion(Deletion):
+    """Insertion's keywords: as deletion's, starting from RISE's blurred image."""
+
+    substrate: Substrate = "blur"
+
+
+@keywords(Deletion)
 def deletion(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    step: int | None = None,
-    substrate: Substrate = "zeros",
-    batch_size: int = 32,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Deletion = Deletion()
 ) -> CurveResult:
     """Deletion metric (Petsiuk et al., "RISE", BMVC 2018): lower AUC is better.
 
@@ -85,21 +105,13 @@ def deletion(
     ``inputs -> substrate``. Equal map values are ranked in raster order (a stable sort), so the
     result is deterministic; a constant map removes pixels row by row from the top left.
     """
-    finish = make_substrate(substrate, inputs, mean, std)
-    return _ranked_curves("deletion", model, inputs, maps, targets, inputs, finish, step, batch_size)
+    finish = make_substrate(p.substrate, inputs, p.mean, p.std)
+    return _ranked_curves("deletion", model, inputs, maps, targets, inputs, finish, p)
 
 
+@keywords(Insertion)
 def insertion(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    step: int | None = None,
-    substrate: Substrate = "blur",
-    batch_size: int = 32,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Insertion = Insertion()
 ) -> CurveResult:
     """Insertion metric (Petsiuk et al., "RISE", BMVC 2018): higher AUC is better.
 
@@ -107,58 +119,93 @@ def insertion(
     on the normalised tensor) and inserts the input's pixels in decreasing order of the map, ``step``
     per step. Curve, AUC, tie order and substrate options as in :func:`deletion`.
     """
-    start = make_substrate(substrate, inputs, mean, std)
-    return _ranked_curves("insertion", model, inputs, maps, targets, start, inputs, step, batch_size)
+    start = make_substrate(p.substrate, inputs, p.mean, p.std)
+    return _ranked_curves("insertion", model, inputs, maps, targets, start, inputs, p)
 
 
 def _ranked_curves(
     name: str,
-    model: nn.Module,
-    inputs: torch.Tensor,
+    model: Module,
+    inputs: Tensor,
     maps: ArrayLike,
     targets: TargetSpec,
-    start: torch.Tensor,
-    finish: torch.Tensor,
-    step: int | None,
-    batch_size: int,
+    start: Tensor,
+    finish: Tensor,
+    p: Deletion,
 ) -> CurveResult:
     """The one engine of deletion and insertion: move ranked pixels from ``start`` to ``finish``."""
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    check_batch_size(batch_size)
     n, _, h, w = inputs.shape
-    step = w if step is None else step
-    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 1:
-        raise MetricInputError(f"step must be a positive number of pixels, got {step!r}")
-    step = int(step)
+    step = w if p.step is None else int(p.step)
     n_steps = -(-h * w // step)
 
     # rank[i, p] = position of pixel p in image i's removal order (stable: ties in raster order)
     order = torch.argsort(maps_t.reshape(n, -1), dim=1, descending=True, stable=True)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(h * w).expand(n, -1).contiguous())
-    rank = rank.to(inputs.device)
+    rank = rank.to(inputs.device).view(n, 1, h, w)
 
     # The first and last points are the start and finish images themselves, whatever the map: they go
     # through the forward memo (this call's clean forward; a sweep's other methods), only the steps
     # between them are built and scored here.
     with shared_forwards(model):
-        resolved, _ = resolve(model, inputs, targets, batch_size, probability=True)
+        resolved, _ = resolve(model, inputs, targets, p.batch_size, probability=True)
         curves = np.empty((n, n_steps + 1))
         for k, ends in ((0, start), (n_steps, finish)):
-            curves[:, k] = target_scores(resolved, image_logits(model, ends, batch_size)).double().cpu().numpy()
-    items = [(i, k) for i in range(n) for k in range(1, n_steps)]
-
-    def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
-        owners = [i for i, _ in chunk]
-        index = torch.tensor(owners, device=inputs.device)
-        moved = torch.tensor([k * step for _, k in chunk], device=inputs.device)
-        take_finish = (rank[index] < moved[:, None]).view(len(chunk), 1, h, w)
-        return torch.where(take_finish, finish[index], start[index]), owners
-
-    if items:
-        curves[:, 1:-1] = score_batches(model, resolved, items, build, batch_size).reshape(n, n_steps - 1)
+            curves[:, k] = target_scores(resolved, image_logits(model, ends, p.batch_size)).double().cpu().numpy()
+    limits = [k * step for k in range(1, n_steps)]
+    if limits:
+        curves[:, 1:-1] = replace_ranked(model, resolved, start, finish, rank, limits, p.batch_size)
     return CurveResult(name=name, auc=normalised_auc(curves), curves=curves, step=step)
+
+
+def replace_ranked(
+    model: Module,
+    targets: Sequence[Target],
+    start: Tensor,
+    finish: Tensor,
+    rank: Tensor,
+    limits: Sequence[int],
+    batch_size: int,
+) -> np.ndarray:
+    """Scores (N, len(limits)) of ``start`` with the elements of rank below each limit taken from
+    ``finish`` (the rows of :func:`ranked_rows`)."""
+    items, build = ranked_rows(start, finish, rank, limits)
+    return score_batches(model, targets, items, build, batch_size).reshape(start.shape[0], len(limits))
+
+
+def ranked_rows(
+    start: Tensor, finish: Tensor, rank: Tensor, limits: Sequence[int]
+) -> tuple[list[tuple[int, int]], Callable[[Sequence[tuple[int, int]]], tuple[Tensor, list[int]]]]:
+    """The rows of every metric that removes (or inserts) features cumulatively in ranked order —
+    deletion / insertion, pixel flipping, region perturbation, selectivity, infidelity, Chefer et al.'s
+    test: items (image i, step k) and the ``build`` of :func:`~camscope.metrics._common.score_batches`.
+
+    Row (i, k) is ``start[i]`` with the elements of rank below ``limits[k]`` taken from ``finish[i]``.
+    ``rank`` (N, 1 or C, H, W) is each element's position in its image's order (the pixels of a patch
+    share the patch's); ``start`` (N, C, H, W) and ``finish`` broadcast against it (a per-image fill
+    value is (N, 1, 1, 1)).
+    """
+    n, steps = start.shape[0], len(limits)
+    items = [(i, k) for i in range(n) for k in range(steps)]
+    thresholds = torch.as_tensor(list(limits), device=rank.device).view(-1, 1, 1, 1)
+
+    def build(chunk: Sequence[tuple[int, int]]) -> tuple[Tensor, list[int]]:
+        owners = [i for i, _ in chunk]
+        first, last = chunk[0][0], chunk[-1][0]
+        if chunk[0][1] == 0 and chunk[-1][1] == steps - 1:
+            # whole images (the usual chunk): every step of each, broadcast against the image once,
+            # where gathering the rows' images would copy each of them ``steps`` times first
+            span = slice(first, last + 1)
+            hit = rank[span, None] < thresholds
+            rows = torch.where(hit, finish[span, None], start[span, None])
+            return rows.reshape(-1, *start.shape[1:]), owners
+        index = torch.tensor(owners, device=rank.device)
+        limit = thresholds[[k for _, k in chunk]]
+        return torch.where(rank[index] < limit, finish[index], start[index]), owners
+
+    return items, build
 
 
 def normalised_auc(curves: np.ndarray) -> np.ndarray:
@@ -270,16 +317,16 @@ def explanation_images(
     raise MetricInputError(f"unknown space {space!r}: use 'image' (the paper's) or 'normalized'")
 
 
+@dataclass(frozen=True)
+class AverageDrop(ImageStats, Scoring):
+    """Average drop's keywords: the ``space`` the explanation image is made in."""
+
+    space: str = "image"
+
+
+@keywords(AverageDrop)
 def average_drop_increase(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    space: str = "image",
-    batch_size: int = 32,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: AverageDrop = AverageDrop()
 ) -> AverageDropResult:
     """Average Drop and Increase in Confidence (Chattopadhyay et al., "Grad-CAM++", WACV 2018).
 
@@ -291,16 +338,15 @@ def average_drop_increase(
     """
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    check_batch_size(batch_size)
-    resolved, logits = resolve(model, inputs, targets, batch_size, probability=True)
-    explained = explanation_images(inputs, maps_t, space, mean, std)
+    resolved, logits = resolve(model, inputs, targets, p.batch_size, probability=True)
+    explained = explanation_images(inputs, maps_t, p.space, p.mean, p.std)
     y = target_scores(resolved, logits).double().cpu().numpy()
     negative = [i for i, value in enumerate(y) if value < 0]
     if negative:  # a raw score (a segmentation region's summed logits): a drop is a fraction of a positive one
         warn("average drop: the target's clean score is negative (not a probability): its drop reads 0", negative)
-    o = _score_rows(model, resolved, explained, batch_size)
+    o = _score_rows(model, resolved, explained, p.batch_size)
     drop = np.where(y > 0, np.maximum(0.0, y - o) / np.where(y > 0, y, 1.0), 0.0)
-    return AverageDropResult(drop=drop, increase=o > y, scores=y, explanation_scores=o, space=space)
+    return AverageDropResult(drop=drop, increase=o > y, scores=y, explanation_scores=o, space=p.space)
 
 
 @dataclass
@@ -313,13 +359,9 @@ class ConfidenceChangeResult:
         return {"confidence_change": self.change.astype(np.float64)}
 
 
+@keywords(Scoring)
 def confidence_change(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    batch_size: int = 32,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Scoring = Scoring()
 ) -> ConfidenceChangeResult:
     """pytorch-grad-cam's ``CamMultImageConfidenceChange``, batched.
 
@@ -330,10 +372,9 @@ def confidence_change(
     """
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    check_batch_size(batch_size)
-    resolved, logits = resolve(model, inputs, targets, batch_size, probability=False)
+    resolved, logits = resolve(model, inputs, targets, p.batch_size, probability=False)
     before = target_scores(resolved, logits).cpu().numpy().astype(np.float32)
-    after = _score_rows(model, resolved, explanation_images(inputs, maps_t, "normalized"), batch_size)
+    after = _score_rows(model, resolved, explanation_images(inputs, maps_t, "normalized"), p.batch_size)
     return ConfidenceChangeResult(change=after.astype(np.float32) - before)
 
 
@@ -346,28 +387,13 @@ def _score_rows(model: nn.Module, targets: Sequence[Target], batch: torch.Tensor
     return score_batches(model, targets, range(batch.shape[0]), build, batch_size)
 
 
-for _curve_metric, _higher, _x in ((deletion, False, REMOVED), (insertion, True, "fraction of pixels inserted")):
-    _name = _curve_metric.__name__
-    register_metric(
-        _name,
-        _curve_metric,
-        [Column(f"{_name}_auc", higher_is_better=_higher, curve=_name, curve_x=_x)],
-        params=("step", "substrate", "batch_size"),
-        image_stats=True,
-        description=f"RISE {_name} AUC ({'higher' if _higher else 'lower'} is better)",
-    )
-register_metric(
-    "avgdrop",
-    average_drop_increase,
-    [Column("avg_drop", higher_is_better=False), Column("increase", higher_is_better=True)],
-    params=("space", "batch_size"),
-    image_stats=True,
-    description="Grad-CAM++ average drop / increase in %",
-)
-register_metric(
-    "confidence_change",
-    confidence_change,
-    [Column("confidence_change", higher_is_better=True)],
-    params=("batch_size",),
-    description="pytorch-grad-cam's CamMult change",
-)
+# (name, metric, its columns, description)
+for _name, _func, _columns, _description in (
+    ("deletion", deletion, [Column("deletion_auc", False, "deletion", REMOVED)], "RISE deletion AUC (lower is better)"),
+    ("insertion", insertion, [Column("insertion_auc", True, "insertion", "fraction of pixels inserted")],
+     "RISE insertion AUC (higher is better)"),
+    ("avgdrop", average_drop_increase, [Column("avg_drop", False), Column("increase", True)],
+     "Grad-CAM++ average drop / increase in %"),
+    ("confidence_change", confidence_change, [Column("confidence_change", True)], "pytorch-grad-cam's CamMult change"),
+):  # fmt: skip
+    register_metric(_name, _func, _columns, image_stats=takes_image_stats(_func), description=_description)

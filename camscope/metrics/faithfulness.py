@@ -7,7 +7,10 @@ Chefer et al.'s positive / negative perturbation test (no Quantus counterpart).
 
 The difference is the schedule: Quantus loops over steps, perturbs a NumPy copy of the batch, and runs
 one forward per step; here every perturbed input (image × step × sample) is one row of
-:func:`~camscope.metrics._common.score_batches`, built on the inputs' device only when its chunk runs.
+:func:`~camscope.metrics._common.score_batches`, built on the inputs' device only when its chunk runs,
+and the clean images ride in the first of those forwards (unless a memo already holds their logits).
+Each metric's keywords are a dataclass (:class:`Perturbing` and one subclass per metric, see
+:mod:`camscope.metrics.params`), whose fields are the public keyword-only parameters.
 
 Shared conventions, as Quantus's:
 
@@ -28,26 +31,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import Module
 
 from camscope.core.errors import MetricInputError, warn
-from camscope.core.targets import ClassifierOutputTarget, Target, TargetSpec, target_scores
+from camscope.core.targets import ClassifierOutputTarget, Target, TargetSpec
 from camscope.metrics import sampling
 from camscope.metrics._common import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+    REMOVED,
     ArrayLike,
-    check_batch_size,
     check_inputs,
     resolve,
     score_batches,
+    score_batches_with_clean,
     shared_forwards,
 )
-from camscope.metrics.deletion import make_substrate
+from camscope.metrics.deletion import make_substrate, ranked_rows, replace_ranked
+from camscope.metrics.params import Batched, ImageStats, MapReading, keywords, positive_int, takes_image_stats
 from camscope.metrics.registry import Column, register_metric
 
 Baseline = str | float
@@ -71,22 +76,131 @@ class FaithfulnessResult:
         return {} if self.curves is None else {self.name: (self.x, self.curves)}
 
 
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Perturbing(MapReading):
+    """Quantus's keywords shared by the family: what a removed feature becomes, how the output is read.
+
+    A metric's dataclass adds its own keywords and redeclares ``perturb_baseline``, ``softmax``, ``abs``
+    or ``normalise`` where Quantus's default differs for it; the fields named in ``positive`` are
+    checked to be positive integers.
+    """
+
+    positive: ClassVar[tuple[str, ...]] = ()
+    perturb_baseline: Baseline = "black"
+    softmax: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in self.positive:
+            positive_int(getattr(self, name), name)
+
+
+@dataclass(frozen=True)
+class Correlation(Perturbing):
+    """Faithfulness correlation's keywords (Quantus's FaithfulnessCorrelation)."""
+
+    positive: ClassVar[tuple[str, ...]] = ("nr_runs", "subset_size")
+    nr_runs: int = 100
+    subset_size: int = 224
+    softmax: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Monotonicity(Perturbing):
+    """Monotonicity correlation's keywords (Quantus's MonotonicityCorrelation)."""
+
+    positive: ClassVar[tuple[str, ...]] = ("nr_samples", "features_in_step")
+    eps: float = 1e-5
+    nr_samples: int = 100
+    features_in_step: int = 1
+    abs: bool = True
+    perturb_baseline: Baseline = "uniform"
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class PixelFlipping(Perturbing):
+    """Pixel flipping's keywords (Quantus's PixelFlipping)."""
+
+    positive: ClassVar[tuple[str, ...]] = ("features_in_step",)
+    features_in_step: int = 1
+
+
+@dataclass(frozen=True)
+class Patches(Perturbing):
+    """Selectivity's keywords (Quantus's Selectivity): square patches of ``patch_size`` pixels."""
+
+    positive: ClassVar[tuple[str, ...]] = ("patch_size",)
+    patch_size: int = 8
+
+
+@dataclass(frozen=True)
+class Regions(Patches):
+    """Region perturbation's keywords (Quantus's RegionPerturbation): patches, in which order, how many."""
+
+    positive: ClassVar[tuple[str, ...]] = ("patch_size", "regions_evaluation")
+    order: str = "morf"
+    regions_evaluation: int = 100
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Segments(Perturbing):
+    """IROF's keywords (Quantus's IROF): superpixels instead of patches."""
+
+    segmentation_method: str = "slic"
+    perturb_baseline: Baseline = "mean"
+
+
+@dataclass(frozen=True)
+class Infidelity(Perturbing):
+    """Infidelity's keywords (Quantus's Infidelity)."""
+
+    positive: ClassVar[tuple[str, ...]] = ("n_perturb_samples",)
+    loss_func: str | Callable[[np.ndarray, np.ndarray], np.ndarray] = "mse"
+    perturb_patch_sizes: Sequence[int] = (4,)
+    n_perturb_samples: int = 10
+    normalise: bool = False
+    softmax: bool = False
+
+
 # --------------------------------------------------------------------------- shared preparation
 
 
 @dataclass
 class _Setup:
-    """What every metric of the family starts from."""
+    """What every metric of the family starts from: the maps as Quantus reads them, and once the first
+    forward has run (:meth:`score`), the resolved targets and their clean scores."""
 
+    model: nn.Module
+    inputs: torch.Tensor
     attributions: np.ndarray  # (N, H, W) float32, normalised / absolute as asked
-    targets: list[Target]
-    clean: np.ndarray  # (N,) float64: the target's score on the clean image
+    p: Perturbing
+    requested: TargetSpec
+    targets: list[Target] = field(default_factory=list)
+    clean: np.ndarray = field(default_factory=lambda: np.empty(0))  # (N,) float64: the target's clean score
 
     def features(self, channels: int) -> np.ndarray:
         """The maps broadcast over the channels and flattened: (N, C·H·W) float32, as Quantus's ``a_batch``."""
         a = self.attributions
         n = a.shape[0]
         return np.ascontiguousarray(np.broadcast_to(a[:, None], (n, channels, *a.shape[1:]))).reshape(n, -1)
+
+    def score(
+        self, items: Sequence[Any], build: Callable[[Sequence[Any]], tuple[torch.Tensor, Sequence[int]]]
+    ) -> np.ndarray:
+        """Scores of the perturbed inputs ``build`` makes of ``items``; the first call also resolves the
+        targets and scores the clean images, in the same forwards (:func:`score_batches_with_clean`)."""
+        if self.targets:
+            return score_batches(self.model, self.targets, items, build, self.p.batch_size)
+        self.targets, self.clean, scores = score_batches_with_clean(
+            self.model, self.inputs, self.requested, items, build, self.p.batch_size, probability=self.p.softmax
+        )
+        return scores
 
 
 def attributions(maps: torch.Tensor, abs: bool, normalise: bool) -> np.ndarray:
@@ -98,23 +212,10 @@ def attributions(maps: torch.Tensor, abs: bool, normalise: bool) -> np.ndarray:
     return np.abs(a) if abs else a
 
 
-def _setup(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec,
-    batch_size: int,
-    softmax: bool,
-    abs: bool,
-    normalise: bool,
-) -> _Setup:
+def _setup(model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, targets: TargetSpec, p: Perturbing) -> _Setup:
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    check_batch_size(batch_size)
-    with shared_forwards(model):
-        resolved, logits = resolve(model, inputs, targets, batch_size, probability=softmax)
-    clean = target_scores(resolved, logits).double().cpu().numpy()
-    return _Setup(attributions(maps_t, abs, normalise), resolved, clean)
+    return _Setup(model, inputs, attributions(maps_t, p.abs, p.normalise), p, targets)
 
 
 def baseline_fill(inputs: torch.Tensor, baseline: Baseline, allowed: Sequence[str] = FIXED_BASELINES) -> torch.Tensor:
@@ -143,17 +244,10 @@ def _row_fill(
     return fill[list(owners)][:, None]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise MetricInputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _features_in_step(value: object, pixels: int) -> int:
-    step = _positive_int(value, "features_in_step")
+def _features_in_step(step: int, pixels: int) -> int:
     if pixels % step:
         raise MetricInputError(f"features_in_step={step} must divide the image's H·W = {pixels} pixels (as Quantus)")
-    return step
+    return int(step)
 
 
 def _rank(order: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -231,53 +325,42 @@ class _Grid:
         out: np.ndarray = np.ascontiguousarray(blocks).reshape(n, self.count, -1).sum(axis=-1)
         return out
 
+    def pixel_rank(self, patch_rank: np.ndarray | torch.Tensor, h: int, w: int, device: torch.device) -> torch.Tensor:
+        """(N, 1, H, W): the rank of the patch each pixel falls in, from the patches' ranks (N, patches)."""
+        pixel_patch = self.patch_of_pixel(h, w, device)
+        return torch.as_tensor(patch_rank).to(device)[:, pixel_patch].view(-1, 1, h, w)
 
-def _cumulative_patches(
+
+def _removal_scores(setup: _Setup, rank: torch.Tensor, limits: Sequence[int], fill: torch.Tensor) -> np.ndarray:
+    """Scores (N, len(limits)) with the elements of rank < each limit set to each image's ``fill`` value."""
+    items, build = ranked_rows(setup.inputs, fill.view(-1, 1, 1, 1), rank, limits)
+    return setup.score(items, build).reshape(len(setup.inputs), len(limits))
+
+
+def _patch_curves(
     model: nn.Module,
     inputs: torch.Tensor,
     setup: _Setup,
-    patch_rank: torch.Tensor,
+    p: Patches,
     grid: _Grid,
-    n_steps: int,
-    fill: torch.Tensor,
-    batch_size: int,
-) -> np.ndarray:
-    """Scores (N, n_steps) after replacing the patches of rank < k + 1, for k = 0 .. n_steps − 1."""
-    n, _, h, w = inputs.shape
-    pixel_patch = grid.patch_of_pixel(h, w, inputs.device)
-    pixel_rank = patch_rank.to(inputs.device)[:, pixel_patch]  # (N, H·W)
-    items = [(i, k) for i in range(n) for k in range(n_steps)]
-
-    def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
-        owners = [i for i, _ in chunk]
-        limit = torch.tensor([k + 1 for _, k in chunk], device=inputs.device)
-        hit = (pixel_rank[owners] < limit[:, None]).view(len(chunk), 1, h, w)
-        return torch.where(hit, fill[owners].view(-1, 1, 1, 1), inputs[owners]), owners
-
-    return score_batches(model, setup.targets, items, build, batch_size).reshape(n, n_steps)
-
-
-def _patch_rank(order: np.ndarray) -> torch.Tensor:
-    return _rank(order, torch.device("cpu"))
+    ranking: np.ndarray,
+    steps: int,
+) -> tuple[np.ndarray, list[float]]:
+    """Region perturbation and selectivity: scores after the first 1 … ``steps`` patches of ``ranking`` are
+    set to the baseline, cumulatively; with the fraction of the patches each step has removed."""
+    h, w = inputs.shape[2:]
+    rank = grid.pixel_rank(_rank(ranking, torch.device("cpu")), h, w, inputs.device)
+    fill = baseline_fill(inputs, p.perturb_baseline)
+    scores = _removal_scores(setup, rank, range(1, steps + 1), fill)
+    return scores, [(k + 1) / grid.count for k in range(steps)]
 
 
 # --------------------------------------------------------------------------- the metrics
 
 
+@keywords(Correlation)
 def faithfulness_correlation(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    nr_runs: int = 100,
-    subset_size: int = 224,
-    abs: bool = False,
-    normalise: bool = True,
-    perturb_baseline: Baseline = "black",
-    softmax: bool = False,
-    seed: int | None = None,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Correlation = Correlation()
 ) -> FaithfulnessResult:
     """Faithfulness correlation (Bhatt et al., IJCAI 2020): higher is better.
 
@@ -285,14 +368,13 @@ def faithfulness_correlation(
     is Pearson's r between the attribution summed over the subset and the drop of the target's score
     (the logit unless ``softmax``).
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     n, c, h, w = inputs.shape
-    runs = _positive_int(nr_runs, "nr_runs")
-    k = _positive_int(subset_size, "subset_size")
+    runs, k = p.nr_runs, p.subset_size
     if k >= h * w:
         raise MetricInputError(f"subset_size={k} must be smaller than the image's H·W = {h * w} pixels (as Quantus)")
-    fill = baseline_fill(inputs, perturb_baseline, (*FIXED_BASELINES, "uniform"))
-    draws = sampling.Draws(seed, inputs.device)
+    fill = baseline_fill(inputs, p.perturb_baseline, (*FIXED_BASELINES, "uniform"))
+    draws = sampling.Draws(p.seed, inputs.device)
     a = torch.from_numpy(setup.features(c)).to(inputs.device)
     x = inputs.reshape(n, -1)
     sums = np.empty(runs * n)
@@ -301,30 +383,20 @@ def faithfulness_correlation(
     def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
         owners = [i for _, i in chunk]
         index = draws.subsets(len(chunk), c * h * w, k)
-        rows = _row_fill(fill, owners, perturb_baseline, draws).expand(-1, k)
-        sums[chunk[0][0] : chunk[-1][0] + 1] = a[owners].gather(1, index).sum(1).double().cpu().numpy()
-        return x[owners].scatter(1, index, rows).view(len(chunk), c, h, w), owners
+        rows = _row_fill(fill, owners, p.perturb_baseline, draws).expand(-1, k)
+        # the subset's attributions read straight from the (N, C·H·W) maps, not from a per-row copy of them
+        offsets = torch.tensor(owners, device=a.device)[:, None] * a.shape[1]
+        sums[chunk[0][0] : chunk[-1][0] + 1] = a.take(index + offsets).sum(1).double().cpu().numpy()
+        return x[owners].scatter_(1, index, rows).view(len(chunk), c, h, w), owners
 
-    perturbed = score_batches(model, setup.targets, items, build, batch_size).reshape(runs, n).T
+    perturbed = setup.score(items, build).reshape(runs, n).T
     scores = pearson_rows(sums.reshape(runs, n).T, setup.clean[:, None] - perturbed, "faithfulness_correlation")
     return FaithfulnessResult("faithfulness_correlation", scores)
 
 
+@keywords(Monotonicity)
 def monotonicity_correlation(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    eps: float = 1e-5,
-    nr_samples: int = 100,
-    features_in_step: int = 1,
-    abs: bool = True,
-    normalise: bool = True,
-    perturb_baseline: Baseline = "uniform",
-    softmax: bool = True,
-    seed: int | None = None,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Monotonicity = Monotonicity()
 ) -> FaithfulnessResult:
     """Monotonicity correlation (Nguyen & Martínez, 2020): higher is better.
 
@@ -334,47 +406,36 @@ def monotonicity_correlation(
     squared (not divided where |score| < ``eps``). A fixed baseline makes every sample the same: it
     is run once.
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     n, c, h, w = inputs.shape
-    step = _features_in_step(features_in_step, h * w)
-    samples = _positive_int(nr_samples, "nr_samples")
-    fill = baseline_fill(inputs, perturb_baseline, (*FIXED_BASELINES, "uniform"))
-    if perturb_baseline != "uniform":
-        samples = 1
+    step = _features_in_step(p.features_in_step, h * w)
+    fill = baseline_fill(inputs, p.perturb_baseline, (*FIXED_BASELINES, "uniform"))
+    samples = p.nr_samples if p.perturb_baseline == "uniform" else 1
     a = setup.features(c)
     order = np.argsort(a, axis=1)
     n_steps = a.shape[1] // step
     groups = np.take_along_axis(a, order, axis=1).reshape(n, n_steps, step).sum(axis=-1)
-    group = _rank(order, inputs.device) // step
-    draws = sampling.Draws(seed, inputs.device)
+    group = (_rank(order, inputs.device) // step).int()  # int32: half the bytes gathered per row
+    draws = sampling.Draws(p.seed, inputs.device)
     x = inputs.reshape(n, -1)
     items = [(s, i) for s in range(n_steps) for _ in range(samples) for i in range(n)]
 
     def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
         owners = [i for _, i in chunk]
         hit = group[owners] == torch.tensor([s for s, _ in chunk], device=inputs.device)[:, None]
-        rows = _row_fill(fill, owners, perturb_baseline, draws)
+        rows = _row_fill(fill, owners, p.perturb_baseline, draws)
         return torch.where(hit, rows, x[owners]).view(len(chunk), c, h, w), owners
 
-    perturbed = score_batches(model, setup.targets, items, build, batch_size).reshape(n_steps, samples, n)
+    perturbed = setup.score(items, build).reshape(n_steps, samples, n)
     y = setup.clean
-    inverse = np.where(np.abs(y) >= eps, 1.0 / np.where(y == 0, 1.0, np.abs(y)), 1.0) ** 2
+    inverse = np.where(np.abs(y) >= p.eps, 1.0 / np.where(y == 0, 1.0, np.abs(y)), 1.0) ** 2
     variance = ((perturbed - y) ** 2).mean(axis=1).T * inverse[:, None]
     return FaithfulnessResult("monotonicity_correlation", spearman_rows(groups, variance, "monotonicity_correlation"))
 
 
+@keywords(PixelFlipping)
 def pixel_flipping(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    features_in_step: int = 1,
-    abs: bool = False,
-    normalise: bool = True,
-    perturb_baseline: Baseline = "black",
-    softmax: bool = True,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: PixelFlipping = PixelFlipping()
 ) -> FaithfulnessResult:
     """Pixel flipping (Bach et al., PLoS ONE 2015): lower is better.
 
@@ -382,42 +443,22 @@ def pixel_flipping(
     attribution, cumulatively; the curve is the target's score after each step and the score its
     area (trapezoid, x = step index: Quantus's ``return_auc_per_sample``).
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     n, c, h, w = inputs.shape
-    step = _features_in_step(features_in_step, h * w)
-    fill = baseline_fill(inputs, perturb_baseline)
+    step = _features_in_step(p.features_in_step, h * w)
     a = setup.features(c)
-    rank = _rank(np.argsort(-a, axis=1), inputs.device)
+    rank = _rank(np.argsort(-a, axis=1), inputs.device).view(n, c, h, w)
     n_steps = a.shape[1] // step
-    x = inputs.reshape(n, -1)
-    items = [(i, k) for i in range(n) for k in range(n_steps)]
-
-    def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
-        owners = [i for i, _ in chunk]
-        limit = torch.tensor([(k + 1) * step for _, k in chunk], device=inputs.device)
-        hit = rank[owners] < limit[:, None]
-        return torch.where(hit, fill[owners][:, None], x[owners]).view(len(chunk), c, h, w), owners
-
-    curves = score_batches(model, setup.targets, items, build, batch_size).reshape(n, n_steps)
+    limits = [(k + 1) * step for k in range(n_steps)]
+    fill = baseline_fill(inputs, p.perturb_baseline)
+    curves = _removal_scores(setup, rank, limits, fill)
     fraction = [(k + 1) / n_steps for k in range(n_steps)]
     return FaithfulnessResult("pixel_flipping", trapezoid(curves), curves, fraction)
 
 
+@keywords(Regions)
 def region_perturbation(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    patch_size: int = 8,
-    order: str = "morf",
-    regions_evaluation: int = 100,
-    abs: bool = False,
-    normalise: bool = True,
-    perturb_baseline: Baseline = "black",
-    softmax: bool = True,
-    seed: int | None = None,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Regions = Regions()
 ) -> FaithfulnessResult:
     """Region perturbation (Samek et al., IEEE TNNLS 2017): with ``order="morf"`` higher is better.
 
@@ -426,51 +467,38 @@ def region_perturbation(
     the curve is the drop of the target's score after each and the score its area (trapezoid, x =
     step index).
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     n, c, h, w = inputs.shape
-    grid = _Grid.of(h, w, _positive_int(patch_size, "patch_size"))
-    steps = min(_positive_int(regions_evaluation, "regions_evaluation"), grid.count)
-    order = order.lower() if isinstance(order, str) else order
+    grid = _Grid.of(h, w, p.patch_size)
+    order = p.order.lower() if isinstance(p.order, str) else p.order
     if order == "morf":
         ranking = np.argsort(-grid.sums(setup.attributions, c), axis=-1)
     elif order == "lerf":
         ranking = np.argsort(grid.sums(setup.attributions, c), axis=-1)
     elif order == "random":
-        ranking = sampling.Draws(seed, inputs.device).permutations(n, grid.count).cpu().numpy()
+        ranking = sampling.Draws(p.seed, inputs.device).permutations(n, grid.count).cpu().numpy()
     else:
-        raise MetricInputError(f"unknown order {order!r}: use 'morf', 'lerf' or 'random'")
-    fill = baseline_fill(inputs, perturb_baseline)
-    scores = _cumulative_patches(model, inputs, setup, _patch_rank(ranking), grid, steps, fill, batch_size)
+        raise MetricInputError(f"unknown order {p.order!r}: use 'morf', 'lerf' or 'random'")
+    steps = min(p.regions_evaluation, grid.count)
+    scores, fraction = _patch_curves(model, inputs, setup, p, grid, ranking, steps)
     curves = setup.clean[:, None] - scores
-    fraction = [(k + 1) / grid.count for k in range(steps)]
     return FaithfulnessResult("region_perturbation", trapezoid(curves), curves, fraction)
 
 
+@keywords(Patches)
 def selectivity(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    patch_size: int = 8,
-    abs: bool = False,
-    normalise: bool = True,
-    perturb_baseline: Baseline = "black",
-    softmax: bool = True,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Patches = Patches()
 ) -> FaithfulnessResult:
     """Selectivity (Montavon et al., DSP 2018): lower is better.
 
     Every square patch is set to the baseline, most relevant first, cumulatively; the curve is the
     target's score after each patch and the score its area (trapezoid, x = step index).
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     _, c, h, w = inputs.shape
-    grid = _Grid.of(h, w, _positive_int(patch_size, "patch_size"))
+    grid = _Grid.of(h, w, p.patch_size)
     ranking = np.argsort(-grid.sums(setup.attributions, c), axis=-1)
-    fill = baseline_fill(inputs, perturb_baseline)
-    curves = _cumulative_patches(model, inputs, setup, _patch_rank(ranking), grid, grid.count, fill, batch_size)
-    fraction = [(k + 1) / grid.count for k in range(grid.count)]
+    curves, fraction = _patch_curves(model, inputs, setup, p, grid, ranking, grid.count)
     return FaithfulnessResult("selectivity", trapezoid(curves), curves, fraction)
 
 
@@ -490,18 +518,9 @@ def superpixels(image: np.ndarray, method: str) -> np.ndarray:
     return segments
 
 
+@keywords(Segments)
 def irof(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    segmentation_method: str = "slic",
-    abs: bool = False,
-    normalise: bool = True,
-    perturb_baseline: Baseline = "mean",
-    softmax: bool = True,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Segments = Segments()
 ) -> FaithfulnessResult:
     """Iterative Removal Of Features (Rieger & Hansen, 2020): higher is better.
 
@@ -512,13 +531,13 @@ def irof(
     All channels of a segment are replaced (Quantus 0.6.0's batched mask covers one channel and fails
     on RGB inputs).
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     n, c, h, w = inputs.shape
-    fixed = baseline_fill(inputs, perturb_baseline).double().cpu().numpy()
+    fixed = baseline_fill(inputs, p.perturb_baseline).double().cpu().numpy()
     images = inputs.detach().cpu().numpy()
     segment_rank, fills, counts = [], [], []
     for i in range(n):
-        segments = superpixels(images[i], segmentation_method)
+        segments = superpixels(images[i], p.segmentation_method)
         count = len(np.unique(segments))
         if count < 2:
             raise MetricInputError(f"irof: the segmentation of image {i} has one segment; it needs at least two")
@@ -528,7 +547,7 @@ def irof(
         rank = np.empty(count, dtype=np.int64)
         rank[order] = np.arange(count)
         values = np.full(count, fixed[i])
-        if perturb_baseline == "mean":
+        if p.perturb_baseline == "mean":
             sums = np.bincount(segments.reshape(-1), images[i].astype(np.float64).sum(axis=0).reshape(-1), count)
             sizes = np.bincount(segments.reshape(-1), minlength=count) * c
             total = images[i].astype(np.float64).sum()
@@ -550,7 +569,7 @@ def irof(
         ]
         return torch.stack(rows), owners
 
-    flat = score_batches(model, setup.targets, items, build, batch_size)
+    flat = setup.score(items, build)
     curves = np.full((n, max(counts)), np.nan)
     start = 0
     scores = np.empty(n)
@@ -562,20 +581,9 @@ def irof(
     return FaithfulnessResult("irof", scores, curves, fraction)
 
 
+@keywords(Infidelity)
 def infidelity(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    loss_func: str | Callable[[np.ndarray, np.ndarray], np.ndarray] = "mse",
-    perturb_patch_sizes: Sequence[int] = (4,),
-    n_perturb_samples: int = 10,
-    abs: bool = False,
-    normalise: bool = False,
-    perturb_baseline: Baseline = "black",
-    softmax: bool = False,
-    batch_size: int = 64,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Infidelity = Infidelity()
 ) -> FaithfulnessResult:
     """Infidelity (Yeh et al., NeurIPS 2019) as Quantus 0.6.0 computes it: lower is better.
 
@@ -586,32 +594,30 @@ def infidelity(
     this ``n_perturb_samples`` times with the same deterministic perturbation, so the samples are
     all equal: it is computed once.
     """
-    setup = _setup(model, inputs, maps, targets, batch_size, softmax, abs, normalise)
+    setup = _setup(model, inputs, maps, targets, p)
     n, _, h, w = inputs.shape
-    _positive_int(n_perturb_samples, "n_perturb_samples")
-    if loss_func == "mse":
-        loss: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda p, q: ((p - q) ** 2).mean(axis=1)  # noqa: E731
-    elif callable(loss_func):
-        loss = loss_func
+    if p.loss_func == "mse":
+        loss: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda a, b: ((a - b) ** 2).mean(axis=1)  # noqa: E731
+    elif callable(p.loss_func):
+        loss = p.loss_func
     else:
-        raise MetricInputError(f"unknown loss_func {loss_func!r}: use 'mse' or a callable")
-    sizes = [_positive_int(p, "perturb_patch_sizes entry") for p in perturb_patch_sizes]
+        raise MetricInputError(f"unknown loss_func {p.loss_func!r}: use 'mse' or a callable")
+    sizes = [positive_int(size, "perturb_patch_sizes entry") for size in p.perturb_patch_sizes]
     if not sizes:
         raise MetricInputError("perturb_patch_sizes is empty")
-    fill = baseline_fill(inputs, perturb_baseline)
+    fill = baseline_fill(inputs, p.perturb_baseline)
     # each pixel's contribution Σ_c a · (x − fill) when it is replaced, summed per patch then accumulated
     a = torch.from_numpy(setup.attributions).to(inputs.device, torch.float64)
     moved = (a * (inputs.double() - fill.double().view(-1, 1, 1, 1)).sum(dim=1)).reshape(n, -1)
     losses = []
     for size in sizes:
         grid = _Grid.of(h, w, size)
-        raster = torch.arange(grid.count).expand(n, -1)
-        drops = setup.clean[:, None] - _cumulative_patches(
-            model, inputs, setup, raster, grid, grid.count, fill, batch_size
-        )
-        pixel_patch = grid.patch_of_pixel(h, w, inputs.device)
+        raster = grid.pixel_rank(torch.arange(grid.count).expand(n, -1), h, w, inputs.device)
+        steps = range(1, grid.count + 1)
+        scores = _removal_scores(setup, raster, steps, fill)
+        drops = setup.clean[:, None] - scores
         per_patch = torch.zeros(n, grid.count, dtype=torch.float64, device=inputs.device)
-        per_patch.index_add_(1, pixel_patch, moved)
+        per_patch.index_add_(1, grid.patch_of_pixel(h, w, inputs.device), moved)
         losses.append(np.asarray(loss(drops, per_patch.cumsum(dim=1).cpu().numpy()), dtype=np.float64))
     return FaithfulnessResult("infidelity", np.mean(losses, axis=0))
 
@@ -619,6 +625,18 @@ def infidelity(
 # --------------------------------------------------------------------------- Chefer et al.'s perturbation test
 
 CHEFER_STEPS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class Chefer(ImageStats, Batched):
+    """The perturbation test's keywords: the fractions of pixels removed, the model's normalisation."""
+
+    steps: Sequence[float] = CHEFER_STEPS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.steps or any(not 0 <= float(f) <= 1 for f in self.steps):
+            raise MetricInputError(f"steps must be fractions in [0, 1], got {list(self.steps)}")
 
 
 class TopOneHit:
@@ -632,56 +650,32 @@ class TopOneHit:
 
 
 def _chefer(
-    name: str,
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec,
-    steps: Sequence[float],
-    batch_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
+    name: str, model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec, p: Chefer
 ) -> FaithfulnessResult:
     """Top-1 hits after blacking out the ``int(H·W·p)`` most (positive) or least (negative) relevant
     pixels, for each fraction ``p`` of ``steps``; the score is the area under the hit curve."""
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    check_batch_size(batch_size)
-    fractions = [float(p) for p in steps]
-    if not fractions or any(not 0 <= p <= 1 for p in fractions):
-        raise MetricInputError(f"{name}: steps must be fractions in [0, 1], got {list(steps)}")
+    fractions = [float(f) for f in p.steps]
     n, _, h, w = inputs.shape
     with shared_forwards(model):
-        resolved, _ = resolve(model, inputs, targets, batch_size, probability=False)
+        resolved, _ = resolve(model, inputs, targets, p.batch_size, probability=False)
     if any(type(t) is not ClassifierOutputTarget for t in resolved):
         raise MetricInputError(f"{name} needs class-index targets: it counts top-1 hits")
     hits = [TopOneHit(t.category) for t in resolved if isinstance(t, ClassifierOutputTarget)]
-    black = make_substrate("black", inputs, mean, std)
+    black = make_substrate("black", inputs, p.mean, p.std)
     relevance = maps_t.reshape(n, -1) if name == "positive_perturbation" else -maps_t.reshape(n, -1)
-    rank = _rank(torch.argsort(relevance, dim=1, descending=True, stable=True).numpy(), inputs.device)
-    items = [(i, int(h * w * p)) for i in range(n) for p in fractions]
-
-    def build(chunk: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, list[int]]:
-        owners = [i for i, _ in chunk]
-        limit = torch.tensor([k for _, k in chunk], device=inputs.device)
-        hit = (rank[owners] < limit[:, None]).view(len(chunk), 1, h, w)
-        return torch.where(hit, black[owners], inputs[owners]), owners
-
-    curves = score_batches(model, hits, items, build, batch_size).reshape(n, len(fractions))
+    order = torch.argsort(relevance, dim=1, descending=True, stable=True).numpy()
+    rank = _rank(order, inputs.device).view(n, 1, h, w)
+    limits = [int(h * w * f) for f in fractions]
+    curves = replace_ranked(model, hits, inputs, black, rank, limits, p.batch_size)
     area = np.trapezoid(curves, x=fractions, axis=1) if len(fractions) > 1 else curves[:, 0].copy()
     return FaithfulnessResult(name, area, curves, fractions)
 
 
+@keywords(Chefer)
 def positive_perturbation(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    steps: Sequence[float] = CHEFER_STEPS,
-    batch_size: int = 64,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Chefer = Chefer()
 ) -> FaithfulnessResult:
     """Positive perturbation (Chefer, Gur & Wolf, CVPR 2021): lower is better.
 
@@ -690,89 +684,44 @@ def positive_perturbation(
     whether the target class is still the top-1; the score is the area under that curve over p
     (trapezoid), so the batch mean is the area under their accuracy curve.
     """
-    return _chefer("positive_perturbation", model, inputs, maps, targets, steps, batch_size, mean, std)
+    return _chefer("positive_perturbation", model, inputs, maps, targets, p)
 
 
+@keywords(Chefer)
 def negative_perturbation(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    steps: Sequence[float] = CHEFER_STEPS,
-    batch_size: int = 64,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Chefer = Chefer()
 ) -> FaithfulnessResult:
     """Negative perturbation (Chefer, Gur & Wolf, CVPR 2021): higher is better.
 
     :func:`positive_perturbation` with the least relevant pixels removed first (their ``vis = -vis``).
     """
-    return _chefer("negative_perturbation", model, inputs, maps, targets, steps, batch_size, mean, std)
+    return _chefer("negative_perturbation", model, inputs, maps, targets, p)
 
 
 # --------------------------------------------------------------------------- registration
 
-_COMMON = ("abs", "normalise", "perturb_baseline", "softmax", "batch_size")
 _FEATURES = "fraction of features perturbed"
-for _func, _higher, _params, _curve, _description in (
-    (
-        faithfulness_correlation,
-        True,
-        ("nr_runs", "subset_size", "seed"),
-        False,
-        "Pearson r of attribution sums vs output drops over random feature subsets (Bhatt et al.)",
-    ),
-    (
-        monotonicity_correlation,
-        True,
-        ("eps", "nr_samples", "features_in_step", "seed"),
-        False,
-        "Spearman rho of attribution vs output variance per feature group (Nguyen & Martínez)",
-    ),
-    (
-        pixel_flipping,
-        False,
-        ("features_in_step",),
-        True,
-        "area under the score curve as features are flipped most relevant first (Bach et al.)",
-    ),
-    (
-        region_perturbation,
-        True,
-        ("patch_size", "order", "regions_evaluation", "seed"),
-        True,
-        "area under the score-drop curve as patches are removed, MoRF (Samek et al.)",
-    ),
-    (selectivity, False, ("patch_size",), True, "area under the score curve as patches are removed (Montavon et al.)"),
-    (irof, True, ("segmentation_method",), True, "area over the relative score curve as superpixels are removed"),
-    (
-        infidelity,
-        False,
-        ("loss_func", "perturb_patch_sizes", "n_perturb_samples"),
-        False,
-        "mean squared gap between output drops and attribution-weighted changes (Yeh et al.)",
-    ),
-):
+# (metric, higher is better, x axis of its curve ("" if it has none), description)
+for _func, _higher, _curve_x, _description in (
+    (faithfulness_correlation, True, "",
+     "Quantus Pearson r of attribution sums vs output drops over random feature subsets (Bhatt et al.)"),
+    (monotonicity_correlation, True, "",
+     "Quantus Spearman rho of attribution vs output variance per feature group (Nguyen & Martínez)"),
+    (pixel_flipping, False, _FEATURES,
+     "Quantus area under the score curve as features are flipped most relevant first (Bach et al.)"),
+    (region_perturbation, True, _FEATURES,
+     "Quantus area under the score-drop curve as patches are removed, MoRF (Samek et al.)"),
+    (selectivity, False, _FEATURES,
+     "Quantus area under the score curve as patches are removed (Montavon et al.)"),
+    (irof, True, _FEATURES,
+     "Quantus area over the relative score curve as superpixels are removed"),
+    (infidelity, False, "",
+     "Quantus mean squared gap between output drops and attribution-weighted changes (Yeh et al.)"),
+    (positive_perturbation, False, REMOVED,
+     "Chefer et al.: area under the top-1 hit curve, most relevant pixels removed first"),
+    (negative_perturbation, True, REMOVED,
+     "Chefer et al.: area under the top-1 hit curve, least relevant pixels removed first"),
+):  # fmt: skip
     _name = _func.__name__
-    register_metric(
-        _name,
-        _func,
-        [Column(_name, higher_is_better=_higher, curve=_name if _curve else None, curve_x=_FEATURES if _curve else "")],
-        params=(*_params, *_COMMON),
-        description=f"Quantus {_description}",
-    )
-_REMOVED = "fraction of pixels removed"
-for _chefer_func, _higher, _order in (
-    (positive_perturbation, False, "most"),
-    (negative_perturbation, True, "least"),
-):
-    _name = _chefer_func.__name__
-    register_metric(
-        _name,
-        _chefer_func,
-        [Column(_name, higher_is_better=_higher, curve=_name, curve_x=_REMOVED)],
-        params=("steps", "batch_size"),
-        image_stats=True,
-        description=f"Chefer et al.: area under the top-1 hit curve, {_order} relevant pixels removed first",
-    )
+    _column = Column(_name, higher_is_better=_higher, curve=_name if _curve_x else None, curve_x=_curve_x)
+    register_metric(_name, _func, [_column], image_stats=takes_image_stats(_func), description=_description)

@@ -26,13 +26,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
 from camscope.core.errors import MetricInputError
+from camscope.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 R = TypeVar("R")
 
@@ -80,9 +81,19 @@ def keywords(params: type[Any]) -> Callable[[Callable[..., R]], Callable[..., R]
 
 def declared(func: Callable[..., Any]) -> tuple[str, ...]:
     """The keyword parameters a :func:`keywords`-decorated metric takes; () for an undecorated function
-    (whose keywords ``register_metric`` then takes from its ``params=``)."""
+    (whose keywords ``register_metric`` then takes from its ``params=``). The :class:`ImageStats` fields
+    are left out: the registry lists the model's normalisation apart (``image_stats``)."""
     params = getattr(func, _PARAMS_ATTRIBUTE, None)
-    return () if params is None else tuple(f.name for f in dataclasses.fields(params))
+    if params is None:
+        return ()
+    stats = {f.name for f in dataclasses.fields(ImageStats)} if issubclass(params, ImageStats) else set()
+    return tuple(f.name for f in dataclasses.fields(params) if f.name not in stats)
+
+
+def takes_image_stats(func: Callable[..., Any]) -> bool:
+    """Whether a :func:`keywords`-decorated metric takes the model's normalisation (:class:`ImageStats`)."""
+    params = getattr(func, _PARAMS_ATTRIBUTE, None)
+    return params is not None and issubclass(params, ImageStats)
 
 
 def _default(field: dataclasses.Field[Any]) -> Any:
@@ -129,3 +140,11 @@ class Reexplaining(MapReading):
     explain_func: str | Callable[..., Any] | None = None
     explain_func_kwargs: Mapping[str, Any] | None = None
     seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    """The model's input normalisation, for metrics that work in image space (black, the dataset mean)."""
+
+    mean: Sequence[float] = IMAGENET_MEAN
+    std: Sequence[float] = IMAGENET_STD

@@ -31,22 +31,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import Module
 
 from camscope.core.errors import MetricInputError
 from camscope.core.targets import TargetSpec, target_scores
 from camscope.metrics._common import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     REMOVED,
     ArrayLike,
     channel_stats,
-    check_batch_size,
     check_inputs,
     resolve,
     score_batches,
 )
 from camscope.metrics.imputation import NEIGHBOUR_WEIGHTS, impute_batch
+from camscope.metrics.params import Batched, ImageStats, keywords
 from camscope.metrics.perturbation_confidence import (
     AveragerAcrossThresholds,
     PerturbationConfidenceMetric,
@@ -96,22 +95,31 @@ class RoadResult:
         return {k: (x, v) for k, v in curves.items() if v is not None}
 
 
-def road(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec = None,
-    *,
-    percentages: Sequence[float] = DEFAULT_PERCENTAGES,
-    orders: Sequence[str] = ORDERS,
-    compat: str | None = None,
-    noise: float = 0.01,
-    seed: int = 0,
-    batch_size: int = 32,
-    workers: int | None = None,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> RoadResult:
+@dataclass(frozen=True)
+class Road(ImageStats, Batched):
+    """ROAD's keywords (see :func:`road`); the percentages, orders and mode are checked here."""
+
+    percentages: Sequence[float] = DEFAULT_PERCENTAGES
+    orders: Sequence[str] = ORDERS
+    compat: str | None = None
+    noise: float = 0.01
+    seed: int = 0
+    batch_size: int = 32
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.compat not in (None, "pytorch-grad-cam"):
+            raise MetricInputError(f"unknown compat {self.compat!r}: use None or 'pytorch-grad-cam'")
+        unknown = [o for o in self.orders if o not in ORDERS]
+        if unknown or not self.orders:
+            raise MetricInputError(f"unknown ROAD orders {unknown or self.orders}: use 'morf' and/or 'lerf'")
+        if not self.percentages or any(not 0 <= float(q) < 100 for q in self.percentages):
+            raise MetricInputError(f"ROAD percentages must lie in [0, 100), got {list(self.percentages)}")
+
+
+@keywords(Road)
+def road(model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec = None, p: Road = Road()) -> RoadResult:
     """ROAD MoRF / LeRF curves at ``percentages`` (in %) and their combination; see the module doc.
 
     ``noise`` is the imputation noise (0 switches it off), ``seed`` seeds it and the tie-breaking noise,
@@ -120,49 +128,27 @@ def road(
     pixel is imputed) and the imputed image is the mean colour plus noise, where pytorch-grad-cam's
     singular solve gives NaN.
     """
-    generator = torch.Generator().manual_seed(seed)
-    return road_with_generator(
-        model, inputs, maps, targets, percentages, orders, compat, noise, generator, batch_size, workers, mean, std
-    )
+    return road_with_generator(model, inputs, maps, targets, p, torch.Generator().manual_seed(p.seed))
 
 
 def road_with_generator(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    maps: ArrayLike,
-    targets: TargetSpec,
-    percentages: Sequence[float],
-    orders: Sequence[str],
-    compat: str | None,
-    noise: float,
-    generator: torch.Generator,
-    batch_size: int,
-    workers: int | None = None,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    model: Module, inputs: Tensor, maps: ArrayLike, targets: TargetSpec, p: Road, generator: torch.Generator
 ) -> RoadResult:
     """:func:`road` drawing its noise from ``generator`` (pytorch-grad-cam's classes: torch's global one)."""
     maps_t = check_inputs(inputs, maps)
     assert maps_t is not None
-    check_batch_size(batch_size)
-    if compat not in (None, "pytorch-grad-cam"):
-        raise MetricInputError(f"unknown compat {compat!r}: use None or 'pytorch-grad-cam'")
-    unknown = [o for o in orders if o not in ORDERS]
-    if unknown or not orders:
-        raise MetricInputError(f"unknown ROAD orders {unknown or orders}: use 'morf' and/or 'lerf'")
-    pcts = tuple(float(p) for p in percentages)
-    if not pcts or any(not 0 <= p < 100 for p in pcts):
-        raise MetricInputError(f"ROAD percentages must lie in [0, 100), got {list(percentages)}")
+    compat, noise, workers = p.compat, p.noise, p.workers
+    pcts = tuple(float(q) for q in p.percentages)
     n = inputs.shape[0]
-    resolved, logits = resolve(model, inputs, targets, batch_size, probability=compat is None)
-    todo = [o for o in ORDERS if o in orders]
+    resolved, logits = resolve(model, inputs, targets, p.batch_size, probability=compat is None)
+    todo = [o for o in ORDERS if o in p.orders]
     if compat is None:
         keep = _official_keep(maps_t, pcts, todo, generator)
     else:
         keep = _pytorch_grad_cam_keep(maps_t, pcts, todo)
     # one item per (order, percentage, image), in pytorch-grad-cam's loop order (its noise order)
     items = [(o, k, i) for o in todo for k in range(len(pcts)) for i in range(n)]
-    m, s = channel_stats(inputs, mean, std)
+    m, s = channel_stats(inputs, p.mean, p.std)
 
     def build(chunk: Sequence[tuple[str, int, int]]) -> tuple[torch.Tensor, list[int]]:
         owners = [i for _, _, i in chunk]
@@ -176,7 +162,7 @@ def road_with_generator(
             imputed = imputed.to(inputs.device, inputs.dtype)
         return imputed, owners
 
-    scores = score_batches(model, resolved, items, build, batch_size)
+    scores = score_batches(model, resolved, items, build, p.batch_size)
     curves: dict[str, np.ndarray] = {}
     for j, o in enumerate(todo):
         block = scores[j * len(pcts) * n : (j + 1) * len(pcts) * n].reshape(len(pcts), n).T
@@ -228,7 +214,6 @@ register_metric(
         Column("road_lerf", higher_is_better=True, curve="road_lerf", curve_x=REMOVED + " (imputed)"),
         Column("road_combined", higher_is_better=True),
     ],
-    params=("percentages", "orders", "compat", "noise", "seed", "batch_size", "workers"),
     image_stats=True,
     description="ROAD MoRF / LeRF / combined",
 )
@@ -323,8 +308,7 @@ def _peer_road(
     orders: Sequence[str],
 ) -> RoadResult:
     maps = torch.from_numpy(np.float32(maps_array(cams)))
-    batch_size = max(1, inputs.shape[0])
-    generator = torch.default_generator
-    return road_with_generator(
-        model, inputs, maps, targets, percentiles, orders, "pytorch-grad-cam", 0.01, generator, batch_size
+    p = Road(
+        percentages=tuple(percentiles), orders=tuple(orders), compat="pytorch-grad-cam", batch_size=max(1, len(inputs))
     )
+    return road_with_generator(model, inputs, maps, targets, p, torch.default_generator)

@@ -7,6 +7,7 @@ their maximum, so Quantus's batch-wide normalisation and camscope's per-image on
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 from camscope.core.errors import CamscopeWarning, MetricInputError
 from camscope.metrics import faithfulness as F
 from camscope.metrics import get_metric, sampling
+from camscope.metrics._common import image_logits, shared_forwards
 from tests.metrics.conftest import tiny_cnn
 from tests.metrics.quantus_replay import replay_draws, run_quantus
 
@@ -287,3 +289,45 @@ def test_chefer_needs_class_targets(batch):
         F.positive_perturbation(model, x, maps, lambda out: out[..., 0])
     with pytest.raises(MetricInputError, match="steps"):
         F.negative_perturbation(model, x, maps, steps=[1.5])
+
+
+def test_clean_images_ride_in_the_first_perturbed_forward(batch):
+    model, x, maps, y = batch
+    rows: list[int] = []
+    handle = model.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[0]))
+    try:
+        bare = F.region_perturbation(model, x, maps, y.tolist(), patch_size=8, regions_evaluation=16, batch_size=32)
+        # 3 images × 16 patches = 48 perturbed rows in chunks of 32; the 3 clean images join the first
+        assert rows == [3 + 32, 16]
+        with shared_forwards(model):
+            image_logits(model, x, 8)  # a memo that already knows the clean images: no clean rows
+            rows.clear()
+            known = F.region_perturbation(
+                model, x, maps, y.tolist(), patch_size=8, regions_evaluation=16, batch_size=32
+            )
+        assert rows == [32, 16]
+        rows.clear()
+        # more clean images than an eighth of batch_size: they get a forward of their own (bounded peak memory)
+        F.region_perturbation(model, x, maps, y.tolist(), patch_size=8, regions_evaluation=16, batch_size=16)
+        assert rows == [3, 16, 16, 16]
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(bare.curves, known.curves, atol=1e-6)
+
+
+def test_keywords_are_quantus_names_and_defaults(batch):
+    signature = inspect.signature(F.monotonicity_correlation).parameters
+    assert signature["abs"].default is True and signature["perturb_baseline"].default == "uniform"
+    assert signature["softmax"].default is True and signature["features_in_step"].default == 1
+    assert inspect.signature(F.faithfulness_correlation).parameters["softmax"].default is False
+    infidelity = inspect.signature(F.infidelity).parameters
+    assert infidelity["normalise"].default is False and infidelity["n_perturb_samples"].default == 10
+    assert inspect.signature(F.irof).parameters["perturb_baseline"].default == "mean"
+    quantus_keywords = "batch_size abs normalise perturb_baseline softmax patch_size order regions_evaluation seed"
+    assert get_metric("region_perturbation").params == tuple(quantus_keywords.split())
+    assert get_metric("positive_perturbation").image_stats and not get_metric("pixel_flipping").image_stats
+    model, x, maps, y = batch
+    with pytest.raises(MetricInputError, match="pixel_flipping takes no parameter 'patch_size'"):
+        F.pixel_flipping(model, x, maps, y.tolist(), patch_size=4)
+    with pytest.raises(MetricInputError, match="regions_evaluation must be a positive integer"):
+        F.region_perturbation(model, x, maps, regions_evaluation=0)
