@@ -101,17 +101,29 @@ class RayEngine:
         out: TextIO | None = None,
         **_: Any,
     ) -> None:
+        # An interrupt while Ray imports or connects can leave its threads half-started, and interpreter
+        # shutdown may then wait on them: until this is done, the command line exits hard (connect_abandoned).
+        starting = threading.Event()
+        _RUNNING.append(starting)
         try:
             import ray
         except ImportError:
+            starting.set()
             raise CamscopeError("the ray engine needs Ray: pip install 'camscope[ray]'") from None
         self.ray: Any = ray  # typed loosely: Ray's API is untyped
         self.config = config
         self.out = out or sys.stderr
         self._ids: list[str] | None = None
         self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            connect(ray, address, num_cpus, DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
+        try:
+            if self._owns_ray:
+                timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+                connect(ray, address, num_cpus, timeout)
+        except Exception:
+            starting.set()  # a connect that failed and returned (not one interrupted) left nothing running
+            raise
+        starting.set()
+        _RUNNING.remove(starting)
         self._restore_printer = _quiet_raylet_tails()
         try:
             resources = self.ray.cluster_resources()
