@@ -351,7 +351,7 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
         f"{len(summary.models)} mini model(s) × {'/'.join(map(str, maps))} maps (every registered method that "
         f"applies, RandomCAM, the true mask and its inverse) × {'/'.join(map(str, images))} generated scenes "
         f"(seed {s['seed']}), "
-        f"every registered metric ({len(s['metrics'])}); minor perturbations: {', '.join(s['perturbations'])} "
+        f"{_metric_phrase(s)}; minor perturbations: {', '.join(s['perturbations'])} "
         f"(σ {s['input_noise']} pixel, {s['model_noise']} weight), disruption: map cells of {s['disrupt_cell']} px "
         f"shuffled; {s['bootstrap']} bootstrap resamples over images; metric settings "
         f"{json.dumps(s['metric_params'], separators=(',', ':'))}; {flipped} image·condition(s) flipped by a minor "
@@ -359,6 +359,23 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
         + ("" if summary.cpu_seconds is None else f" ({summary.cpu_seconds / 60:.1f} CPU-min)")
         + (f" ({note})." if note else ".")
     )
+
+
+def _metric_phrase(settings: dict[str, Any]) -> str:
+    left_out = settings.get("excluded_metrics") or {}
+    run = len(settings["metrics"])
+    if not left_out:
+        return f"every registered metric ({run})"
+    return f"every registered metric ({run}) but the {len(left_out)} left out below"
+
+
+def excluded_markdown(summary: Summary) -> str:
+    """Which registered metrics the run left out and why, one line per reason ("" when none was)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in (summary.settings.get("excluded_metrics") or {}).items():
+        by_reason.setdefault(reason, []).append(name)
+    lines = [f"- {', '.join(f'`{n}`' for n in names)}: {reason}." for reason, names in by_reason.items()]
+    return "\n".join(["*Left out* (`--metrics NAME` runs one):", *lines]) if lines else ""
 
 
 def findings_markdown(summary: Summary) -> str:
@@ -372,7 +389,13 @@ def write_outputs(summary: Summary, out: str | Path) -> list[Path]:
 
     out = Path(out)
     text = "\n\n".join(
-        ["# camscope meta-evaluation", settings_sentence(summary), table_markdown(summary), findings_markdown(summary)]
+        [
+            "# camscope meta-evaluation",
+            settings_sentence(summary),
+            *filter(None, [excluded_markdown(summary)]),
+            table_markdown(summary),
+            findings_markdown(summary),
+        ]
     )
     written = []
     for name, content in ((SUMMARY_FILE, summary.to_json()), (TABLE_FILE, text + "\n")):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from camscope.metaeval.summary import Summary, findings_markdown, settings_sentence, table_markdown
+from camscope.metaeval.summary import Summary, excluded_markdown, findings_markdown, settings_sentence, table_markdown
 from camscope.testing.markers import replace_block
 
 README = Path(__file__).resolve().parents[2] / "README.md"  # the source checkout's README
@@ -29,6 +29,7 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
             BEGIN,
             f"*What was run* (`{source}`): {settings_sentence(summary, note)}",
             "",
+            *([excluded_markdown(summary), ""] if excluded_markdown(summary) else []),
             table_markdown(summary),
             "",
             "![agreement with the known answer per metric and model, and trust against cost]"

@@ -50,6 +50,13 @@ def check_block(block: str) -> list[str]:
         for cell in match.group(6, 7):
             if cell != "n/a" and not 0 <= float(cell) <= 1:
                 problems.append(f"{column}: consistency {cell} outside [0, 1]")
+    heads = [line.split(": ", 1)[0] for line in lines if line.startswith("- `")]
+    in_table = {m.group(1) for m in map(ROW.match, rows) if m}
+    for name in (n for head in heads for n in re.findall(r"`(\S+?)`", head)):
+        if name not in metric_names():
+            problems.append(f"left out {name} is no registered metric")
+        elif {c.name for c in get_metric(name).columns} & in_table:
+            problems.append(f"left out {name} has a row in the table")
     findings = re.findall(r"^- \*\*(\S+)\*\*", block, re.M)
     if findings != [ROW.match(r).group(1) for r in rows if ROW.match(r)]:
         problems.append("the findings do not follow the table's rows")
@@ -63,6 +70,16 @@ def test_the_scripts_block_passes_the_check():
     assert "| deletion_auc | ↓ |" in block and "1 (is the known answer)" in block
     broken = block.replace("| deletion_auc | ↓ |", "| deletion_auc | ↑ |")
     assert any("direction" in p for p in check_block(broken))
+
+
+def test_the_block_states_the_metrics_left_out_and_why():
+    left_out = {"irof": "too slow here", "focus": "needs mosaics", "mprt": "too slow here"}
+    settings = {**SETTINGS, "excluded_metrics": left_out}
+    block = block_markdown(summarize(fake_rows(), settings, 12.0), "test")
+    assert check_block(block) == []
+    assert "every registered metric (2) but the 3 left out below" in block
+    assert "- `irof`, `mprt`: too slow here." in block and "- `focus`: needs mosaics." in block
+    assert any("has a row" in p for p in check_block(block.replace("- `focus`", "- `deletion`")))
 
 
 def test_readme_block_is_the_scripts_format():
