@@ -65,6 +65,7 @@ class ColumnResult:
     failed: int
     is_ground_truth: bool  # its values are the known answer itself (energy inside the object)
     reasons: list[str] = field(default_factory=list)
+    position_blind: bool = False  # shuffling the maps' cells leaves every score unchanged
     finding: str = ""
 
     @property
@@ -155,6 +156,15 @@ def _tau(block: _Block, idx: np.ndarray) -> float:
     return kendall_tau(_nanmean(block.scores[CLEAN][idx], 0), _nanmean(block.truth[idx], 0))
 
 
+def _position_blind(blocks: list[_Block]) -> bool:
+    """Whether the disrupted maps score exactly like the clean ones: the metric reads a map's values (a
+    statistic of their distribution), not where they lie, so no shuffling can move it."""
+    pairs = [(b.scores[CLEAN], b.scores[DISRUPTED]) for b in blocks if DISRUPTED in b.scores]
+    return bool(pairs) and all(
+        np.isfinite(c).any() and np.allclose(c, d, rtol=1e-6, atol=1e-9, equal_nan=True) for c, d in pairs
+    )
+
+
 def _model_result(model: str, block: _Block, resamples: int) -> ModelResult:
     tau = bootstrap_interval(len(block.images), lambda i: _tau(block, block.images[i]), resamples=resamples)
     means = _nanmean(block.scores[CLEAN], 0)
@@ -228,6 +238,7 @@ def summarize(
                 failed=int(((status == "failed") & sel).sum()),
                 is_ground_truth=identical,
                 reasons=reasons[:3],
+                position_blind=_position_blind(own),
             )
         )
     summary = Summary(
@@ -303,6 +314,11 @@ def finding(result: ColumnResult, summary: Summary) -> str:
         f"reactivity {_fmt(result.adversary_reactivity)} (scores moved when the maps' cells are shuffled); "
         f"cost {_fmt(result.forwards, 1)} forwards and {_fmt(result.seconds * 1000, 1)} ms per image and map."
     )
+    if result.position_blind:
+        parts.append(
+            "Shuffling the maps' cells leaves every score unchanged: it reads the distribution of a map's values, "
+            "not where they lie, so its adversary reactivity is 0 by construction."
+        )
     if result.skipped or result.failed:
         why = f": {'; '.join(result.reasons)}" if result.reasons else ""
         parts.append(f"{result.skipped} row(s) skipped and {result.failed} failed{why}.")
