@@ -45,6 +45,19 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
     )
 
 
+def source_of(settings_hash: str) -> str:
+    """The commands that reproduce a folder: its preset when its settings are one preset's, as registered now."""
+    from camscope.metaeval.config import PRESETS, preset
+
+    named = [name for name in PRESETS if preset(name).hash() == settings_hash]
+    run = (
+        f"camscope metaeval --preset {named[0]} --fresh --out OUT"
+        if named
+        else "camscope metaeval (no preset's settings)"
+    )
+    return f"{run}; python benchmarks/metaeval_readme.py OUT; settings hash {settings_hash}"
+
+
 def write_readme(block: str, readme: Path = README) -> None:
     """Replace the README's marked block (:func:`camscope.testing.markers.replace_block`)."""
     replace_block(readme, BEGIN, END, block)
@@ -66,8 +79,7 @@ def main() -> int:
     for path in write_outputs(summary, args.folder):
         if path.suffix in (".md", ".png"):
             (RESULTS_DIR / path.name).write_bytes(path.read_bytes())
-    source = f"camscope metaeval, settings hash {meta['hash']}"
-    write_readme(block_markdown(summary, source, args.note), args.readme)
+    write_readme(block_markdown(summary, source_of(meta["hash"]), args.note), args.readme)
     print(table_markdown(summary))
     return 0
 

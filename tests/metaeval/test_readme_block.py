@@ -97,3 +97,12 @@ def test_write_readme_replaces_only_the_marked_block(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no"):
         write_readme(f"{BEGIN}\nnew\n{END}", readme)
+
+
+def test_the_block_names_the_preset_that_reproduces_the_folder_only_when_its_settings_are_that_presets():
+    from camscope.metaeval.config import preset, with_overrides
+    from camscope.testing.metaeval_readme import source_of
+
+    quick = preset("quick")
+    assert source_of(quick.hash()).startswith("camscope metaeval --preset quick --fresh --out OUT;")
+    assert "no preset" in source_of(with_overrides(quick, images=5).hash())
