@@ -387,9 +387,12 @@ def _metric_phrase(settings: dict[str, Any]) -> str:
 
 def excluded_markdown(summary: Summary) -> str:
     """Which registered metrics the run left out and why, one line per reason ("" when none was)."""
+    from camscope.metaeval.config import EXCLUDED_METRICS
+
     by_reason: dict[str, list[str]] = {}
-    for name, reason in (summary.settings.get("excluded_metrics") or {}).items():
-        by_reason.setdefault(reason, []).append(name)
+    for name, stored in (summary.settings.get("excluded_metrics") or {}).items():
+        # the reason is documentation, not a setting: today's text where the code still leaves the metric out
+        by_reason.setdefault(EXCLUDED_METRICS.get(name, stored), []).append(name)
     lines = [f"- {', '.join(f'`{n}`' for n in names)}: {reason}." for reason, names in by_reason.items()]
     return "\n".join(["*Left out* (`--metrics NAME` runs one):", *lines]) if lines else ""
 

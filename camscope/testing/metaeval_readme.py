@@ -5,14 +5,15 @@ script's output, never typed by hand. It summarises the folder's parts (computin
 ``--run`` asks for it), writes the folder's table, plot and findings (copied to ``benchmarks/results/``),
 and rewrites the README block: what was run, the table, the plot, and one finding per metric column.
 
-    camscope metaeval --preset reduced --out mini_runs/metaeval_reduced   # compute (resumable)
-    python benchmarks/metaeval_readme.py mini_runs/metaeval_reduced        # summarise + README block
+    camscope metaeval --fresh --out mini_runs/metaeval                  # compute (resumable without --fresh)
+    python benchmarks/metaeval_readme.py mini_runs/metaeval             # summarise + README block
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from camscope.metaeval.summary import Summary, excluded_markdown, findings_markdown, settings_sentence, table_markdown
 from camscope.testing.markers import replace_block
@@ -45,11 +46,11 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
     )
 
 
-def source_of(settings_hash: str) -> str:
+def source_of(settings: dict[str, Any], settings_hash: str) -> str:
     """The commands that reproduce a folder: its preset when its settings are one preset's, as registered now."""
-    from camscope.metaeval.config import PRESETS, preset
+    from camscope.metaeval.config import PRESETS, comparable, preset
 
-    named = [name for name in PRESETS if preset(name).hash() == settings_hash]
+    named = [name for name in PRESETS if comparable(preset(name).as_dict()) == comparable(settings)]
     run = (
         f"camscope metaeval --preset {named[0]} --fresh --out OUT"
         if named
@@ -79,7 +80,7 @@ def main() -> int:
     for path in write_outputs(summary, args.folder):
         if path.suffix in (".md", ".png"):
             (RESULTS_DIR / path.name).write_bytes(path.read_bytes())
-    write_readme(block_markdown(summary, source_of(meta["hash"]), args.note), args.readme)
+    write_readme(block_markdown(summary, source_of(meta["settings"], meta["hash"]), args.note), args.readme)
     print(table_markdown(summary))
     return 0
 

@@ -44,3 +44,14 @@ def test_every_metric_leaves_out_the_excluded_ones_with_their_reason_and_runs_a_
     named = MetaevalConfig(models=("mini_resnet",), metrics=("irof",))
     assert named.resolved_metrics() == ("irof",) and named.excluded_metrics() == {}
     assert named.as_dict()["excluded_metrics"] == {}
+
+
+def test_the_settings_hash_follows_what_a_part_holds_not_the_reasons_for_leaving_a_metric_out(monkeypatch):
+    from camscope.metaeval import config as config_module
+
+    full = preset("full")
+    before = full.hash()
+    monkeypatch.setitem(config_module.EXCLUDED_METRICS, "irof", "another wording")
+    assert full.hash() == before and full.as_dict()["excluded_metrics"]["irof"] == "another wording"
+    monkeypatch.delitem(config_module.EXCLUDED_METRICS, "irof")
+    assert full.hash() != before  # irof is now run: the parts differ
