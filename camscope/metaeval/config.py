@@ -85,8 +85,8 @@ class MetaevalConfig:
     :data:`EXCLUDED_METHODS`; attention methods only on models that have attention)."""
 
     models: tuple[str, ...]
-    # 4 scenes: the 9 minis took 14.7 CPU-min (one torch thread); 52 min of wall time on the 2-core machine
-    # shared with ~7 other jobs (load ~10), so it fits 30 min only with a core mostly to itself
+    # 4 scenes: the 9 minis took ~14-15 CPU-min (one torch thread): 14 min of wall time on the 2-core machine at
+    # load ~2, 52 min when ~7 other jobs shared it (load ~10)
     images: int = 4
     seed: int = 11  # the generator seed: fresh scenes, disjoint from the minis' training seeds
     shard_size: int = 2
