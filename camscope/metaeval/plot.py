@@ -19,12 +19,13 @@ def _short(model: str) -> str:
 
 def plot_png(summary: Summary) -> bytes:
     columns = summary.columns
-    panels = len(columns) + 1
-    cols = min(4, panels)
-    rows = math.ceil(panels / cols)
-    figure = Figure(figsize=(3.4 * cols, 2.7 * rows + 0.3))
+    cols = max(1, min(4, len(columns)))
+    rows = math.ceil(len(columns) / cols)
+    # trust vs cost spans the last row, taller: with dozens of columns its labels need the room
+    figure = Figure(figsize=(3.4 * cols, 2.7 * rows + 5.0))
+    grid = figure.add_gridspec(rows + 1, cols, height_ratios=[1.0] * rows + [2.0])
     for k, result in enumerate(columns):
-        ax = figure.add_subplot(rows, cols, k + 1)
+        ax = figure.add_subplot(grid[k // cols, k % cols])
         x = np.arange(len(result.models))
         for i, m in enumerate(result.models):
             lo, hi = m.tau.value - m.tau.low, m.tau.high - m.tau.value
@@ -51,8 +52,8 @@ def plot_png(summary: Summary) -> bytes:
         if k % cols == 0:
             ax.set_ylabel("Kendall τ vs known answer", fontsize=8)
         ax.tick_params(axis="y", labelsize=7)
-    ax = figure.add_subplot(rows, cols, len(columns) + 1)
-    for result in columns:
+    ax = figure.add_subplot(grid[rows, :])
+    for k, result in enumerate(columns):
         if np.isfinite(result.seconds) and np.isfinite(result.tau.value) and result.seconds > 0:
             ax.errorbar(
                 [result.seconds * 1000],
@@ -65,8 +66,8 @@ def plot_png(summary: Summary) -> bytes:
             ax.annotate(
                 result.column,
                 (result.seconds * 1000, result.tau.value),
-                fontsize=6,
-                xytext=(3, 3),
+                fontsize=7,
+                xytext=(4, 3 if k % 2 else -9),  # alternate sides: columns of one metric share their cost
                 textcoords="offset points",
             )
     ax.set_xscale("log")
@@ -79,5 +80,5 @@ def plot_png(summary: Summary) -> bytes:
         "band: mean over models)",
         fontsize=9,
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.985))  # leave the top to the title
     return to_png(figure)

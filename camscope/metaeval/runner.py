@@ -27,11 +27,12 @@ from torch import nn
 
 from camscope.core.errors import CamscopeWarning, InputError, MetricInputError
 from camscope.metaeval.config import MetaevalConfig
-from camscope.metaeval.perturb import noisy_inputs, noisy_model, reference_maps, shuffle_cells
+from camscope.metaeval.perturb import REFERENCES, noisy_inputs, noisy_model, reference_maps, shuffle_cells
 
 CLEAN, DISRUPTED = "clean", "disrupted"
 FLIPPED = "prediction flipped"
 NO_GROUND_TRUTH = "no ground truth"
+NO_METHOD = "a reference map: no method to re-explain"
 RUN_FILE = "metaeval.json"
 
 SCHEMA = pa.schema(
@@ -53,6 +54,10 @@ SCHEMA = pa.schema(
         ("forwards", pa.float64()),  # its model forwards per image and map
     ]
 )
+
+
+# one scored column: (column, values (maps·images), status, flag, seconds and forwards per image·map)
+Scored = tuple[str, np.ndarray, list[str], list[str | None], float, float]
 
 
 @dataclass
@@ -264,13 +269,60 @@ class TaskRunner:
             energy[has] = relevance_mass(maps[has], truth[has]).scores
         return energy
 
-    def _score(
-        self, name: str, c: Condition, methods: list[str], data: Scenes
-    ) -> list[tuple[str, np.ndarray, list[str], list[str | None], float, float]]:
+    def _score(self, name: str, c: Condition, methods: list[str], data: Scenes) -> list[Scored]:
         """(column, values (maps·images), status, flag, seconds and forwards per image·map) per column."""
         from camscope.metrics import get_metric
 
         metric = get_metric(name)
+        if not metric.takes("explain_func") or "explain_func" in self.config.metric_params.get(name, {}):
+            return self._score_maps(metric, c, methods, data, {})
+        # A re-explaining metric scores a method, not a map: each map is scored with the method that made it
+        # (one explain_func for all would measure every map's distance to that one method's output).
+        n = len(data.indices)
+        parts = [
+            [(col.name, np.full(n, np.nan), ["skipped"] * n, [NO_METHOD] * n, np.nan, np.nan) for col in metric.columns]
+            if method in REFERENCES
+            else self._score_maps(metric, c, [method], data, {"explain_func": self._explain_func(method)})
+            for method in methods
+        ]
+        out: list[Scored] = []
+        for k, column in enumerate(metric.columns):
+            pieces = [part[k] for part in parts]
+            seconds = [p[4] for p in pieces if np.isfinite(p[4])]
+            forwards = [p[5] for p in pieces if np.isfinite(p[5])]
+            out.append(
+                (
+                    column.name,
+                    np.concatenate([p[1] for p in pieces]),
+                    [status for p in pieces for status in p[2]],
+                    [flag for p in pieces for flag in p[3]],
+                    float(np.mean(seconds)) if seconds else np.nan,
+                    float(np.mean(forwards)) if forwards else np.nan,
+                )
+            )
+        return out
+
+    def _explain_func(self, method: str) -> Any:
+        """``method`` as a metric's ``explain_func``, built on whichever model the metric passes (a noisy or
+        randomised copy), with the layers the maps were computed with."""
+        from camscope.methods import get_method
+
+        cls: Any = get_method(method)
+        params = {"progress": False} if "progress" in cls.params else {}
+        spec = self.spec
+
+        def explain(model: nn.Module, inputs: torch.Tensor, targets: Any) -> torch.Tensor:
+            layers, reshape = spec.cam_layers(model) if cls.takes_layers else (None, None)
+            maps: torch.Tensor = cls(model, layers, reshape, **params).compute(inputs, [int(t) for t in targets])
+            return maps.detach()
+
+        return explain
+
+    def _score_maps(
+        self, metric: Any, c: Condition, methods: list[str], data: Scenes, extra: dict[str, Any]
+    ) -> list[Scored]:
+        """One call of ``metric`` on the maps of ``methods`` (``extra``: keyword arguments the runner supplies)."""
+        name = metric.name
         n, m = len(data.indices), len(methods)
         has_truth = data.masks.reshape(n, -1).any(axis=1)
         keep = np.tile(has_truth, m) if metric.needs_ground_truth else np.ones(n * m, bool)
@@ -292,6 +344,7 @@ class TaskRunner:
         truth = np.concatenate([data.masks] * m)[keep] if metric.needs_ground_truth else None
         kwargs = {
             **metric.accepted(batch_size=self.config.batch_size, mean=self.spec.mean, std=self.spec.std),
+            **extra,
             **self.config.metric_params.get(name, {}),
         }
         start = time.perf_counter()
@@ -307,7 +360,7 @@ class TaskRunner:
             # refused input (ground truth it cannot have, a parameter it lacks): skipped; anything else: failed
             bad = "skipped" if isinstance(exc, (MetricInputError, InputError, TypeError)) else "failed"
             return [(col.name, nan, [bad] * (n * m), [reason] * (n * m), np.nan, np.nan) for col in metric.columns]
-        out = []
+        out: list[Scored] = []
         for column in metric.columns:
             values = np.full(n * m, np.nan)
             if column.name in summary:

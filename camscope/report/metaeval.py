@@ -76,6 +76,10 @@ def metaeval_section(folder: str | Path) -> str:
         else '<p class="muted">no plot in the folder</p>'
     )
     findings = "".join(f"<li>{html.escape(c['finding']).replace('**', '')}</li>" for c in columns)
+    left_out = "".join(
+        f"<li>{html.escape(name)}: {html.escape(reason)}</li>"
+        for name, reason in (data["settings"].get("excluded_metrics") or {}).items()
+    )
     settings = html.escape(json.dumps(data["settings"], sort_keys=True))
     return (
         "<p>Each metric ranks the maps (every method that applies, RandomCAM, the true mask and its inverse); the "
@@ -83,7 +87,8 @@ def metaeval_section(folder: str | Path) -> str:
         "rankings (mean over models, percentile bootstrap over images). Noise resilience and adversary reactivity "
         "follow MetaQuantus (each in [0, 1], higher is better).</p>"
         f"<table>{head}{''.join(rows)}</table>"
-        f"<h3>τ per model (✓: oracle &gt; random &gt; inverse)</h3><table>{''.join(per_model)}</table>"
+        + (f"<p>Registered metrics left out of the run:</p><ul>{left_out}</ul>" if left_out else "")
+        + f"<h3>τ per model (✓: oracle &gt; random &gt; inverse)</h3><table>{''.join(per_model)}</table>"
         f"{picture}<h3>Findings</h3><ul>{findings}</ul>"
         f'<p class="muted">settings: {settings}; computed in {data["compute_seconds"] / 60:.1f} min</p>'
     )

@@ -5,16 +5,17 @@ script's output, never typed by hand. It summarises the folder's parts (computin
 ``--run`` asks for it), writes the folder's table, plot and findings (copied to ``benchmarks/results/``),
 and rewrites the README block: what was run, the table, the plot, and one finding per metric column.
 
-    camscope metaeval --preset reduced --out mini_runs/metaeval_reduced   # compute (resumable)
-    python benchmarks/metaeval_readme.py mini_runs/metaeval_reduced        # summarise + README block
+    camscope metaeval --fresh --out mini_runs/metaeval                  # compute (resumable without --fresh)
+    python benchmarks/metaeval_readme.py mini_runs/metaeval             # summarise + README block
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from camscope.metaeval.summary import Summary, findings_markdown, settings_sentence, table_markdown
+from camscope.metaeval.summary import Summary, excluded_markdown, findings_markdown, settings_sentence, table_markdown
 from camscope.testing.markers import replace_block
 
 README = Path(__file__).resolve().parents[2] / "README.md"  # the source checkout's README
@@ -29,6 +30,7 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
             BEGIN,
             f"*What was run* (`{source}`): {settings_sentence(summary, note)}",
             "",
+            *([excluded_markdown(summary), ""] if excluded_markdown(summary) else []),
             table_markdown(summary),
             "",
             "![agreement with the known answer per metric and model, and trust against cost]"
@@ -42,6 +44,19 @@ def block_markdown(summary: Summary, source: str, note: str = "") -> str:
             END,
         ]
     )
+
+
+def source_of(settings: dict[str, Any], settings_hash: str) -> str:
+    """The commands that reproduce a folder: its preset when its settings are one preset's, as registered now."""
+    from camscope.metaeval.config import PRESETS, comparable, preset
+
+    named = [name for name in PRESETS if comparable(preset(name).as_dict()) == comparable(settings)]
+    run = (
+        f"camscope metaeval --preset {named[0]} --fresh --out OUT"
+        if named
+        else "camscope metaeval (no preset's settings)"
+    )
+    return f"{run}; python benchmarks/metaeval_readme.py OUT; settings hash {settings_hash}"
 
 
 def write_readme(block: str, readme: Path = README) -> None:
@@ -65,8 +80,7 @@ def main() -> int:
     for path in write_outputs(summary, args.folder):
         if path.suffix in (".md", ".png"):
             (RESULTS_DIR / path.name).write_bytes(path.read_bytes())
-    source = f"camscope metaeval, settings hash {meta['hash']}"
-    write_readme(block_markdown(summary, source, args.note), args.readme)
+    write_readme(block_markdown(summary, source_of(meta["settings"], meta["hash"]), args.note), args.readme)
     print(table_markdown(summary))
     return 0
 

@@ -13,7 +13,7 @@ import pytest
 from camscope.core.errors import CamscopeWarning, InputError, MetricInputError
 from camscope.metaeval import runner as runner_module
 from camscope.metaeval.config import MetaevalConfig
-from camscope.metaeval.runner import FLIPPED, NO_GROUND_TRUTH, read_rows, run_metaeval
+from camscope.metaeval.runner import FLIPPED, NO_GROUND_TRUTH, NO_METHOD, read_rows, run_metaeval
 from camscope.metaeval.summary import PLOT_FILE, SUMMARY_FILE, TABLE_FILE, summarize, write_outputs
 from camscope.metrics import Column, register_metric, unregister_metric
 
@@ -158,6 +158,37 @@ def test_an_image_without_ground_truth_is_flagged_not_scored(tmp_path, monkeypat
     first = [r for r in rows if r["image_index"] == 0]
     assert all(r["flag"] == NO_GROUND_TRUTH and r["status"] == "skipped" for r in first if r["condition"] != "input")
     assert all(r["status"] == "ok" for r in rows if r["image_index"] == 1)
+
+
+def test_a_re_explaining_metric_scores_each_map_with_the_method_that_made_it(tmp_path, torch_threads):
+    from camscope.data.synthetic import to_input
+    from camscope.metrics import get_metric
+    from camscope.models import get_spec, load_model
+
+    params = {"max_sensitivity": {"nr_samples": 2, "seed": 0}}
+    config = MetaevalConfig(**{**TINY.__dict__, "images": 2, "metrics": ("max_sensitivity",), "metric_params": params})
+    with torch_threads(1):
+        _run(config, tmp_path)
+        rows = [r for r in read_rows(tmp_path)[0].to_pylist() if r["column"] == "max_sensitivity"]
+        references = [r for r in rows if r["method"] in ("oracle", "inverse")]
+        assert references and all(r["status"] == "skipped" and r["flag"] == NO_METHOD for r in references)
+        data = runner_module.scenes(config)
+        spec, model = get_spec("mini_resnet"), load_model("mini_resnet").eval()
+        x = to_input(data.images, tuple(spec.mean), tuple(spec.std))
+        for method in ("gradcam", "randomcam"):
+            ours = {r["image_index"]: r for r in rows if r["method"] == method and r["condition"] == "clean"}
+            assert all(r["status"] == "ok" for r in ours.values())
+            maps = runner_module.method_maps(runner_module.applicable_cams(model, spec, (method,)), x, data.labels)
+            direct = get_metric("max_sensitivity")(
+                model,
+                x,
+                maps[method],
+                data.labels.tolist(),
+                explain_func=method,
+                batch_size=128,
+                **params["max_sensitivity"],
+            ).summary()["max_sensitivity"]
+            np.testing.assert_allclose([ours[i]["value"] for i in range(2)], direct, rtol=1e-4)  # float32 maps
 
 
 def test_cli_runs_and_refuses_an_unknown_metric(tmp_path, capsys):

@@ -19,3 +19,14 @@ def test_report_shows_the_metaeval_section_when_given_a_folder(results, tmp_path
     assert 'id="metaeval"' not in plain
     with pytest.raises(InputError, match="camscope metaeval"):
         build_report(results, tmp_path / "x.html", metaeval=tmp_path / "empty")
+
+
+def test_the_section_lists_the_metrics_left_out_with_their_reason(tmp_path):
+    from camscope.report.metaeval import metaeval_section
+
+    settings = {**SETTINGS, "excluded_metrics": {"irof": "costs <96> forwards"}}
+    write_outputs(summarize(fake_rows(), settings, 60.0), tmp_path)
+    html = metaeval_section(tmp_path)
+    assert "left out of the run" in html and "<li>irof: costs &lt;96&gt; forwards</li>" in html
+    write_outputs(summarize(fake_rows(), SETTINGS, 60.0), tmp_path)
+    assert "left out" not in metaeval_section(tmp_path)
