@@ -280,6 +280,13 @@ def _metric(params: type[P]) -> Callable[[Score[P, R]], Callable[..., R]]:
     return decorate
 
 
+def _output_count(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> int:
+    declared = getattr(model, "num_classes", None)
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
+        return declared
+    return int(read_scores(image_logits(model, inputs[:1], batch_size), "random_logit").shape[1])
+
+
 @_metric(RandomLogitParams)
 def random_logit(
     model: nn.Module, inputs: torch.Tensor, maps: ArrayLike, classes: list[int], p: RandomLogitParams
@@ -290,9 +297,10 @@ def random_logit(
     The other class is uniform over the ``num_classes`` first classes minus the explained one (default:
     all the model's outputs; Quantus's default is 1000), drawn as Quantus draws it: NumPy's legacy
     ``randint`` seeded with ``seed`` (Quantus reseeds every batch of 64 images; equal up to 64 images).
-    The model's number of outputs is read off one image's forward pass.
+    The model's number of outputs is its ``num_classes`` where it declares one (timm), else read off one
+    image's forward pass.
     """
-    outputs = int(read_scores(image_logits(model, inputs[:1], p.batch_size), "random_logit").shape[1])
+    outputs = _output_count(model, inputs, p.batch_size)
     num_classes = outputs if p.num_classes is None else p.num_classes
     if (
         isinstance(num_classes, bool)

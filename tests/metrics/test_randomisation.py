@@ -218,3 +218,21 @@ def test_a_sweep_runs_the_randomisation_metrics(tmp_path):
     for name in ("random_logit", "smooth_mprt"):
         values = table.filter(pc.equal(table["metric"], name))["value"].to_pylist()
         assert len(values) == 2 and all(np.isfinite(values))
+
+
+def test_random_logit_reads_the_declared_class_count_instead_of_a_forward(setup):
+    """A model that declares ``num_classes`` (timm's) is not run just to count its outputs: the only
+    forwards are the re-explanation's; without the attribute one extra single-image forward counts them."""
+    model, x, y, a, _ = setup
+    batches: list[int] = []
+    handle = model.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
+    try:
+        plain = random_logit(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS).scores
+        counted, batches[:] = list(batches), []
+        model.num_classes = 5
+        declared = random_logit(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS).scores
+    finally:
+        handle.remove()
+        del model.num_classes
+    assert counted == [1, *batches] and 1 not in batches
+    np.testing.assert_array_equal(declared, plain)
