@@ -110,6 +110,15 @@ def test_refused_token_says_what_to_do() -> None:
 
 
 # ---------------------------------------------------------------------------- subprocesses
+def _as_from_a_shell() -> None:
+    """The child's signals as a shell leaves them: nothing blocked, SIGINT and SIGTERM at their defaults.
+    A fork inherits the forking thread's signal mask and ignored signals, and libraries loaded by earlier
+    tests in this process (Ray's and gRPC's C++ threads) may have changed them."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 class _Sweep:
     """``camscope sweep`` in a subprocess, its output lines timestamped as they come."""
 
@@ -121,7 +130,9 @@ class _Sweep:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **ONE_THREAD_ENV, **(env or {})},
+            preexec_fn=_as_from_a_shell,
         )
+        self.parent_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])  # said if the sweep does not end
         self.lines: list[tuple[float, str, str]] = []
         self.readers = [
             threading.Thread(target=self._read, args=(stream, name), daemon=True)
@@ -146,7 +157,14 @@ class _Sweep:
 
     def finish(self, timeout: float) -> float:
         """Wait for the exit; the time it came."""
-        self.proc.wait(timeout=timeout)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(
+                f"no exit within {timeout} s (signals blocked in the test process: {sorted(self.parent_mask)}): "
+                + self.text()
+            ) from None
         end = time.monotonic()
         for reader in self.readers:
             reader.join(timeout=5)
