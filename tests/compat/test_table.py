@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from camscope.compat import DIFFERENCES
-from camscope.testing.compat_table import BEGIN, END, README, markdown, rows, write_readme
+from camscope.testing.compat_table import BEGIN, END, README, markdown, rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -33,13 +33,3 @@ def test_readme_block_is_the_scripts(table):
     text = README.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     assert markdown(table) in text, "README out of date: run python benchmarks/compat_table.py"
-
-
-def test_write_readme_replaces_only_the_marked_block(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{BEGIN}\nold\n{END}\nafter\n")
-    write_readme(f"{BEGIN}\nnew\n{END}", readme)
-    assert readme.read_text() == f"before\n{BEGIN}\nnew\n{END}\nafter\n"
-    readme.write_text("no markers\n")
-    with pytest.raises(SystemExit, match="no"):
-        write_readme(f"{BEGIN}\nnew\n{END}", readme)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from camscope.metaeval.config import EXCLUDED_METRICS
 from camscope.metaeval.summary import HEADER, summarize
 from camscope.metrics import get_metric, metric_names
-from camscope.testing.metaeval_readme import BEGIN, END, README, block_markdown, write_readme
+from camscope.testing.metaeval_readme import BEGIN, END, README, block_markdown
 from tests.metaeval.helpers import SETTINGS, fake_rows
 
 ROW = re.compile(r"^\| (\S+) \| ([↑↓]) \| (.+?) \| (\d+)/(\d+) \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$")
@@ -89,16 +87,6 @@ def test_readme_block_is_the_scripts_format():
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     block = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert check_block(block) == [], "README block malformed: run python benchmarks/metaeval_readme.py FOLDER"
-
-
-def test_write_readme_replaces_only_the_marked_block(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{BEGIN}\nold\n{END}\nafter\n")
-    write_readme(f"{BEGIN}\nnew\n{END}", readme)
-    assert readme.read_text() == f"before\n{BEGIN}\nnew\n{END}\nafter\n"
-    readme.write_text("no markers\n")
-    with pytest.raises(SystemExit, match="no"):
-        write_readme(f"{BEGIN}\nnew\n{END}", readme)
 
 
 def test_the_block_names_the_preset_that_reproduces_the_folder_only_when_its_settings_are_that_presets():
