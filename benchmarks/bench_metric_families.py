@@ -85,10 +85,8 @@ CASES: dict[str, tuple[Any, dict[str, Any], Callable[..., Any], bool, int]] = {
 ROBUST = {"max_sensitivity", "avg_sensitivity", "local_lipschitz_estimate"}
 
 
-def run_case(
-    name: str, kind: str, n: int, repeats: int, batch_size: int
-) -> tuple[float, float, float, float | None, float]:
-    cls, params, func, deterministic, channels = CASES[name]
+def case_inputs(kind: str, channels: int, n: int) -> tuple[torch.nn.Module, torch.Tensor, np.ndarray, np.ndarray]:
+    """The model, ``n`` seeded random 32×32 images, random maps scaled to peak 1, and the model's top-1 classes."""
     model = build_model(kind, channels)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, channels, 32, 32, generator=g)
@@ -96,6 +94,14 @@ def run_case(
     maps /= maps.max(axis=(1, 2), keepdims=True)
     with torch.no_grad():
         y = model(x).argmax(1).numpy()
+    return model, x, maps, y
+
+
+def run_case(
+    name: str, kind: str, n: int, repeats: int, batch_size: int
+) -> tuple[float, float, float, float | None, float]:
+    cls, params, func, deterministic, channels = CASES[name]
+    model, x, maps, y = case_inputs(kind, channels, n)
     extra = {"explain_func": saliency} if name in ROBUST else {}
 
     def peer() -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.bench_metric_families import CASES, ROBUST, build_model, saliency
+from benchmarks.bench_metric_families import CASES, ROBUST, case_inputs, saliency
 
 
 def timed(explain: Callable[..., np.ndarray], spent: list[float]) -> Callable[..., np.ndarray]:
@@ -47,13 +47,7 @@ def timed(explain: Callable[..., np.ndarray], spent: list[float]) -> Callable[..
 
 def measure(name: str, n: int, nr_samples: int, repeats: int, batch_size: int) -> dict[str, float]:
     cls, _, func, _, channels = CASES[name]
-    model = build_model("cnn", channels)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, channels, 32, 32, generator=g)
-    maps = torch.rand(n, 32, 32, generator=g).numpy()
-    maps /= maps.max(axis=(1, 2), keepdims=True)
-    with torch.no_grad():
-        y = model(x).argmax(1).numpy()
+    model, x, maps, y = case_inputs("cnn", channels, n)
     spent = [0.0]
 
     def peer() -> None:
