@@ -15,6 +15,10 @@ from typing import Any
 
 from camscope.core.errors import InputError
 
+# Bumped whenever the rows a part holds change (columns added), so a folder of older parts is not resumed
+# into a mix: 2 added the constant-fill drops (``fill_drop_*``).
+PART_FORMAT = 2
+
 # Methods left out of "every method": RELAX draws thousands of masked forwards per image (≈ 6 s per
 # image on a mini, 100× Grad-CAM) and explains an embedding, not the class.
 EXCLUDED_METHODS: tuple[str, ...] = ("relax",)
@@ -147,7 +151,7 @@ class MetaevalConfig:
     def hash(self) -> str:
         """Changes whenever a stored part would differ (bootstrap resamples and the reasons for leaving a metric
         out do not enter the parts)."""
-        raw = comparable(self.as_dict())
+        raw = {**comparable(self.as_dict()), "part_format": PART_FORMAT}
         return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
 
 

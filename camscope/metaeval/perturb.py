@@ -24,6 +24,9 @@ ORACLE = "oracle"
 INVERSE = "inverse"
 RANDOM = "randomcam"  # the registered method: the random map of the issue's ranking
 REFERENCES: tuple[str, ...] = (ORACLE, INVERSE)
+# The constant fills of the perturbation metrics whose removal of the whole object is measured per image
+# (``object_filled``): a constant-filled object keeps its silhouette, which a shape classifier may still read.
+FILLS: tuple[str, ...] = ("black", "mean")
 
 
 def reference_maps(masks: np.ndarray) -> dict[str, np.ndarray]:
@@ -53,6 +56,16 @@ def shuffle_cells(maps: np.ndarray, cell: int, seed: int) -> np.ndarray:
         grid = blocks.reshape(rows, cols, cell, cell).transpose(0, 2, 1, 3).reshape(rows * cell, cols * cell)
         out[i, : rows * cell, : cols * cell] = grid
     return out
+
+
+def object_filled(inputs: torch.Tensor, masks: np.ndarray, baseline: str) -> torch.Tensor:
+    """``inputs`` (normalised, N×C×H×W) with every channel of the object's pixels set to the metrics'
+    ``baseline`` fill of each image ("black": its darkest value, "mean": its mean, as Quantus defines them)."""
+    from camscope.metrics.faithfulness import baseline_fill
+
+    fill = baseline_fill(inputs, baseline).view(-1, 1, 1, 1)
+    inside = torch.as_tensor(np.asarray(masks, dtype=bool), device=inputs.device)[:, None]
+    return torch.where(inside, fill, inputs)
 
 
 def noisy_inputs(inputs: torch.Tensor, sigma: float, std: tuple[float, ...], seed: int) -> torch.Tensor:

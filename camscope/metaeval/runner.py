@@ -27,7 +27,15 @@ from torch import nn
 
 from camscope.core.errors import CamscopeWarning, InputError, MetricInputError
 from camscope.metaeval.config import MetaevalConfig
-from camscope.metaeval.perturb import REFERENCES, noisy_inputs, noisy_model, reference_maps, shuffle_cells
+from camscope.metaeval.perturb import (
+    FILLS,
+    REFERENCES,
+    noisy_inputs,
+    noisy_model,
+    object_filled,
+    reference_maps,
+    shuffle_cells,
+)
 
 CLEAN, DISRUPTED = "clean", "disrupted"
 FLIPPED = "prediction flipped"
@@ -50,6 +58,8 @@ SCHEMA = pa.schema(
         ("label", pa.int64()),
         ("predicted", pa.int64()),  # under this condition
         ("evidence_drop", pa.float64()),  # target probability on the scene minus on its object-free twin
+        # ... minus with the object's pixels set to each constant fill (perturb.FILLS) of the metrics
+        *[(f"fill_drop_{fill}", pa.float64()) for fill in FILLS],
         ("seconds", pa.float64()),  # the metric call's seconds per image and map
         ("forwards", pa.float64()),  # its model forwards per image and map
     ]
@@ -201,9 +211,16 @@ class TaskRunner:
         probs = self.predictions(self.model, x)
         predicted = probs.argmax(-1).numpy()
         labels = torch.as_tensor(data.labels)
-        p_true = probs[torch.arange(len(labels)), labels].numpy()
-        p_cf = self.predictions(self.model, to_input(data.counterfactual, mean, std))
-        evidence = p_true - p_cf[torch.arange(len(labels)), labels].numpy()
+        rows_of = torch.arange(len(labels))
+        p_true = probs[rows_of, labels].numpy()
+
+        def drop_to(changed: torch.Tensor) -> np.ndarray:
+            """The true class's probability on the scenes minus on ``changed`` scenes."""
+            dropped: np.ndarray = p_true - self.predictions(self.model, changed)[rows_of, labels].numpy()
+            return dropped
+
+        evidence = drop_to(to_input(data.counterfactual, mean, std))
+        fill_drops = {f"fill_drop_{fill}": drop_to(object_filled(x, data.masks, fill)) for fill in FILLS}
 
         clean = self.condition(CLEAN, self.model, x, data, predicted)
         conditions = [clean]
@@ -250,6 +267,7 @@ class TaskRunner:
                                     "label": int(data.labels[i]),
                                     "predicted": int(c.predicted[i]),
                                     "evidence_drop": float(evidence[i]),
+                                    **{k: float(v[i]) for k, v in fill_drops.items()},
                                     "seconds": seconds,
                                     "forwards": forwards,
                                 }

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from camscope.metaeval.perturb import INVERSE, ORACLE, RANDOM
+from camscope.metaeval.perturb import FILLS, INVERSE, ORACLE, RANDOM
 from camscope.metaeval.runner import CLEAN, DISRUPTED, FLIPPED
 from camscope.metaeval.stats import Consistency, Interval, bootstrap_interval, consistency, discriminates, kendall_tau
 from camscope.metrics.registry import higher_is_better
@@ -83,6 +83,8 @@ class Summary:
     images: dict[str, int]
     flipped: dict[str, dict[str, int]]  # model -> condition -> images whose prediction flipped
     evidence_drop: dict[str, float]  # model -> median drop of the true class's probability without the object
+    # fill -> model -> median drop with the object set to that constant fill ({} for a folder without them)
+    fill_drop: dict[str, dict[str, float]] = field(default_factory=dict)
     cpu_seconds: float | None = None  # CPU seconds of the parts (None: not recorded by every part)
 
     def to_json(self) -> str:
@@ -249,7 +251,12 @@ def summarize(
         compute_seconds=compute_seconds,
         images={m: len(blocks[(m, column_names[0])].images) for m in models if (m, column_names[0]) in blocks},
         flipped=_flipped(table),
-        evidence_drop=_evidence(table),
+        evidence_drop=_per_image_median(table, "evidence_drop"),
+        fill_drop={
+            fill: _per_image_median(table, f"fill_drop_{fill}")
+            for fill in FILLS
+            if f"fill_drop_{fill}" in table.column_names
+        },
         cpu_seconds=cpu_seconds,
     )
     for result in results:
@@ -269,11 +276,47 @@ def _flipped(table: pa.Table) -> dict[str, dict[str, int]]:
     return out
 
 
-def _evidence(table: pa.Table) -> dict[str, float]:
+def _per_image_median(table: pa.Table, name: str) -> dict[str, float]:
+    """model -> the median over images of a per-image column (repeated on every row of the image)."""
     drops: dict[str, dict[int, float]] = {}
-    for row in table.select(["model", "image_index", "evidence_drop"]).to_pylist():
-        drops.setdefault(row["model"], {})[row["image_index"]] = row["evidence_drop"]
+    for row in table.select(["model", "image_index", name]).to_pylist():
+        drops.setdefault(row["model"], {})[row["image_index"]] = row[name]
     return {m: float(np.median([d for d in v.values() if d is not None] or [np.nan])) for m, v in drops.items()}
+
+
+def _span(per_model: dict[str, float]) -> str:
+    """'a–b' of the finite per-model values ('' when none is finite)."""
+    values = [v for v in per_model.values() if np.isfinite(v)]
+    return f"{min(values):.2f}–{max(values):.2f}" if values else ""
+
+
+FILL_WORDS = {"black": "the image's darkest value", "mean": "the image's mean value"}
+
+
+def _fill_sentence(result: ColumnResult, summary: Summary) -> str:
+    """For a metric that removes features with a constant fill whose removal of the whole object was measured:
+    how much that removal drops the true class's probability, against the object-free twin."""
+    from camscope.metrics import get_metric
+
+    own = (summary.settings.get("metric_params") or {}).get(result.metric, {})
+    try:
+        fill = own.get("perturb_baseline", get_metric(result.metric).default("perturb_baseline"))
+    except KeyError:  # a metric no longer registered: its default is unknown
+        return ""
+    drops = summary.fill_drop.get(fill) if isinstance(fill, str) else None
+    filled, removed = _span(drops or {}), _span(summary.evidence_drop)
+    if not filled or not removed:
+        return ""
+    sentence = (
+        f"It removes features by setting them to {FILL_WORDS.get(fill, repr(fill))} ({fill!r}); setting the whole "
+        f"object so drops the true class's probability by a median {filled} across models, against {removed} "
+        "for the object-free twin"
+    )
+    # "most": even where the fill removes the most, it removes under half of what the typical twin does
+    typical_removal = float(np.nanmedian(list(summary.evidence_drop.values())))
+    kept = max(v for v in (drops or {}).values() if np.isfinite(v)) < 0.5 * typical_removal
+    ending = ": the filled object (its silhouette stays) keeps most of the evidence the metric means to remove."
+    return sentence + (ending if kept else ".")
 
 
 # --------------------------------------------------------------------------- words
@@ -319,11 +362,12 @@ def finding(result: ColumnResult, summary: Summary) -> str:
             "Shuffling the maps' cells leaves every score unchanged: it reads the distribution of a map's values, "
             "not where they lie, so its adversary reactivity is 0 by construction."
         )
+    parts.append(_fill_sentence(result, summary))
     if result.skipped or result.failed:
         why = f": {'; '.join(result.reasons)}" if result.reasons else ""
         parts.append(f"{result.skipped} row(s) skipped and {result.failed} failed{why}.")
     parts.append(f"Limits: {'/'.join(map(str, images))} images per model; {LIMITS}.")
-    return " ".join(parts)
+    return " ".join(p for p in parts if p)
 
 
 HEADER = (
@@ -356,13 +400,16 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
     images = sorted(set(summary.images.values()))
     maps = sorted({len(v) for v in summary.methods.values()})
     flipped = sum(sum(v.values()) for v in summary.flipped.values())
-    drops = [v for v in summary.evidence_drop.values() if np.isfinite(v)]
+    removed = _span(summary.evidence_drop)
     evidence = (
         f"; removing the object (the generator's counterfactual) drops the true class's probability by a median "
-        f"{min(drops):.2f}–{max(drops):.2f} across models, so the object is the evidence the known answer assumes"
-        if drops
+        f"{removed} across models, so the object is the evidence the known answer assumes"
+        if removed
         else ""
     )
+    fills = [f"to {FILL_WORDS.get(f, repr(f))} ({f!r}) by {_span(d)}" for f, d in summary.fill_drop.items() if _span(d)]
+    if fills:
+        evidence += f"; setting the object's pixels {' and '.join(fills)}"
     return (
         f"{len(summary.models)} mini model(s) × {'/'.join(map(str, maps))} maps (every registered method that "
         f"applies, RandomCAM, the true mask and its inverse) × {'/'.join(map(str, images))} generated scenes "

@@ -76,6 +76,11 @@ class Metric:
         """Whether the metric accepts ``keyword`` (its parameters, and ``mean``/``std`` if it takes them)."""
         return keyword in self.params or (self.image_stats and keyword in IMAGE_STATS)
 
+    def default(self, keyword: str) -> Any:
+        """The default of one of its keyword parameters (None where it has none, or no such parameter)."""
+        parameter = inspect.signature(self.func).parameters.get(keyword)
+        return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+
     def accepted(self, **candidates: Any) -> dict[str, Any]:
         """The candidates this metric takes (a caller's shared settings, filtered per metric)."""
         return {k: v for k, v in candidates.items() if self.takes(k)}

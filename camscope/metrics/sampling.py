@@ -26,9 +26,10 @@ class Draws:
             self.generator.manual_seed(seed)
 
     def subsets(self, rows: int, n: int, k: int) -> torch.Tensor:
-        """``rows`` uniform random ``k``-subsets of ``range(n)`` (int64 (rows, k)): the top-k of uniform keys."""
+        """``rows`` uniform random ``k``-subsets of ``range(n)`` (int64 (rows, k)): the top-k of uniform keys,
+        in no particular order (a subset; unsorted top-k is the cheaper selection)."""
         keys = torch.rand(rows, n, generator=self.generator, device=self.device)
-        return keys.topk(k, dim=1).indices
+        return keys.topk(k, dim=1, sorted=False).indices
 
     def permutations(self, rows: int, n: int) -> torch.Tensor:
         """``rows`` uniform random permutations of ``range(n)`` (int64 (rows, n))."""

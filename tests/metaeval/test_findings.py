@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from camscope.metaeval.summary import summarize
+from camscope.metaeval.summary import settings_sentence, summarize
 from tests.metaeval.helpers import SETTINGS, fake_rows
 
 
@@ -20,3 +20,41 @@ def test_a_column_blind_to_where_the_values_lie_is_named_and_one_that_moves_is_n
     assert not blind["energy_pointing"].position_blind and "0 by construction" not in blind["energy_pointing"].finding
     moved = {c.column: c for c in summarize(fake_rows(), SETTINGS).columns}
     assert not moved["deletion_auc"].position_blind and "0 by construction" not in moved["deletion_auc"].finding
+
+
+def _fill_rows(black: float, mean: float) -> pa.Table:
+    """The made-up run with its deletion column renamed to pixel flipping (a metric filling with 'black' by
+    default), every image's object-free twin dropping the true class by 0.9, and the given fill drops."""
+    rows = fake_rows().to_pylist()
+    for r in rows:
+        if r["metric"] == "deletion":
+            r["metric"] = r["column"] = "pixel_flipping"
+        r.update(evidence_drop=0.9, fill_drop_black=black, fill_drop_mean=mean)
+    return pa.Table.from_pylist(rows, schema=fake_rows().schema)
+
+
+def test_a_metric_filling_with_a_constant_reports_what_filling_the_whole_object_does():
+    summary = summarize(
+        _fill_rows(black=0.01, mean=0.6), {**SETTINGS, "metrics": ["pixel_flipping", "energy_pointing"]}
+    )
+    by_column = {c.column: c for c in summary.columns}
+    flipping = by_column["pixel_flipping"].finding
+    assert "the image's darkest value ('black')" in flipping and "by a median 0.01–0.01" in flipping
+    assert "against 0.90–0.90 for the object-free twin" in flipping and "keeps most of the evidence" in flipping
+    assert "object-free twin" not in by_column["energy_pointing"].finding  # no fill: no sentence
+    assert summary.fill_drop == {"black": {"mini_resnet": 0.01}, "mean": {"mini_resnet": 0.6}}
+    assert "to the image's darkest value ('black') by 0.01–0.01" in settings_sentence(summary)
+
+
+def test_the_fill_sentence_follows_the_run_s_baseline_and_claims_nothing_the_numbers_do_not_show():
+    settings = {
+        **SETTINGS,
+        "metrics": ["pixel_flipping"],
+        "metric_params": {"pixel_flipping": {"perturb_baseline": "mean"}},
+    }
+    finding = {c.column: c for c in summarize(_fill_rows(black=0.01, mean=0.6), settings).columns}["pixel_flipping"]
+    assert "the image's mean value ('mean')" in finding.finding and "by a median 0.60–0.60" in finding.finding
+    assert "keeps most of the evidence" not in finding.finding  # 0.6 is not under half of 0.9
+    uniform = {**settings, "metric_params": {"pixel_flipping": {"perturb_baseline": "uniform"}}}
+    unmeasured = {c.column: c for c in summarize(_fill_rows(0.01, 0.6), uniform).columns}["pixel_flipping"]
+    assert "object-free twin" not in unmeasured.finding  # a fill the run did not measure: nothing said

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from camscope.metaeval.perturb import INVERSE, ORACLE, noisy_inputs, noisy_model, reference_maps, shuffle_cells
+from camscope.metaeval.perturb import (
+    FILLS,
+    INVERSE,
+    ORACLE,
+    noisy_inputs,
+    noisy_model,
+    object_filled,
+    reference_maps,
+    shuffle_cells,
+)
 
 
 def test_reference_maps_are_the_mask_and_its_complement():
@@ -42,3 +52,20 @@ def test_noisy_model_leaves_the_original_alone_and_noisy_inputs_scale_by_std():
     assert torch.equal(noisy_inputs(x, 0.0, (0.5, 0.5, 0.5), seed=1), x)
     a, b = noisy_inputs(x, 0.1, (1.0, 1.0, 1.0), 1), noisy_inputs(x, 0.1, (0.5, 0.5, 0.5), 1)
     assert torch.allclose(b, 2 * a)
+
+
+@pytest.mark.parametrize("fill", FILLS)
+def test_object_filled_sets_every_channel_of_the_object_to_the_images_fill_and_nothing_else(fill):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 3, 8, 8, generator=g)
+    masks = np.zeros((3, 8, 8), dtype=bool)
+    masks[0, 2:5, 1:4] = True
+    masks[1, 7, 7] = True  # image 2 has no object: it must come back unchanged
+    out = object_filled(x, masks, fill)
+    for i in range(3):  # the fill from its definition, image by image, pixel by pixel
+        value = float(x[i].min()) if fill == "black" else float(x[i].mean())
+        for c in range(3):
+            for r in range(8):
+                for col in range(8):
+                    expected = value if masks[i, r, col] else float(x[i, c, r, col])
+                    assert float(out[i, c, r, col]) == pytest.approx(expected, abs=1e-6)

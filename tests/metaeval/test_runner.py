@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from camscope.core.errors import CamscopeWarning, InputError, MetricInputError
 from camscope.metaeval import runner as runner_module
@@ -69,6 +70,29 @@ def test_rows_cover_every_condition_map_image_and_column(tiny):
     assert {r["forwards"] for r in deletion} == {11 / 8}
     energy = [r for r in rows if r["column"] == "energy_pointing"]
     assert {r["forwards"] for r in energy} == {0.0}
+
+
+def test_each_images_drop_under_a_constant_filled_object_is_the_models_own(tiny):
+    """fill_drop_*: the true class's probability on the scene minus with the object set to the fill, recomputed
+    here one image at a time."""
+    from camscope.data.synthetic import generate, to_input
+    from camscope.models import get_spec, load_model
+
+    table, _, _ = read_rows(tiny)
+    spec, model = get_spec("mini_resnet"), load_model("mini_resnet").eval()
+    data = generate(TINY.images, TINY.seed, counterfactual=True)
+    for i in range(TINY.images):
+        x = to_input(data.images[i : i + 1], tuple(spec.mean), tuple(spec.std))
+        inside = torch.as_tensor(data.masks[i], dtype=torch.bool)
+        fills = {"black": x.min(), "mean": x.mean()}
+        with torch.no_grad():
+            p = torch.softmax(model(x), -1)[0, int(data.labels[i])]
+            for fill, value in fills.items():
+                filled = x.clone()
+                filled[0][:, inside] = value
+                expected = float(p - torch.softmax(model(filled), -1)[0, int(data.labels[i])])
+                stored = {r[f"fill_drop_{fill}"] for r in table.to_pylist() if r["image_index"] == i}
+                assert len(stored) == 1 and stored.pop() == pytest.approx(expected, abs=1e-5)
 
 
 def test_resume_computes_nothing_and_other_settings_are_refused(tiny):
