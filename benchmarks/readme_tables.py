@@ -10,18 +10,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from camscope.testing.markers import replace_block
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def write_readme_table(name: str, text: str, readme: Path = README) -> None:
     """Replace what lies between the ``bench:name`` markers with ``text`` (the markers must exist)."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    content = readme.read_text()
-    if start not in content or end not in content:
-        raise SystemExit(f"README.md has no {start} ... {end} markers")
-    head, rest = content.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{text.strip()}\n{end}{tail}")
+    replace_block(readme, start, end, f"{start}\n{text.strip()}\n{end}")
     print(f"README.md: table {name!r} written")
 
 
