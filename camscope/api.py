@@ -20,7 +20,7 @@ from torch import nn
 
 from camscope.core.errors import InputError
 from camscope.core.outputs import Detections, class_summary, read_output
-from camscope.core.targets import Target, TargetSpec, class_index, is_single_target, region_target
+from camscope.core.targets import Target, TargetSpec, class_index, is_single_target, region_target, score_name
 from camscope.methods.base import BaseCAM
 from camscope.pipeline import (
     ImageInput,
@@ -252,6 +252,7 @@ class Scores(dict[str, np.ndarray]):
     def __init__(self) -> None:
         super().__init__()
         self.curves: dict[str, tuple[list[float], np.ndarray]] = {}
+        self.score = "target probability"  # what the curves' y values are (core.targets.score_name)
 
 
 @locked
@@ -310,4 +311,6 @@ def evaluate(
             result = metric(net, x, maps, targets, ground_truth=ground_truth, **kwargs)
             scores.update(result.summary())
             scores.curves.update(metric.curves(result, x.shape[2] * x.shape[3]))
+        if scores.curves:  # the metrics with curves ran the clean forward: the memo holds its output
+            scores.score = score_name(memo.outputs(x, int(metric_kwargs.get("batch_size", 64))), targets)
         return scores

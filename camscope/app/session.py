@@ -98,6 +98,7 @@ class Cell:
     error: str | None = None
     seconds: float = 0.0
     label_free: bool = False  # the backbone explained by an embedding similarity (``target`` says which)
+    score: str = "target probability"  # what its curves' y values are (camscope.Scores.score)
 
 
 @dataclass
@@ -324,6 +325,7 @@ class Explorer:
                 cell.notes.append(f"no localization scores: {exc}")
         cell.scores.update({column: float(values[0]) for column, values in scores.items()})
         cell.curves.update({column: (np.asarray(x), np.asarray(y[0])) for column, (x, y) in scores.curves.items()})
+        cell.score = scores.score
 
     def run(
         self,
@@ -492,11 +494,7 @@ def curves_pictures(cells: Sequence[Cell]) -> list[np.ndarray]:
         curves = {f"{c.model} · {c.method}": c.curves[column] for c in cells if column in c.curves}
         if curves:
             verb = "removed" if metric == "deletion" else "inserted"
-            score = (
-                "target score (similarity when label-free)"
-                if any(c.label_free for c in cells)
-                else "target probability"
-            )
+            score = " / ".join(sorted({c.score for c in cells if column in c.curves}))
             figure = plot_curves(curves, title=metric, xlabel=f"fraction of pixels {verb}", ylabel=score)
             pictures.append(figure_to_array(figure))
     return pictures

@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"pointing tolerance: {tolerance} px (TorchRay's 15 px at 224 px, scaled to the model's input)")
         _print_table(names, targets, columns)
     if args.plot:
-        _plot(Path(args.plot), names, curves, bool(args.random_weights), "similarity" if label_free else None)
+        _plot(Path(args.plot), names, curves, bool(args.random_weights), scores.score)
         if not args.json:
             print(f"curves: {args.plot}")
     if args.random_weights and not args.json:
@@ -268,9 +268,7 @@ def _finite_or_none(value: Any) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def _plot(
-    path: Path, names: list[str], curves: dict[str, Any], random_weights: bool = False, score: str | None = None
-) -> None:
+def _plot(path: Path, names: list[str], curves: dict[str, Any], random_weights: bool, score: str) -> None:
     """One panel per curve (deletion, insertion...), one line per image, side by side in one PNG."""
     from camscope.viz import figure_to_array, plot_curves, save_png
 
@@ -282,7 +280,7 @@ def _plot(
             {name: (x, y) for name, y in zip(names, ys)},
             title=f"{label} (RANDOM WEIGHTS)" if random_weights else label,
             xlabel=column.curve_x,
-            ylabel=score or "target probability",
+            ylabel=score,
         )
         panels.append(figure_to_array(figure))
     height = max(p.shape[0] for p in panels)

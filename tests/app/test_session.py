@@ -133,7 +133,8 @@ def test_a_long_cell_reports_progress_and_stops_within_a_chunk(explorer: Explore
     assert seen[0] == "mini_resnet × scorecam: Score-CAM" and "mini_resnet × scorecam: scoring" in seen
 
 
-def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explorer) -> None:
+def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explorer, monkeypatch) -> None:
+    from camscope import viz
     from camscope.core.targets import SimilarityTarget
 
     scene, other = explorer.scene(2), explorer.scene(5)
@@ -152,6 +153,13 @@ def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explor
     assert explorer.cell("mini_dino_resnet", "layercam", scene) is not own  # with its head: another cell
     rows = table_rows([own, similar])
     assert [r["target"] for r in rows] == ["own embedding", f"similarity to {other.name}"]
+    classed = explorer.cell("mini_resnet", "layercam", scene)
+    assert (own.score, similar.score, classed.score) == ("similarity", "similarity", "target probability")
+    labels: list[str] = []
+    plot_curves = viz.plot_curves
+    monkeypatch.setattr(viz, "plot_curves", lambda *a, **k: labels.append(k["ylabel"]) or plot_curves(*a, **k))
+    curves_pictures([own, classed])  # one plot per metric over both cells: its y axis names both scores
+    assert labels == ["similarity / target probability"] * 2
 
 
 def test_attention_heads_of_token_models_and_a_message_for_cnns(explorer: Explorer) -> None:

@@ -68,6 +68,7 @@ def test_cli_evaluate_scores_the_similarity_on_a_backbone(scenes, tmp_path, caps
     result = camscope.explain(backbone, scenes[0], "layercam")
     api = camscope.evaluate(backbone, scenes[0], result, ["deletion"])
     assert row["deletion_auc"] == pytest.approx(float(api["deletion_auc"][0]), abs=1e-6)
+    assert api.score == "similarity"  # the curves' y axis: the embedding inner product, not a probability
     plot = tmp_path / "curves.png"
     code = main(["evaluate", str(scenes[0]), "--model", "mini_dino_resnet", "--backbone", "--method", "relax",
                  "--target", f"similarity:{scenes[1]}", "--metrics", "deletion", "--plot", str(plot)])  # fmt: skip

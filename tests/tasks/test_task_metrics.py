@@ -115,6 +115,7 @@ def test_segmentation_deletion_scores_the_explained_region(seg: torch.nn.Module)
     # the class alone would score the pixels where the model predicts it: a different curve
     by_class = camscope.evaluate(seg, image, explanation.map[None], ["deletion"], category, step=step)
     assert not np.allclose(by_class.curves["deletion_auc"][1][0], expected, atol=1e-3)
+    assert scores.score == by_class.score == "class score summed over the region"  # the curves' y axis
 
 
 def test_segmentation_class_target_is_bound_to_its_predicted_pixels(seg: torch.nn.Module) -> None:
@@ -158,6 +159,7 @@ def test_detector_deletion_and_average_drop_score_the_boxes(
     assert expected[0] > 2 and np.ptp(expected) > 0.1  # both boxes matched on the clean image, lost on the way
     np.testing.assert_allclose(scores.curves["deletion_auc"][1][0], expected, rtol=1e-4, atol=1e-4)
     assert scores["avg_drop"][0] == pytest.approx(avgdrop_oracle(score, x, explanation.map), abs=1e-3)
+    assert scores.score == "matched detection's IoU + score"  # the curves' y axis
 
 
 def test_a_box_without_labels_is_scored_as_explained(det: torch.nn.Module, found: tuple[list[int], np.ndarray]) -> None:
@@ -244,3 +246,15 @@ def test_average_drop_of_a_negative_score_is_flagged(seg: torch.nn.Module) -> No
     with pytest.warns(CamscopeWarning, match=r"clean score is negative.*\(image\(s\) 0\)"):
         scores = camscope.evaluate(seg, image, heat, ["avgdrop"], SegmentationTarget(category, region))
     assert scores["avg_drop"][0] == 0.0
+
+
+def test_score_name_says_what_the_curves_measure_for_each_kind_of_output() -> None:
+    from camscope.core.outputs import Detections
+    from camscope.core.targets import SimilarityTarget, score_name
+
+    assert score_name(torch.zeros(2, 10)) == "target probability"
+    assert score_name(torch.zeros(2, 10, 8, 8)) == "class score summed over the region"
+    detections = Detections([{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0), "scores": torch.zeros(0)}])
+    assert score_name(detections) == "matched detection's IoU + score"
+    similarity = SimilarityTarget(torch.ones(4))
+    assert score_name(torch.zeros(1, 4), [similarity]) == score_name(torch.zeros(1, 4), similarity) == "similarity"
