@@ -211,8 +211,9 @@ HF_PROCESSOR_FILE = "preprocessor_config.json"
 
 
 def _hf_spec(model: nn.Module, name: str, hw: tuple[int, int]) -> ModelSpec:
-    """A transformers image model: the input size from its config, the normalisation as the model
-    describes it (:func:`hf_normalisation`), else ImageNet's with a warning (a ViT processor's is 0.5/0.5)."""
+    """A transformers image model: the input size from its config; the normalisation and the resize / crop
+    as the model describes them (:func:`hf_normalisation`, :func:`hf_geometry`), else ImageNet's
+    normalisation with a warning (a ViT processor's is 0.5/0.5) and a 256/224-style resize and crop."""
     found = hf_normalisation(model)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
@@ -229,27 +230,30 @@ def _hf_spec(model: nn.Module, name: str, hw: tuple[int, int]) -> ModelSpec:
         )
     else:
         mean, std, source = found
+    geometry = hf_geometry(model, hw)
+    if geometry is None:
+        resize: int | tuple[int, int] = hw[0] * 8 // 7
+        crop, interpolation = hw, "bilinear"
+        shape = f"resize {resize} bilinear and crop {hw[0]}x{hw[1]} assumed"
+    else:
+        resize, crop, interpolation, shape = geometry
     return ModelSpec(
         name=name,
         family=name,
         build=lambda: model,
-        preprocess=Preprocess(hw[0] * 8 // 7, hw, "bilinear", mean, std),
+        preprocess=Preprocess(resize, crop, interpolation, mean, std),
         source=f"transformers model ({source})",
-        notes=f"transformers model: resize {hw[0] * 8 // 7} bilinear and crop {hw[0]}x{hw[1]} assumed; {source}",
+        notes=f"transformers model: {shape}; {source}",
     )
 
 
-def hf_normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
-    """``(mean, std, where from)`` of a transformers image model, as the model itself describes it:
-    ``image_mean`` / ``image_std`` on its config, else the image processor's file saved beside it (the
-    local folder it was loaded from, ``config._name_or_path``; nothing is fetched). None when neither says."""
+def _hf_processor(model: nn.Module) -> tuple[dict[str, Any], str] | None:
+    """The image processor's settings saved beside a transformers model (the local folder it was loaded
+    from, ``config._name_or_path``; nothing is fetched) and the file's path; None where there is none."""
     import json
     from pathlib import Path
 
     config = getattr(model, "config", None)
-    mean, std = getattr(config, "image_mean", None), getattr(config, "image_std", None)
-    if mean is not None and std is not None:
-        return _stats(mean, std, "config.image_mean / image_std")
     folder = str(getattr(config, "_name_or_path", "") or "")
     path = Path(folder) / HF_PROCESSOR_FILE if folder else None
     if path is None or not path.is_file():
@@ -260,13 +264,74 @@ def hf_normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, 
         from camscope.core.errors import InputError
 
         raise InputError(f"{path} is not a readable image-processor config: {exc}") from None
-    if not isinstance(processor, dict):
+    return (processor, str(path)) if isinstance(processor, dict) else None
+
+
+def hf_normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
+    """``(mean, std, where from)`` of a transformers image model, as the model itself describes it:
+    ``image_mean`` / ``image_std`` on its config, else its saved image processor's. None when neither says."""
+    config = getattr(model, "config", None)
+    mean, std = getattr(config, "image_mean", None), getattr(config, "image_std", None)
+    if mean is not None and std is not None:
+        return _stats(mean, std, "config.image_mean / image_std")
+    found = _hf_processor(model)
+    if found is None:
         return None
+    processor, path = found
     if processor.get("do_normalize") is False:
         return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), f"{path} (do_normalize false)"
     if processor.get("image_mean") is None or processor.get("image_std") is None:
         return None
-    return _stats(processor["image_mean"], processor["image_std"], str(path))
+    return _stats(processor["image_mean"], processor["image_std"], path)
+
+
+# PIL's resampling codes, as an image processor stores them
+_HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+# ConvNeXt's processor (also ResNet's) resizes to shortest_edge / crop_pct and crops below this size
+_CROP_PCT_BELOW = 384
+
+
+def _hf_side(size: Any) -> tuple[int, int] | int | None:
+    """An image processor's ``size`` / ``crop_size``: ``(h, w)`` for height and width (or a bare int, as
+    older files store a square), the int of a ``shortest_edge``; None for anything else (``longest_edge``)."""
+    if isinstance(size, int) and size > 0:
+        return (size, size)
+    if isinstance(size, dict):
+        if isinstance(size.get("height"), int) and isinstance(size.get("width"), int):
+            return (int(size["height"]), int(size["width"]))
+        if isinstance(size.get("shortest_edge"), int) and len(size) == 1:
+            return int(size["shortest_edge"])
+    return None
+
+
+def hf_geometry(
+    model: nn.Module, hw: tuple[int, int]
+) -> tuple[int | tuple[int, int], tuple[int, int], str, str] | None:
+    """``(resize, crop, interpolation, description)`` from the image processor saved beside a transformers
+    model, as its processor applies them (resize to ``size``, then a centre crop to ``crop_size`` where
+    ``do_center_crop``; ConvNeXt's ``crop_pct``: shortest edge / crop_pct, then the crop). None where there
+    is no processor file, or its geometry cannot end at the model's ``hw`` input (then the caller assumes)."""
+    found = _hf_processor(model)
+    if found is None:
+        return None
+    processor, path = found
+    interpolation = _HF_RESAMPLE.get(processor.get("resample", 2), "bilinear")
+    size = _hf_side(processor.get("size")) if processor.get("do_resize", True) else None
+    resize: int | tuple[int, int] | None = None
+    crop: tuple[int, int] | None = None
+    if isinstance(size, int) and isinstance(processor.get("crop_pct"), (int, float)):
+        if size < _CROP_PCT_BELOW:
+            resize, crop = int(size / float(processor["crop_pct"])), (size, size)
+        else:
+            resize = crop = (size, size)
+    elif size is not None:
+        resize = size
+        cropped = _hf_side(processor.get("crop_size")) if processor.get("do_center_crop") else None
+        crop = cropped if isinstance(cropped, tuple) else (size if isinstance(size, tuple) else None)
+    if resize is None or crop != tuple(hw):
+        return None
+    shown = f"{resize[0]}x{resize[1]}" if isinstance(resize, tuple) else f"shorter side {resize}"
+    return resize, crop, interpolation, f"resize {shown} {interpolation} and crop {crop[0]}x{crop[1]} from {path}"
 
 
 def _stats(mean: Any, std: Any, source: str) -> tuple[tuple[float, ...], tuple[float, ...], str]:

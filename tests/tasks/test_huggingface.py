@@ -177,3 +177,46 @@ def test_a_bad_normalisation_in_the_config_is_one_line_error() -> None:
     with pytest.raises(InputError, match="positive std") as info:
         get_spec(_vit(image_mean=[0.5] * 3, image_std=[0.0] * 3))
     assert "\n" not in str(info.value)
+
+
+# the image processors whose geometry camscope reads from the file save_pretrained writes, for a 32 px model
+PROCESSORS = {
+    "vit (squash)": lambda: hf.ViTImageProcessor(size={"height": 32, "width": 32}),
+    "convnext (crop_pct)": lambda: hf.ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875),
+    "deit (squash, crop)": lambda: hf.DeiTImageProcessor(
+        size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32}
+    ),
+    "clip (shorter side, crop)": lambda: hf.CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ),
+}
+WIDE = (np.random.default_rng(4).random((48, 64, 3)) * 255).astype(np.uint8)  # not square: resize and crop matter
+
+
+def _saved_with(tmp_path: Path, processor: object) -> nn.Module:
+    _vit().save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)  # type: ignore[attr-defined]
+    return hf.ViTForImageClassification.from_pretrained(tmp_path).eval()
+
+
+@pytest.mark.parametrize("kind", PROCESSORS)
+def test_resize_and_crop_are_the_saved_image_processors(tmp_path: Path, kind: str) -> None:
+    from PIL import Image
+
+    processor = PROCESSORS[kind]()
+    model = _saved_with(tmp_path, processor)
+    ours = model_and_batch(model, WIDE).x[0]
+    theirs = processor(images=Image.fromarray(WIDE), return_tensors="pt").pixel_values[0]
+    # equal up to one uint8 step of rounding inside the processor's resize, on a pixel here and there
+    step = 1.01 / 255 / min(processor.image_std)
+    assert float((ours - theirs).abs().max()) <= step and float((ours - theirs).abs().mean()) < 1e-3
+    assert str(tmp_path / "preprocessor_config.json") in get_spec(model).notes
+    if kind.startswith("convnext"):  # what was assumed before reading the file: another input altogether
+        assumed = model_and_batch(_vit(image_mean=processor.image_mean, image_std=processor.image_std), WIDE).x[0]
+        assert float((assumed - theirs).abs().mean()) > 0.05
+
+
+def test_a_processor_geometry_that_does_not_end_at_the_models_input_is_not_used(tmp_path: Path) -> None:
+    model = _saved_with(tmp_path, hf.ViTImageProcessor(size={"height": 48, "width": 48}))
+    spec = get_spec(model)
+    assert spec.input_size == (3, 32, 32) and "assumed" in spec.notes  # the model's own 32 px, as before
