@@ -7,6 +7,7 @@ findings land in OUT/. It runs on the CPU: the minis are small."""
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 
@@ -28,6 +29,13 @@ def register(sub: Any) -> None:
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: the preset's)")
     p.add_argument("--fresh", action="store_true", help="discard parts of other settings in OUT and start again")
     p.add_argument("--summary-only", action="store_true", help="compute nothing: summarise the parts already in OUT")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parts computed at once, each in its own process on one torch thread (default: one per core; "
+        "1: in this process on torch's threads)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -46,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
     )
     if not args.summary_only:
-        run_metaeval(config, args.out, fresh=args.fresh, progress=not args.no_progress)
+        run_metaeval(config, args.out, fresh=args.fresh, progress=not args.no_progress, jobs=args.jobs)
     table, meta, seconds = read_rows(args.out)
     summary = summarize(table, meta["settings"], seconds, meta["cpu_seconds"])
     written = write_outputs(summary, args.out)

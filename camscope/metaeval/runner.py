@@ -397,16 +397,22 @@ def _part_path(out: Path, model: str, shard_index: int) -> Path:
     return out / "parts" / f"{model}__{shard_index:04d}.parquet"
 
 
-def run_metaeval(config: MetaevalConfig, out: str | Path, *, fresh: bool = False, progress: bool = True) -> Path:
+def run_metaeval(
+    config: MetaevalConfig, out: str | Path, *, fresh: bool = False, progress: bool = True, jobs: int = 1
+) -> Path:
     """Compute every missing (model, shard) part of ``config`` under ``out``; returns ``out``.
 
     A folder written with other settings is an error (``fresh=True`` clears its parts first); the parts of
-    the same settings are kept, so an interrupted run continues where it stopped.
+    the same settings are kept, so an interrupted run continues where it stopped. ``jobs`` > 1 computes that
+    many parts at once, each in its own process on one torch thread (a part's numbers do not depend on
+    ``jobs``); their warnings are repeated here.
     """
     from tqdm.auto import tqdm
 
     from camscope.sweep.store import StoreLock, atomic_write
 
+    if jobs < 1:
+        raise InputError(f"jobs must be >= 1, got {jobs}")
     out = Path(out)
     meta_path = out / RUN_FILE
     settings = config.as_dict()
@@ -421,9 +427,9 @@ def run_metaeval(config: MetaevalConfig, out: str | Path, *, fresh: bool = False
         if fresh:
             for part in (out / "parts").glob("*.parquet") if (out / "parts").is_dir() else []:
                 part.unlink()
-        meta = {"hash": config.hash(), "settings": settings, "torch_threads": torch.get_num_threads()}
+        threads = 1 if jobs > 1 else torch.get_num_threads()
+        meta = {"hash": config.hash(), "settings": settings, "torch_threads": threads, "jobs": jobs}
         atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
-        data = scenes(config)
         starts = list(range(0, config.images, config.shard_size))
         todo = [
             (model, k, start)
@@ -431,21 +437,119 @@ def run_metaeval(config: MetaevalConfig, out: str | Path, *, fresh: bool = False
             for k, start in enumerate(starts)
             if not _part_path(out, model, k).is_file()
         ]
-        runner: TaskRunner | None = None
-        bar = tqdm(todo, desc="metaeval", unit="task", disable=None if progress else True)
-        for model, k, start in bar:
-            bar.set_postfix_str(f"{model} images {start}-{min(start + config.shard_size, config.images) - 1}")
-            if runner is None or runner.name != model:
-                runner = TaskRunner(config, model)
-            begin, cpu = time.perf_counter(), time.process_time()
-            rows = runner.run(shard(data, start, start + config.shard_size))
-            # wall and CPU seconds: on a shared machine the wall time says more about the neighbours
-            stamps = {"seconds": time.perf_counter() - begin, "cpu_seconds": time.process_time() - cpu}
-            table = pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
-                {b"hash": config.hash().encode(), **{k.encode(): f"{v:.3f}".encode() for k, v in stamps.items()}}
-            )
-            atomic_write(_part_path(out, model, k), lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+        bar = tqdm(total=len(todo), desc="metaeval", unit="task", disable=None if progress else True)
+        with bar:
+            if jobs == 1 or len(todo) < 2:
+                runners: dict[tuple[str, str], TaskRunner] = {}
+                for model, k, start in todo:
+                    bar.set_postfix_str(f"{model} images {start}-{min(start + config.shard_size, config.images) - 1}")
+                    compute_part(config, out, model, k, start, runners)
+                    bar.update()
+            else:
+                _in_processes(config, out, todo, min(jobs, len(todo)), bar)
     return out
+
+
+def _in_processes(config: MetaevalConfig, out: Path, todo: list[tuple[str, int, int]], jobs: int, bar: Any) -> None:
+    """The parts of ``todo`` computed by ``jobs`` spawned processes (model-major order, so a process mostly
+    keeps its model); each worker's warnings are issued again here, once the part is written. A part needing
+    a name registered in this process only (a model, method or metric a script registered) is computed here
+    afterwards: a spawned process knows only what importing camscope registers."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads and the lock
+    here: list[tuple[str, int, int]] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
+        running = {pool.submit(_part_in_worker, config, out, *task): task for task in todo}
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    caught = future.result()
+                    if caught is None:
+                        here.append(task)
+                        continue
+                    for category, message in caught:
+                        warnings.warn(category(message), stacklevel=2)
+                    bar.update()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # the finished parts stay: a rerun resumes
+            raise
+    runners: dict[tuple[str, str], TaskRunner] = {}
+    for model, k, start in sorted(here):
+        compute_part(config, out, model, k, start, runners)
+        bar.update()
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+# a worker process's runner per (settings, model), kept between the parts it is given
+_WORKER_RUNNERS: dict[tuple[str, str], TaskRunner] = {}
+
+
+def _part_in_worker(
+    config: MetaevalConfig, out: Path, model: str, k: int, start: int
+) -> list[tuple[type[Warning], str]] | None:
+    """:func:`compute_part` in a worker process; returns its warnings as (category, message), or None where
+    a name of the config is not registered in this fresh process (the parent computes that part)."""
+    from camscope.core.errors import UnknownNameError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            compute_part(config, out, model, k, start, _WORKER_RUNNERS)
+        except UnknownNameError:
+            return None
+    return [(w.category, str(w.message)) for w in caught if issubclass(w.category, CamscopeWarning)]
+
+
+def compute_part(
+    config: MetaevalConfig,
+    out: Path,
+    model: str,
+    k: int,
+    start: int,
+    runners: dict[tuple[str, str], TaskRunner],
+) -> None:
+    """Score shard ``k`` (the scenes from ``start``) of ``model`` and write its part atomically. ``runners``
+    keeps the runner of (settings, model) for the model's next shard, one model at a time."""
+    from camscope.sweep.store import atomic_write
+
+    key = (config.hash(), model)
+    if key not in runners:
+        runners.clear()  # one model in memory at a time
+        runners[key] = TaskRunner(config, model)
+    data = shard(_scenes_of(config), start, start + config.shard_size)
+    begin, cpu, started = time.perf_counter(), time.process_time(), time.time()
+    rows = runners[key].run(data)
+    # wall and CPU seconds, and when: on a shared machine the wall time says more about the neighbours, and
+    # parts computed side by side overlap (the run's wall time is the union of their intervals)
+    stamps = {
+        "seconds": time.perf_counter() - begin,
+        "cpu_seconds": time.process_time() - cpu,
+        "started": started,
+        "finished": time.time(),
+    }
+    table = pa.Table.from_pylist(rows, schema=SCHEMA).replace_schema_metadata(
+        {b"hash": config.hash().encode(), **{k.encode(): f"{v:.3f}".encode() for k, v in stamps.items()}}
+    )
+    atomic_write(_part_path(out, model, k), lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+
+
+_SCENES: dict[str, Scenes] = {}
+
+
+def _scenes_of(config: MetaevalConfig) -> Scenes:
+    """:func:`scenes`, generated once per process and settings."""
+    key = config.hash()
+    if key not in _SCENES:
+        _SCENES.clear()
+        _SCENES[key] = scenes(config)
+    return _SCENES[key]
 
 
 def read_rows(out: str | Path) -> tuple[pa.Table, dict[str, Any], float]:
@@ -459,7 +563,7 @@ def read_rows(out: str | Path) -> tuple[pa.Table, dict[str, Any], float]:
     parts = sorted((out / "parts").glob("*.parquet"))
     if not parts:
         raise InputError(f"{out} holds no finished part yet")
-    tables, seconds, cpu = [], 0.0, []
+    tables, seconds, cpu, spans = [], 0.0, [], []
     for part in parts:
         table = pq.read_table(part)
         stored = table.schema.metadata or {}
@@ -468,8 +572,20 @@ def read_rows(out: str | Path) -> tuple[pa.Table, dict[str, Any], float]:
         seconds += float(stored.get(b"seconds", b"0"))
         if b"cpu_seconds" in stored:
             cpu.append(float(stored[b"cpu_seconds"]))
+        if b"started" in stored and b"finished" in stored:
+            spans.append((float(stored[b"started"]), float(stored[b"finished"])))
         tables.append(table.replace_schema_metadata(None))
     if not tables:
         raise InputError(f"{out} holds no part of its own settings")
     meta["cpu_seconds"] = sum(cpu) if cpu and len(cpu) == len(tables) else None
-    return pa.concat_tables(tables), meta, seconds
+    return pa.concat_tables(tables), meta, covered(spans) if len(spans) == len(tables) else seconds
+
+
+def covered(spans: list[tuple[float, float]]) -> float:
+    """The seconds the union of the ``(start, end)`` intervals covers: parts computed side by side count once."""
+    total, reach = 0.0, float("-inf")
+    for begin, end in sorted(spans):
+        if end > reach:
+            total += end - max(begin, reach)
+            reach = end
+    return total

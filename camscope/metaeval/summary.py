@@ -303,18 +303,20 @@ def _fill_sentence(result: ColumnResult, summary: Summary) -> str:
         fill = own.get("perturb_baseline", get_metric(result.metric).default("perturb_baseline"))
     except KeyError:  # a metric no longer registered: its default is unknown
         return ""
-    drops = summary.fill_drop.get(fill) if isinstance(fill, str) else None
-    filled, removed = _span(drops or {}), _span(summary.evidence_drop)
+    drops = (summary.fill_drop.get(fill) or {}) if isinstance(fill, str) else {}
+    filled, removed = _span(drops), _span(summary.evidence_drop)
     if not filled or not removed:
         return ""
+    measured = [v for v in drops.values() if np.isfinite(v)]
+    rises = " (negative: the filled object raises it)" if min(measured) < 0 else ""
     sentence = (
         f"It removes features by setting them to {FILL_WORDS.get(fill, repr(fill))} ({fill!r}); setting the whole "
-        f"object so drops the true class's probability by a median {filled} across models, against {removed} "
-        "for the object-free twin"
+        f"object so drops the true class's probability by a median {filled} across models{rises}, against "
+        f"{removed} for the object-free twin"
     )
     # "most": even where the fill removes the most, it removes under half of what the typical twin does
     typical_removal = float(np.nanmedian(list(summary.evidence_drop.values())))
-    kept = max(v for v in (drops or {}).values() if np.isfinite(v)) < 0.5 * typical_removal
+    kept = max(measured) < 0.5 * typical_removal
     ending = ": the filled object (its silhouette stays) keeps most of the evidence the metric means to remove."
     return sentence + (ending if kept else ".")
 

@@ -31,10 +31,10 @@ TINY = MetaevalConfig(
 )
 
 
-def _run(config: MetaevalConfig, out: Path) -> list[warnings.WarningMessage]:
+def _run(config: MetaevalConfig, out: Path, jobs: int = 1) -> list[warnings.WarningMessage]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CamscopeWarning)
-        run_metaeval(config, out, progress=False)
+        run_metaeval(config, out, progress=False, jobs=jobs)
     return [w for w in caught if isinstance(w.message, CamscopeWarning)]
 
 
@@ -95,6 +95,34 @@ def test_each_images_drop_under_a_constant_filled_object_is_the_models_own(tiny)
                 assert len(stored) == 1 and stored.pop() == pytest.approx(expected, abs=1e-5)
 
 
+def test_parts_computed_side_by_side_equal_those_computed_one_by_one(tiny, tmp_path):
+    """jobs=2: two spawned processes on one torch thread each give the rows of the one-thread run, and the
+    run's wall time counts overlapping parts once."""
+    caught = _run(TINY, tmp_path, jobs=2)
+    assert not [w for w in caught if "could not run" in str(w.message)]
+    ours, meta, wall = read_rows(tmp_path)
+    theirs, _, _ = read_rows(tiny)
+
+    def rows(table):
+        return sorted(
+            (tuple((k, v) for k, v in r.items() if k != "seconds") for r in table.to_pylist()),
+            key=lambda r: tuple(str(v) for _, v in r),
+        )
+
+    assert rows(ours) == rows(theirs)
+    assert meta["jobs"] == 2 and meta["torch_threads"] == 1
+    seconds = sum(float(pq.read_schema(p).metadata[b"seconds"]) for p in (tmp_path / "parts").glob("*.parquet"))
+    assert 0 < wall <= seconds + 0.01
+
+
+def test_covered_counts_overlapping_intervals_once():
+    from camscope.metaeval.runner import covered
+
+    assert covered([]) == 0
+    assert covered([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.8)]) == pytest.approx(4.0)
+    assert covered([(2.0, 3.0), (0.0, 10.0)]) == pytest.approx(10.0)
+
+
 def test_resume_computes_nothing_and_other_settings_are_refused(tiny):
     parts = sorted((tiny / "parts").glob("*.parquet"))
     assert len(parts) == 2
@@ -153,10 +181,16 @@ def refusing_metric():
     unregister_metric("needs_human_boxes")
 
 
-def test_a_metric_asking_for_ground_truth_it_cannot_have_gives_flagged_rows(tmp_path, refusing_metric, torch_threads):
-    config = MetaevalConfig(**{**TINY.__dict__, "images": 2, "metrics": ("energy_pointing", refusing_metric)})
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_metric_asking_for_ground_truth_it_cannot_have_gives_flagged_rows(
+    tmp_path, refusing_metric, torch_threads, jobs
+):
+    """With jobs=2 the metric, registered in this process only, is unknown to the spawned workers: its parts
+    are computed here instead, with the same rows."""
+    config = MetaevalConfig(**{**TINY.__dict__, "images": 4, "metrics": ("energy_pointing", refusing_metric)})
     with torch_threads(1):
-        caught = _run(config, tmp_path)
+        caught = _run(config, tmp_path, jobs)
+    assert len(list((tmp_path / "parts").glob("*.parquet"))) == 2
     assert any("needs_human_boxes could not run" in str(w.message) for w in caught)
     rows = read_rows(tmp_path)[0].to_pylist()
     refused = [r for r in rows if r["metric"] == refusing_metric]
@@ -233,7 +267,7 @@ def test_cli_runs_and_refuses_an_unknown_metric(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [(["--images", "1"], "at least 2 images"), (["--bootstrap", "3"], "at least 10")],
+    [(["--images", "1"], "at least 2 images"), (["--bootstrap", "3"], "at least 10"), (["--jobs", "0"], "jobs must")],
 )
 def test_cli_bad_settings_are_one_line_errors(tmp_path, capsys, option, message):
     from camscope.cli import main
