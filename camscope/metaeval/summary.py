@@ -411,7 +411,8 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
     )
     fills = [f"to {FILL_WORDS.get(f, repr(f))} ({f!r}) by {_span(d)}" for f, d in summary.fill_drop.items() if _span(d)]
     if fills:
-        evidence += f"; setting the object's pixels {' and '.join(fills)}"
+        evidence += f"; setting the object's pixels {fills[0].replace(' by ', ' drops it by ', 1)}"
+        evidence += "".join(f", {text}" for text in fills[1:])
     return (
         f"{len(summary.models)} mini model(s) × {'/'.join(map(str, maps))} maps (every registered method that "
         f"applies, RandomCAM, the true mask and its inverse) × {'/'.join(map(str, images))} generated scenes "

@@ -43,7 +43,10 @@ def test_a_metric_filling_with_a_constant_reports_what_filling_the_whole_object_
     assert "against 0.90–0.90 for the object-free twin" in flipping and "keeps most of the evidence" in flipping
     assert "object-free twin" not in by_column["energy_pointing"].finding  # no fill: no sentence
     assert summary.fill_drop == {"black": {"mini_resnet": 0.01}, "mean": {"mini_resnet": 0.6}}
-    assert "to the image's darkest value ('black') by 0.01–0.01" in settings_sentence(summary)
+    assert (
+        "to the image's darkest value ('black') drops it by 0.01–0.01, to the image's mean value"
+        in settings_sentence(summary)
+    )
 
 
 def test_the_fill_sentence_follows_the_run_s_baseline_and_claims_nothing_the_numbers_do_not_show():
