@@ -37,3 +37,19 @@ def one_torch_thread() -> Iterator[None]:
     """One torch thread for a whole test package: a package's conftest makes it autouse."""
     with _torch_threads(1):
         yield
+
+
+@pytest.fixture
+def curve_labels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The y-axis label of every curve plot drawn in the test (``camscope.viz.plot_curves``), in order."""
+    from camscope import viz
+
+    labels: list[str] = []
+    draw = viz.plot_curves
+
+    def recording(*args: object, **kwargs: object) -> object:
+        labels.append(str(kwargs["ylabel"]))
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(viz, "plot_curves", recording)
+    return labels

@@ -133,8 +133,7 @@ def test_a_long_cell_reports_progress_and_stops_within_a_chunk(explorer: Explore
     assert seen[0] == "mini_resnet × scorecam: Score-CAM" and "mini_resnet × scorecam: scoring" in seen
 
 
-def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explorer, monkeypatch) -> None:
-    from camscope import viz
+def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explorer, curve_labels: list[str]) -> None:
     from camscope.core.targets import SimilarityTarget
 
     scene, other = explorer.scene(2), explorer.scene(5)
@@ -155,11 +154,8 @@ def test_label_free_cells_explain_the_backbone_by_its_embedding(explorer: Explor
     assert [r["target"] for r in rows] == ["own embedding", f"similarity to {other.name}"]
     classed = explorer.cell("mini_resnet", "layercam", scene)
     assert (own.score, similar.score, classed.score) == ("similarity", "similarity", "target probability")
-    labels: list[str] = []
-    plot_curves = viz.plot_curves
-    monkeypatch.setattr(viz, "plot_curves", lambda *a, **k: labels.append(k["ylabel"]) or plot_curves(*a, **k))
     curves_pictures([own, classed])  # one plot per metric over both cells: its y axis names both scores
-    assert labels == ["similarity / target probability"] * 2
+    assert curve_labels == ["similarity / target probability"] * 2
 
 
 def test_attention_heads_of_token_models_and_a_message_for_cnns(explorer: Explorer) -> None:

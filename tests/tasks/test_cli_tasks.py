@@ -44,30 +44,20 @@ def test_bad_box_is_refused_before_work(run_cli, image: Path) -> None:  # noqa: 
     assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:5,5,1,1"), "--target", "X1 < X2")
 
 
-def test_evaluate_scores_a_segmentation_class(run_cli, image: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
-    import camscope.viz
-
-    labels: list[str] = []
-    plot_curves = camscope.viz.plot_curves
-    monkeypatch.setattr(camscope.viz, "plot_curves", lambda *a, **k: labels.append(k["ylabel"]) or plot_curves(*a, **k))
+def test_evaluate_scores_a_segmentation_class(run_cli, image: Path, tmp_path: Path, curve_labels: list[str]) -> None:  # noqa: F811
     step = str(520 * 520 // 2)  # the published transform's 520 px: three points per curve
     args = ["--target", "cat", "--metrics", "deletion,avgdrop", "--step", step, "--plot", tmp_path / "c.png"]
     run = run_cli("evaluate", image, *SEG, *args, "--json")
     assert run.code == 0, run.err
     row = json.loads(run.out)["images"][0]
     assert row["target"] == 8 and len(row["deletion_curve"]) == 3 and row["avg_drop"] is not None
-    assert labels == ["class score summed over the region"]  # what the curve scores, not a class probability
+    assert curve_labels == ["class score summed over the region"]  # what the curve scores, not a class probability
 
 
 @pytest.mark.slow
-def test_evaluate_scores_a_detectors_boxes(run_cli, image: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
-    import camscope.viz
-
-    labels: list[str] = []
-    plot_curves = camscope.viz.plot_curves
-    monkeypatch.setattr(camscope.viz, "plot_curves", lambda *a, **k: labels.append(k["ylabel"]) or plot_curves(*a, **k))
+def test_evaluate_scores_a_detectors_boxes(run_cli, image: Path, tmp_path: Path, curve_labels: list[str]) -> None:  # noqa: F811
     args = ["--method", "eigencam", "--target", "box:0,0,400,400", "--metrics", "deletion", "--step", "320000"]
     run = run_cli("evaluate", image, *DET, *args, "--plot", tmp_path / "c.png", "--json")
     assert run.code == 0, run.err
     assert json.loads(run.out)["images"][0]["target"] == "box:0,0,400,400"
-    assert labels == ["matched detection's IoU + score"]
+    assert curve_labels == ["matched detection's IoU + score"]
