@@ -28,11 +28,14 @@ import fcntl
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,19 +75,54 @@ def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then rename to ``path``: readers never see a partial file.
 
     The temporary name carries this process's id (``.NAME.pidPID-XXXX.tmp``) so that cleaning up
-    after a killed run never touches another live writer's file.
+    after a killed run never touches another live writer's file. SIGINT / SIGTERM arriving meanwhile are
+    held until the file is in place (:func:`interrupts_held`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}-", suffix=".tmp")
     os.close(fd)
     try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with interrupts_held():
+            write(Path(tmp))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """SIGINT / SIGTERM arriving in the block are delivered to their handlers when it ends.
+
+    Why: an interrupt raised inside a library's write (``np.savez_compressed`` in ``zipfile``) can meet that
+    library's cleanup, which then raises its own error (an open zip handle) in place of the
+    ``KeyboardInterrupt``: the run ended with a traceback and status 1 instead of its interrupt line and 130.
+    Held, the write finishes (milliseconds) and the interrupt ends the run as usual. Only the main thread can
+    set handlers; elsewhere the block runs as it is.
+    """
+    previous = {sig: signal.getsignal(sig) for sig in HELD_SIGNALS}
+    if threading.current_thread() is not threading.main_thread() or None in previous.values():
+        yield  # None: a handler set outside Python, which could not be put back
+        return
+    held: list[tuple[int, Any]] = []
+    for sig in HELD_SIGNALS:
+        signal.signal(sig, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum, frame in held[:1]:  # one interrupt ends the run; a second adds nothing
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 class ResultsStore:
