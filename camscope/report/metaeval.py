@@ -28,6 +28,37 @@ def load_summary(folder: str | Path) -> dict[str, Any]:
     return data
 
 
+FILL_NAMES = {"black": "the image's darkest value", "mean": "the image's mean value"}
+
+
+def _removal_table(data: dict[str, Any]) -> str:
+    """Per model, the median drop of the true class's probability when the object is removed (its twin) and
+    when it is set to each constant fill ("" for a summary without them)."""
+
+    def measured(drops: dict[str, Any]) -> bool:
+        return any(v is not None and math.isfinite(float(v)) for v in drops.values())
+
+    twin = data.get("evidence_drop") or {}
+    fills = {fill: drops for fill, drops in (data.get("fill_drop") or {}).items() if measured(drops)}
+    if not measured(twin):
+        return ""
+    head = "<tr><th>model</th><th>object-free twin</th>" + "".join(
+        f"<th>object set to {html.escape(FILL_NAMES.get(f, f))} ({html.escape(f)})</th>" for f in fills
+    )
+    rows = [
+        f'<tr><td>{html.escape(m)}</td><td class="num">{_num(twin.get(m))}</td>'
+        + "".join(f'<td class="num">{_num(drops.get(m))}</td>' for drops in fills.values())
+        + "</tr>"
+        for m in data["models"]
+    ]
+    return (
+        "<h3>What removing the object does (median drop of the true class's probability)</h3>"
+        "<p>The pixel-removal metrics replace pixels with a constant; where the object set to that constant "
+        "keeps the class (a small drop), such a metric cannot see the object's removal.</p>"
+        f"<table>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
 def _num(value: Any, digits: int = 2) -> str:
     return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.{digits}f}"
 
@@ -69,6 +100,7 @@ def metaeval_section(folder: str | Path) -> str:
             cells.append(f'<td class="num">{"–" if m is None else _tau(m["tau"]) + mark}</td>')
         per_model.append(f"<tr><td>{html.escape(c['column'])}</td>{''.join(cells)}</tr>")
     plot = Path(folder) / PLOT_FILE
+    removal = _removal_table(data)
     picture = (
         f'<img class="chart" alt="meta-evaluation" src="data:image/png;base64,'
         f'{base64.b64encode(plot.read_bytes()).decode("ascii")}">'
@@ -89,6 +121,7 @@ def metaeval_section(folder: str | Path) -> str:
         f"<table>{head}{''.join(rows)}</table>"
         + (f"<p>Registered metrics left out of the run:</p><ul>{left_out}</ul>" if left_out else "")
         + f"<h3>τ per model (✓: oracle &gt; random &gt; inverse)</h3><table>{''.join(per_model)}</table>"
-        f"{picture}<h3>Findings</h3><ul>{findings}</ul>"
+        + removal
+        + f"{picture}<h3>Findings</h3><ul>{findings}</ul>"
         f'<p class="muted">settings: {settings}; computed in {data["compute_seconds"] / 60:.1f} min</p>'
     )

@@ -30,3 +30,16 @@ def test_the_section_lists_the_metrics_left_out_with_their_reason(tmp_path):
     assert "left out of the run" in html and "<li>irof: costs &lt;96&gt; forwards</li>" in html
     write_outputs(summarize(fake_rows(), SETTINGS, 60.0), tmp_path)
     assert "left out" not in metaeval_section(tmp_path)
+
+
+def test_the_section_shows_what_removing_or_filling_the_object_does_per_model(tmp_path):
+    from camscope.report.metaeval import metaeval_section
+    from tests.metaeval.test_findings import _fill_rows
+
+    write_outputs(summarize(_fill_rows(black=0.01, mean=0.6), SETTINGS, 60.0), tmp_path)
+    html = metaeval_section(tmp_path)
+    assert "What removing the object does" in html and "object set to the image&#x27;s darkest value (black)" in html
+    row = html[html.index("<tr><td>mini_resnet</td>", html.index("What removing")) :].split("</tr>")[0]
+    assert row.count('class="num"') == 3 and ">0.90<" in row and ">0.01<" in row and ">0.60<" in row
+    write_outputs(summarize(fake_rows(), SETTINGS, 60.0), tmp_path)  # a summary without the drops: no table
+    assert "What removing the object does" not in metaeval_section(tmp_path)
