@@ -41,8 +41,10 @@ def one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture
 def curve_labels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The y-axis label of every curve plot drawn in the test (``camscope.viz.plot_curves``), in order."""
+    """The y-axis label of every curve plot drawn in the test (``camscope.viz.plot_curves``, also as the report's
+    charts imported it), in order."""
     from camscope import viz
+    from camscope.report import charts
 
     labels: list[str] = []
     draw = viz.plot_curves
@@ -52,4 +54,5 @@ def curve_labels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return draw(*args, **kwargs)
 
     monkeypatch.setattr(viz, "plot_curves", recording)
+    monkeypatch.setattr(charts, "plot_curves", recording)
     return labels

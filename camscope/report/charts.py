@@ -67,12 +67,15 @@ def comparison_chart(
     return to_png(figure)
 
 
-def curves_chart(title: str, curves: dict[str, tuple[list[float], np.ndarray]], xlabel: str) -> bytes:
-    """Mean curve per method (``curves[method] = (x, mean y)``), AUC in the legend."""
+def curves_chart(
+    title: str, curves: dict[str, tuple[list[float], np.ndarray]], xlabel: str, ylabel: str = "target probability"
+) -> bytes:
+    """Mean curve per method (``curves[method] = (x, mean y)``), AUC in the legend; ``ylabel``: what the
+    curves score (:func:`camscope.core.targets.score_name`)."""
     figure = plot_curves(
         {m: (np.asarray(x), np.asarray(y)) for m, (x, y) in curves.items()},
         title=title,
         xlabel=xlabel,
-        ylabel="target probability",
+        ylabel=ylabel,
     )
     return to_png(figure)

@@ -360,7 +360,9 @@ def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
                     ys = np.array(sel["curve"].to_pylist(), dtype=float)
                     curves[method] = (sel["curve_x"][0].as_py(), ys.mean(axis=0))
             if curves:
-                png = charts.curves_chart(f"{model}: {label}", curves, declared.curve_x)
+                # a label-free sweep's rows predict no class: its curves score the embedding similarity
+                scored = "target probability" if pc.any(pc.is_valid(part["predicted"])).as_py() else "similarity"
+                png = charts.curves_chart(f"{model}: {label}", curves, declared.curve_x, scored)
                 figures.append(_img(png, f"{model} {label} curves", "chart"))
     if not figures:
         return "<p>No deletion or insertion results in this sweep.</p>"

@@ -164,3 +164,8 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     run = _chromium(report, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1300,2000")
     assert run.returncode == 0 and shot.stat().st_size > 20_000
     print(f"screenshot: {shot}")
+
+
+def test_a_classifier_sweeps_curves_score_the_target_probability(results: Path, tmp_path: Path, curve_labels) -> None:
+    build_report(results, tmp_path / "r.html")
+    assert curve_labels and set(curve_labels) == {"target probability"}

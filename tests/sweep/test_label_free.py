@@ -57,6 +57,14 @@ def test_rows_have_no_class_and_deletion_scores_the_own_similarity(label_free) -
             assert row["curve"][0] == pytest.approx(float(own[row["image_index"]]), rel=1e-4)
 
 
+def test_the_reports_curves_say_they_score_the_similarity(label_free, tmp_path: Path, curve_labels) -> None:
+    from camscope.report import build_report
+
+    config, _ = label_free
+    build_report(config.output, tmp_path / "report.html")
+    assert curve_labels and set(curve_labels) == {"similarity"}  # one deletion chart per backbone
+
+
 def test_maps_are_the_api_label_free_maps(label_free) -> None:
     """Grad-CAM explains ⟨f(x), f(x̃)⟩ (``targets="embedding"``); RELAX keeps its own cosine score (None)."""
     config, store = label_free
