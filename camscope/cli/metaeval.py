@@ -32,9 +32,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
-        help="parts computed at once, each in its own process on one torch thread (default: one per core; "
-        "1: in this process on torch's threads)",
+        default=min(os.cpu_count() or 1, 8),  # each worker holds torch, a mini and its batches
+        help="parts computed at once, each in its own process on one torch thread (default: one per core, at "
+        "most 8; 1: in this process on torch's threads)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
