@@ -20,7 +20,15 @@ from torch import nn
 
 from camscope.core.errors import InputError
 from camscope.core.outputs import Detections, class_summary, read_output
-from camscope.core.targets import Target, TargetSpec, class_index, is_single_target, region_target, score_name
+from camscope.core.targets import (
+    CLASS_PROBABILITY,
+    Target,
+    TargetSpec,
+    class_index,
+    is_single_target,
+    region_target,
+    score_name,
+)
 from camscope.methods.base import BaseCAM
 from camscope.pipeline import (
     ImageInput,
@@ -252,7 +260,7 @@ class Scores(dict[str, np.ndarray]):
     def __init__(self) -> None:
         super().__init__()
         self.curves: dict[str, tuple[list[float], np.ndarray]] = {}
-        self.score = "target probability"  # what the curves' y values are (core.targets.score_name)
+        self.score = CLASS_PROBABILITY  # what the curves' y values are (core.targets.score_name)
 
 
 @locked

@@ -37,6 +37,7 @@ from camscope.api import Explanation, attention_heads, evaluate, explain
 from camscope.core.devices import resolve_device
 from camscope.core.errors import CamscopeError, CamscopeWarning, InputError, WeightsError
 from camscope.core.progress import Report, monitor
+from camscope.core.targets import CLASS_PROBABILITY
 from camscope.data.images import limit_size, load_image_array
 from camscope.methods import get_method, method_names
 from camscope.methods.attention_capture import AttentionUnavailableError
@@ -98,7 +99,7 @@ class Cell:
     error: str | None = None
     seconds: float = 0.0
     label_free: bool = False  # the backbone explained by an embedding similarity (``target`` says which)
-    score: str = "target probability"  # what its curves' y values are (camscope.Scores.score)
+    score: str = CLASS_PROBABILITY  # what its curves' y values are (camscope.Scores.score)
 
 
 @dataclass

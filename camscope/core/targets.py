@@ -497,18 +497,22 @@ class CorpusTarget:
         return f"CorpusTarget(corpus={self.corpus.shape[0]}, foil={foil})"
 
 
+# what a curve's y values are (score_name): the two a sweep's rows can tell apart
+CLASS_PROBABILITY, SIMILARITY = "target probability", "similarity"
+
+
 def score_name(output: Any, targets: Any = None) -> str:
     """What the metrics score on a model whose clean output is ``output`` (a deletion curve's y axis): the
     similarity for label-free targets, a dense (classes, H, W) output's class score summed over the region,
     a detector's matched box IoU + score, else the target class's probability."""
     items = targets if isinstance(targets, (list, tuple)) else [targets]
     if any(isinstance(t, (SimilarityTarget, CorpusTarget)) for t in items):
-        return "similarity"
+        return SIMILARITY
     if isinstance(output, Detections):
         return "matched detection's IoU + score"
     if isinstance(output, torch.Tensor) and output.ndim == 4:
         return "class score summed over the region"
-    return "target probability"
+    return CLASS_PROBABILITY
 
 
 def own_embedding_targets(embeddings: torch.Tensor) -> list[SimilarityTarget]:

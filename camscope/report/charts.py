@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from camscope.core.targets import CLASS_PROBABILITY
 from camscope.metrics.registry import higher_is_better
 from camscope.report.stats import Estimate
 from camscope.viz import plot_curves
@@ -68,7 +69,7 @@ def comparison_chart(
 
 
 def curves_chart(
-    title: str, curves: dict[str, tuple[list[float], np.ndarray]], xlabel: str, ylabel: str = "target probability"
+    title: str, curves: dict[str, tuple[list[float], np.ndarray]], xlabel: str, ylabel: str = CLASS_PROBABILITY
 ) -> bytes:
     """Mean curve per method (``curves[method] = (x, mean y)``), AUC in the legend; ``ylabel``: what the
     curves score (:func:`camscope.core.targets.score_name`)."""

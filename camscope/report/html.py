@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from camscope.core.errors import warn
+from camscope.core.targets import CLASS_PROBABILITY, SIMILARITY
 from camscope.metrics.registry import column as declared_column
 from camscope.metrics.registry import higher_is_better
 from camscope.models.mini import trained_accuracy
@@ -361,7 +362,7 @@ def _curves(ok: pa.Table, models: list[str], methods: list[str]) -> str:
                     curves[method] = (sel["curve_x"][0].as_py(), ys.mean(axis=0))
             if curves:
                 # a label-free sweep's rows predict no class: its curves score the embedding similarity
-                scored = "target probability" if pc.any(pc.is_valid(part["predicted"])).as_py() else "similarity"
+                scored = CLASS_PROBABILITY if pc.any(pc.is_valid(part["predicted"])).as_py() else SIMILARITY
                 png = charts.curves_chart(f"{model}: {label}", curves, declared.curve_x, scored)
                 figures.append(_img(png, f"{model} {label} curves", "chart"))
     if not figures:
