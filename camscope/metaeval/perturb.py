@@ -27,6 +27,7 @@ REFERENCES: tuple[str, ...] = (ORACLE, INVERSE)
 # The constant fills of the perturbation metrics whose removal of the whole object is measured per image
 # (``object_filled``): a constant-filled object keeps its silhouette, which a shape classifier may still read.
 FILLS: tuple[str, ...] = ("black", "mean")
+FILL_WORDS = {"black": "the image's darkest value", "mean": "the image's mean value"}  # how findings name them
 
 
 def reference_maps(masks: np.ndarray) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from camscope.metaeval.perturb import FILLS, INVERSE, ORACLE, RANDOM
+from camscope.metaeval.perturb import FILL_WORDS, FILLS, INVERSE, ORACLE, RANDOM
 from camscope.metaeval.runner import CLEAN, DISRUPTED, FLIPPED
 from camscope.metaeval.stats import Consistency, Interval, bootstrap_interval, consistency, discriminates, kendall_tau
 from camscope.metrics.registry import higher_is_better
@@ -288,9 +288,6 @@ def _span(per_model: dict[str, float]) -> str:
     """'a–b' of the finite per-model values ('' when none is finite)."""
     values = [v for v in per_model.values() if np.isfinite(v)]
     return f"{min(values):.2f}–{max(values):.2f}" if values else ""
-
-
-FILL_WORDS = {"black": "the image's darkest value", "mean": "the image's mean value"}
 
 
 def _fill_sentence(result: ColumnResult, summary: Summary) -> str:

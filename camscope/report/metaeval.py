@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from camscope.core.errors import InputError
-
-SUMMARY_FILE, PLOT_FILE = "summary.json", "metaeval.png"  # camscope.metaeval.summary writes them
+from camscope.metaeval.perturb import FILL_WORDS
+from camscope.metaeval.summary import PLOT_FILE, SUMMARY_FILE
 
 
 def load_summary(folder: str | Path) -> dict[str, Any]:
@@ -28,9 +28,6 @@ def load_summary(folder: str | Path) -> dict[str, Any]:
     return data
 
 
-FILL_NAMES = {"black": "the image's darkest value", "mean": "the image's mean value"}
-
-
 def _removal_table(data: dict[str, Any]) -> str:
     """Per model, the median drop of the true class's probability when the object is removed (its twin) and
     when it is set to each constant fill ("" for a summary without them)."""
@@ -43,7 +40,7 @@ def _removal_table(data: dict[str, Any]) -> str:
     if not measured(twin):
         return ""
     head = "<tr><th>model</th><th>object-free twin</th>" + "".join(
-        f"<th>object set to {html.escape(FILL_NAMES.get(f, f))} ({html.escape(f)})</th>" for f in fills
+        f"<th>object set to {html.escape(FILL_WORDS.get(f, f))} ({html.escape(f)})</th>" for f in fills
     )
     rows = [
         f'<tr><td>{html.escape(m)}</td><td class="num">{_num(twin.get(m))}</td>'
