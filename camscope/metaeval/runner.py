@@ -197,10 +197,13 @@ class TaskRunner:
 
         return torch.softmax(forward_logits(model, x, self.config.batch_size).float(), dim=-1)
 
-    def condition(self, name: str, model: nn.Module, x: torch.Tensor, data: Scenes, clean: np.ndarray) -> Condition:
+    def condition(
+        self, name: str, model: nn.Module, x: torch.Tensor, data: Scenes, clean: np.ndarray, same: bool = False
+    ) -> Condition:
+        """``same``: ``model`` and ``x`` are the clean ones, whose predictions ``clean`` already are."""
         cams = applicable_cams(model, self.spec, self.methods)
         maps = {**method_maps(cams, x, data.labels), **reference_maps(data.masks)}
-        predicted = self.predictions(model, x).argmax(-1).numpy()
+        predicted = clean if same else self.predictions(model, x).argmax(-1).numpy()
         return Condition(name, model, x, maps, predicted, predicted != clean)
 
     def run(self, data: Scenes) -> list[dict[str, Any]]:
@@ -222,7 +225,7 @@ class TaskRunner:
         evidence = drop_to(to_input(data.counterfactual, mean, std))
         fill_drops = {f"fill_drop_{fill}": drop_to(object_filled(x, data.masks, fill)) for fill in FILLS}
 
-        clean = self.condition(CLEAN, self.model, x, data, predicted)
+        clean = self.condition(CLEAN, self.model, x, data, predicted, same=True)
         conditions = [clean]
         if "input" in self.config.perturbations:
             noisy = noisy_inputs(x, self.config.input_noise, std, self.config.seed + int(data.indices[0]))
@@ -427,9 +430,6 @@ def run_metaeval(
         if fresh:
             for part in (out / "parts").glob("*.parquet") if (out / "parts").is_dir() else []:
                 part.unlink()
-        threads = 1 if jobs > 1 else torch.get_num_threads()
-        meta = {"hash": config.hash(), "settings": settings, "torch_threads": threads, "jobs": jobs}
-        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
         starts = list(range(0, config.images, config.shard_size))
         todo = [
             (model, k, start)
@@ -437,16 +437,20 @@ def run_metaeval(
             for k, start in enumerate(starts)
             if not _part_path(out, model, k).is_file()
         ]
+        workers = min(jobs, len(todo))  # what this run uses: one part left runs here, on torch's threads
+        threads = 1 if workers > 1 else torch.get_num_threads()
+        meta = {"hash": config.hash(), "settings": settings, "torch_threads": threads, "jobs": max(workers, 1)}
+        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
         bar = tqdm(total=len(todo), desc="metaeval", unit="task", disable=None if progress else True)
         with bar:
-            if jobs == 1 or len(todo) < 2:
+            if workers < 2:
                 runners: dict[tuple[str, str], TaskRunner] = {}
                 for model, k, start in todo:
                     bar.set_postfix_str(f"{model} images {start}-{min(start + config.shard_size, config.images) - 1}")
                     compute_part(config, out, model, k, start, runners)
                     bar.update()
             else:
-                _in_processes(config, out, todo, min(jobs, len(todo)), bar)
+                _in_processes(config, out, todo, workers, bar)
     return out
 
 
