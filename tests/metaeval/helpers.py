@@ -53,3 +53,14 @@ def fake_rows() -> pa.Table:
                         }
                     )
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def fill_rows(black: float, mean: float) -> pa.Table:
+    """The made-up run with its deletion column renamed to pixel flipping (a metric filling with 'black' by
+    default), every image's object-free twin dropping the true class by 0.9, and the given fill drops."""
+    rows = fake_rows().to_pylist()
+    for r in rows:
+        if r["metric"] == "deletion":
+            r["metric"] = r["column"] = "pixel_flipping"
+        r.update(evidence_drop=0.9, fill_drop_black=black, fill_drop_mean=mean)
+    return pa.Table.from_pylist(rows, schema=fake_rows().schema)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from camscope.metaeval.summary import settings_sentence, summarize
-from tests.metaeval.helpers import SETTINGS, fake_rows
+from tests.metaeval.helpers import SETTINGS, fake_rows, fill_rows
 
 
 def test_a_column_blind_to_where_the_values_lie_is_named_and_one_that_moves_is_not():
@@ -22,21 +22,8 @@ def test_a_column_blind_to_where_the_values_lie_is_named_and_one_that_moves_is_n
     assert not moved["deletion_auc"].position_blind and "0 by construction" not in moved["deletion_auc"].finding
 
 
-def _fill_rows(black: float, mean: float) -> pa.Table:
-    """The made-up run with its deletion column renamed to pixel flipping (a metric filling with 'black' by
-    default), every image's object-free twin dropping the true class by 0.9, and the given fill drops."""
-    rows = fake_rows().to_pylist()
-    for r in rows:
-        if r["metric"] == "deletion":
-            r["metric"] = r["column"] = "pixel_flipping"
-        r.update(evidence_drop=0.9, fill_drop_black=black, fill_drop_mean=mean)
-    return pa.Table.from_pylist(rows, schema=fake_rows().schema)
-
-
 def test_a_metric_filling_with_a_constant_reports_what_filling_the_whole_object_does():
-    summary = summarize(
-        _fill_rows(black=0.01, mean=0.6), {**SETTINGS, "metrics": ["pixel_flipping", "energy_pointing"]}
-    )
+    summary = summarize(fill_rows(black=0.01, mean=0.6), {**SETTINGS, "metrics": ["pixel_flipping", "energy_pointing"]})
     by_column = {c.column: c for c in summary.columns}
     flipping = by_column["pixel_flipping"].finding
     assert "the image's darkest value ('black')" in flipping and "by a median 0.01–0.01" in flipping
@@ -55,9 +42,9 @@ def test_the_fill_sentence_follows_the_run_s_baseline_and_claims_nothing_the_num
         "metrics": ["pixel_flipping"],
         "metric_params": {"pixel_flipping": {"perturb_baseline": "mean"}},
     }
-    finding = {c.column: c for c in summarize(_fill_rows(black=0.01, mean=0.6), settings).columns}["pixel_flipping"]
+    finding = {c.column: c for c in summarize(fill_rows(black=0.01, mean=0.6), settings).columns}["pixel_flipping"]
     assert "the image's mean value ('mean')" in finding.finding and "by a median 0.60–0.60" in finding.finding
     assert "keeps most of the evidence" not in finding.finding  # 0.6 is not under half of 0.9
     uniform = {**settings, "metric_params": {"pixel_flipping": {"perturb_baseline": "uniform"}}}
-    unmeasured = {c.column: c for c in summarize(_fill_rows(0.01, 0.6), uniform).columns}["pixel_flipping"]
+    unmeasured = {c.column: c for c in summarize(fill_rows(0.01, 0.6), uniform).columns}["pixel_flipping"]
     assert "object-free twin" not in unmeasured.finding  # a fill the run did not measure: nothing said

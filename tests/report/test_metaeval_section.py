@@ -7,7 +7,7 @@ import pytest
 from camscope.core.errors import InputError
 from camscope.metaeval.summary import summarize, write_outputs
 from camscope.report import build_report
-from tests.metaeval.helpers import SETTINGS, fake_rows
+from tests.metaeval.helpers import SETTINGS, fake_rows, fill_rows
 
 
 def test_report_shows_the_metaeval_section_when_given_a_folder(results, tmp_path):
@@ -34,9 +34,8 @@ def test_the_section_lists_the_metrics_left_out_with_their_reason(tmp_path):
 
 def test_the_section_shows_what_removing_or_filling_the_object_does_per_model(tmp_path):
     from camscope.report.metaeval import metaeval_section
-    from tests.metaeval.test_findings import _fill_rows
 
-    write_outputs(summarize(_fill_rows(black=0.01, mean=0.6), SETTINGS, 60.0), tmp_path)
+    write_outputs(summarize(fill_rows(black=0.01, mean=0.6), SETTINGS, 60.0), tmp_path)
     html = metaeval_section(tmp_path)
     assert "What removing the object does" in html and "object set to the image&#x27;s darkest value (black)" in html
     row = html[html.index("<tr><td>mini_resnet</td>", html.index("What removing")) :].split("</tr>")[0]
