@@ -214,7 +214,8 @@ def _hf_spec(model: nn.Module, name: str, hw: tuple[int, int]) -> ModelSpec:
     """A transformers image model: the input size from its config; the normalisation and the resize / crop
     as the model describes them (:func:`hf_normalisation`, :func:`hf_geometry`), else ImageNet's
     normalisation with a warning (a ViT processor's is 0.5/0.5) and a 256/224-style resize and crop."""
-    found = hf_normalisation(model)
+    processor = _hf_processor(model)  # read once: normalisation and geometry both come from it
+    found = hf_normalisation(model, processor)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     if found is None:
@@ -230,7 +231,7 @@ def _hf_spec(model: nn.Module, name: str, hw: tuple[int, int]) -> ModelSpec:
         )
     else:
         mean, std, source = found
-    geometry = hf_geometry(model, hw)
+    geometry = hf_geometry(processor, hw)
     if geometry is None:
         resize: int | tuple[int, int] = hw[0] * 8 // 7
         crop, interpolation = hw, "bilinear"
@@ -267,22 +268,23 @@ def _hf_processor(model: nn.Module) -> tuple[dict[str, Any], str] | None:
     return (processor, str(path)) if isinstance(processor, dict) else None
 
 
-def hf_normalisation(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
+def hf_normalisation(
+    model: nn.Module, processor: tuple[dict[str, Any], str] | None
+) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
     """``(mean, std, where from)`` of a transformers image model, as the model itself describes it:
     ``image_mean`` / ``image_std`` on its config, else its saved image processor's. None when neither says."""
     config = getattr(model, "config", None)
     mean, std = getattr(config, "image_mean", None), getattr(config, "image_std", None)
     if mean is not None and std is not None:
         return _stats(mean, std, "config.image_mean / image_std")
-    found = _hf_processor(model)
-    if found is None:
+    if processor is None:
         return None
-    processor, path = found
-    if processor.get("do_normalize") is False:
+    settings, path = processor
+    if settings.get("do_normalize") is False:
         return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), f"{path} (do_normalize false)"
-    if processor.get("image_mean") is None or processor.get("image_std") is None:
+    if settings.get("image_mean") is None or settings.get("image_std") is None:
         return None
-    return _stats(processor["image_mean"], processor["image_std"], path)
+    return _stats(settings["image_mean"], settings["image_std"], path)
 
 
 # PIL's resampling codes, as an image processor stores them
@@ -305,28 +307,28 @@ def _hf_side(size: Any) -> tuple[int, int] | int | None:
 
 
 def hf_geometry(
-    model: nn.Module, hw: tuple[int, int]
+    processor: tuple[dict[str, Any], str] | None, hw: tuple[int, int]
 ) -> tuple[int | tuple[int, int], tuple[int, int], str, str] | None:
     """``(resize, crop, interpolation, description)`` from the image processor saved beside a transformers
-    model, as its processor applies them (resize to ``size``, then a centre crop to ``crop_size`` where
-    ``do_center_crop``; ConvNeXt's ``crop_pct``: shortest edge / crop_pct, then the crop). None where there
-    is no processor file, or its geometry cannot end at the model's ``hw`` input (then the caller assumes)."""
-    found = _hf_processor(model)
-    if found is None:
+    model (:func:`_hf_processor`: its settings and path), as the processor applies them: resize to ``size``,
+    then a centre crop to ``crop_size`` where ``do_center_crop`` (ConvNeXt's ``crop_pct``: shortest edge /
+    crop_pct, then the crop). None where there is no processor file, or its geometry cannot end at the
+    model's ``hw`` input (then the caller assumes)."""
+    if processor is None:
         return None
-    processor, path = found
-    interpolation = _HF_RESAMPLE.get(processor.get("resample", 2), "bilinear")
-    size = _hf_side(processor.get("size")) if processor.get("do_resize", True) else None
+    settings, path = processor
+    interpolation = _HF_RESAMPLE.get(settings.get("resample", 2), "bilinear")
+    size = _hf_side(settings.get("size")) if settings.get("do_resize", True) else None
     resize: int | tuple[int, int] | None = None
     crop: tuple[int, int] | None = None
-    if isinstance(size, int) and isinstance(processor.get("crop_pct"), (int, float)):
+    if isinstance(size, int) and isinstance(settings.get("crop_pct"), (int, float)):
         if size < _CROP_PCT_BELOW:
-            resize, crop = int(size / float(processor["crop_pct"])), (size, size)
+            resize, crop = int(size / float(settings["crop_pct"])), (size, size)
         else:
             resize = crop = (size, size)
     elif size is not None:
         resize = size
-        cropped = _hf_side(processor.get("crop_size")) if processor.get("do_center_crop") else None
+        cropped = _hf_side(settings.get("crop_size")) if settings.get("do_center_crop") else None
         crop = cropped if isinstance(cropped, tuple) else (size if isinstance(size, tuple) else None)
     if resize is None or crop != tuple(hw):
         return None
