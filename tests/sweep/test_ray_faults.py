@@ -110,15 +110,6 @@ def test_refused_token_says_what_to_do() -> None:
 
 
 # ---------------------------------------------------------------------------- subprocesses
-def _as_from_a_shell() -> None:
-    """The child's signals as a shell leaves them: nothing blocked, SIGINT and SIGTERM at their defaults.
-    A fork inherits the forking thread's signal mask and ignored signals, and libraries loaded by earlier
-    tests in this process (Ray's and gRPC's C++ threads) may have changed them."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
-
-
 class _Sweep:
     """``camscope sweep`` in a subprocess, its output lines timestamped as they come."""
 
@@ -130,7 +121,6 @@ class _Sweep:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **ONE_THREAD_ENV, **(env or {})},
-            preexec_fn=_as_from_a_shell,
         )
         self.parent_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])  # said if the sweep does not end
         self.lines: list[tuple[float, str, str]] = []
