@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports import imports_under
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("camscope_lab", "matplotlib", "pyarrow", "ray")
 PROBE = f"""
@@ -35,12 +37,6 @@ def test_importing_the_library_loads_no_training_code_plotting_or_store():
 
 def test_tests_never_import_the_benchmark_scripts():
     """What a test and a published figure share lives in ``camscope.testing``; ``benchmarks/`` are scripts."""
-    import ast
-
-    found = []
-    for path in sorted((ROOT / "tests").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "benchmarks"]
-    assert not found
+    imports = imports_under(ROOT, ROOT / "tests", nested=True)
+    assert ("tests/test_import.py", "tests.imports") in imports
+    assert [f"{path}: {name}" for path, name in imports if name.split(".")[0] == "benchmarks"] == []
