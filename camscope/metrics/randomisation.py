@@ -35,8 +35,8 @@ the map's own range.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,8 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from camscope.core.errors import MetricInputError, warn
-from camscope.core.outputs import read_scores
+from camscope.core.errors import MetricInputError, TargetError, warn
+from camscope.core.outputs import read_output, read_scores
 from camscope.core.targets import TargetSpec, class_index, resolve_targets
 from camscope.metrics._common import ArrayLike, ImageScores, attributions, check_inputs, image_logits
 from camscope.metrics.params import Reexplaining, keywords, positive_int
@@ -280,11 +280,43 @@ def _metric(params: type[P]) -> Callable[[Score[P, R]], Callable[..., R]]:
     return decorate
 
 
-def _output_count(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> int:
+def _declared_count(model: nn.Module) -> int | None:
     declared = getattr(model, "num_classes", None)
     if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
         return declared
-    return int(read_scores(image_logits(model, inputs[:1], batch_size), "random_logit").shape[1])
+    return None
+
+
+@contextmanager
+def _output_widths(model: nn.Module) -> Iterator[list[int]]:
+    """The class dimension (dim 1) of each score output ``model`` gives inside the block: a forward hook,
+    so the count comes with forwards that run anyway."""
+    widths: list[int] = []
+
+    def record(module: nn.Module, args: Any, output: Any) -> None:
+        try:
+            scores = read_output(output)
+        except TargetError:  # an output no metric reads: nothing to count
+            return
+        if isinstance(scores, torch.Tensor) and scores.ndim >= 2:
+            widths.append(int(scores.shape[1]))
+
+    handle = model.register_forward_hook(record)
+    try:
+        yield widths
+    finally:
+        handle.remove()
+
+
+def _check_class_count(num_classes: Any, outputs: int | None) -> None:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or num_classes < 2
+        or (outputs is not None and num_classes > outputs)
+    ):
+        span = "2.." if outputs is None else f"2..{outputs} (the model outputs)"
+        raise MetricInputError(f"random_logit: num_classes must be a whole number in {span}, got {num_classes!r}")
 
 
 @_metric(RandomLogitParams)
@@ -298,18 +330,13 @@ def random_logit(
     all the model's outputs; Quantus's default is 1000), drawn as Quantus draws it: NumPy's legacy
     ``randint`` seeded with ``seed`` (Quantus reseeds every batch of 64 images; equal up to 64 images).
     The model's number of outputs is its ``num_classes`` where it declares one (timm), else read off one
-    image's forward pass.
+    image's forward pass when ``num_classes`` is not given, else off the re-explanation's own forwards.
     """
-    outputs = _output_count(model, inputs, p.batch_size)
+    outputs = _declared_count(model)
+    if p.num_classes is None and outputs is None:
+        outputs = int(read_scores(image_logits(model, inputs[:1], p.batch_size), "random_logit").shape[1])
     num_classes = outputs if p.num_classes is None else p.num_classes
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or not 2 <= num_classes <= outputs
-    ):
-        raise MetricInputError(
-            f"random_logit: num_classes must be a whole number in 2..{outputs} (the model outputs), got {num_classes!r}"
-        )
+    _check_class_count(num_classes, outputs)
     if max(classes) >= num_classes:
         raise MetricInputError(
             f"random_logit: explained class {max(classes)} is not among the num_classes={num_classes} first"
@@ -318,7 +345,16 @@ def random_logit(
     other = [int(d + (d >= c)) for d, c in zip(draw, classes)]
     run = explainer(p.explain_func, p.explain_func_kwargs)
     a = attributions(maps, abs=p.abs, normalise=p.normalise).cpu()
-    b = attributions(_explain(run, model, inputs, other, p.batch_size), abs=p.abs, normalise=p.normalise).cpu()
+    # a given num_classes is checked against the outputs the re-explanation's own forwards show (an extra
+    # forward would cost a third of the metric), also when a class beyond them broke the explanation
+    with _output_widths(model) as widths:
+        try:
+            again = _explain(run, model, inputs, other, p.batch_size)
+        except Exception:
+            _check_class_count(num_classes, min(widths, default=None))
+            raise
+    _check_class_count(num_classes, min(widths, default=None))
+    b = attributions(again, abs=p.abs, normalise=p.normalise).cpu()
     both = torch.cat([a, b], dim=1)
     span = (both.amax(1) - both.amin(1)).numpy()
     return ImageScores("random_logit", ssim(a.numpy(), b.numpy(), data_range=span))

@@ -220,19 +220,35 @@ def test_a_sweep_runs_the_randomisation_metrics(tmp_path):
         assert len(values) == 2 and all(np.isfinite(values))
 
 
-def test_random_logit_reads_the_declared_class_count_instead_of_a_forward(setup):
-    """A model that declares ``num_classes`` (timm's) is not run just to count its outputs: the only
-    forwards are the re-explanation's; without the attribute one extra single-image forward counts them."""
+def test_random_logit_counts_the_outputs_without_a_forward_of_its_own_where_it_can(setup):
+    """A model that declares ``num_classes`` (timm's), or a given ``num_classes``, needs no forward just to count
+    the model's outputs: the only forwards are the re-explanation's. Otherwise one single-image forward counts them."""
     model, x, y, a, _ = setup
     batches: list[int] = []
     handle = model.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
+    kwargs = {"explain_func": "gradcam", "explain_func_kwargs": LAYERS}
     try:
-        plain = random_logit(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS).scores
+        plain = random_logit(model, x, a, list(y), **kwargs).scores
         counted, batches[:] = list(batches), []
+        given = random_logit(model, x, a, list(y), num_classes=5, **kwargs).scores
+        with_count, batches[:] = list(batches), []
         model.num_classes = 5
-        declared = random_logit(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS).scores
+        declared = random_logit(model, x, a, list(y), **kwargs).scores
     finally:
         handle.remove()
         del model.num_classes
-    assert counted == [1, *batches] and 1 not in batches
+    assert counted == [1, *batches] and 1 not in batches and with_count == batches
     np.testing.assert_array_equal(declared, plain)
+    np.testing.assert_array_equal(given, plain)
+
+
+def test_random_logit_checks_a_given_class_count_on_the_re_explanations_outputs(setup):
+    """Too large a ``num_classes`` is one clear line whether or not the drawn classes broke the explanation."""
+    model, x, y, a, _ = setup
+    for n in (6, 1000):  # 6: the draws may stay in range; 1000: some class beyond the 5 outputs is drawn
+        with pytest.raises(
+            MetricInputError, match=r"num_classes must be a whole number in 2\.\.5 \(the model outputs\), got " + str(n)
+        ):
+            random_logit(model, x, a, list(y), explain_func="gradcam", explain_func_kwargs=LAYERS, num_classes=n)
+    with pytest.raises(MetricInputError, match=r"in 2\.\., got 1"):
+        random_logit(model, x, a, list(y), explain_func="gradcam", num_classes=1)
