@@ -218,7 +218,7 @@ def randomisation_section(images: int, side: int, nr_samples: int, repeats: int,
                     a_batch=a.copy(),
                 )
             ),
-            lambda: random_logit(model, x, a, classes, **ours_kw).scores,
+            lambda: random_logit(model, x, a, classes, num_classes=10, **ours_kw).scores,
         ),
         (
             "efficient_mprt",

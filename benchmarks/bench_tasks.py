@@ -13,6 +13,7 @@ and process CPU time printed.
     python -m benchmarks.bench_tasks                   # every case (~5 min on 2 idle cores)
     python -m benchmarks.bench_tasks --cases seg_deeplab,det_eigencam --repeats 5
     python -m benchmarks.bench_tasks --cases det_ablationcam --slow-rounds 2
+    python -m benchmarks.bench_tasks --cases det1_ablationcam --slow-rounds 2   # RetinaNet
 
 Not a test: nothing here asserts a time.
 """
@@ -162,6 +163,42 @@ def detection_ablationcam(side: int) -> tuple[Call, Call, Call]:
     return (lambda: ours_cam(x, target)), (lambda: peer_cam(x, [peer_target])), _detector_plain(model, x, peer_target)
 
 
+def detection_one_stage_ablationcam(side: int, channels: int) -> tuple[Call, Call, Call]:
+    """Ablation-CAM on a RetinaNet pyramid of five ``channels``-wide levels ('0'..'2', 'p6', 'p7'), the tests'
+    tiny body (tests/tasks/test_detection.py). The peer's AblationLayerFasterRCNN names Faster R-CNN's levels
+    and assumes 256 channels, so its side uses the same layer with this pyramid's names and width, as a peer
+    user would write it."""
+    from pytorch_grad_cam import AblationCAM as PeerAblationCAM
+    from pytorch_grad_cam.ablation_layer import AblationLayerFasterRCNN
+    from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
+
+    import camscope
+    from camscope.core.targets import BoxScoreTarget
+    from camscope.models.reshape import FeaturePyramidToGrid
+    from tests.tasks.test_detection import small_one_stage
+
+    class PyramidAblationLayer(AblationLayerFasterRCNN):  # type: ignore[misc]
+        def __call__(self, x: Any) -> Any:
+            result = self.activations
+            keys = list(result)
+            for row in range(result[keys[-1]].size(0)):
+                level, channel = divmod(int(self.indices[row]), channels)
+                result[keys[level]][row, channel] = -1000
+            return result
+
+    model = small_one_stage("retinanet", side, channels)
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(1))
+    labels, boxes = _detections(model, x, keep=2)
+    layers = [model.backbone]
+    ours_cam = camscope.AblationCAM(model, layers, FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
+    peer_model, peer_layers = _peer_copy(model, layers)
+    peer_cam = PeerAblationCAM(
+        peer_model, peer_layers, FeaturePyramidToGrid(), ablation_layer=PyramidAblationLayer(), batch_size=64
+    )
+    target, peer_target = BoxScoreTarget(labels, boxes), FasterRCNNBoxScoreTarget(labels, boxes)
+    return (lambda: ours_cam(x, target)), (lambda: peer_cam(x, [peer_target])), _detector_plain(model, x, peer_target)
+
+
 CASES: dict[str, tuple[str, Callable[[], tuple[Call, Call, Call]], bool]] = {
     "seg_deeplab": (
         "Grad-CAM, deeplabv3_mobilenet_v3_large 256²",
@@ -180,6 +217,11 @@ CASES: dict[str, tuple[str, Callable[[], tuple[Call, Call, Call]], bool]] = {
         False,
     ),
     "det_ablationcam": ("Ablation-CAM, Faster R-CNN tiny 5-level FPN 32²", lambda: detection_ablationcam(32), True),
+    "det1_ablationcam": (
+        "Ablation-CAM, RetinaNet tiny 5-level 64-channel FPN 128²",
+        lambda: detection_one_stage_ablationcam(128, 64),
+        True,
+    ),
 }
 
 

@@ -1,21 +1,22 @@
-"""Ablation-CAM at a two-stage detector's backbone: only the heads run for each ablated copy.
+"""Ablation-CAM at a torchvision detector's backbone: only the heads run for each ablated copy.
 
-A torchvision ``GeneralizedRCNN`` (Faster, Mask, Keypoint R-CNN) cannot be cut by the traced tail
-(:mod:`camscope.methods.ablation_tail`): its forward takes images, and its heads read the resized
-image sizes besides the backbone's pyramid. Its forward is a fixed sequence, though: transform,
-backbone, RPN, ROI heads, postprocess. The transform's result (the resized batch and its image sizes)
-is the same for every ablated copy of an image, so it is computed once here, and an ablation batch
-runs the RPN, the ROI heads and the postprocess only, where a full forward would also normalise and
+A torchvision detector (Faster, Mask, Keypoint R-CNN; RetinaNet, FCOS, SSD) cannot be cut by the traced
+tail (:mod:`camscope.methods.ablation_tail`): its forward takes images, and its heads read the resized
+image sizes besides the backbone's pyramid. Its forward is a fixed sequence, though: transform, backbone,
+heads, postprocess. The transform's result (the resized batch and its image sizes) is the same for every
+ablated copy of an image, so it is computed once here; an ablation batch runs the model's own forward with
+the transform and the backbone replaced by their results, where a full forward would also normalise and
 resize every copy of the image.
 
 Within one ablation batch, a pyramid level in which no channel is ablated is the same in every copy
-(:meth:`AblationCAM._named_scores` passes it as a stride-0 view of the unablated map). The RPN head
-scores each level on its own, so such a level is scored on one copy, once per image, and its scores are
-shared by every batch that leaves it alone; the head's 3x3 convolution over every level of every copy is
-most of a small detector's head cost.
+(:meth:`AblationCAM._named_scores` passes it as a stride-0 view of the unablated map). The first head (a
+two-stage detector's RPN head, a one-stage detector's whole head) scores each level on its own, so such a
+level is scored on one copy, once per image, and its scores are shared by every batch that leaves it
+alone; the head's convolutions over every level of every copy are most of the cost after the backbone.
 
-Like every tail, it is verified on the real input before use: the heads on two unablated copies of
-the pyramid must reproduce the model's own detections, or the caller runs full forward passes.
+Like every tail, it is verified on the real input before use: the heads on two unablated copies of the
+pyramid must reproduce the model's own detections (level by level, else whole copies), or the caller
+runs full forward passes.
 """
 
 from __future__ import annotations
@@ -51,20 +52,30 @@ def _shared(level: torch.Tensor) -> bool:
 
 
 def _expand_all(values: Any, count: int) -> Any:
-    """``values`` (tensors of batch 1, possibly in lists / tuples) viewed as ``count`` copies."""
+    """``values`` (tensors of batch 1, possibly in lists, tuples or dicts) viewed as ``count`` copies."""
     if isinstance(values, torch.Tensor):
         return values.expand(count, *values.shape[1:])
     if isinstance(values, (list, tuple)):
         return type(values)(_expand_all(value, count) for value in values)
+    if isinstance(values, Mapping):
+        return {key: _expand_all(value, count) for key, value in values.items()}
     return values
+
+
+def _join(parts: list[Any]) -> Any:
+    """One head output for all levels from each level's own: an RPN head's per-level lists appended, a
+    one-stage head's dict of (batch, anchors, ...) tensors joined along the anchors, level after level."""
+    if isinstance(parts[0], Mapping):
+        return {key: torch.cat([part[key] for part in parts], dim=1) for key in parts[0]}
+    return tuple([items[0] for items in part] for part in zip(*parts))
 
 
 def _per_level(
     head: Callable[[list[torch.Tensor]], Any], scored: dict[tuple[Any, ...], Any]
 ) -> Callable[[list[torch.Tensor]], Any]:
-    """``head`` (pyramid levels in, per-level lists out, as torchvision's RPNHead) called level by level,
-    each level shared by the whole batch computed on one copy, once: ``scored`` keeps its scores by the
-    memory it views, which is the unablated map of the image in every batch that leaves it alone."""
+    """``head`` (pyramid levels in) called level by level, each level shared by the whole batch computed on
+    one copy, once: ``scored`` keeps its scores by the memory it views, which is the unablated map of the
+    image in every batch that leaves it alone."""
 
     def shared_scores(level: torch.Tensor) -> Any:
         key = (level.data_ptr(), tuple(level.shape[1:]), level.stride()[1:], level.dtype)
@@ -73,21 +84,36 @@ def _per_level(
         return _expand_all(scored[key], level.shape[0])
 
     def run(levels: list[torch.Tensor]) -> Any:
-        parts = [shared_scores(level) if _shared(level) else head([level]) for level in levels]
-        return tuple([items[0] for items in part] for part in zip(*parts))
+        return _join([shared_scores(level) if _shared(level) else head([level]) for level in levels])
 
     return run
 
 
-class DetectorTail:
-    """The heads of a ``GeneralizedRCNN`` after its backbone, for one image whose transform ran once."""
+def first_head(model: nn.Module) -> nn.Module | None:
+    """The head that reads the pyramid of a torchvision detector in eval mode (None for anything else): a
+    two-stage detector's RPN head, a RetinaNet's, FCOS's or SSD's head."""
+    if model.training:
+        return None
+    rcnn = sys.modules.get("torchvision.models.detection.generalized_rcnn")  # loaded if the model is one
+    if rcnn is not None and isinstance(model, rcnn.GeneralizedRCNN):
+        return model.rpn.head  # type: ignore[no-any-return]
+    for module, name in (("retinanet", "RetinaNet"), ("fcos", "FCOS"), ("ssd", "SSD")):
+        kind = getattr(sys.modules.get(f"torchvision.models.detection.{module}"), name, None)
+        if kind is not None and isinstance(model, kind):
+            return model.head  # type: ignore[no-any-return]
+    return None
 
-    def __init__(self, model: Any, image: torch.Tensor) -> None:
-        self.model = model  # a GeneralizedRCNN: its parts (transform, rpn, roi_heads) typed loosely
-        self.original_size = (int(image.shape[-2]), int(image.shape[-1]))
+
+class DetectorTail:
+    """A torchvision detector after its backbone, for one image whose transform ran once."""
+
+    def __init__(self, model: Any, head: nn.Module, image: torch.Tensor) -> None:
+        self.model = model  # a torchvision detector: its parts (transform, backbone) typed loosely
+        self.head = head
+        self.image = image[0]
         self.images, _ = model.transform([image[0]])
         self.per_level = True
-        #: the RPN head's scores of levels shared by a batch; the maps they view (the image's unablated
+        #: the head's scores of levels shared by a batch; the maps they view (the image's unablated
         #: pyramid, never written: ablated levels are copies) outlive this tail
         self.scored: dict[tuple[Any, ...], Any] = {}
 
@@ -98,12 +124,13 @@ class DetectorTail:
         count = next(iter(features.values())).shape[0]
         tensors = self.images.tensors
         images = ImageList(tensors.expand(count, *tensors.shape[1:]), self.images.image_sizes * count)
-        model, head = self.model, self.model.rpn.head
-        with forward_replaced(head, _per_level(head.forward, self.scored)) if self.per_level else nullcontext():
-            proposals, _ = model.rpn(images, dict(features))
-        detections, _ = model.roi_heads(dict(features), proposals, images.image_sizes)
-        detections = model.transform.postprocess(detections, images.image_sizes, [self.original_size] * count)
-        return Detections(detections)
+        model, head = self.model, self.head
+        with (
+            forward_replaced(model.transform, lambda _images, targets=None: (images, targets)),
+            forward_replaced(model.backbone, lambda _tensors: dict(features)),
+            forward_replaced(head, _per_level(head.forward, self.scored)) if self.per_level else nullcontext(),
+        ):
+            return Detections(model([self.image] * count))  # the copies' original size: the image's
 
     def reproduces(self, features: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> bool:
         """Whether two shared copies of the unablated pyramid give the model's own detections twice."""
@@ -134,12 +161,12 @@ def build_detector_tail(
 ) -> DetectorTail | None:
     """The heads of ``model`` after layer ``layer_path`` for ``image`` (1, 3, H, W), verified against the
     model's ``expected`` detections for it (``features``: its unablated pyramid, batch 1); None where the
-    model is no torchvision two-stage detector cut at its backbone, or the heads do not reproduce it."""
-    rcnn = sys.modules.get("torchvision.models.detection.generalized_rcnn")  # loaded if the model is one
-    if rcnn is None or not isinstance(model, rcnn.GeneralizedRCNN) or layer_path != "backbone" or model.training:
+    model is no torchvision detector cut at its backbone, or the heads do not reproduce it."""
+    head = first_head(model)
+    if head is None or layer_path != "backbone":
         return None
-    tail = DetectorTail(model, image)
+    tail = DetectorTail(model, head, image)
     if tail.reproduces(features, expected):
         return tail
-    tail.per_level = False  # a head that mixes levels: every copy scored whole
+    tail.per_level = False  # a head that mixes levels (or whose layers differ by level, as SSD's): whole copies
     return tail if tail.reproduces(features, expected) else None

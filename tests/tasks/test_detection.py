@@ -231,6 +231,57 @@ def test_detector_heads_score_whole_copies_for_a_head_that_mixes_levels(x: torch
     np.testing.assert_allclose(heads, full, atol=1e-5)
 
 
+def small_one_stage(kind: str, side: int = SIDE, channels: int = 32) -> torch.nn.Module:
+    """A RetinaNet or FCOS on a tiny body: five ``channels``-wide levels ('0'..'2', 'p6', 'p7', the torchvision
+    builders' layout; 'p7' is 2x2 at 128x128; FCOS's group norm needs 32 channels). Every anchor is kept
+    (score_thresh 0): the random head starts at the class prior (scores ~0.01), under the builders' thresholds."""
+    from torchvision.models.detection import FCOS, RetinaNet
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+    def stage(cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU())
+
+    torch.manual_seed(0)
+    body = nn.Sequential(OrderedDict(s1=stage(3, 8, 4), s2=stage(8, 16, 2), s3=stage(16, 16, 2)))
+    backbone = BackboneWithFPN(
+        body, {"s1": "0", "s2": "1", "s3": "2"}, [8, 16, 16], channels, extra_blocks=LastLevelP6P7(channels, channels)
+    )
+    build = {"retinanet": RetinaNet, "fcos": FCOS}[kind]
+    model = build(backbone, 5, min_size=side, max_size=side, score_thresh=0.0, detections_per_img=20).eval()
+    if kind == "fcos":  # its random box distances are ~0 (flat boxes, which match nothing): one anchor size each way
+        torch.nn.init.constant_(model.head.regression_head.bbox_reg.bias, 1.0)
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["retinanet", "fcos"])
+def test_one_stage_detector_heads_give_the_full_forward_maps(kind: str, x: torch.Tensor) -> None:
+    """A one-stage detector's whole head scores each level on its own: batches of 32 ablate one of the five
+    32-channel levels and leave four alone, each scored on one copy once per image; the maps are those of
+    full forward passes."""
+    model = small_one_stage(kind)
+    with torch.inference_mode():
+        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
+        tail = build_detector_tail(model, "backbone", x, levels, found)
+    assert tail is not None and tail.per_level
+    single_levels: list[int] = []
+    hook = model.head.classification_head.register_forward_hook(
+        lambda module, inputs, output: single_levels.append(1) if inputs[0][0].shape[0] == 1 else None
+    )
+    try:
+        heads, fast = _ablation_maps(model, x, batch_size=32)
+    finally:
+        hook.remove()
+    full, slow = _ablation_maps(model, x, batch_size=32, use_tail=False)
+    assert fast.last_strategy == "detector-heads" and slow.last_strategy == "full-forward"
+    assert heads.std() > 0.01
+    np.testing.assert_allclose(heads, full, atol=1e-5)
+    # batch-1 head calls: the target's detections and camscope's forward (all levels at once), the tail's
+    # check (two copies: none), then each of the 5 levels once when a batch first leaves it alone
+    assert len(single_levels) == 2 + 5
+
+
 def test_detector_heads_only_at_the_backbone_of_an_eval_two_stage_detector(
     narrow_rcnn: torch.nn.Module, x: torch.Tensor
 ) -> None:
