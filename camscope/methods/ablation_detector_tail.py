@@ -14,9 +14,9 @@ two-stage detector's RPN head, a one-stage detector's whole head) scores each le
 level is scored on one copy, once per image, and its scores are shared by every batch that leaves it
 alone; the head's convolutions over every level of every copy are most of the cost after the backbone.
 
-Like every tail, it is verified on the real input before use: the heads on two unablated copies of the
-pyramid must reproduce the model's own detections (level by level, else whole copies), or the caller
-runs full forward passes.
+Like every tail, it is verified on the real input before use: the head must give the same scores level
+by level as for the whole pyramid (else whole copies are scored), and the heads on two unablated copies
+of the pyramid must reproduce the model's own detections, or the caller runs full forward passes.
 """
 
 from __future__ import annotations
@@ -143,13 +143,41 @@ def _same_detections(
 ) -> bool:
     if set(found) != set(expected):
         return False
-    for key, value in expected.items():
-        other = found[key]
-        if other.shape != value.shape:
-            return False
-        if value.numel() and not torch.allclose(other.float(), value.float(), atol=atol, rtol=1e-4):
-            return False
-    return True
+    return all(_same(found[key], value, atol) for key, value in expected.items())
+
+
+def _same(found: Any, expected: Any, atol: float = 1e-4) -> bool:
+    """Whether two head outputs (tensors, possibly in lists, tuples or dicts) hold the same values."""
+    if isinstance(expected, torch.Tensor):
+        return (
+            isinstance(found, torch.Tensor)
+            and found.shape == expected.shape
+            and (not expected.numel() or torch.allclose(found.float(), expected.float(), atol=atol, rtol=1e-4))
+        )
+    if isinstance(expected, Mapping):
+        return (
+            isinstance(found, Mapping)
+            and set(found) == set(expected)
+            and all(_same(found[key], value, atol) for key, value in expected.items())
+        )
+    if isinstance(expected, (list, tuple)):
+        return (
+            isinstance(found, (list, tuple))
+            and len(found) == len(expected)
+            and all(_same(a, b, atol) for a, b in zip(found, expected))
+        )
+    return bool(found == expected)
+
+
+def _scores_by_level(head: nn.Module, features: Mapping[str, torch.Tensor], scored: dict[tuple[Any, ...], Any]) -> bool:
+    """Whether ``head`` gives the same scores level by level as for the whole pyramid, on two copies of it
+    (each level's scores kept in ``scored``, as the ablation batches that leave it alone will read them).
+
+    Checked on the head itself, not only on the detections: a level whose anchors make none of the image's
+    top detections (SSD's second level, scored by the first level's layers) would pass that check.
+    """
+    levels = [value.expand(2, *value.shape[1:]) for value in features.values()]
+    return _same(_per_level(head.forward, scored)(levels), head(levels))
 
 
 def build_detector_tail(
@@ -166,7 +194,6 @@ def build_detector_tail(
     if head is None or layer_path != "backbone":
         return None
     tail = DetectorTail(model, head, image)
-    if tail.reproduces(features, expected):
-        return tail
-    tail.per_level = False  # a head that mixes levels (or whose layers differ by level, as SSD's): whole copies
+    # a head that mixes levels, or has its own layers for each (SSD's), scores whole copies
+    tail.per_level = _scores_by_level(head, features, tail.scored)
     return tail if tail.reproduces(features, expected) else None

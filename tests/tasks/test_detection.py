@@ -199,8 +199,8 @@ def test_detector_heads_score_an_untouched_level_once_per_image(narrow_rcnn: tor
         hook.remove()
     assert cam.last_strategy == "detector-heads"
     levels = 5
-    # batch-1 passes: the detections for the target, camscope's forward, then each untouched level once
-    # (once per batch would be 4 of 5 levels in each of 5 batches: 20, beside 5 for the check of the tail)
+    # batch-1 passes of each level: the detections for the target, camscope's forward, then each level once, in
+    # the check that the head scores level by level (once per batch would be 4 of 5 levels in each of 5 batches)
     assert len(single_rows) == 3 * levels
 
 
@@ -277,9 +277,42 @@ def test_one_stage_detector_heads_give_the_full_forward_maps(kind: str, x: torch
     assert fast.last_strategy == "detector-heads" and slow.last_strategy == "full-forward"
     assert heads.std() > 0.01
     np.testing.assert_allclose(heads, full, atol=1e-5)
-    # batch-1 head calls: the target's detections and camscope's forward (all levels at once), the tail's
-    # check (two copies: none), then each of the 5 levels once when a batch first leaves it alone
+    # batch-1 head calls: the target's detections and camscope's forward (all levels at once), then each level
+    # once, in the check that the head scores level by level: every batch reuses those scores
     assert len(single_levels) == 2 + 5
+
+
+class _TwoLevels(nn.Module):
+    """An SSD backbone: two named maps of 16 channels (8x8 and 4x4 at 32x32)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Sequential(nn.Conv2d(3, 16, 3, 4, 1), nn.ReLU())
+        self.second = nn.Sequential(nn.Conv2d(16, 16, 3, 2, 1), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        first = self.first(x)
+        return OrderedDict([("0", first), ("1", self.second(first))])
+
+
+def test_ssd_heads_score_whole_copies(x: torch.Tensor) -> None:
+    """SSD's head has its own layers for each level, so it cannot score one level alone: the check of the
+    level-by-level tail fails and whole copies go through the heads (still without transform or backbone)."""
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+    from torchvision.models.detection.ssd import SSD
+
+    torch.manual_seed(0)
+    model = SSD(_TwoLevels(), DefaultBoxGenerator([[2], [2]]), (32, 32), 5, detections_per_img=20).eval()
+    x = x[..., :32, :32]
+    with torch.inference_mode():
+        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
+        tail = build_detector_tail(model, "backbone", x, levels, found)
+    assert tail is not None and not tail.per_level
+    heads, fast = _ablation_maps(model, x)
+    full, _ = _ablation_maps(model, x, use_tail=False)
+    assert fast.last_strategy == "detector-heads"
+    assert heads.std() > 0.01
+    np.testing.assert_allclose(heads, full, atol=1e-5)
 
 
 def test_detector_heads_only_at_the_backbone_of_an_eval_two_stage_detector(
