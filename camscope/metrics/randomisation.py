@@ -308,7 +308,8 @@ def _output_widths(model: nn.Module) -> Iterator[list[int]]:
         handle.remove()
 
 
-def _check_class_count(num_classes: Any, outputs: int | None) -> None:
+def _check_class_count(num_classes: Any, outputs: int | None) -> int:
+    """``num_classes`` as an int, if it is one in 2..``outputs`` (no upper bound while the outputs are unknown)."""
     if (
         isinstance(num_classes, bool)
         or not isinstance(num_classes, (int, np.integer))
@@ -317,6 +318,7 @@ def _check_class_count(num_classes: Any, outputs: int | None) -> None:
     ):
         span = "2.." if outputs is None else f"2..{outputs} (the model outputs)"
         raise MetricInputError(f"random_logit: num_classes must be a whole number in {span}, got {num_classes!r}")
+    return int(num_classes)
 
 
 @_metric(RandomLogitParams)
@@ -335,8 +337,7 @@ def random_logit(
     outputs = _declared_count(model)
     if p.num_classes is None and outputs is None:
         outputs = int(read_scores(image_logits(model, inputs[:1], p.batch_size), "random_logit").shape[1])
-    num_classes = outputs if p.num_classes is None else p.num_classes
-    _check_class_count(num_classes, outputs)
+    num_classes = _check_class_count(outputs if p.num_classes is None else p.num_classes, outputs)
     if max(classes) >= num_classes:
         raise MetricInputError(
             f"random_logit: explained class {max(classes)} is not among the num_classes={num_classes} first"
