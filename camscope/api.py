@@ -25,6 +25,7 @@ from camscope.core.targets import (
     Target,
     TargetSpec,
     class_index,
+    confident_detections,
     is_single_target,
     region_target,
     score_name,
@@ -176,11 +177,15 @@ def explain(
         [
             (int(c), _class_name(spec.class_names, int(c)), float(p))
             for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())
+            if p > 0  # a class no pixel or detection has is not among the image's top classes
         ]
         for i in range(x.shape[0])
     ]
     views = [denormalize(x[i], spec.mean, spec.std) for i in range(x.shape[0])]
     scored = _region_targets(targets, x.shape[0])
+    if all_detections:  # explained by every confident detection: those boxes, as the methods resolved them
+        assert isinstance(outputs, Detections)
+        scored = [confident_detections(image) for image in outputs]
     random_weights = bool(getattr(net, "camscope_random_weights", False))
     out: dict[str, Explanation | list[Explanation]] = {}
     for k, (cls, cam, maps_t) in enumerate(zip(classes, cams, computed)):

@@ -13,6 +13,7 @@ from camscope.api import VIEWS
 from camscope.cli.options import add_device_option, parse_target, target_argument
 from camscope.cli.outputs import check_file, check_folder, unique_stems
 from camscope.core.errors import CamscopeError
+from camscope.core.targets import BoxScoreTarget
 
 RANDOM_BANNER = "WARNING: RANDOM WEIGHTS — this model was not trained; its maps mean nothing."
 
@@ -155,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
         result.save(path, view=args.view)
         top = ", ".join(f"{name} ({index}) {prob:.1%}" for index, name, prob in result.top_classes)
         where = ", ".join(result.layers) or "the input"
-        what = f"class {result.target}" if result.target is not None else "a label-free target"
-        print(f"{path}  [{cls.name} at {where}; explained {what}]")
+        print(f"{path}  [{cls.name} at {where}; explained {_explained(result)}]")
         if result.top_classes:
             print(f"  top-{len(result.top_classes)}: {top}")
         if args.save_map:
@@ -166,3 +166,13 @@ def run(args: argparse.Namespace) -> int:
     if args.random_weights:
         print(RANDOM_BANNER)
     return 0
+
+
+def _explained(result: Any) -> str:
+    """What the map explains, in words: a class, a detector's boxes, or a label-free target."""
+    if result.target is not None:
+        return f"class {result.target}"
+    if isinstance(result.scored, BoxScoreTarget):
+        boxes = len(result.scored.bounding_boxes)
+        return f"{boxes} detection box(es)" if boxes else "no detection box (the target is zero)"
+    return "a label-free target"

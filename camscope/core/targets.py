@@ -9,7 +9,7 @@ batch with one gather instead of a Python loop.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -367,6 +367,11 @@ class BoxScoreTarget:
                 output = output + ious[k, index] + model_outputs["scores"][index]
         return output
 
+    @property
+    def empty(self) -> bool:
+        """Whether it has no box: then it is zero whatever the detector outputs."""
+        return len(self.bounding_boxes) == 0
+
     def __repr__(self) -> str:
         return f"BoxScoreTarget({len(self.bounding_boxes)} boxes, labels={self.labels})"
 
@@ -385,8 +390,8 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
     if callable(entry) and not isinstance(entry, BoxScoreTarget):
         chosen: Target = entry
         return chosen
-    boxes, labels, scores = image["boxes"].detach(), image["labels"].detach(), image["scores"].detach()
     if isinstance(entry, BoxScoreTarget):
+        boxes, labels = image["boxes"].detach(), image["labels"].detach()
         if len(boxes) == 0:
             warn("the detector found nothing: the box target is zero (a map of it shows nothing)", [position])
             return BoxScoreTarget([0] * len(entry.bounding_boxes), entry.bounding_boxes, entry.iou_threshold)
@@ -397,17 +402,23 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
         if bool((ious.gather(1, best[:, None]) <= entry.iou_threshold).any()):
             warn("no detection overlaps the given box enough (IoU > threshold): its target is zero", [position])
         return BoxScoreTarget([int(labels[i]) for i in best], entry.bounding_boxes, entry.iou_threshold)
-    keep = scores >= DETECTION_THRESHOLD
-    what = f"scoring >= {DETECTION_THRESHOLD}"
-    if entry is not None:
-        index = class_index(entry)
-        if index is None:
-            raise _bad_target(entry)
-        keep &= labels == index
-        what = f"of class {index} {what}"
-    if not bool(keep.any()):
+    index = None if entry is None else class_index(entry)
+    if entry is not None and index is None:
+        raise _bad_target(entry)
+    target = confident_detections(image, index)
+    if target.empty:
+        what = ("" if index is None else f"of class {index} ") + f"scoring >= {DETECTION_THRESHOLD}"
         warn(f"no detection {what}: the target is zero (a map of it shows nothing)", [position])
-    return BoxScoreTarget(labels[keep].tolist(), boxes[keep].cpu().numpy(), 0.5)
+    return target
+
+
+def confident_detections(image: Mapping[str, torch.Tensor], label: int | None = None) -> BoxScoreTarget:
+    """One image's detections scoring at least :data:`DETECTION_THRESHOLD` (of class ``label`` if given), as the
+    box target a detector is explained with by default."""
+    keep = image["scores"].detach() >= DETECTION_THRESHOLD
+    if label is not None:
+        keep &= image["labels"].detach() == label
+    return BoxScoreTarget(image["labels"].detach()[keep].tolist(), image["boxes"].detach()[keep].cpu().numpy(), 0.5)
 
 
 def _warn_if_unmatched(target: BoxScoreTarget, image: dict[str, torch.Tensor], position: int) -> None:

@@ -18,7 +18,7 @@ from camscope.core.capture import LayerCapture, LayerOutput, ReshapeTransform
 from camscope.core.errors import CamscopeError
 from camscope.core.outputs import Detections, Outputs, read_output
 from camscope.core.progress import chunk_steps
-from camscope.core.targets import Target, repeated_target_scores, target_scores
+from camscope.core.targets import BoxScoreTarget, Target, repeated_target_scores, target_scores
 from camscope.methods.ablation_cls_tail import ClsTail, ClsTailInputs, build_cls_tail
 from camscope.methods.ablation_detector_tail import DetectorTail, build_detector_tail, forward_replaced
 from camscope.methods.ablation_tail import LayerTail, TailInputs, TailUnavailable, build_tail
@@ -73,7 +73,9 @@ class AblationCAM(BaseCAM):
         self.ablation_value = float(ablation_value)
         self.use_tail = use_tail
         self.progress = progress
-        self.last_strategy = ""  # "closed-form", "cls-path", "tail" or "full-forward": how the last call was computed
+        # how the last call was computed: "closed-form", "cls-path", "tail", "detector-heads", "full-forward", or
+        # "zero-target" (box targets without boxes: zero whatever is ablated, so nothing ran)
+        self.last_strategy = ""
 
     def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
         with torch.inference_mode():
@@ -88,11 +90,15 @@ class AblationCAM(BaseCAM):
             rows, strategies = [], set()
             for i, target in enumerate(state.targets):
                 own = {key: value[i : i + 1] for key, value in layer.output.items()}
+                if isinstance(target, BoxScoreTarget) and target.empty:  # zero for every copy: nothing to run
+                    rows.append(torch.zeros(sum(value.shape[1] for value in own.values()), device=state.input.device))
+                    continue
                 heads = self._detector_heads(state, layer, i, own)
                 strategies.add("detector-heads" if heads is not None else "full-forward")
                 run = heads if heads is not None else self._full_forward(state.input[i : i + 1], layer.index)
                 rows.append(self._named_scores(target, own, run))
-            self.last_strategy = "full-forward" if "full-forward" in strategies else "detector-heads"
+            ran = [name for name in ("full-forward", "detector-heads") if name in strategies]
+            self.last_strategy = ran[0] if ran else "zero-target"
             return torch.stack(rows)
         dim = self._channel_dim(layer)
         if self.use_tail and dim == layer.output.ndim - 1 and layer.output.ndim == 3:

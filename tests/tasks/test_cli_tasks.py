@@ -37,7 +37,17 @@ def test_detector_box_target(run_cli, image: Path, tmp_path: Path) -> None:  # n
         "explain", image, *DET, "--method", "eigencam", "--target", "box:0,0,400,400", "--out", tmp_path / "d.png"
     )
     assert run.code == 0, run.err
-    assert "eigencam at backbone" in run.out and (tmp_path / "d.png").exists()
+    assert "eigencam at backbone; explained 1 detection box(es)" in run.out and (tmp_path / "d.png").exists()
+
+
+@pytest.mark.slow
+def test_detector_default_target_is_said_to_be_its_confident_boxes(run_cli, image: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Random weights score every box ~0.2: no detection passes 0.5, and the line says the target is zero
+    (not 'a label-free target'); the top classes list only labels something was detected as."""
+    run = run_cli("explain", image, *DET, "--method", "eigencam", "--out", tmp_path / "d.png")
+    assert run.code == 0, run.err
+    assert "explained no detection box (the target is zero)" in run.out, run.out
+    assert "__background__" not in run.out
 
 
 def test_bad_box_is_refused_before_work(run_cli, image: Path) -> None:  # noqa: F811

@@ -350,6 +350,29 @@ def test_no_detection_warns_and_gives_a_zero_map(faster_rcnn: torch.nn.Module, x
     assert np.all(maps == 0)
 
 
+def test_ablation_runs_nothing_for_an_image_whose_box_target_has_no_box(narrow_rcnn: torch.nn.Module) -> None:
+    """No detection passes the threshold in image 0: its target is zero whatever is ablated, so none of its
+    80 channels is run (a real detector at full size would spend minutes on it); image 1 is ablated as usual."""
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    found = _detections(narrow_rcnn, x[1:], keep=2)
+    targets = [BoxScoreTarget([], []), BoxScoreTarget(found["labels"], found["boxes"])]
+    heads: list[int] = []
+    hook = narrow_rcnn.rpn.head.register_forward_hook(lambda module, inputs, output: heads.append(1))
+    cam = AblationCAM(narrow_rcnn, [narrow_rcnn.backbone], FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
+    try:
+        maps, texts = _camscope_warnings(lambda: cam(x, targets=targets))
+        alone, _ = _ablation_maps(narrow_rcnn, x[1:])
+        calls_alone = len(heads)
+        cam(x[:1], targets=targets[:1])
+    finally:
+        hook.remove()
+    assert any("no boxes" in t for t in texts), texts
+    assert np.all(maps[0] == 0) and maps[1].std() > 0.01
+    np.testing.assert_allclose(maps[1], alone[0], atol=1e-5)
+    assert cam.last_strategy == "zero-target"
+    assert len(heads) == calls_alone + 1  # image 0 alone: the CAM's own forward, no ablation
+
+
 def test_gradients_at_the_pyramid_are_one_line_error(faster_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
     found = _detections(faster_rcnn, x)
     with pytest.raises(LayerError, match="outputs named feature maps") as info:
