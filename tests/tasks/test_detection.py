@@ -358,7 +358,9 @@ def test_ablation_runs_nothing_for_an_image_whose_box_target_has_no_box(narrow_r
     targets = [BoxScoreTarget([], []), BoxScoreTarget(found["labels"], found["boxes"])]
     heads: list[int] = []
     hook = narrow_rcnn.rpn.head.register_forward_hook(lambda module, inputs, output: heads.append(1))
-    cam = AblationCAM(narrow_rcnn, [narrow_rcnn.backbone], FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
+    cam = AblationCAM(
+        narrow_rcnn, [narrow_rcnn.backbone], FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False
+    )
     try:
         maps, texts = _camscope_warnings(lambda: cam(x, targets=targets))
         alone, _ = _ablation_maps(narrow_rcnn, x[1:])
