@@ -22,6 +22,7 @@ from camscope.core.errors import InputError
 from camscope.core.outputs import Detections, class_summary, read_output
 from camscope.core.targets import (
     CLASS_PROBABILITY,
+    BoxScoreTarget,
     Target,
     TargetSpec,
     class_index,
@@ -85,9 +86,25 @@ class Explanation:
         if view not in VIEWS:
             raise InputError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
         if view == "input" or self.original is None:
-            return overlay(self.image, self.map, alpha=alpha, colormap=colormap)
+            return self._with_boxes(overlay(self.image, self.map, alpha=alpha, colormap=colormap), "input")
         mapped, inside = self.original_map()
-        return mark_outside(overlay(self.original, mapped, alpha=alpha, colormap=colormap), inside)
+        return self._with_boxes(mark_outside(overlay(self.original, mapped, alpha=alpha, colormap=colormap), inside))
+
+    def _with_boxes(self, picture: np.ndarray, view: str = "original") -> np.ndarray:
+        """``picture`` with the outlines of the detections a detector's map explains (none for other targets)."""
+        from camscope.data.geometry import crop_offsets, resized_size
+        from camscope.viz import draw_boxes
+
+        if not isinstance(self.scored, BoxScoreTarget) or self.scored.empty:
+            return picture
+        boxes = self.scored.bounding_boxes.numpy().astype(np.float64)
+        if view == "original" and self.original is not None and self.geometry is not None:
+            height, width = self.original.shape[:2]  # input coordinates back through the crop and the resize
+            rh, rw = resized_size(height, width, self.geometry[0])
+            top, left, _, _ = crop_offsets(rh, rw, self.geometry[1])
+            shift, scale = np.array([left, top, left, top]), np.array([width / rw, height / rh] * 2)
+            boxes = (boxes + shift) * scale
+        return draw_boxes(picture, boxes)
 
     def save(self, path: str | Path, alpha: float = 0.5, view: str = "original") -> Path:
         """Write the overlay as PNG (marked when the model has random weights); ``view`` as in :meth:`overlay`."""

@@ -175,12 +175,17 @@ def similarity_to(net: nn.Module, reference: Any) -> Any:
     return SimilarityTarget(embed(net, reference)[0], kind="cosine")
 
 
-def target_from_text(text: str | None, model: nn.Module, reference: Any = None) -> Any:
+def target_from_text(
+    text: str | None, model: nn.Module, reference: Any = None, image_size: tuple[int, int] | None = None
+) -> Any:
     """A target typed by a user (``--target``, the app's field): empty for top-1, ``embedding``,
     ``similarity:REF`` (an image file), ``box:X1,Y1,X2,Y2`` (a detector's detection at that box), a class
     index or a class name of the model's spec.
 
     ``reference``: an image already loaded for ``similarity`` (the app's reference picture).
+    ``image_size``: ``(width, height)`` of the image a box was typed for: the box is in that image's pixels,
+    as a person reads them off the picture (and as ``--boxes`` ground truth is), and is moved onto the
+    model's input through its resize and crop; without it the box is in the input's pixels already.
     """
     if reference is not None:
         return similarity_to(model, reference)
@@ -195,9 +200,10 @@ def target_from_text(text: str | None, model: nn.Module, reference: Any = None) 
         from camscope.core.targets import BoxScoreTarget
 
         try:
-            return BoxScoreTarget(None, [parse_box(ref)])
+            box = parse_box(ref)
         except ValueError as exc:
             raise TargetError(str(exc)) from None
+        return BoxScoreTarget(None, [box if image_size is None else _box_on_input(box, model, image_size, ref)])
     if text.isdigit():
         return int(text)
     from camscope.models import get_spec
@@ -205,8 +211,24 @@ def target_from_text(text: str | None, model: nn.Module, reference: Any = None) 
     return get_spec(model).parse_class(text)
 
 
+def _box_on_input(box: list[float], model: nn.Module, image_size: tuple[int, int], text: str) -> list[float]:
+    """A box in an image's pixels moved through the model's resize and crop onto its input's pixels."""
+    from camscope.core.errors import MetricInputError
+    from camscope.metrics.groundtruth import transform_boxes
+    from camscope.models import get_spec
+
+    preprocess = get_spec(model).preprocess
+    try:
+        moved = transform_boxes(np.array([box]), image_size, preprocess.resize, preprocess.crop, what=f"box:{text}")
+    except MetricInputError as exc:
+        raise TargetError(str(exc)) from None
+    if not len(moved):
+        raise TargetError(f"box:{text} lies in the border the model's centre crop cuts away: it sees none of it")
+    return [float(v) for v in moved[0]]
+
+
 def parse_box(text: str) -> list[float]:
-    """``X1,Y1,X2,Y2`` (a detection's box, in the model's input pixels) as four floats."""
+    """``X1,Y1,X2,Y2`` (a detection's box) as four floats."""
     try:
         box = [float(v) for v in text.split(",")]
     except ValueError:

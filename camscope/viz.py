@@ -87,6 +87,19 @@ def draw_contour(picture: ImageLike, mask: np.ndarray, colour: tuple[int, int, i
     return pixels
 
 
+def draw_boxes(picture: ImageLike, boxes: np.ndarray, colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Draw the outline of each box (x1, y1, x2, y2, in the picture's pixels; e.g. the detections a map
+    explains) as :func:`draw_contour` draws a mask's: the pixels whose centres lie in the box."""
+    pixels = as_rgb_array(picture)
+    height, width = pixels.shape[:2]
+    rows, columns = np.arange(height) + 0.5, np.arange(width) + 0.5
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        inside = ((rows >= y1) & (rows < y2))[:, None] & ((columns >= x1) & (columns < x2))[None, :]
+        if inside.any():
+            pixels = draw_contour(pixels, inside, colour)
+    return pixels
+
+
 def colorize(cam: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map a float (H, W) map in [0, 1] to uint8 RGB with a matplotlib colour map."""
     values = _check_map(cam)

@@ -17,6 +17,7 @@ from camscope.data import load_image_array
 from camscope.viz import (
     area_under_curve,
     colorize,
+    draw_boxes,
     figure_to_array,
     grid_figure,
     head_grid,
@@ -36,6 +37,16 @@ def _ramp(h: int = 7, w: int = 7) -> np.ndarray:
 
 
 # ---- overlay --------------------------------------------------------------------------------------------
+def test_draw_boxes_outlines_each_box_in_the_pictures_pixels() -> None:
+    black = np.zeros((20, 30, 3), dtype=np.uint8)
+    drawn = draw_boxes(black, np.array([[2, 3, 10, 8], [5, 5, 25, 18]]))
+    white = drawn.all(axis=2)
+    assert white[3, 2:10].all() and white[3:8, 2].all() and white[7, 2:10].all() and white[3:8, 9].all()
+    assert white[17, 5:25].all() and white[5:18, 24].all()  # the second box, across the first
+    assert not white[4, 3:9].any() and not white[10, 10:20].any()  # insides stay as they were
+    assert not white[0].any() and not white[:, 28:].any()
+    assert np.array_equal(draw_boxes(black, np.array([[40, 40, 50, 50]])), black)  # wholly outside: nothing
+    assert np.array_equal(black, np.zeros_like(black))  # the picture given is not drawn on
 
 
 def test_overlay_blends_image_and_colormap() -> None:

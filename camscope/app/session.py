@@ -309,7 +309,8 @@ class Explorer:
         spec = get_spec(net)
         # label-free: each image's own embedding ⟨f(x), f(x̃)⟩, or the cosine to the reference's embedding
         text = "embedding" if cell.label_free else cell.target
-        target = target_from_text(text, net, reference.pixels if cell.label_free and reference else None)
+        size = (picture.pixels.shape[1], picture.pixels.shape[0])  # a typed box is in the picture's pixels
+        target = target_from_text(text, net, reference.pixels if cell.label_free and reference else None, size)
         result = explain(net, picture.pixels, method, target)
         assert isinstance(result, Explanation)
         result.warnings[:0] = [w for w in picture.warnings if w not in result.warnings]

@@ -267,7 +267,11 @@ def build_app(explorer: Explorer, downloads: Downloads | None = None) -> gr.Bloc
                         seed = gr.Number(0, label="scene seed", precision=0, minimum=0)
                         scene_button = gr.Button("generate scene", elem_id="scene")
                     upload_box = upload_only(gr.File(label="or upload an image", file_count="single", elem_id="upload"))
-                target = gr.Textbox(label="target class (name or index; empty: each model's top-1)", elem_id="target")
+                target = gr.Textbox(
+                    label="target class (name or index; a detector's box:X1,Y1,X2,Y2 in the picture's pixels; "
+                    "empty: each model's top-1)",
+                    elem_id="target",
+                )
                 with gr.Group():
                     label_free = gr.Checkbox(
                         False, label="label-free: explain each model's embedding (backbone, no classifier)",

@@ -58,9 +58,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--target",
         type=target_argument,
-        help="class index to explain and score (default: each image's top-1); 'embedding': each image's own "
-        "embedding (inner product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding — the curves "
-        "then score that similarity",
+        help="class index or name to explain and score (default: each image's top-1); 'box:X1,Y1,X2,Y2': a "
+        "detector's detection at that box, in the image's pixels; 'embedding': each image's own embedding (inner "
+        "product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding — the curves then score that "
+        "similarity",
     )
     p.add_argument(
         "--backbone",
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if args.random_weights and not args.json:
         print(RANDOM_BANNER)
     images = [np.asarray(p) for p in pictures]
-    target = parse_target(args.target, model)
+    target = parse_target(args.target, model, [(image.shape[1], image.shape[0]) for image in images])
     if args.mosaic and target is None and labels is not None:
         target = [int(label) for label in labels]  # a mosaic is about its target class, not the top-1
     results = explain(model, images, cls, target, layers=args.layer)

@@ -33,8 +33,8 @@ def register(sub: Any) -> None:
         type=target_argument,
         help="class index or name to explain (default: each image's prediction: top-1 class, the class "
         "a segmentation model predicts on most pixels, a detector's confident detections); 'box:X1,Y1,X2,Y2': "
-        "the detection at that box; 'embedding': each image's own embedding (inner product, Label-Free XAI); "
-        "'similarity:REF.jpg': cosine to REF's embedding",
+        "the detection at that box, in the image's pixels; 'embedding': each image's own embedding (inner "
+        "product, Label-Free XAI); 'similarity:REF.jpg': cosine to REF's embedding",
     )
     p.add_argument(
         "--backbone", action="store_true", help="explain the embedding (classifier removed): label-free methods"
@@ -88,23 +88,23 @@ def synthetic_scenes(n: int, seed: int, mosaic: bool = False) -> tuple[Any, list
     return batch, [f"{kind}_{seed}_{i}_{batch.class_names[label]}" for i, label in enumerate(batch.labels)]
 
 
-def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+def _inputs(args: argparse.Namespace) -> tuple[list[Any], list[str], list[tuple[int, int]]]:
+    """The images (files or generated scenes), a name for each, and each one's (width, height)."""
     if args.synthetic is not None and args.images:
         raise CamscopeError("give IMAGE files or --synthetic N, not both")
     if args.synthetic is not None and args.synthetic < 1:
         raise CamscopeError(f"--synthetic needs at least 1 scene, got {args.synthetic}")
     if args.synthetic:
         batch, names = synthetic_scenes(args.synthetic, args.seed)
-        return list(batch.images), names
+        return list(batch.images), names, [(image.shape[1], image.shape[0]) for image in batch.images]
     if not args.images:
         raise CamscopeError("give at least one IMAGE, or --synthetic N")
     from camscope.data import load_image
 
     # decode every file before any model is built: a bad file fails fast, with its name; explain decodes
     # it again, so that several large images are never held at full resolution at once
-    for path in args.images:
-        load_image(path)
-    return list(args.images), unique_stems(args.images)
+    sizes = [load_image(path).size for path in args.images]
+    return list(args.images), unique_stems(args.images), sizes
 
 
 def _output_paths(out: str, stems: list[str], model: str, method: str) -> list[Path]:
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     cls = get_method(args.method)  # unknown names fail before any model is built
     device = resolve_device(args.device)
-    images, stems = _inputs(args)
+    images, stems, sizes = _inputs(args)
     paths = _output_paths(args.out, stems, args.model, cls.name)  # before the work, not after it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the banner below says it once, plainly
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     model.to(device)
     if args.random_weights:
         print(RANDOM_BANNER)
-    target = parse_target(args.target, model)
+    target = parse_target(args.target, model, sizes)
     results = explain(
         model, images, cls, target, layers=args.layer, aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth
     )

@@ -14,13 +14,19 @@ def add_device_option(parser: argparse.ArgumentParser, default: str = "auto") ->
     parser.add_argument("--device", default=default, help=f"where models run: {DEVICE_CHOICES} (default {default})")
 
 
-def parse_target(text: str | None, model: Any) -> Any:
+def parse_target(text: str | None, model: Any, image_sizes: list[tuple[int, int]] | None = None) -> Any:
     """``--target``: None, a class index or name, ``embedding``, ``similarity:REF`` or, for a detector,
-    ``box:X1,Y1,X2,Y2`` (the pipeline's target policy); its errors name the option."""
+    ``box:X1,Y1,X2,Y2`` (the pipeline's target policy); its errors name the option.
+
+    A box is in the pixels of each image (``image_sizes``: their (width, height)), so it becomes one target
+    per image, each moved onto the model's input.
+    """
     from camscope.core.errors import TargetError
     from camscope.pipeline import target_from_text
 
     try:
+        if text is not None and text.startswith("box:") and image_sizes is not None:
+            return [target_from_text(text, model, image_size=size) for size in image_sizes]
         return target_from_text(text, model)
     except TargetError as exc:
         raise TargetError(f"--target {exc}") from None

@@ -56,11 +56,13 @@ def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Explorer]:
 
 
 def _typed_target(model: torch.nn.Module, name: str, pixels: np.ndarray) -> str:
-    """What a user types: nothing for the segmenter (its class on most pixels), a detection's box for the detector."""
+    """What a user types: nothing for the segmenter (its class on most pixels), a detection's box for the
+    detector, in the picture's pixels (the square scene is resized to the model's square input)."""
     if name == "user_segmenter":
         return ""
+    batch = model_and_batch(model, pixels)
     with torch.no_grad():
-        box = model(model_and_batch(model, pixels).x)[0]["boxes"][0]
+        box = model(batch.x)[0]["boxes"][0] * pixels.shape[1] / batch.x.shape[-1]
     return "box:" + ",".join(f"{v:.2f}" for v in box.tolist())
 
 
@@ -72,7 +74,8 @@ def test_a_task_model_gets_its_map_and_scores(explorer: Explorer, name: str) -> 
     typed = _typed_target(model, name, scene.pixels)
     cell = explorer.cell(name, method, scene, target=typed)
     assert cell.error is None, cell.error
-    direct = camscope.explain(model, scene.pixels, method, target_from_text(typed, model))
+    size = (scene.pixels.shape[1], scene.pixels.shape[0])
+    direct = camscope.explain(model, scene.pixels, method, target_from_text(typed, model, image_size=size))
     assert isinstance(direct, camscope.Explanation)
     np.testing.assert_allclose(cell.explanation.map, direct.map, atol=1e-6)
     scores = camscope.evaluate(model, scene.pixels, direct, ["deletion", "insertion"], step=side * side // 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.reliability.conftest import run_cli  # noqa: F401  (fixture)
@@ -34,7 +35,7 @@ def test_unknown_class_name_is_one_line_error(run_cli, image: Path, tmp_path: Pa
 @pytest.mark.slow
 def test_detector_box_target(run_cli, image: Path, tmp_path: Path) -> None:  # noqa: F811
     run = run_cli(
-        "explain", image, *DET, "--method", "eigencam", "--target", "box:0,0,400,400", "--out", tmp_path / "d.png"
+        "explain", image, *DET, "--method", "eigencam", "--target", "box:0,0,90,70", "--out", tmp_path / "d.png"
     )
     assert run.code == 0, run.err
     assert "eigencam at backbone; explained 1 detection box(es)" in run.out and (tmp_path / "d.png").exists()
@@ -54,6 +55,22 @@ def test_bad_box_is_refused_before_work(run_cli, image: Path) -> None:  # noqa: 
     assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:5,5,1,1"), "--target", "X1 < X2")
 
 
+def test_a_typed_box_is_in_the_images_pixels(run_cli, image: Path) -> None:  # noqa: F811
+    """The 96x80 image is resized to 960x800 and centre-cropped to the detector's 800x800 input (80 px off
+    the left): a box typed on the image is moved there; one beyond the image, or in the cropped-away border,
+    is refused in one line."""
+    from camscope.cli.options import parse_target
+
+    name = DET[1]
+    (target,) = parse_target("box:10,10,50,40", name, [(96, 80)])
+    np.testing.assert_allclose(target.bounding_boxes.numpy(), [[20, 100, 420, 400]])
+    assert target.labels is None  # the clean detection at the box gives its label
+    unmoved = parse_target("box:10,10,50,40", name)  # no image: already in the input's pixels (the Python API's)
+    np.testing.assert_allclose(unmoved.bounding_boxes.numpy(), [[10, 10, 50, 40]])
+    assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:0,0,400,400"), "--target", "96x80 image")
+    assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:0,0,5,80"), "--target", "centre crop")
+
+
 def test_evaluate_scores_a_segmentation_class(run_cli, image: Path, tmp_path: Path, curve_labels: list[str]) -> None:  # noqa: F811
     step = str(520 * 520 // 2)  # the published transform's 520 px: three points per curve
     args = ["--target", "cat", "--metrics", "deletion,avgdrop", "--step", step, "--plot", tmp_path / "c.png"]
@@ -66,8 +83,8 @@ def test_evaluate_scores_a_segmentation_class(run_cli, image: Path, tmp_path: Pa
 
 @pytest.mark.slow
 def test_evaluate_scores_a_detectors_boxes(run_cli, image: Path, tmp_path: Path, curve_labels: list[str]) -> None:  # noqa: F811
-    args = ["--method", "eigencam", "--target", "box:0,0,400,400", "--metrics", "deletion", "--step", "320000"]
+    args = ["--method", "eigencam", "--target", "box:0,0,90,70", "--metrics", "deletion", "--step", "320000"]
     run = run_cli("evaluate", image, *DET, *args, "--plot", tmp_path / "c.png", "--json")
     assert run.code == 0, run.err
-    assert json.loads(run.out)["images"][0]["target"] == "box:0,0,400,400"
+    assert json.loads(run.out)["images"][0]["target"] == "box:0,0,90,70"
     assert curve_labels == ["matched detection's IoU + score"]

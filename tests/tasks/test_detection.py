@@ -375,6 +375,33 @@ def test_ablation_runs_nothing_for_an_image_whose_box_target_has_no_box(narrow_r
     assert len(heads) == calls_alone + 1  # image 0 alone: the CAM's own forward, no ablation
 
 
+def test_an_explanation_draws_the_boxes_it_explains_in_either_view() -> None:
+    """Boxes are in the model input's pixels; on the original image they go back through the crop and resize."""
+    from camscope.api import Explanation
+
+    def explained(scored: object) -> Explanation:
+        return Explanation(
+            map=np.zeros((8, 8), np.float32),
+            image=np.zeros((8, 8, 3), np.uint8),
+            target=None,
+            top_classes=[],
+            method="eigencam",
+            layers=["backbone"],
+            original=np.zeros((16, 24, 3), np.uint8),
+            geometry=(8, 8),  # 16x24 -> 8x12 -> the middle 8x8: the input's x = original x / 2 - 2
+            scored=scored,
+        )
+
+    box = BoxScoreTarget([1], [[1, 1, 3, 3]])
+    on_input = explained(box).overlay(view="input").all(axis=2)
+    assert on_input[1, 1:3].all() and on_input[1:3, 1].all()
+    plain = explained(None).overlay().all(axis=2)
+    on_original = explained(box).overlay().all(axis=2) & ~plain  # beside the crop's own white outline
+    assert on_original[2, 6:10].all() and on_original[2:6, 6].all() and on_original[5, 6:10].all()
+    assert on_original.sum() == 12  # the box's outline alone: (6, 2)-(10, 6) in the original's pixels
+    assert np.array_equal(explained(BoxScoreTarget([], [])).overlay(), explained(None).overlay())
+
+
 def test_gradients_at_the_pyramid_are_one_line_error(faster_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
     found = _detections(faster_rcnn, x)
     with pytest.raises(LayerError, match="outputs named feature maps") as info:
