@@ -159,6 +159,9 @@ def _class_target(index: int, logits: torch.Tensor) -> Target:
     return ClassifierOutputTarget(index)
 
 
+#: what a warning about a zero target adds: a map still comes out (Score-CAM's weights of a constant target
+#: are uniform: its map is the channels' mean), but it answers no question about the model
+EXPLAINS_NOTHING = "(a map of it explains nothing)"
 _READS_NOTHING = (
     "it does not read this model's output (dense (classes, H, W) outputs need SegmentationTarget, "
     "detections BoxScoreTarget)"
@@ -303,7 +306,7 @@ class SegmentationTarget:
             bound.predicted = True
         if not bool((region != 0).any()):
             where = "is predicted on no pixel" if bound.predicted else "has an empty region"
-            warn(f"segmentation class {self.category} {where}: the target is zero (a map of it shows nothing)", [image])
+            warn(f"segmentation class {self.category} {where}: the target is zero {EXPLAINS_NOTHING}", [image])
         return bound
 
     def _check(self, model_output: torch.Tensor) -> None:
@@ -393,7 +396,7 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
     if isinstance(entry, BoxScoreTarget):
         boxes, labels = image["boxes"].detach(), image["labels"].detach()
         if len(boxes) == 0:
-            warn("the detector found nothing: the box target is zero (a map of it shows nothing)", [position])
+            warn(f"the detector found nothing: the box target is zero {EXPLAINS_NOTHING}", [position])
             return BoxScoreTarget([0] * len(entry.bounding_boxes), entry.bounding_boxes, entry.iou_threshold)
         import torchvision
 
@@ -408,7 +411,7 @@ def _detection_target(entry: Any, image: dict[str, torch.Tensor], position: int)
     target = confident_detections(image, index)
     if target.empty:
         what = ("" if index is None else f"of class {index} ") + f"scoring >= {DETECTION_THRESHOLD}"
-        warn(f"no detection {what}: the target is zero (a map of it shows nothing)", [position])
+        warn(f"no detection {what}: the target is zero {EXPLAINS_NOTHING}", [position])
     return target
 
 
@@ -425,13 +428,13 @@ def _warn_if_unmatched(target: BoxScoreTarget, image: dict[str, torch.Tensor], p
     """A box target with its labels given is zero when it has no box or no detection matches one (the peer's
     tutorial builds it from the detections above a threshold, which may be none): say so, as for None."""
     if len(target.bounding_boxes) == 0:
-        warn("the box target has no boxes (no detection was kept?): it is zero (a map of it shows nothing)", [position])
+        warn(f"the box target has no boxes (no detection was kept?): it is zero {EXPLAINS_NOTHING}", [position])
         return
     with torch.no_grad():
         score = float(target({key: value.detach() for key, value in image.items()}))
     if score == 0.0:
         what = "the detector found nothing" if len(image["boxes"]) == 0 else "no detection matches its boxes and labels"
-        warn(f"{what}: the box target is zero (a map of it shows nothing)", [position])
+        warn(f"{what}: the box target is zero {EXPLAINS_NOTHING}", [position])
 
 
 # ---------------------------------------------------------------------------- label-free targets
