@@ -9,7 +9,7 @@ watching what each module outputs, so the rule works on architectures nobody lis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,8 @@ class _Seen:
     order: int
     calls: int
     shape: tuple[int, ...] | None
+    output: str = ""  # the output's type, where it is no tensor
+    named: bool = False  # named feature maps (a dict of tensors: a detector's pyramid)
 
 
 class _Enough(Exception):
@@ -111,9 +113,12 @@ def probe(model: nn.Module, input_hw: tuple[int, int], modules: dict[str, nn.Mod
         def record(_module: nn.Module, _inputs: object, output: object) -> None:
             tensor = output[0] if isinstance(output, (tuple, list)) and output else output
             shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else None
+            maps = list(output.values()) if isinstance(output, Mapping) else []
+            named = bool(maps) and all(isinstance(value, torch.Tensor) for value in maps)
             counter[0] += 1
             calls = seen[name].calls + 1 if name in seen else 1
-            seen[name] = _Seen(order=counter[0], calls=calls, shape=shape)
+            kind = "" if shape is not None else type(output).__name__
+            seen[name] = _Seen(order=counter[0], calls=calls, shape=shape, output=kind, named=named)
             if stop_early and len(seen) == len(modules):
                 raise _Enough
 
@@ -137,11 +142,14 @@ def reshape_for_layer(
     """Reshape transform for ``layer``, derived from the output it really produces."""
     input_hw = input_hw or model_input_size(model)
     name = module_path(model, layer)
-    seen = probe(model, input_hw, {name: layer})
-    shape = seen[name].shape if name in seen else None
-    if shape is None:
+    seen = probe(model, input_hw, {name: layer}).get(name)
+    if seen is None:
         raise LayerError(f"layer {name!r} is not used in the forward pass of {type(model).__name__}")
-    return reshape_for_shape(shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
+    if seen.named:  # a detector's pyramid: its levels joined, as infer_cam_layers picks it
+        return FeaturePyramidToGrid()
+    if seen.shape is None:
+        raise LayerError(f"layer {name!r} outputs a {seen.output}, neither a tensor nor named feature maps")
+    return reshape_for_shape(seen.shape, input_hw, _channels_last_hint(model), name, _prefix_tokens(model))
 
 
 def token_reshape(

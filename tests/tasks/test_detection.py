@@ -76,6 +76,25 @@ def test_adapter_reads_detections_and_layer_is_the_pyramid(faster_rcnn: torch.nn
     torch.testing.assert_close(reshape(levels), fasterrcnn_reshape_transform(levels))
 
 
+def test_the_pyramid_named_as_a_layer_is_joined_as_inferred(faster_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
+    """``layers=["backbone"]`` (the peer tutorial's target layer, by name) gets the levels joined, as the inferred
+    layer does; it was refused as 'not used in the forward pass' (its output is a dict, not a tensor)."""
+    from camscope.models.layers import cam_layers_from_names
+
+    layers, reshape = cam_layers_from_names(faster_rcnn, ["backbone"], (SIDE, SIDE))
+    assert layers == [faster_rcnn.backbone] and reshape == FeaturePyramidToGrid()
+    picture = (x[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CamscopeWarning)  # random weights: nothing confident (Eigen-CAM needs none)
+        named = camscope.explain(faster_rcnn, picture, "eigencam", layers=["backbone"])
+        inferred = camscope.explain(faster_rcnn, picture, "eigencam")
+    assert isinstance(named, camscope.Explanation) and isinstance(inferred, camscope.Explanation)
+    assert named.layers == ["backbone"] and named.map.std() > 0.01
+    np.testing.assert_array_equal(named.map, inferred.map)
+    with pytest.raises(LayerError, match="outputs a tuple, neither a tensor nor named feature maps"):
+        cam_layers_from_names(faster_rcnn, ["rpn"], (SIDE, SIDE))
+
+
 def test_box_score_target_is_the_peer_formula(faster_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
     found = _detections(faster_rcnn, x)
     with torch.no_grad():
