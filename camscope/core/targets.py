@@ -309,6 +309,11 @@ class SegmentationTarget:
             warn(f"segmentation class {self.category} {where}: the target is zero {EXPLAINS_NOTHING}", [image])
         return bound
 
+    @property
+    def empty(self) -> bool:
+        """Whether its region is a mask with no pixel: then it is zero whatever the model outputs."""
+        return self.mask is not None and not bool(self.mask.any())
+
     def _check(self, model_output: torch.Tensor) -> None:
         if not isinstance(model_output, torch.Tensor) or model_output.ndim not in (3, 4):
             shape = tuple(model_output.shape) if isinstance(model_output, torch.Tensor) else type(model_output).__name__

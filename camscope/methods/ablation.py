@@ -18,7 +18,7 @@ from camscope.core.capture import LayerCapture, LayerOutput, ReshapeTransform
 from camscope.core.errors import CamscopeError
 from camscope.core.outputs import Detections, Outputs, read_output
 from camscope.core.progress import chunk_steps
-from camscope.core.targets import BoxScoreTarget, Target, repeated_target_scores, target_scores
+from camscope.core.targets import Target, repeated_target_scores, target_scores
 from camscope.methods.ablation_cls_tail import ClsTail, ClsTailInputs, build_cls_tail
 from camscope.methods.ablation_detector_tail import DetectorTail, build_detector_tail, forward_replaced
 from camscope.methods.ablation_tail import LayerTail, TailInputs, TailUnavailable, build_tail
@@ -27,6 +27,12 @@ from camscope.methods.registry import register_method
 
 log = logging.getLogger("camscope")
 _NOTICED: set[tuple[str, str]] = set()
+
+
+def _explains_nothing(target: object) -> bool:
+    """Whether ``target`` is zero whatever the model outputs (a box target without boxes, a segmentation target
+    whose fixed region is empty), so no ablated copy needs to run."""
+    return bool(getattr(target, "empty", False))
 
 
 def _computing_nothing(layer: nn.Module, output: LayerOutput) -> AbstractContextManager[None]:
@@ -74,7 +80,7 @@ class AblationCAM(BaseCAM):
         self.use_tail = use_tail
         self.progress = progress
         # how the last call was computed: "closed-form", "cls-path", "tail", "detector-heads", "full-forward", or
-        # "zero-target" (box targets without boxes: zero whatever is ablated, so nothing ran)
+        # "zero-target" (targets zero whatever is ablated: nothing ran)
         self.last_strategy = ""
 
     def channel_weights(self, state: CamState, layer: LayerState) -> torch.Tensor:
@@ -90,7 +96,7 @@ class AblationCAM(BaseCAM):
             rows, strategies = [], set()
             for i, target in enumerate(state.targets):
                 own = {key: value[i : i + 1] for key, value in layer.output.items()}
-                if isinstance(target, BoxScoreTarget) and target.empty:  # zero for every copy: nothing to run
+                if _explains_nothing(target):  # zero for every copy: nothing to run
                     rows.append(torch.zeros(sum(value.shape[1] for value in own.values()), device=state.input.device))
                     continue
                 heads = self._detector_heads(state, layer, i, own)
@@ -101,6 +107,9 @@ class AblationCAM(BaseCAM):
             self.last_strategy = ran[0] if ran else "zero-target"
             return torch.stack(rows)
         dim = self._channel_dim(layer)
+        if all(_explains_nothing(target) for target in state.targets):
+            self.last_strategy = "zero-target"
+            return torch.zeros(len(state.targets), layer.output.shape[dim], device=layer.output.device)
         if self.use_tail and dim == layer.output.ndim - 1 and layer.output.ndim == 3:
             cls_path = build_cls_tail(self.model, layer.name, state.input)
             if cls_path is not None:

@@ -17,7 +17,7 @@ from pytorch_grad_cam import GradCAM as PeerGradCAM
 from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
 
 import camscope
-from camscope import EigenCAM, GradCAM
+from camscope import AblationCAM, EigenCAM, GradCAM
 from camscope.core.errors import CamscopeWarning, TargetError
 from camscope.core.layer_paths import module_path as layer_name
 from camscope.core.targets import ClassifierOutputTarget, SegmentationTarget
@@ -126,3 +126,16 @@ def test_class_predicted_nowhere_warns_and_gives_a_zero_map(lraspp: torch.nn.Mod
     texts = [str(w.message) for w in caught if isinstance(w.message, CamscopeWarning)]
     assert any(f"class {absent} is predicted on no pixel" in t for t in texts), texts
     assert np.all(maps == 0)
+
+    # Ablation-CAM runs no ablated copy for it: the target is zero whatever is ablated
+    forwards: list[int] = []
+    hook = lraspp.register_forward_hook(lambda module, inputs, output: forwards.append(inputs[0].shape[0]))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CamscopeWarning)
+            cam = AblationCAM(lraspp, [lraspp.backbone["16"]], progress=False)
+            ablated = cam(x, targets=absent)
+    finally:
+        hook.remove()
+    assert cam.last_strategy == "zero-target" and np.all(ablated == 0)
+    assert forwards == [len(x)]  # the CAM's own forward alone
