@@ -27,7 +27,7 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _peer_releases_without_raising() -> Iterator[None]:
+def _peer_releases_without_raising() -> None:
     """pytorch-grad-cam's cleanup empties its lists without the ``detach_()`` that raises on gradient views.
 
     Why: 1.5.7's ``ActivationsAndGradients.clear`` calls ``detach_()`` on the gradients it stored, which are
@@ -43,9 +43,8 @@ def _peer_releases_without_raising() -> Iterator[None]:
         self.activations.clear()
         self.gradients.clear()
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ActivationsAndGradients, "clear", clear)
-        yield
+    # kept for the whole process, never undone: peer objects are freed until the interpreter exits
+    ActivationsAndGradients.clear = clear  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
