@@ -203,8 +203,8 @@ class LayerCapture(HookSession):
                 if self.need_grad and torch.is_grad_enabled():
                     raise LayerError(
                         f"layer {self.names[index]!r} outputs named feature maps ({', '.join(output)}): gradient "
-                        "methods need a layer with one tensor output; gradient-free methods (eigencam, "
-                        "ablationcam) read these maps"
+                        f"methods need a layer with one tensor output{_one_level(module, self.names[index])}; "
+                        "gradient-free methods (eigencam, ablationcam) read these maps"
                     )
                 self.outputs[index] = dict(output)
                 replace_named = self._replacements.get(index)
@@ -246,6 +246,12 @@ class LayerCapture(HookSession):
 
     def recorded(self) -> list[torch.Tensor]:
         return [out for out in self.outputs if isinstance(out, torch.Tensor)]
+
+
+def _one_level(module: nn.Module, name: str) -> str:
+    """A torchvision feature pyramid's layer that gives one level alone, as a hint (empty for other modules)."""
+    blocks = getattr(getattr(module, "fpn", None), "layer_blocks", None)
+    return f" (one level's, e.g. {name}.fpn.layer_blocks.0)" if isinstance(blocks, nn.ModuleList) and blocks else ""
 
 
 def _is_feature_dict(output: Any) -> bool:

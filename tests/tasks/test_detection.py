@@ -428,6 +428,10 @@ def test_gradients_at_the_pyramid_are_one_line_error(faster_rcnn: torch.nn.Modul
             x, targets=BoxScoreTarget(found["labels"], found["boxes"])
         )
     assert "\n" not in str(info.value)
+    hinted = "backbone.fpn.layer_blocks.0"  # the one-level layer the message names: gradients reach it
+    assert f"e.g. {hinted})" in str(info.value)
+    maps = GradCAM(faster_rcnn, [hinted])(x, targets=BoxScoreTarget(found["labels"], found["boxes"]))
+    assert maps.shape == (1, SIDE, SIDE) and maps.std() > 0
 
 
 @pytest.mark.parametrize(
