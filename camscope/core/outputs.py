@@ -60,7 +60,7 @@ def _is_detection_list(output: Any) -> bool:
 
 def read_output(output: Any) -> Outputs:
     """The part of a model output targets read (see the module docstring); TargetError if none is found."""
-    if isinstance(output, torch.Tensor):
+    if isinstance(output, (torch.Tensor, Detections)):  # a tensor, or outputs already read
         return output
     logits = getattr(output, "logits", None)
     if isinstance(logits, torch.Tensor):

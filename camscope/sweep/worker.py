@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from camscope.core.devices import resolve_device
-from camscope.core.errors import CamscopeWarning
+from camscope.core.errors import CamscopeWarning, TargetError
+from camscope.core.outputs import Detections, Outputs, read_scores
 from camscope.pipeline import build_cams, class_targets, per_image, recorded_texts, request_targets, run_methods
 from camscope.sweep.config import ModelEntry, SweepConfig
 from camscope.sweep.image_source import ImageReader, image_ids
@@ -179,7 +180,7 @@ class TaskWorker:
         probs: list[float | None] = []
         forwards = ForwardMemo(pm.model)  # the clean forward, kept for every method's metrics
         if x is not None:
-            logits = forwards.logits(x, self.config.batch_size)
+            logits = _scores(task.model, forwards.outputs(x, self.config.batch_size), self.config.label_free)
             if self.config.label_free:  # the output is an embedding: no classes to predict
                 targets = list(request_targets(pm.model, x, "embedding", embed=lambda _: logits))
                 predicted, probs = [None] * len(ok), [None] * len(ok)
@@ -412,3 +413,16 @@ def head_maps(model: nn.Module, x: torch.Tensor, side: int = HEAD_MAP_SIDE) -> n
         maps = torch.nn.functional.interpolate(maps, size=size, mode="area")
     quantised: np.ndarray = np.rint(maps.clamp(0, 1).numpy() * 255).astype(np.uint8)
     return quantised
+
+
+def _scores(model: str, outputs: Outputs, label_free: bool) -> torch.Tensor:
+    """The clean outputs as class scores (or embeddings, label-free); a detector or a segmentation model is
+    refused in one line, which a sweep's rows (one class per image) cannot describe."""
+    dense = isinstance(outputs, torch.Tensor) and outputs.ndim == 4 and not label_free
+    if isinstance(outputs, Detections) or dense:
+        kind = "dense (classes, H, W) maps" if dense else "detections"
+        raise TargetError(
+            f"{model} outputs {kind}: a sweep explains classifiers (and embeddings, label-free); "
+            "explain and score it with camscope explain / camscope evaluate"
+        )
+    return read_scores(outputs)

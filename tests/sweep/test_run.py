@@ -89,3 +89,33 @@ def test_a_corrupt_image_is_a_failed_entry_and_the_sweep_goes_on(tmp_path: Path)
     assert set(ok["image_id"].to_pylist()) == {"img0.png", "img2.png"}
     assert {f.image_id for f in result.failures} == {"img1.png"}
     assert "img1.png: cannot load image" in log.getvalue()
+
+
+@pytest.mark.slow
+def test_a_detector_in_a_sweep_fails_its_images_in_one_clear_line(tmp_path: Path) -> None:
+    """A sweep's rows hold one class per image: a detector is refused for what it is, where the rows had said
+    'cannot find class scores in a model output of type Detections' (detections being one of the kinds listed)."""
+    config = load_config(
+        write_config(
+            tmp_path / "s.toml",
+            models=[{"name": "fasterrcnn_mobilenet_v3_large_fpn", "random_weights": True}],
+            images={"source": "synthetic:2", "seed": 0},
+            metrics={"deletion": {"step": 1024}},
+            methods=["eigencam"],
+        )
+    )
+    result = run_sweep(config, progress=False, out=io.StringIO())
+    assert len(result.failures) == 2
+    expected = "fasterrcnn_mobilenet_v3_large_fpn outputs detections: a sweep explains classifiers"
+    assert all(expected in failure.error for failure in result.failures), result.failures
+
+
+def test_a_segmentation_model_is_refused_by_the_sweeps_clean_forward() -> None:
+    import torch
+
+    from camscope.core.errors import TargetError
+    from camscope.sweep.worker import _scores
+
+    with pytest.raises(TargetError, match=r"seg outputs dense \(classes, H, W\) maps: a sweep explains classifiers"):
+        _scores("seg", torch.zeros(2, 3, 8, 8), label_free=False)
+    assert _scores("clf", torch.zeros(2, 10), label_free=False).shape == (2, 10)

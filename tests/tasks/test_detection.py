@@ -69,6 +69,7 @@ def test_adapter_reads_detections_and_layer_is_the_pyramid(faster_rcnn: torch.nn
     with torch.no_grad():
         outputs = read_output(faster_rcnn(x))
     assert isinstance(outputs, Detections) and len(outputs) == 1 and set(outputs[0]) == {"boxes", "labels", "scores"}
+    assert read_output(outputs) is outputs  # outputs already read pass through (a memo's stored rows)
     layers, reshape = infer_cam_layers(faster_rcnn, (SIDE, SIDE))
     assert layers == [faster_rcnn.backbone] and isinstance(reshape, FeaturePyramidToGrid)
     with torch.no_grad():
