@@ -359,8 +359,14 @@ class BoxScoreTarget:
         import torchvision
 
         if not isinstance(model_outputs, dict) or "boxes" not in model_outputs:
+            given = (
+                f"a {tuple(model_outputs.shape)} tensor per image"
+                if isinstance(model_outputs, torch.Tensor)
+                else f"a {type(model_outputs).__name__}"
+            )
             raise TargetError(
-                f"{self!r} reads a detector's output (boxes, labels, scores), not {type(model_outputs).__name__}"
+                f"a box target ({self!r}) explains a detector's detections (boxes, labels, scores); this model "
+                f"outputs {given}"
             )
         boxes = model_outputs["boxes"]
         output = torch.zeros((), device=boxes.device, dtype=boxes.dtype)

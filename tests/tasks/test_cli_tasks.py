@@ -55,6 +55,11 @@ def test_bad_box_is_refused_before_work(run_cli, image: Path) -> None:  # noqa: 
     assert_one_line_error(run_cli("explain", image, *DET, "--target", "box:5,5,1,1"), "--target", "X1 < X2")
 
 
+def test_a_box_target_for_a_classifier_is_one_line_error(run_cli, image: Path) -> None:  # noqa: F811
+    run = run_cli("explain", image, "--model", "mini_resnet", "--target", "box:20,10,70,60")
+    assert_one_line_error(run, "box target", "explains a detector's detections", "this model outputs a (10,) tensor")
+
+
 def test_a_typed_box_is_in_the_images_pixels(run_cli, image: Path) -> None:  # noqa: F811
     """The 96x80 image is resized to 960x800 and centre-cropped to the detector's 800x800 input (80 px off
     the left): a box typed on the image is moved there; one beyond the image, or in the cropped-away border,
