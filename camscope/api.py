@@ -92,18 +92,15 @@ class Explanation:
 
     def _with_boxes(self, picture: np.ndarray, view: str = "original") -> np.ndarray:
         """``picture`` with the outlines of the detections a detector's map explains (none for other targets)."""
-        from camscope.data.geometry import crop_offsets, resized_size
+        from camscope.data.geometry import boxes_to_original
         from camscope.viz import draw_boxes
 
         if not isinstance(self.scored, BoxScoreTarget) or self.scored.empty:
             return picture
-        boxes = self.scored.bounding_boxes.numpy().astype(np.float64)
+        boxes = self.scored.bounding_boxes.numpy()
         if view == "original" and self.original is not None and self.geometry is not None:
-            height, width = self.original.shape[:2]  # input coordinates back through the crop and the resize
-            rh, rw = resized_size(height, width, self.geometry[0])
-            top, left, _, _ = crop_offsets(rh, rw, self.geometry[1])
-            shift, scale = np.array([left, top, left, top]), np.array([width / rw, height / rh] * 2)
-            boxes = (boxes + shift) * scale
+            height, width = self.original.shape[:2]
+            boxes = boxes_to_original(boxes, height, width, *self.geometry)
         return draw_boxes(picture, boxes)
 
     def save(self, path: str | Path, alpha: float = 0.5, view: str = "original") -> Path:

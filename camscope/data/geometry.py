@@ -61,6 +61,16 @@ def input_region(height: int, width: int, resize: Size, crop: Size) -> tuple[flo
     )
 
 
+def boxes_to_original(boxes: np.ndarray, height: int, width: int, resize: Size, crop: Size) -> np.ndarray:
+    """Boxes ``(x1, y1, x2, y2)`` in the model input's pixels, in the original ``height × width`` image's pixels:
+    back through the crop, then the resize (the inverse of ``metrics.groundtruth.transform_boxes``, unclipped)."""
+    rh, rw = resized_size(height, width, resize)
+    top, left, _, _ = crop_offsets(rh, rw, crop)
+    shifted = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) + np.array([left, top, left, top])
+    moved: np.ndarray = shifted * np.array([width / rw, height / rh] * 2)
+    return moved
+
+
 def map_to_original(
     cam: np.ndarray, height: int, width: int, resize: Size, crop: Size
 ) -> tuple[np.ndarray, np.ndarray]:

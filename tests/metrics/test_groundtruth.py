@@ -62,6 +62,21 @@ def test_boxes_follow_the_image_transform(size, resize, crop):
     np.testing.assert_array_equal(transform_mask(mask, resize, crop), image.numpy())
 
 
+@pytest.mark.parametrize(
+    ("size", "resize", "crop"),
+    [((500, 375), 256, 224), ((300, 400), 232, 224), ((64, 48), (40, 60), None), ((50, 40), None, 64)],
+)
+def test_boxes_go_back_onto_the_original_image(size, resize, crop):
+    """``boxes_to_original`` undoes ``transform_boxes`` for a box the crop keeps whole (a detector's boxes on
+    the overlay of the user's picture)."""
+    from camscope.data.geometry import boxes_to_original
+
+    width, height = size
+    box = np.array([[0.4 * width, 0.4 * height, 0.6 * width, 0.55 * height]])
+    moved = transform_boxes(box, (width, height), resize, crop)
+    np.testing.assert_allclose(boxes_to_original(moved, height, width, resize, crop), box, atol=1e-9)
+
+
 def test_box_cut_away_by_the_crop_is_dropped():
     moved = transform_boxes(np.array([[0, 0, 10, 10], [100, 100, 200, 200]]), (300, 300), 256, 224)
     assert moved.shape == (1, 4)
