@@ -406,10 +406,10 @@ def settings_sentence(summary: Summary, note: str = "") -> str:
         if removed
         else ""
     )
-    fills = [f"to {FILL_WORDS.get(f, repr(f))} ({f!r}) by {_span(d)}" for f, d in summary.fill_drop.items() if _span(d)]
-    if fills:
-        evidence += f"; setting the object's pixels {fills[0].replace(' by ', ' drops it by ', 1)}"
-        evidence += "".join(f", {text}" for text in fills[1:])
+    spans = [(fill, _span(drops)) for fill, drops in summary.fill_drop.items()]
+    for k, (fill, span) in enumerate([(fill, span) for fill, span in spans if span]):
+        lead, verb = ("; setting the object's pixels", "drops it by") if k == 0 else (",", "by")
+        evidence += f"{lead} to {FILL_WORDS.get(fill, repr(fill))} ({fill!r}) {verb} {span}"
     return (
         f"{len(summary.models)} mini model(s) × {'/'.join(map(str, maps))} maps (every registered method that "
         f"applies, RandomCAM, the true mask and its inverse) × {'/'.join(map(str, images))} generated scenes "
