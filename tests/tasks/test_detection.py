@@ -29,7 +29,7 @@ from camscope import AblationCAM, EigenCAM, GradCAM
 from camscope.core.errors import CamscopeWarning, LayerError, TargetError
 from camscope.core.outputs import Detections, read_output
 from camscope.core.targets import BoxScoreTarget, ClassifierOutputTarget
-from camscope.methods.ablation_detector_tail import build_detector_tail
+from camscope.methods.ablation_detector_tail import DetectorTail, build_detector_tail
 from camscope.models.layers import infer_cam_layers
 from camscope.models.reshape import FeaturePyramidToGrid
 from tests.tasks.conftest import torchvision_task_model
@@ -191,6 +191,23 @@ def _ablation_maps(model: nn.Module, x: torch.Tensor, **kwargs: object) -> tuple
     return cam(x, targets=BoxScoreTarget(found["labels"], found["boxes"])), cam
 
 
+def _tail_of(model: nn.Module, x: torch.Tensor) -> DetectorTail | None:
+    """The heads-only tail built for image ``x`` from the model's own detections and pyramid of it."""
+    with torch.inference_mode():
+        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
+        return build_detector_tail(model, "backbone", x, levels, found)
+
+
+def _assert_full_forward_maps(
+    model: nn.Module, x: torch.Tensor, heads: np.ndarray, cam: AblationCAM, **kwargs: object
+) -> None:
+    """``heads`` (the maps ``cam`` computed with the heads-only tail) are the maps of full forward passes."""
+    full, slow = _ablation_maps(model, x, use_tail=False, **kwargs)
+    assert cam.last_strategy == "detector-heads" and slow.last_strategy == "full-forward"
+    assert heads.std() > 0.01
+    np.testing.assert_allclose(heads, full, atol=1e-5)
+
+
 @pytest.mark.parametrize("batch_size", [64, 12])
 def test_detector_heads_give_the_full_forward_maps(
     narrow_rcnn: torch.nn.Module, x: torch.Tensor, batch_size: int
@@ -200,10 +217,7 @@ def test_detector_heads_give_the_full_forward_maps(
     levels, so some batches ablate two levels."""
     x = x[..., :32, :32]
     heads, fast = _ablation_maps(narrow_rcnn, x, batch_size=batch_size)
-    full, slow = _ablation_maps(narrow_rcnn, x, batch_size=batch_size, use_tail=False)
-    assert fast.last_strategy == "detector-heads" and slow.last_strategy == "full-forward"
-    assert heads.std() > 0.01
-    np.testing.assert_allclose(heads, full, atol=1e-5)
+    _assert_full_forward_maps(narrow_rcnn, x, heads, fast, batch_size=batch_size)
 
 
 def test_detector_heads_score_an_untouched_level_once_per_image(narrow_rcnn: torch.nn.Module, x: torch.Tensor) -> None:
@@ -241,14 +255,9 @@ def test_detector_heads_score_whole_copies_for_a_head_that_mixes_levels(x: torch
     model = small_faster_rcnn(channels=16)
     model.rpn.head = _LevelMixingHead(model.rpn.head)
     x = x[..., :32, :32]
-    with torch.inference_mode():
-        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
-        tail = build_detector_tail(model, "backbone", x, levels, found)
+    tail = _tail_of(model, x)
     assert tail is not None and not tail.per_level
-    heads, fast = _ablation_maps(model, x)
-    full, _ = _ablation_maps(model, x, use_tail=False)
-    assert fast.last_strategy == "detector-heads"
-    np.testing.assert_allclose(heads, full, atol=1e-5)
+    _assert_full_forward_maps(model, x, *_ablation_maps(model, x))
 
 
 def small_one_stage(kind: str, side: int = SIDE, channels: int = 32) -> torch.nn.Module:
@@ -281,9 +290,7 @@ def test_one_stage_detector_heads_give_the_full_forward_maps(kind: str, x: torch
     32-channel levels and leave four alone, each scored on one copy once per image; the maps are those of
     full forward passes."""
     model = small_one_stage(kind)
-    with torch.inference_mode():
-        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
-        tail = build_detector_tail(model, "backbone", x, levels, found)
+    tail = _tail_of(model, x)
     assert tail is not None and tail.per_level
     single_levels: list[int] = []
     hook = model.head.classification_head.register_forward_hook(
@@ -293,10 +300,7 @@ def test_one_stage_detector_heads_give_the_full_forward_maps(kind: str, x: torch
         heads, fast = _ablation_maps(model, x, batch_size=32)
     finally:
         hook.remove()
-    full, slow = _ablation_maps(model, x, batch_size=32, use_tail=False)
-    assert fast.last_strategy == "detector-heads" and slow.last_strategy == "full-forward"
-    assert heads.std() > 0.01
-    np.testing.assert_allclose(heads, full, atol=1e-5)
+    _assert_full_forward_maps(model, x, heads, fast, batch_size=32)
     # batch-1 head calls: the target's detections and camscope's forward (all levels at once), then each level
     # once, in the check that the head scores level by level: every batch reuses those scores
     assert len(single_levels) == 2 + 5
@@ -324,15 +328,9 @@ def test_ssd_heads_score_whole_copies(x: torch.Tensor) -> None:
     torch.manual_seed(0)
     model = SSD(_TwoLevels(), DefaultBoxGenerator([[2], [2]]), (32, 32), 5, detections_per_img=20).eval()
     x = x[..., :32, :32]
-    with torch.inference_mode():
-        found, levels = model(x)[0], model.backbone(model.transform([x[0]])[0].tensors)
-        tail = build_detector_tail(model, "backbone", x, levels, found)
+    tail = _tail_of(model, x)
     assert tail is not None and not tail.per_level
-    heads, fast = _ablation_maps(model, x)
-    full, _ = _ablation_maps(model, x, use_tail=False)
-    assert fast.last_strategy == "detector-heads"
-    assert heads.std() > 0.01
-    np.testing.assert_allclose(heads, full, atol=1e-5)
+    _assert_full_forward_maps(model, x, *_ablation_maps(model, x))
 
 
 def test_detector_heads_only_at_the_backbone_of_an_eval_two_stage_detector(
