@@ -136,31 +136,36 @@ def _detector_plain(model: torch.nn.Module, x: torch.Tensor, target: Any) -> Cal
     return plain
 
 
-def detection_ablationcam(side: int) -> tuple[Call, Call, Call]:
-    """Ablation-CAM on a Faster R-CNN pyramid of five 256-channel levels (what the peer's AblationLayerFasterRCNN
-    is written for): the tests' tiny body with 10 proposals (tests/tasks/test_detection.py), so 1,280 full
-    detector forwards per library stay affordable."""
+def _ablation_pair(model: torch.nn.Module, side: int, peer_reshape: Any, peer_layer: Any) -> tuple[Call, Call, Call]:
+    """Ablation-CAM at ``model``'s pyramid (its first two detections of a seeded random image as the target):
+    camscope with -1000 ablations, the peer with ``peer_reshape`` and its ablation layer ``peer_layer``."""
     from pytorch_grad_cam import AblationCAM as PeerAblationCAM
-    from pytorch_grad_cam.ablation_layer import AblationLayerFasterRCNN
     from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
-    from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
 
     import camscope
     from camscope.core.targets import BoxScoreTarget
     from camscope.models.reshape import FeaturePyramidToGrid
-    from tests.tasks.test_detection import small_faster_rcnn
 
-    model = small_faster_rcnn(side)
     x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(1))
     labels, boxes = _detections(model, x, keep=2)
     layers = [model.backbone]
     ours_cam = camscope.AblationCAM(model, layers, FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
     peer_model, peer_layers = _peer_copy(model, layers)
-    peer_cam = PeerAblationCAM(
-        peer_model, peer_layers, fasterrcnn_reshape_transform, ablation_layer=AblationLayerFasterRCNN(), batch_size=64
-    )
+    peer_cam = PeerAblationCAM(peer_model, peer_layers, peer_reshape, ablation_layer=peer_layer, batch_size=64)
     target, peer_target = BoxScoreTarget(labels, boxes), FasterRCNNBoxScoreTarget(labels, boxes)
     return (lambda: ours_cam(x, target)), (lambda: peer_cam(x, [peer_target])), _detector_plain(model, x, peer_target)
+
+
+def detection_ablationcam(side: int) -> tuple[Call, Call, Call]:
+    """Ablation-CAM on a Faster R-CNN pyramid of five 256-channel levels (what the peer's AblationLayerFasterRCNN
+    is written for): the tests' tiny body with 10 proposals (tests/tasks/test_detection.py), so 1,280 full
+    detector forwards per library stay affordable."""
+    from pytorch_grad_cam.ablation_layer import AblationLayerFasterRCNN
+    from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
+
+    from tests.tasks.test_detection import small_faster_rcnn
+
+    return _ablation_pair(small_faster_rcnn(side), side, fasterrcnn_reshape_transform, AblationLayerFasterRCNN())
 
 
 def detection_one_stage_ablationcam(side: int, channels: int) -> tuple[Call, Call, Call]:
@@ -168,12 +173,8 @@ def detection_one_stage_ablationcam(side: int, channels: int) -> tuple[Call, Cal
     tiny body (tests/tasks/test_detection.py). The peer's AblationLayerFasterRCNN names Faster R-CNN's levels
     and assumes 256 channels, so its side uses the same layer with this pyramid's names and width, as a peer
     user would write it."""
-    from pytorch_grad_cam import AblationCAM as PeerAblationCAM
     from pytorch_grad_cam.ablation_layer import AblationLayerFasterRCNN
-    from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
 
-    import camscope
-    from camscope.core.targets import BoxScoreTarget
     from camscope.models.reshape import FeaturePyramidToGrid
     from tests.tasks.test_detection import small_one_stage
 
@@ -187,16 +188,7 @@ def detection_one_stage_ablationcam(side: int, channels: int) -> tuple[Call, Cal
             return result
 
     model = small_one_stage("retinanet", side, channels)
-    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(1))
-    labels, boxes = _detections(model, x, keep=2)
-    layers = [model.backbone]
-    ours_cam = camscope.AblationCAM(model, layers, FeaturePyramidToGrid(), ablation_value=-1000.0, progress=False)
-    peer_model, peer_layers = _peer_copy(model, layers)
-    peer_cam = PeerAblationCAM(
-        peer_model, peer_layers, FeaturePyramidToGrid(), ablation_layer=PyramidAblationLayer(), batch_size=64
-    )
-    target, peer_target = BoxScoreTarget(labels, boxes), FasterRCNNBoxScoreTarget(labels, boxes)
-    return (lambda: ours_cam(x, target)), (lambda: peer_cam(x, [peer_target])), _detector_plain(model, x, peer_target)
+    return _ablation_pair(model, side, FeaturePyramidToGrid(), PyramidAblationLayer())
 
 
 CASES: dict[str, tuple[str, Callable[[], tuple[Call, Call, Call]], bool]] = {
